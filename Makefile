@@ -1,0 +1,27 @@
+# pg_claude — PGXS build
+EXTENSION    = pg_claude
+EXTVERSION   = 0.1.0
+MODULE_big   = pg_claude
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA         = $(wildcard sql/pg_claude--*.sql)
+PGFILEDESC   = "pg_claude - call Claude on Amazon Bedrock from SQL"
+
+# pg_regress tests (sql/<name>.sql, expected/<name>.out); they need the
+# emulator and a configured server, so run them through test/run.
+REGRESS      = complete invoke errors settings
+
+PG_CPPFLAGS += -DEXTVERSION=\"$(EXTVERSION)\" -Isrc
+# -Wno-clobbered: PostgreSQL's own PG_TRY/PG_FINALLY macros trip it under -Wextra
+PG_CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-clobbered
+SHLIB_LINK  += -lcurl -lcrypto -lcjson
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: unit test
+unit:
+	$(MAKE) -C test/unit
+
+test: all
+	test/run

@@ -1,0 +1,27 @@
+-- Errors: SQLSTATE, message, AWS detail and hint for each failure class
+CREATE OR REPLACE FUNCTION pg_temp.try(sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; det text; hnt text;
+BEGIN
+  EXECUTE sql;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg
+      || coalesce(E'\nDETAIL: ' || nullif(regexp_replace(det, 'request id [0-9a-f-]{36}', 'request id <id>'), ''), '')
+      || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
+END $$;
+
+-- unknown model: ValidationException, not retried
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'anthropic.claude-nonexistent-v9:0')$$);
+-- newer models are reachable in Sydney only through inference profiles
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'anthropic.claude-sonnet-4-5-20250929-v1:0')$$);
+-- bad arguments are refused before anything is sent
+SELECT pg_temp.try($$SELECT claude_complete('hi', max_tokens => 0)$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', temperature => 1.5)$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', temperature => 'NaN')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => '')$$);
+-- a statement that fails part-way keeps the error of the failing row
+SELECT pg_temp.try($$SELECT claude_complete(p, model => m)
+  FROM (VALUES ('a', 'anthropic.claude-3-haiku-20240307-v1:0'), ('b', 'no-such-model')) v(p, m)$$);

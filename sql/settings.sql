@@ -1,0 +1,52 @@
+-- Settings: defaults, validation at SET time, and who may set what
+LOAD 'pg_claude';
+SELECT name, setting, unit, context FROM pg_settings
+WHERE name LIKE 'claude.%' AND name NOT IN ('claude.endpoint')
+ORDER BY name;
+
+-- malformed values are refused at SET, not at the first call
+SET claude.region = 'Sydney';
+SET claude.region = 'ap-southeast-2; DROP TABLE x';
+SET claude.region = 'ap-southeast-4';
+SHOW claude.region;
+RESET claude.region;
+SET claude.endpoint = 'ftp://bedrock.example.com';
+SET claude.endpoint = 'http://bedrock.example.com';
+SET claude.endpoint = 'https://user:pw@bedrock.example.com';
+SET claude.endpoint = 'https://bedrock.example.com:99999';
+SET claude.endpoint = 'https://vpce-0abc-xyz.bedrock-runtime.ap-southeast-2.vpce.amazonaws.com';
+RESET claude.endpoint;
+SET claude.temperature = '1.5';
+SET claude.temperature = 'warm';
+SET claude.max_tokens = 0;
+SET claude.max_retries = -1;
+SET claude.timeout = '30s';
+SHOW claude.timeout;
+RESET claude.timeout;
+SET claude.model = '';
+SET claude.model = 'has space';
+SET claude.profile = 'analytics';
+
+-- a plain role: may not call Claude until granted, may not move data
+CREATE ROLE claude_analyst LOGIN;
+SET ROLE claude_analyst;
+SELECT claude_complete('hi');
+SET claude.region = 'us-east-1';
+SET claude.endpoint = 'https://example.com';
+SET claude.ca_file = '/tmp/evil.pem';
+SET claude.max_tokens = 100;   -- per-call defaults are anyone's
+SET claude.model = 'au.anthropic.claude-haiku-4-5-20251001-v1:0';
+RESET ROLE;
+
+GRANT EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) TO claude_analyst;
+GRANT SET ON PARAMETER claude.region TO claude_analyst;
+SET ROLE claude_analyst;
+SELECT claude_complete('Hello from an analyst');
+SET claude.region = 'ap-southeast-4';
+SHOW claude.region;
+RESET claude.region;
+RESET ROLE;
+
+REVOKE SET ON PARAMETER claude.region FROM claude_analyst;
+REVOKE EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) FROM claude_analyst;
+DROP ROLE claude_analyst;

@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * anthropic.c
+ *	  Anthropic Messages bodies (the InvokeModel payload for Claude):
+ *	  building requests and reading responses, with cJSON.
+ *
+ * cJSON allocates through palloc here, so everything it builds belongs to
+ * the caller's memory context and is released with it, on success and on
+ * error alike.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <cjson/cJSON.h>
+
+#include "lib/stringinfo.h"
+
+#include "anthropic.h"
+#include "guc.h"
+
+static void *
+cjson_palloc(size_t size)
+{
+	return palloc(size);
+}
+
+static void
+cjson_pfree(void *ptr)
+{
+	if (ptr)
+		pfree(ptr);
+}
+
+void
+claude_anthropic_init(void)
+{
+	cJSON_Hooks hooks = {cjson_palloc, cjson_pfree};
+
+	cJSON_InitHooks(&hooks);
+}
+
+/* cJSON returns NULL only on allocation failure, which palloc never does. */
+static char *
+print_json(cJSON *root)
+{
+	char	   *out = cJSON_PrintUnformatted(root);
+
+	if (out == NULL)
+		elog(ERROR, "could not serialise a JSON request body");
+	return out;
+}
+
+char *
+claude_anthropic_build(const ClaudeMessageRequest *req)
+{
+	cJSON	   *root = cJSON_CreateObject();
+	cJSON	   *messages;
+	cJSON	   *msg;
+
+	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
+	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
+	if (req->system != NULL)
+		cJSON_AddStringToObject(root, "system", req->system);
+	if (req->has_temperature)
+		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+	messages = cJSON_AddArrayToObject(root, "messages");
+	msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "role", "user");
+	cJSON_AddStringToObject(msg, "content", req->prompt);
+	cJSON_AddItemToArray(messages, msg);
+	return print_json(root);
+}
+
+char *
+claude_anthropic_normalize_body(const char *json, char **model_out)
+{
+	cJSON	   *root = cJSON_Parse(json);
+	cJSON	   *model;
+
+	if (root == NULL || !cJSON_IsObject(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("request body must be a JSON object"),
+				 errhint("Pass an Anthropic Messages body such as {\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}.")));
+
+	if (!cJSON_HasObjectItem(root, "anthropic_version"))
+		cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
+	if (!cJSON_HasObjectItem(root, "max_tokens"))
+		cJSON_AddNumberToObject(root, "max_tokens", claude_max_tokens);
+
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (model != NULL)
+	{
+		if (!cJSON_IsString(model))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"model\" in the request body must be a string")));
+		if (*model_out == NULL)
+			*model_out = pstrdup(model->valuestring);
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "model");
+	}
+	return print_json(root);
+}
+
+static long
+json_long(const cJSON *obj, const char *key)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsNumber(item) ? (long) item->valuedouble : 0;
+}
+
+static void
+read_usage(const cJSON *root, ClaudeUsage *usage)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+
+	memset(usage, 0, sizeof(*usage));
+	if (!cJSON_IsObject(u))
+		return;
+	usage->input_tokens = json_long(u, "input_tokens");
+	usage->output_tokens = json_long(u, "output_tokens");
+	usage->cache_read_tokens = json_long(u, "cache_read_input_tokens");
+	usage->cache_write_tokens = json_long(u, "cache_creation_input_tokens");
+}
+
+void
+claude_anthropic_usage(const char *json, ClaudeUsage *usage)
+{
+	cJSON	   *root = cJSON_Parse(json);
+
+	memset(usage, 0, sizeof(*usage));
+	if (root != NULL)
+	{
+		read_usage(root, usage);
+		cJSON_Delete(root);
+	}
+}
+
+void
+claude_anthropic_check_json(const char *json)
+{
+	cJSON	   *root = cJSON_Parse(json);
+
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock returned a response that is not valid JSON")));
+	cJSON_Delete(root);
+}
+
+char *
+claude_anthropic_response_text(const char *json, ClaudeUsage *usage,
+							   char **stop_reason)
+{
+	cJSON	   *root = cJSON_Parse(json);
+	const cJSON *content;
+	const cJSON *block;
+	const cJSON *reason;
+	StringInfoData text;
+	bool		any_text = false;
+
+	if (root == NULL || !cJSON_IsObject(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock returned a response that is not valid JSON")));
+
+	content = cJSON_GetObjectItemCaseSensitive(root, "content");
+	if (!cJSON_IsArray(content))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock returned a response without a \"content\" array")));
+
+	initStringInfo(&text);
+	cJSON_ArrayForEach(block, content)
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(block, "type");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(block, "text");
+
+		if (cJSON_IsString(type) && strcmp(type->valuestring, "text") == 0 &&
+			cJSON_IsString(t))
+		{
+			appendStringInfoString(&text, t->valuestring);
+			any_text = true;
+		}
+	}
+
+	reason = cJSON_GetObjectItemCaseSensitive(root, "stop_reason");
+	*stop_reason = cJSON_IsString(reason) ? pstrdup(reason->valuestring) : NULL;
+	read_usage(root, usage);
+
+	if (!any_text)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Claude's answer contains no text"),
+				 errdetail("stop_reason: %s", *stop_reason ? *stop_reason : "(none)"),
+				 errhint("Use claude_invoke() to see the whole response.")));
+	cJSON_Delete(root);
+	return text.data;
+}

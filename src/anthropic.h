@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * anthropic.h
+ *	  Anthropic Messages bodies: building requests, reading responses.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_ANTHROPIC_H
+#define PG_CLAUDE_ANTHROPIC_H
+
+#include <stdbool.h>
+
+#define ANTHROPIC_BEDROCK_VERSION "bedrock-2023-05-31"
+
+typedef struct ClaudeUsage
+{
+	long		input_tokens;
+	long		output_tokens;
+	long		cache_read_tokens;
+	long		cache_write_tokens;
+} ClaudeUsage;
+
+typedef struct ClaudeMessageRequest
+{
+	const char *prompt;
+	const char *system;			/* NULL for none */
+	int			max_tokens;
+	bool		has_temperature;
+	double		temperature;
+} ClaudeMessageRequest;
+
+/* Route cJSON's allocations through palloc (CurrentMemoryContext). */
+extern void claude_anthropic_init(void);
+
+/* A complete Messages body for a single user turn, as a palloc'd string. */
+extern char *claude_anthropic_build(const ClaudeMessageRequest *req);
+
+/*
+ * Prepare a caller-supplied Messages body for InvokeModel: adds
+ * anthropic_version and max_tokens when absent, and moves a "model" key out
+ * of the body (Bedrock takes the model from the path) into *model_out when
+ * *model_out is NULL.  Errors with 22023 when the body is not an object.
+ */
+extern char *claude_anthropic_normalize_body(const char *json, char **model_out);
+
+/*
+ * The text of a Messages response: its text blocks, concatenated.  Fills
+ * usage and stop_reason (palloc'd; may be NULL).  Raises an error when the
+ * response is not a Messages response.
+ */
+extern char *claude_anthropic_response_text(const char *json, ClaudeUsage *usage,
+											char **stop_reason);
+
+/* Raise 38000 unless json parses (a response body, before jsonb_in). */
+extern void claude_anthropic_check_json(const char *json);
+
+/* Usage block of any Messages response, zeros when absent. */
+extern void claude_anthropic_usage(const char *json, ClaudeUsage *usage);
+
+#endif							/* PG_CLAUDE_ANTHROPIC_H */

@@ -1,0 +1,332 @@
+/*-------------------------------------------------------------------------
+ *
+ * bedrock.c
+ *	  Bedrock Runtime operations: where requests are addressed and signed,
+ *	  and how AWS and transport failures become PostgreSQL errors.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+#include <cjson/cJSON.h>
+
+#include "bedrock.h"
+#include "credentials.h"
+#include "endpoint.h"
+#include "guc.h"
+#include "sigv4.h"
+
+/*
+ * AWS error codes (x-amzn-ErrorType) and the SQLSTATE each becomes.  The
+ * codes are the error shapes of the bedrock-runtime service model plus the
+ * authentication errors every AWS JSON service returns.  Anything not
+ * listed is an external routine exception.
+ */
+static const struct
+{
+	const char *code;
+	int			sqlstate;
+	const char *hint;
+}			aws_error_map[] =
+{
+	{"ValidationException", ERRCODE_INVALID_PARAMETER_VALUE,
+	"Check the model id (claude.model or the model argument) and the request body."},
+	{"ResourceNotFoundException", ERRCODE_UNDEFINED_OBJECT,
+	"Check that the model or inference profile exists in claude.region."},
+	{"AccessDeniedException", ERRCODE_INSUFFICIENT_PRIVILEGE,
+	"Check that the IAM identity may call bedrock:InvokeModel on this model and that model access is granted in the Bedrock console."},
+	{"InvalidSignatureException", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"Check the server's clock and that the secret access key matches the access key id."},
+	{"SignatureDoesNotMatch", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"Check the server's clock and that the secret access key matches the access key id."},
+	{"UnrecognizedClientException", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"Check the access key id and, for temporary credentials, the session token."},
+	{"ExpiredTokenException", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+	"The temporary credentials have expired; give the server fresh ones."},
+	{"MissingAuthenticationTokenException", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL},
+	{"IncompleteSignatureException", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, NULL},
+	{"ThrottlingException", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+	"Bedrock throttled the request after all retries; lower the request rate, raise claude.max_retries, or ask AWS for a higher quota."},
+	{"ServiceQuotaExceededException", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+	"The account's Bedrock quota is exhausted; ask AWS for a higher quota."},
+};
+
+/* Where requests go: claude.endpoint, or the regional public endpoint. */
+static void
+resolve_endpoint(ClaudeEndpoint *ep)
+{
+	const char *why;
+	char	   *url;
+
+	if (claude_endpoint && claude_endpoint[0])
+		url = pstrdup(claude_endpoint);
+	else
+		url = psprintf("https://bedrock-runtime.%s.%s", claude_region,
+					   strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
+	if (!claude_endpoint_parse(url, ep, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Bedrock endpoint \"%s\"", url),
+				 errdetail("%s", why)));
+	pfree(url);
+}
+
+char *
+claude_bedrock_base_url(char *host_header, size_t host_header_len,
+						char *path_prefix, size_t path_prefix_len)
+{
+	ClaudeEndpoint ep;
+
+	resolve_endpoint(&ep);
+	strlcpy(host_header, ep.host_header, host_header_len);
+	strlcpy(path_prefix, ep.path_prefix, path_prefix_len);
+	return pstrdup(ep.base_url);
+}
+
+/* What sign_attempt needs to sign every attempt afresh. */
+typedef struct SignContext
+{
+	const char *method;
+	const char *path;			/* as on the wire */
+	const char *host_header;
+	const char *body;
+	size_t		body_len;
+} SignContext;
+
+static struct curl_slist *
+append_header(struct curl_slist *list, const char *header)
+{
+	struct curl_slist *grown = curl_slist_append(list, header);
+
+	if (grown == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return grown;
+}
+
+/*
+ * Sign one attempt with SigV4 (service "bedrock", claude.region).  Each
+ * attempt is signed again: X-Amz-Date must be current and the credentials
+ * may have changed since the last attempt.
+ */
+static struct curl_slist *
+sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
+{
+	SignContext *ctx = (SignContext *) arg;
+	const ClaudeCredentials *creds = claude_credentials_get();
+	SigV4Header headers[3];
+	SigV4Request req = {0};
+	SigV4Credentials sc = {0};
+	SigV4Params params = {0};
+	SigV4Result res;
+	struct curl_slist *list = NULL;
+	char	   *line;
+	bool		has_token = creds->session_token && creds->session_token[0];
+
+	headers[0].name = "host";
+	headers[0].value = ctx->host_header;
+	headers[1].name = "content-type";
+	headers[1].value = "application/json";
+	headers[2].name = "accept";
+	headers[2].value = "application/json";
+
+	req.method = ctx->method;
+	req.path = ctx->path;
+	req.query = NULL;
+	req.headers = headers;
+	req.nheaders = lengthof(headers);
+	req.payload = (const unsigned char *) ctx->body;
+	req.payload_len = ctx->body_len;
+	req.normalize_path = true;
+	req.double_encode_path = true;
+
+	sc.access_key_id = creds->access_key_id;
+	sc.secret_access_key = creds->secret_access_key;
+	sc.session_token = has_token ? creds->session_token : NULL;
+
+	params.region = claude_region;
+	params.service = "bedrock";
+	params.timestamp = time(NULL);
+
+	if (sigv4_sign(&req, &sc, &params, &res) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not sign the Bedrock request")));
+
+	/*
+	 * Build the list, then release the signer's buffers.  An out-of-memory
+	 * error here leaks a few malloc'd bytes at worst, never a secret: the
+	 * signer already wiped its key material.
+	 */
+	line = psprintf("Host: %s", ctx->host_header);
+	list = append_header(list, line);
+	list = append_header(list, "Content-Type: application/json");
+	list = append_header(list, "Accept: application/json");
+	/* libcurl would otherwise wait for "100 Continue" on large bodies */
+	list = append_header(list, "Expect:");
+	line = psprintf("X-Amz-Date: %s", res.amz_date);
+	list = append_header(list, line);
+	if (has_token)
+	{
+		line = psprintf("X-Amz-Security-Token: %s", creds->session_token);
+		list = append_header(list, line);
+		explicit_bzero(line, strlen(line));
+	}
+	line = psprintf("Authorization: %s", res.authorization);
+	list = append_header(list, line);
+	explicit_bzero(line, strlen(line));
+	sigv4_result_free(&res);
+	return list;
+}
+
+char *
+claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
+					  ClaudeHttpResponse *resp)
+{
+	ClaudeEndpoint ep;
+	ClaudeHttpRequest req;
+	SignContext ctx;
+	char	   *encoded;
+	char	   *path;
+
+	resolve_endpoint(&ep);
+
+	/* The model id is one path label: ':' and '/' are percent-encoded. */
+	encoded = sigv4_uri_encode(model, strlen(model), false);
+	if (encoded == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	path = psprintf("%s/model/%s/invoke", ep.path_prefix, encoded);
+	free(encoded);
+
+	ctx.method = "POST";
+	ctx.path = path;
+	ctx.host_header = ep.host_header;
+	ctx.body = body;
+	ctx.body_len = body_len;
+
+	req.method = "POST";
+	req.url = psprintf("%s://%s%s", ep.https ? "https" : "http", ep.host_header, path);
+	req.body = body;
+	req.body_len = body_len;
+	req.prepare = sign_attempt;
+	req.prepare_arg = &ctx;
+
+	claude_http_execute(&req, resp);
+	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)
+		claude_bedrock_raise("InvokeModel", model, resp);
+	return resp->body;
+}
+
+/* The "message" of an AWS JSON error body, or NULL. */
+static char *
+aws_error_message(const ClaudeHttpResponse *resp)
+{
+	cJSON	   *root;
+	const cJSON *msg;
+	char	   *out = NULL;
+
+	if (resp->body == NULL || resp->body_len == 0)
+		return NULL;
+	root = cJSON_Parse(resp->body);
+	if (root == NULL)
+		return NULL;
+	msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+	if (!cJSON_IsString(msg))
+		msg = cJSON_GetObjectItemCaseSensitive(root, "Message");
+	if (cJSON_IsString(msg))
+		out = pstrdup(msg->valuestring);
+	cJSON_Delete(root);
+	return out;
+}
+
+static void
+raise_transport_error(const char *operation, const ClaudeHttpResponse *resp)
+{
+	char		host[CLAUDE_HOST_MAX + 8];
+	char		prefix[256];
+
+	(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+
+	switch (resp->curl_code)
+	{
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_ISSUER_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not verify the TLS certificate of %s", host),
+					 errdetail_internal("%s", resp->curl_error),
+					 errhint("If the endpoint uses a private certificate authority, set claude.ca_file to its CA bundle.")));
+			break;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_SSL_CONNECT_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to Bedrock at %s", host),
+					 errdetail_internal("%s (after %d retries)", resp->curl_error, resp->retries),
+					 errhint("Check claude.region, claude.endpoint and the network path to the endpoint.")));
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("Bedrock %s timed out", operation),
+					 errdetail_internal("%s (claude.timeout is %d ms, claude.connect_timeout %d ms; %d retries)",
+										resp->curl_error, claude_timeout_ms,
+										claude_connect_timeout_ms, resp->retries),
+					 errhint("Raise claude.timeout for long answers, or lower max_tokens.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("connection to Bedrock at %s failed during %s", host, operation),
+					 errdetail_internal("%s (after %d retries)", resp->curl_error, resp->retries)));
+	}
+}
+
+void
+claude_bedrock_raise(const char *operation, const char *model,
+					 const ClaudeHttpResponse *resp)
+{
+	const char *code = resp->error_type[0] ? resp->error_type : NULL;
+	char	   *message;
+	int			sqlstate = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	const char *hint = NULL;
+	int			i;
+
+	if (resp->curl_code != CURLE_OK)
+		raise_transport_error(operation, resp);
+
+	message = aws_error_message(resp);
+	for (i = 0; code && i < (int) lengthof(aws_error_map); i++)
+	{
+		if (strcmp(code, aws_error_map[i].code) == 0)
+		{
+			sqlstate = aws_error_map[i].sqlstate;
+			hint = aws_error_map[i].hint;
+			break;
+		}
+	}
+
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("Bedrock %s failed: %s", operation,
+					code ? code : psprintf("HTTP %ld", resp->status)),
+			 errdetail_internal("%s%sModel: %s. HTTP status %ld, request id %s, %d retries.",
+								message ? message : "",
+								message ? " " : "",
+								model, resp->status,
+								resp->request_id[0] ? resp->request_id : "(none)",
+								resp->retries),
+			 hint ? errhint("%s", hint) : 0));
+}

@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every claude.* setting, its context and its validation.
+ *
+ * Who may set what follows DESIGN §3: per-call defaults are USERSET, where
+ * data goes (region, endpoint, CA bundle) is SUSET so that only a superuser
+ * or a role granted SET ON PARAMETER may move it, and the credential
+ * profile is SIGHUP because credentials come from the server, never from a
+ * session.  No setting holds a secret.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+
+#include "utils/guc.h"
+
+#include "endpoint.h"
+#include "guc.h"
+
+char	   *claude_region = NULL;
+char	   *claude_model = NULL;
+char	   *claude_endpoint = NULL;
+int			claude_max_tokens = 1024;
+char	   *claude_temperature = NULL;
+int			claude_timeout_ms = 60000;
+int			claude_connect_timeout_ms = 5000;
+int			claude_max_retries = 3;
+char	   *claude_ca_file = NULL;
+char	   *claude_profile = NULL;
+
+#define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+/*
+ * AWS region names are lower-case words joined by '-' and ending in a
+ * number: "ap-southeast-2", "us-gov-west-1".  Anything else would end up in
+ * a host name, so it is refused outright.
+ */
+bool
+claude_valid_region(const char *region)
+{
+	const char *p = region;
+	int			words = 0;
+
+	if (region == NULL || strlen(region) > 32)
+		return false;
+	for (;;)
+	{
+		const char *start = p;
+
+		while (*p >= 'a' && *p <= 'z')
+			p++;
+		if (p == start)
+			break;
+		words++;
+		if (*p != '-')
+			return false;
+		p++;
+	}
+	if (words < 2 || !isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	return *p == '\0';
+}
+
+/* Parse a temperature; Claude on Bedrock accepts 0 to 1 inclusive. */
+bool
+claude_parse_temperature(const char *text, double *value)
+{
+	char	   *end;
+	double		v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (end == text || errno != 0 || isnan(v))
+		return false;
+	while (isspace((unsigned char) *end))
+		end++;
+	if (*end != '\0' || v < 0.0 || v > 1.0)
+		return false;
+	*value = v;
+	return true;
+}
+
+bool
+claude_guc_temperature(double *value)
+{
+	if (claude_temperature == NULL || claude_temperature[0] == '\0')
+		return false;
+	return claude_parse_temperature(claude_temperature, value);
+}
+
+static bool
+check_region(char **newval, void **extra, GucSource source)
+{
+	if (!claude_valid_region(*newval))
+	{
+		GUC_check_errdetail("\"%s\" is not an AWS region name such as \"ap-southeast-2\".",
+							*newval);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_endpoint(char **newval, void **extra, GucSource source)
+{
+	ClaudeEndpoint ep;
+	const char *why;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!claude_endpoint_parse(*newval, &ep, &why))
+	{
+		GUC_check_errdetail("%s", why);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_temperature(char **newval, void **extra, GucSource source)
+{
+	double		v;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!claude_parse_temperature(*newval, &v))
+	{
+		GUC_check_errdetail("Temperature must be a number between 0 and 1, or empty for the model's default.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_model(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("A model id, inference profile id or ARN is required.");
+		return false;
+	}
+	if (strlen(*newval) > 2048)
+	{
+		GUC_check_errdetail("Model identifiers are at most 2048 characters.");
+		return false;
+	}
+	for (p = *newval; *p; p++)
+	{
+		if ((unsigned char) *p <= ' ' || *p == 0x7f)
+		{
+			GUC_check_errdetail("Model identifiers cannot contain spaces or control characters.");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_profile(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+
+	for (p = *newval ? *newval : ""; *p; p++)
+	{
+		if (!isalnum((unsigned char) *p) && strchr("-_.@+", *p) == NULL)
+		{
+			GUC_check_errdetail("Profile names may contain letters, digits and -_.@+ only.");
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+claude_guc_init(void)
+{
+	DefineCustomStringVariable("claude.region",
+							   gettext_noop("Sets the AWS region that Bedrock requests are sent to."),
+							   NULL,
+							   &claude_region,
+							   "ap-southeast-2",
+							   PGC_SUSET, 0,
+							   check_region, NULL, NULL);
+
+	DefineCustomStringVariable("claude.model",
+							   gettext_noop("Sets the default model id, inference profile id or ARN."),
+							   NULL,
+							   &claude_model,
+							   CLAUDE_DEFAULT_MODEL,
+							   PGC_USERSET, 0,
+							   check_model, NULL, NULL);
+
+	DefineCustomStringVariable("claude.endpoint",
+							   gettext_noop("Sets an override URL for the Bedrock runtime endpoint."),
+							   gettext_noop("Empty means https://bedrock-runtime.<claude.region>.amazonaws.com."),
+							   &claude_endpoint,
+							   "",
+							   PGC_SUSET, 0,
+							   check_endpoint, NULL, NULL);
+
+	DefineCustomIntVariable("claude.max_tokens",
+							gettext_noop("Sets the default maximum number of tokens Claude may generate."),
+							NULL,
+							&claude_max_tokens,
+							1024, 1, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("claude.temperature",
+							   gettext_noop("Sets the default sampling temperature (0 to 1); empty leaves it to the model."),
+							   NULL,
+							   &claude_temperature,
+							   "",
+							   PGC_USERSET, 0,
+							   check_temperature, NULL, NULL);
+
+	DefineCustomIntVariable("claude.timeout",
+							gettext_noop("Sets the time limit of one Bedrock request attempt."),
+							NULL,
+							&claude_timeout_ms,
+							60000, 100, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.connect_timeout",
+							gettext_noop("Sets the time limit for connecting to Bedrock."),
+							NULL,
+							&claude_connect_timeout_ms,
+							5000, 100, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.max_retries",
+							gettext_noop("Sets how many times throttled, failed (5xx) or interrupted requests are retried."),
+							NULL,
+							&claude_max_retries,
+							3, 0, 20,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("claude.ca_file",
+							   gettext_noop("Sets an extra CA bundle trusted for TLS, besides the system's."),
+							   NULL,
+							   &claude_ca_file,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("claude.profile",
+							   gettext_noop("Sets the profile read from the AWS shared credentials and config files."),
+							   gettext_noop("Empty means AWS_PROFILE from the server's environment, or \"default\"."),
+							   &claude_profile,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_profile, NULL, NULL);
+
+	MarkGUCPrefixReserved("claude");
+}

@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  The claude.* settings.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_GUC_H
+#define PG_CLAUDE_GUC_H
+
+#include <stdbool.h>
+
+extern char *claude_region;
+extern char *claude_model;
+extern char *claude_endpoint;
+extern int	claude_max_tokens;
+extern char *claude_temperature;
+extern int	claude_timeout_ms;
+extern int	claude_connect_timeout_ms;
+extern int	claude_max_retries;
+extern char *claude_ca_file;
+extern char *claude_profile;
+
+extern void claude_guc_init(void);
+
+/* claude.temperature parsed; false when unset */
+extern bool claude_guc_temperature(double *value);
+
+/* Exposed for reuse by SQL-level argument checks. */
+extern bool claude_valid_region(const char *region);
+extern bool claude_parse_temperature(const char *text, double *value);
+
+#endif							/* PG_CLAUDE_GUC_H */

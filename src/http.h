@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *	  The one transport: libcurl with a per-backend connection cache,
+ *	  interruptible waits, timeouts and the retry policy.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_HTTP_H
+#define PG_CLAUDE_HTTP_H
+
+#include <curl/curl.h>
+
+typedef struct ClaudeHttpResponse ClaudeHttpResponse;
+
+/*
+ * Builds the headers of one attempt.  Called before every attempt (a retry
+ * must be signed again: X-Amz-Date moves on, and credentials may have been
+ * refreshed).  prev is NULL on the first attempt, otherwise the failed
+ * response.  Returns a curl_slist the transport frees; may ereport.
+ */
+typedef struct curl_slist *(*ClaudeHttpPrepareFn) (void *arg, int attempt,
+												   const ClaudeHttpResponse *prev);
+
+typedef struct ClaudeHttpRequest
+{
+	const char *method;			/* "POST" or "GET" */
+	const char *url;
+	const char *body;			/* may be NULL for GET */
+	size_t		body_len;
+	ClaudeHttpPrepareFn prepare;
+	void	   *prepare_arg;
+} ClaudeHttpRequest;
+
+struct ClaudeHttpResponse
+{
+	long		status;			/* HTTP status, 0 when none arrived */
+	char	   *body;			/* palloc'd, NUL-terminated */
+	size_t		body_len;
+	char		request_id[128];	/* x-amzn-RequestId */
+	char		error_type[128];	/* x-amzn-ErrorType, before any ':' */
+	char		content_type[128];
+	CURLcode	curl_code;		/* CURLE_OK when the exchange completed */
+	char		curl_error[CURL_ERROR_SIZE];
+	int			retries;		/* attempts made minus one */
+	double		latency_ms;		/* of the last attempt */
+	long		connects;		/* connections opened by this call */
+};
+
+/*
+ * Perform a request under the retry policy (claude.max_retries, capped
+ * exponential backoff with full jitter).  Waits are interruptible: query
+ * cancel and statement_timeout raise an error within milliseconds.  The
+ * final attempt's outcome is returned; deciding what it means is the
+ * caller's job.
+ */
+extern void claude_http_execute(const ClaudeHttpRequest *req,
+								ClaudeHttpResponse *resp);
+
+/* Would the retry policy retry this outcome? */
+extern bool claude_http_retryable(const ClaudeHttpResponse *resp);
+
+/* Backoff before retry number attempt (1-based), in ms, full jitter. */
+extern long claude_http_backoff_ms(int attempt, bool throttled, double jitter);
+
+/* Counters for this backend: requests sent and connections opened. */
+extern void claude_http_counters(int64 *requests, int64 *connections);
+
+#endif							/* PG_CLAUDE_HTTP_H */

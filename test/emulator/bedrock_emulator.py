@@ -1,0 +1,889 @@
+#!/usr/bin/env python3
+"""A local Amazon Bedrock Runtime emulator for pg_claude's tests (stdlib only).
+
+    python3 test/emulator/bedrock_emulator.py --port 18080 [--host 127.0.0.1]
+        [--tls-port 18443 --tls-cert CERT --tls-key KEY]
+        [--credentials AKID:SECRET[:TOKEN] ...] [--api-key KEY ...]
+        [--latency-ms N] [--default-region REGION] [--log FILE]
+
+When both listeners are up it prints exactly one line, ``ready http=PORT
+https=PORT`` (https=0 when TLS is off), and flushes stdout; ``--port 0`` and
+``--tls-port 0`` pick free ports.  SIGTERM or SIGINT stops it.
+
+Design
+------
+* Two ThreadingHTTPServer listeners (plain and TLS) share one
+  :class:`EmulatorState`: credentials, counters, the fault queue and the
+  configuration.  Every accepted socket gets TCP_NODELAY, and every response is
+  written with a single send, because http.server otherwise writes headers and
+  body separately and sequential keep-alive requests then stall ~40 ms each on
+  Nagle + delayed ACK (DESIGN.md section 6).
+* HTTP/1.1 keep-alive; ``Expect: 100-continue`` is answered by http.server.
+* Bedrock requests go: route -> authenticate (SigV4 verified independently by
+  emu_sigv4, or a Bedrock API key as ``Authorization: Bearer``) -> base latency
+  -> next queued fault -> quota -> resolve the model for the signing region
+  (emu_catalogue) -> validate and answer deterministically (emu_claude).
+* Errors are restJson1-shaped as AWS sends them: status, ``x-amzn-RequestId``,
+  ``x-amzn-ErrorType: Code:http://internal.amazon.com/coral/<namespace>/`` and a
+  JSON body ``{"message": ...}``; botocore reads the code from that header.
+* ``/_emulator/...`` is an unsigned JSON control API for the tests (stats,
+  reset, faults, config, request log, credentials); see test/emulator/README.md.
+
+Secrets never reach the log or the control API: the signature and session
+token are redacted from the recorded ``last_request``.
+"""
+
+import argparse
+import base64
+import collections
+import email.utils
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import emu_catalogue as catalogue                          # noqa: E402
+import emu_claude as claude                                # noqa: E402
+import emu_eventstream as eventstream                      # noqa: E402
+import emu_sigv4 as sigv4                                  # noqa: E402
+from emu_credentials import (CredentialStore, DEFAULT_API_KEYS,       # noqa: E402
+                             DEFAULT_CREDENTIALS, parse_credential_spec)
+
+SIGNING_SERVICE = "bedrock"
+DEFAULT_REGION = "ap-southeast-2"
+MAX_BODY_BYTES = 64 * 1024 * 1024
+RECENT_REQUESTS = 1000
+NS_BEDROCK = "com.amazon.bedrock"
+NS_CORAL = "com.amazon.coral.service"
+
+# Bedrock Runtime operations served: (path suffix after /model/{modelId}/) -> name.
+OPERATIONS = {
+    "invoke": "InvokeModel",
+    "invoke-with-response-stream": "InvokeModelWithResponseStream",
+    "converse": "Converse",
+    "converse-stream": "ConverseStream",
+    "count-tokens": "CountTokens",
+}
+_OPERATION_RE = re.compile(r"/model/([^/]+)/(%s)" % "|".join(map(re.escape, OPERATIONS)))
+_HOST_REGION_RE = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+
+# Default error code and message per HTTP status for the "error" fault.
+STATUS_ERRORS = {
+    400: ("ValidationException", "Input validation failed."),
+    403: ("AccessDeniedException", "You don't have access to the model with the specified model ID."),
+    404: ("ResourceNotFoundException", "The specified resource was not found."),
+    408: ("ModelTimeoutException", "Model has timed out in processing the request. Try your request again."),
+    424: ("ModelErrorException", "The model encountered an error processing the request."),
+    429: ("ThrottlingException", "Too many requests, please wait before trying again."),
+    500: ("InternalServerException", "The server encountered an internal error while processing the request."),
+    503: ("ServiceUnavailableException", "Bedrock is unable to process your request."),
+}
+# Modelled in-stream exceptions (ResponseStream members) -> HTTP status/code.
+STREAM_EXCEPTIONS = {
+    "throttlingException": 429,
+    "modelStreamErrorException": 424,
+    "internalServerException": 500,
+    "serviceUnavailableException": 503,
+    "validationException": 400,
+    "modelTimeoutException": 408,
+}
+FAULT_KINDS = ("throttle", "error", "reset", "truncated", "slow_body", "malformed",
+               "latency", "stream_exception")
+MSG_THROTTLE = "Too many requests, please wait before trying again."
+MSG_TOKEN_THROTTLE = "Too many tokens, please wait before trying again."
+
+
+class Answered(Exception):
+    """Raised once a response (or a deliberate non-response) has been sent."""
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int = 1
+    status: int = None
+    error_type: str = None
+    message: str = None
+    delay_ms: int = 0
+
+    @classmethod
+    def from_json(cls, spec):
+        kind = spec.get("fault")
+        if kind not in FAULT_KINDS:
+            raise ValueError("fault must be one of %s" % ", ".join(FAULT_KINDS))
+        count = int(spec.get("count", 1))
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        return cls(kind, count, spec.get("status"), spec.get("error_type"),
+                   spec.get("message"), int(spec.get("delay_ms", 0)))
+
+    def describe(self):
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Config:
+    latency_ms: int = 0
+    requests_per_minute: int = 0       # 0 = unlimited
+    tokens_per_minute: int = 0
+
+
+@dataclass
+class Outcome:
+    """What the log and the request history record about one Bedrock request."""
+    operation: str
+    method: str
+    path: str
+    scheme: str
+    started: float = field(default_factory=time.time)
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    model_id: str = None
+    region: str = None
+    access_key_id: str = None
+    auth: str = None
+    status: object = None
+    error_code: str = None
+    fault: str = None
+
+
+# --------------------------------------------------------------------------
+# Shared state
+# --------------------------------------------------------------------------
+
+class EmulatorState:
+    """Counters, fault queue, configuration and credentials, behind one lock."""
+
+    def __init__(self, credentials, startup_config, default_region, log_path=None):
+        self.lock = threading.Lock()
+        self.credentials = credentials
+        self.startup_config = startup_config
+        self.default_region = default_region
+        self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self._reset_locked()
+
+    def _reset_locked(self):
+        self.config = Config(**self.startup_config.__dict__)
+        self.requests = 0
+        self.connections = collections.Counter()
+        self.bedrock_connections = 0
+        self.by_operation = collections.Counter()
+        self.by_status = collections.Counter()
+        self.signature_failures = 0
+        self.faults_applied = 0
+        self.last_request = None
+        self.recent = collections.deque(maxlen=RECENT_REQUESTS)
+        self.faults = collections.deque()
+        self.request_times = collections.deque()
+        self.token_times = collections.deque()
+
+    def reset(self):
+        with self.lock:
+            self._reset_locked()
+
+    def count_connection(self, scheme):
+        with self.lock:
+            self.connections[scheme] += 1
+
+    def count_bedrock_connection(self):
+        with self.lock:
+            self.bedrock_connections += 1
+
+    def count_request(self, operation, last_request):
+        with self.lock:
+            self.requests += 1
+            self.by_operation[operation] += 1
+            self.last_request = last_request
+
+    def count_auth_failure(self):
+        with self.lock:
+            self.signature_failures += 1
+
+    def finish(self, outcome):
+        """Record the outcome of one Bedrock request (status counters, history, log)."""
+        elapsed_ms = int((time.time() - outcome.started) * 1000)
+        summary = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started)),
+            "epoch": round(outcome.started, 3),
+            "method": outcome.method, "path": outcome.path, "scheme": outcome.scheme,
+            "operation": outcome.operation, "model_id": outcome.model_id,
+            "region": outcome.region, "access_key_id": outcome.access_key_id,
+            "auth": outcome.auth, "status": outcome.status, "error_code": outcome.error_code,
+            "fault": outcome.fault, "request_id": outcome.request_id, "latency_ms": elapsed_ms,
+        }
+        with self.lock:
+            self.by_status[str(outcome.status)] += 1
+            self.recent.append(summary)
+            if self.log_file:
+                self.log_file.write(" ".join("%s=%s" % (k, summary[k]) for k in (
+                    "time", "scheme", "method", "path", "operation", "model_id", "region",
+                    "access_key_id", "auth", "status", "error_code", "fault", "request_id",
+                    "latency_ms")) + "\n")
+
+    # Faults ---------------------------------------------------------------
+
+    def add_faults(self, faults):
+        with self.lock:
+            self.faults.extend(faults)
+            return len(self.faults)
+
+    def next_fault(self):
+        with self.lock:
+            if not self.faults:
+                return None
+            head = self.faults[0]
+            head.remaining -= 1
+            if head.remaining <= 0:
+                self.faults.popleft()
+            self.faults_applied += 1
+            return head
+
+    def pending_faults(self):
+        with self.lock:
+            return [f.describe() for f in self.faults]
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults.clear()
+
+    # Configuration and quotas ----------------------------------------------
+
+    def update_config(self, changes):
+        with self.lock:
+            for key, value in changes.items():
+                if not hasattr(self.config, key):
+                    raise ValueError("unknown setting %r" % key)
+                setattr(self.config, key, int(value))
+            return dict(self.config.__dict__)
+
+    def get_config(self):
+        with self.lock:
+            return Config(**self.config.__dict__)
+
+    @staticmethod
+    def _trim(window, now):
+        while window and window[0][0] <= now - 60:
+            window.popleft()
+
+    def admit(self):
+        """Per-minute quotas: None if admitted, else the throttling message."""
+        now = time.monotonic()
+        with self.lock:
+            self._trim(self.request_times, now)
+            self._trim(self.token_times, now)
+            rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+            if rpm and len(self.request_times) >= rpm:
+                return MSG_THROTTLE
+            if tpm and sum(n for _, n in self.token_times) >= tpm:
+                return MSG_TOKEN_THROTTLE
+            self.request_times.append((now, 1))
+            return None
+
+    def spend_tokens(self, tokens):
+        with self.lock:
+            self.token_times.append((time.monotonic(), tokens))
+
+    # Views -----------------------------------------------------------------
+
+    def stats(self):
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "connections": sum(self.connections.values()),
+                "connections_http": self.connections["http"],
+                "connections_https": self.connections["https"],
+                "bedrock_connections": self.bedrock_connections,
+                "by_operation": dict(self.by_operation),
+                "by_status": dict(self.by_status),
+                "signature_failures": self.signature_failures,
+                "faults_applied": self.faults_applied,
+                "faults_pending": len(self.faults),
+                "last_request": self.last_request,
+            }
+
+    def recent_requests(self, n):
+        with self.lock:
+            items = list(self.recent)
+        return items[-n:] if n > 0 else []
+
+
+# --------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------
+
+class EmulatorServer(ThreadingHTTPServer):
+    """One listener; counts connections, disables Nagle, optionally speaks TLS."""
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address, state, scheme, tls_context=None):
+        self.state = state
+        self.scheme = scheme
+        self.tls_context = tls_context
+        super().__init__(address, BedrockHandler)
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.state.count_connection(self.scheme)
+        return sock, address
+
+    def finish_request(self, request, client_address):
+        # Runs in the connection's own thread, so a slow TLS handshake never
+        # holds up the accept loop.
+        conn = request
+        if self.tls_context is not None:
+            request.settimeout(30)
+            try:
+                conn = self.tls_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            if conn is not request:
+                conn.close()
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, ssl.SSLError, socket.timeout, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+# --------------------------------------------------------------------------
+# Request handler
+# --------------------------------------------------------------------------
+
+class BedrockHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BedrockEmulator"
+    sys_version = ""
+    timeout = 300                       # idle keep-alive connections close after this
+
+    def setup(self):
+        super().setup()
+        self.carried_bedrock = False
+
+    def log_message(self, fmt, *args):  # the emulator keeps its own log
+        pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = lambda self: self.dispatch()
+
+    @property
+    def state(self):
+        return self.server.state
+
+    # Low-level I/O -----------------------------------------------------------
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self):
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline()
+            if len(body) > MAX_BODY_BYTES:
+                raise ValueError("body too large")
+
+    def head_bytes(self, status, headers):
+        reason = self.responses.get(status, ("Unknown",))[0]
+        lines = ["HTTP/1.1 %d %s" % (status, reason),
+                 "Date: " + email.utils.formatdate(usegmt=True)]
+        lines += ["%s: %s" % item for item in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def send_all(self, status, headers, body):
+        """Status line, headers and body in ONE write (see the Nagle note)."""
+        if self.command == "HEAD":
+            body = b""
+        headers = list(headers) + [("Content-Length", str(len(body)))]
+        self.wfile.write(self.head_bytes(status, headers) + body)
+
+    def send_json(self, status, obj, headers=()):
+        body = json.dumps(obj).encode("utf-8")
+        self.send_all(status, [("Content-Type", "application/json")] + list(headers), body)
+
+    def hard_reset(self):
+        """Close with RST (SO_LINGER 0) and no response."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    # Dispatch ------------------------------------------------------------------
+
+    def dispatch(self):
+        raw_path, _, raw_query = self.path.partition("?")
+        try:
+            body = self.read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self.send_json(400, {"message": "Could not read the request body."})
+            return
+        if raw_path.startswith("/_emulator/"):
+            ControlApi(self, raw_path, raw_query, body).handle()
+        else:
+            BedrockRequest(self, raw_path, raw_query, body).handle()
+
+
+# --------------------------------------------------------------------------
+# One Bedrock request
+# --------------------------------------------------------------------------
+
+class BedrockRequest:
+    def __init__(self, handler, raw_path, raw_query, body):
+        self.h = handler
+        self.state = handler.state
+        self.raw_path = raw_path
+        self.raw_query = raw_query
+        self.body = body
+        match = _OPERATION_RE.fullmatch(raw_path) if handler.command == "POST" else None
+        self.operation = OPERATIONS[match.group(2)] if match else "Unknown"
+        self.model_id = unquote(match.group(1)) if match else None
+        self.out = Outcome(self.operation, handler.command, raw_path, handler.server.scheme)
+        self.out.model_id = self.model_id
+        self.fault = None
+
+    # Responses -----------------------------------------------------------------
+
+    def base_headers(self):
+        return [("x-amzn-RequestId", self.out.request_id)]
+
+    def error(self, status, code, message, namespace=NS_BEDROCK, key="message"):
+        self.out.status, self.out.error_code = status, code
+        headers = self.base_headers() + [
+            ("x-amzn-ErrorType", "%s:http://internal.amazon.com/coral/%s/" % (code, namespace))]
+        self.h.send_json(status, {key: message}, headers)
+        raise Answered()
+
+    def validation(self, message):
+        self.error(400, "ValidationException", message)
+
+    def send_success(self, body_bytes, headers):
+        """A 200 answer, shaped by the current fault (truncated, slow, malformed)."""
+        self.out.status = 200
+        kind = self.fault.kind if self.fault else None
+        headers = self.base_headers() + headers
+        if kind == "malformed":
+            body_bytes = b'{"id": "msg_bdrk_malformed", "content": [{"type": "text", "te'
+        if kind == "truncated":
+            all_headers = headers + [("Content-Length", str(len(body_bytes) + 64))]
+            half = body_bytes[:max(1, len(body_bytes) // 2)]
+            self.h.wfile.write(self.h.head_bytes(200, all_headers) + half)
+            self.h.close_connection = True          # then a plain close (FIN)
+            return
+        if kind == "slow_body":
+            all_headers = headers + [("Content-Length", str(len(body_bytes)))]
+            self.h.wfile.write(self.h.head_bytes(200, all_headers))
+            trickle(self.h.wfile, body_bytes, self.fault.delay_ms)
+            return
+        self.h.send_all(200, headers, body_bytes)
+
+    # Flow ----------------------------------------------------------------------
+
+    def handle(self):
+        if not self.h.carried_bedrock:
+            self.h.carried_bedrock = True
+            self.state.count_bedrock_connection()
+        self.state.count_request(self.operation, self.summary_for_stats())
+        try:
+            self.run()
+        except Answered:
+            pass
+        finally:
+            self.state.finish(self.out)
+
+    def run(self):
+        if self.operation == "Unknown":
+            self.error(404, "UnknownOperationException", None, NS_CORAL)
+        self.out.region = self.authenticate()
+        latency = self.state.get_config().latency_ms
+        if latency:
+            time.sleep(latency / 1000.0)
+        self.apply_fault()
+        throttled = self.state.admit()
+        if throttled:
+            self.error(429, "ThrottlingException", throttled)
+        getattr(self, "op_" + self.operation)()
+
+    def summary_for_stats(self):
+        headers = {}
+        for name, value in self.h.headers.items():
+            if name.lower() == "authorization":
+                value = sigv4.redact_authorization(value)
+            elif name.lower() == "x-amz-security-token":
+                value = "REDACTED"
+            headers[name] = value
+        return {"method": self.h.command, "path": self.h.path, "headers": headers,
+                "body": self.body[:65536].decode("utf-8", "replace")}
+
+    def authenticate(self):
+        """Verify SigV4 or a Bedrock API key; return the region to serve."""
+        authorization = self.h.headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            return self.authenticate_bearer(authorization[7:].strip())
+        try:
+            verified = sigv4.verify(
+                self.h.command, self.raw_path, self.raw_query, self.h.headers.items(),
+                self.body, self.state.credentials.lookup, time.time(),
+                service=SIGNING_SERVICE, valid_regions=catalogue.regions())
+        except sigv4.AuthError as failure:
+            self.state.count_auth_failure()
+            self.error(failure.status, failure.code, failure.message, NS_CORAL)
+        self.out.auth, self.out.access_key_id = "sigv4", verified.access_key_id
+        return verified.region
+
+    def authenticate_bearer(self, key):
+        refusal = self.state.credentials.check_api_key(key)
+        if refusal:
+            self.state.count_auth_failure()
+            self.error(403, "AccessDeniedException", refusal, NS_CORAL, key="Message")
+        self.out.auth = "bearer"
+        match = _HOST_REGION_RE.search(self.h.headers.get("Host", ""))
+        return match.group(1) if match else self.state.default_region
+
+    def apply_fault(self):
+        """Take the next queued fault; answer now if it replaces the answer."""
+        self.fault = fault = self.state.next_fault()
+        if fault is None:
+            return
+        self.out.fault = fault.kind
+        if fault.kind == "throttle":
+            self.error(429, "ThrottlingException", fault.message or MSG_THROTTLE)
+        elif fault.kind == "error":
+            status = int(fault.status or 500)
+            code, message = STATUS_ERRORS.get(status, ("InternalServerException", "Error"))
+            self.error(status, fault.error_type or code, fault.message or message)
+        elif fault.kind == "reset":
+            self.out.status = "reset"
+            self.h.hard_reset()
+            raise Answered()
+        elif fault.kind == "latency":
+            time.sleep(fault.delay_ms / 1000.0)
+        elif fault.kind == "stream_exception" and not self.operation.endswith("Stream"):
+            name = fault.error_type or "throttlingException"
+            status = STREAM_EXCEPTIONS.get(name, 500)
+            self.error(status, name[0].upper() + name[1:],
+                       fault.message or STATUS_ERRORS.get(status, ("", "Error"))[1])
+
+    # Model and body --------------------------------------------------------------
+
+    def target(self):
+        try:
+            return catalogue.resolve(self.model_id, self.out.region)
+        except catalogue.ModelError as failure:
+            self.validation(failure.message)
+
+    def invoke_body(self, target):
+        try:
+            return claude.validate_invoke_body(
+                self.body, catalogue.MAX_OUTPUT_TOKENS.get(target.base_id))
+        except claude.BodyError as failure:
+            self.validation(failure.message)
+
+    def json_request(self):
+        try:
+            value = json.loads(self.body or b"{}")
+            if isinstance(value, dict):
+                return value
+        except ValueError:
+            pass
+        self.error(400, "SerializationException", "Unable to parse the request body as JSON.")
+
+    def complete(self, body, target):
+        completion = claude.complete(body, self.model_id, target.anthropic_model)
+        if completion.sleep_ms:
+            time.sleep(completion.sleep_ms / 1000.0)
+        self.state.spend_tokens(completion.input_tokens + completion.output_tokens)
+        return completion
+
+    def elapsed_ms(self):
+        return max(1, int((time.time() - self.out.started) * 1000))
+
+    # Operations ------------------------------------------------------------------
+
+    def op_InvokeModel(self):
+        target = self.target()
+        completion = self.complete(self.invoke_body(target), target)
+        payload = json.dumps(claude.message_response(completion)).encode("utf-8")
+        self.send_success(payload, [
+            ("Content-Type", "application/json"),
+            ("X-Amzn-Bedrock-Invocation-Latency", str(self.elapsed_ms())),
+            ("X-Amzn-Bedrock-Input-Token-Count", str(completion.input_tokens)),
+            ("X-Amzn-Bedrock-Output-Token-Count", str(completion.output_tokens)),
+        ])
+
+    def op_InvokeModelWithResponseStream(self):
+        target = self.target()
+        completion = self.complete(self.invoke_body(target), target)
+        first_byte = self.elapsed_ms()
+        events = claude.stream_events(completion, first_byte, first_byte)
+        messages = [eventstream.event_message("chunk", json.dumps({"bytes": base64.b64encode(
+            json.dumps(e, separators=(",", ":")).encode("utf-8")).decode("ascii")}).encode("utf-8"))
+            for e in events]
+        self.send_stream(messages)
+
+    def op_Converse(self):
+        target = self.target()
+        completion = self.complete(self.converse_body(), target)
+        payload = json.dumps(claude.converse_response(completion, self.elapsed_ms()))
+        self.send_success(payload.encode("utf-8"), [("Content-Type", "application/json")])
+
+    def op_ConverseStream(self):
+        target = self.target()
+        completion = self.complete(self.converse_body(), target)
+        messages = [eventstream.event_message(kind, json.dumps(payload).encode("utf-8"))
+                    for kind, payload in claude.converse_stream_events(completion, self.elapsed_ms())]
+        self.send_stream(messages)
+
+    def op_CountTokens(self):
+        try:
+            catalogue.resolve_for_count(self.model_id, self.out.region)
+        except catalogue.ModelError as failure:
+            self.validation(failure.message)
+        request = self.json_request().get("input")
+        if not isinstance(request, dict) or len(request) != 1:
+            self.validation("1 validation error detected: Value null at 'input' failed to "
+                            "satisfy constraint: Member must not be null")
+        try:
+            if "invokeModel" in request:
+                raw = base64.b64decode(request["invokeModel"].get("body", ""), validate=True)
+                body = claude.validate_invoke_body(raw)
+            else:
+                body = claude.converse_to_messages(request.get("converse") or {})
+        except claude.BodyError as failure:
+            self.validation(failure.message)
+        except (ValueError, TypeError, AttributeError):
+            self.validation("Malformed input request, please reformat your input and try again.")
+        payload = json.dumps({"inputTokens": claude.count_input_tokens(body)}).encode("utf-8")
+        self.send_success(payload, [("Content-Type", "application/json")])
+
+    def converse_body(self):
+        try:
+            return claude.converse_to_messages(self.json_request())
+        except claude.BodyError as failure:
+            self.validation(failure.message)
+        except (KeyError, TypeError, AttributeError):
+            self.validation("The model returned the following errors: Malformed input request, "
+                            "please reformat your input and try again.")
+
+    def send_stream(self, messages):
+        """An event stream over chunked transfer encoding, shaped by the fault."""
+        self.out.status = 200
+        kind = self.fault.kind if self.fault else None
+        headers = self.base_headers() + [
+            ("Content-Type", "application/vnd.amazon.eventstream"),
+            ("X-Amzn-Bedrock-Content-Type", "application/json"),
+            ("Transfer-Encoding", "chunked")]
+        if kind == "malformed" and len(messages) > 1:
+            broken = bytearray(messages[1])
+            broken[-1] ^= 0xFF                      # bad message CRC
+            messages[1] = bytes(broken)
+        if kind == "stream_exception":
+            messages = messages[:2] + [eventstream.exception_message(
+                self.fault.error_type or "throttlingException",
+                json.dumps({"message": self.fault.message or MSG_THROTTLE}).encode("utf-8"))]
+        wfile = self.h.wfile
+        wfile.write(self.h.head_bytes(200, headers))
+        pause = (self.fault.delay_ms / 1000.0 / len(messages)) if kind == "slow_body" else 0
+        cut = len(messages) // 2 if kind == "truncated" else None
+        for index, message in enumerate(messages):
+            if index == cut:
+                self.h.close_connection = True      # no terminating chunk
+                return
+            if pause:
+                time.sleep(pause)
+            wfile.write(b"%x\r\n%s\r\n" % (len(message), message))
+        wfile.write(b"0\r\n\r\n")
+
+
+def trickle(wfile, data, total_ms, max_writes=200):
+    """Write ``data`` spread evenly over ``total_ms`` (at most max_writes sends)."""
+    if not data:
+        return
+    pieces = min(len(data), max_writes)
+    step = -(-len(data) // pieces)
+    pause = total_ms / 1000.0 / pieces
+    for offset in range(0, len(data), step):
+        time.sleep(pause)
+        wfile.write(data[offset:offset + step])
+
+
+# --------------------------------------------------------------------------
+# Control API
+# --------------------------------------------------------------------------
+
+class ControlApi:
+    """Unsigned JSON endpoints under /_emulator/ for the tests."""
+
+    def __init__(self, handler, raw_path, raw_query, body):
+        self.h = handler
+        self.state = handler.state
+        self.route = raw_path[len("/_emulator/"):].strip("/")
+        self.query = parse_qs(raw_query)
+        self.body = body
+
+    def handle(self):
+        name = "%s_%s" % (self.h.command.lower(), self.route.replace("-", "_"))
+        method = getattr(self, name, None)
+        if method is None:
+            self.h.send_json(404, {"error": "no control endpoint %s /_emulator/%s"
+                                   % (self.h.command, self.route)})
+            return
+        try:
+            result = method()
+        except (ValueError, TypeError, KeyError, AttributeError) as failure:
+            self.h.send_json(400, {"error": str(failure)})
+            return
+        self.h.send_json(200, result)
+
+    def json(self):
+        value = json.loads(self.body or b"{}")
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object")
+        return value
+
+    def get_health(self):
+        return {"ok": True}
+
+    def get_stats(self):
+        return self.state.stats()
+
+    def post_reset(self):
+        self.state.reset()
+        return {"ok": True}
+
+    def get_requests(self):
+        n = int(self.query.get("n", ["20"])[0])
+        return {"requests": self.state.recent_requests(n)}
+
+    def post_faults(self):
+        spec = self.json()
+        faults = [Fault.from_json(item) for item in spec.get("faults", [spec])]
+        return {"ok": True, "pending": self.state.add_faults(faults)}
+
+    def get_faults(self):
+        return {"faults": self.state.pending_faults()}
+
+    def delete_faults(self):
+        self.state.clear_faults()
+        return {"ok": True}
+
+    def post_config(self):
+        return {"ok": True, "config": self.state.update_config(self.json())}
+
+    def get_config(self):
+        return {"config": self.state.get_config().__dict__}
+
+    def post_credentials(self):
+        spec = self.json()
+        if not spec.get("access_key_id") or not spec.get("secret_access_key"):
+            raise ValueError("access_key_id and secret_access_key are required")
+        expires_at = spec.get("expires_at")
+        self.state.credentials.add(sigv4.Credential(
+            spec["access_key_id"], spec["secret_access_key"], spec.get("session_token"),
+            float(expires_at) if expires_at is not None else None))
+        return {"ok": True, "access_key_id": spec["access_key_id"]}
+
+    def get_credentials(self):
+        return self.state.credentials.describe()
+
+    def post_api_keys(self):
+        key = self.json()["key"]
+        self.state.credentials.add_api_key(key)
+        return {"ok": True}
+
+    def post_application_profiles(self):
+        spec = self.json()
+        catalogue.register_application_profile(spec["region"], spec["id"], spec["model"])
+        return {"ok": True}
+
+
+# --------------------------------------------------------------------------
+# Start-up
+# --------------------------------------------------------------------------
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Amazon Bedrock Runtime emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--tls-port", type=int)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--credentials", action="extend", nargs="+", default=[],
+                        metavar="AKID:SECRET[:TOKEN]")
+    parser.add_argument("--api-key", action="append", default=[], metavar="KEY")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--default-region", default=DEFAULT_REGION,
+                        help="region for API-key requests (no SigV4 scope to read it from)")
+    parser.add_argument("--log")
+    args = parser.parse_args(argv)
+    if args.tls_port is not None and not (args.tls_cert and args.tls_key):
+        parser.error("--tls-port needs --tls-cert and --tls-key")
+    return args
+
+
+def build_state(args):
+    credentials = [parse_credential_spec(s) for s in args.credentials] or DEFAULT_CREDENTIALS
+    store = CredentialStore(credentials, args.api_key or DEFAULT_API_KEYS)
+    return EmulatorState(store, Config(latency_ms=args.latency_ms), args.default_region, args.log)
+
+
+def start_servers(args, state):
+    servers = [EmulatorServer((args.host, args.port), state, "http")]
+    if args.tls_port is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        servers.append(EmulatorServer((args.host, args.tls_port), state, "https", context))
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name=server.scheme, daemon=True).start()
+    return servers
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    state = build_state(args)
+    servers = start_servers(args, state)
+    ports = {s.scheme: s.server_address[1] for s in servers}
+    print("ready http=%d https=%d" % (ports["http"], ports.get("https", 0)), flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Run every pg_claude test and end with `N passed, M failed`.
+
+Suites, in order:
+  unit      SigV4 against AWS's test vectors (test/unit), and against botocore
+  emulator  the emulator's fidelity, checked with the real boto3
+  regress   pg_regress (sql/, expected/) against a cluster and the emulator
+  t         integration tests (test/t/*.py): retries, keep-alive, cancel,
+            timeouts, TLS, credentials, secrets in logs
+
+Each suite prints its own lines; this runner adds up the counts.
+"""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness  # noqa: E402
+
+REPO = harness.REPO
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed\s*$")
+
+totals = {"passed": 0, "failed": 0}
+
+
+def count(passed, failed, label):
+    totals["passed"] += passed
+    totals["failed"] += failed
+    print(f"# {label}: {passed} passed, {failed} failed", flush=True)
+
+
+def run_counted(argv, label, cwd=REPO, timeout=900):
+    """Run a program that ends with `N passed, M failed`; echo its output."""
+    print(f"# --- {label}: {' '.join(argv)}", flush=True)
+    try:
+        r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        out = r.stdout + r.stderr
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        out += "\n(timed out)"
+        r = None
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    last = None
+    for line in out.splitlines():
+        m = SUMMARY.match(line.strip())
+        if m:
+            last = (int(m.group(1)), int(m.group(2)))
+    if last is None:
+        count(0, 1, label + " (no summary line: crashed or timed out)")
+    else:
+        passed, failed = last
+        if r is not None and r.returncode != 0 and failed == 0:
+            failed = 1
+        count(passed, failed, label)
+
+
+def unit_suite():
+    r = subprocess.run(["make", "-s", "-C", "test/unit"], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout + r.stderr)
+        count(0, 1, "unit build")
+        return
+    vectors = os.path.join(REPO, "test", "unit", "vectors")
+    for suite in sorted(glob.glob(os.path.join(vectors, "*"))):
+        if os.path.isdir(suite):
+            run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), suite],
+                        "sigv4 vectors " + os.path.basename(suite))
+    shared = os.path.join(os.path.dirname(REPO), "shared", "data", "sigv4-testsuite")
+    if os.path.isdir(shared):
+        run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), shared], "sigv4 vectors (shared)")
+    run_counted([sys.executable, "test/unit/test_sigv4_botocore.py"], "sigv4 vs botocore")
+
+
+def regress_suite():
+    print("# --- regress: pg_regress against the emulator", flush=True)
+    work = tempfile.mkdtemp(prefix="pg_claude_regress_emu_")
+    emu = harness.Emulator(work, tls=False)
+    cluster = None
+    try:
+        cluster = harness.Cluster("regress", harness.free_port(), conf=f"""
+claude.endpoint = '{emu.http_url}'
+""")
+        cluster.start(env=harness.emulator_env())
+        outdir = os.path.join(cluster.base, "regress")
+        os.makedirs(outdir, exist_ok=True)
+        tests = re.search(r"^REGRESS\s*=\s*(.*)$", open(os.path.join(REPO, "Makefile")).read(),
+                          re.M).group(1).split()
+        regress = os.path.join(harness.pgxs_dir(), "test", "regress", "pg_regress")
+        argv = [regress, f"--inputdir={REPO}", f"--outputdir={outdir}",
+                f"--host={cluster.base}", f"--port={cluster.port}", "--user=postgres",
+                "--dbname=contrib_regression"] + tests
+        r = subprocess.run(argv, capture_output=True, text=True)
+        print(r.stdout + r.stderr)
+        passed = failed = 0
+        for line in r.stdout.splitlines():
+            m = re.match(r"^\s*(?:test\s+)?(\S+)\s+\.\.\.\s+(ok|FAILED|failed)", line)
+            if m:
+                if m.group(2) == "ok":
+                    passed += 1
+                else:
+                    failed += 1
+        diffs = os.path.join(outdir, "regression.diffs")
+        if os.path.exists(diffs) and os.path.getsize(diffs) > 0:
+            print(open(diffs).read())
+        # keep the outputs where `make installcheck` would leave them
+        import shutil
+        shutil.rmtree(os.path.join(REPO, "results"), ignore_errors=True)
+        shutil.copytree(os.path.join(outdir, "results"), os.path.join(REPO, "results"))
+        if r.returncode != 0 and failed == 0:
+            failed = 1
+        count(passed, failed, "regress")
+    finally:
+        if cluster:
+            cluster.destroy()
+        emu.stop()
+
+
+def integration_suite():
+    for script in sorted(glob.glob(os.path.join(REPO, "test", "t", "*.py"))):
+        run_counted([sys.executable, script], "t/" + os.path.basename(script))
+
+
+def main():
+    only = sys.argv[1:]
+    suites = [("unit", unit_suite),
+              ("emulator", lambda: run_counted([sys.executable, "test/emulator/test_boto3.py"],
+                                               "emulator vs boto3")),
+              ("regress", regress_suite),
+              ("t", integration_suite)]
+    for name, fn in suites:
+        if only and name not in only:
+            continue
+        try:
+            fn()
+        except Exception as e:  # a broken suite is a failure, not a crash
+            print(f"# suite {name} crashed: {e!r}")
+            count(0, 1, name)
+    print(f"{totals['passed']} passed, {totals['failed']} failed", flush=True)
+    return 0 if totals["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
