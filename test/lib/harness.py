@@ -94,6 +94,7 @@ class Emulator:
     def __init__(self, workdir, tls=True, extra_args=()):
         self.workdir = workdir
         self.ca_file = None
+        os.chmod(workdir, 0o755)  # the server (another user) reads the CA file
         args = [sys.executable, EMULATOR, "--port", "0",
                 "--log", os.path.join(workdir, "emulator.log")]
         if tls:

@@ -89,7 +89,7 @@ try:
     rc, out, err = pg.psql(calls + "\nSELECT connections FROM claude_http_stats();")
     st = emu.stats()
     t.ok(rc == 0 and st["requests"] == 50, "50 sequential calls answered", err)
-    t.ok(st["connections"] == 1, "50 sequential calls opened one connection", st["connections"])
+    t.ok(st["bedrock_connections"] == 1, "50 sequential calls opened one connection", st)
     t.ok(out.splitlines()[-1] == "1", "the backend counted one connection", out.splitlines()[-1:])
 
     # --- cancel and timeouts ----------------------------------------------
@@ -160,7 +160,8 @@ try:
     rc, out, err = pg.psql(f"SET claude.ca_file = '{emu.ca_file}';" +
                            "".join(f"SELECT claude_complete('tls {i}');" for i in range(20)))
     st = emu.stats()
-    t.ok(rc == 0 and st["connections_https"] == 1, "20 calls over TLS reuse one connection", st)
+    t.ok(rc == 0 and st["bedrock_connections"] == 1 and st["requests"] == 20,
+         "20 calls over TLS reuse one connection", st)
     rc, state, err = sql_error("SET claude.ca_file = '/nonexistent/ca.pem'; SET claude.max_retries = 0; "
                                "SELECT claude_complete('bad ca file')")
     t.ok(state == "08001", "unreadable claude.ca_file: 08001", err)
