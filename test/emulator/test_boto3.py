@@ -83,8 +83,8 @@ def messages_body(text, max_tokens=256, **extra):
     return json.dumps(body)
 
 
-def invoke(c, model, text="Hello emulator", **extra):
-    response = c.invoke_model(modelId=model, body=messages_body(text, **extra),
+def invoke(c, model_id, text="Hello emulator", **extra):
+    response = c.invoke_model(modelId=model_id, body=messages_body(text, **extra),
                               contentType="application/json", accept="application/json")
     return response, json.loads(response["body"].read())
 
@@ -361,7 +361,7 @@ def throttle_twice_then_success():
 @test
 def throttle_error_shape():
     emu.fault(fault="throttle")
-    c = client(config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    c = client(config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     expect_error(lambda: invoke(c, AU_SONNET), "ThrottlingException", 429,
                  "Too many requests, please wait before trying again.")
 
@@ -372,7 +372,7 @@ def server_error_is_retried():
     response, _ = invoke(client(), AU_SONNET)
     check(response["ResponseMetadata"]["RetryAttempts"] == 1, response["ResponseMetadata"])
     emu.fault(fault="error", status=503)
-    c = client(config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    c = client(config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     expect_error(lambda: invoke(c, AU_SONNET), "ServiceUnavailableException", 503,
                  "Bedrock is unable to process your request.")
 

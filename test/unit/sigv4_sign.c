@@ -142,6 +142,10 @@ read_stream(FILE *f, size_t *len)
 	return data;
 }
 
+/*
+ * Parse the command line into a SigV4Request, sign it and print each stage
+ * in a form test_sigv4_botocore.py can split on the "== name ==" lines.
+ */
 int
 main(int argc, char **argv)
 {

@@ -23,8 +23,8 @@
  * SigV4a cases (a "v4a" directory, or a case with public-key.json or an
  * AWS4-ECDSA-P256-SHA256 string to sign) are counted and skipped.  Each
  * failing case is printed with the first stage that differs; the last line
- * is "N passed, M failed" and the exit status is 1 when M > 0 (or when no
- * case was found at all).
+ * is "N passed, M failed" and the exit status is 1 when M > 0 (or when
+ * nothing at all was found, which usually means a wrong path).
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -1444,6 +1444,10 @@ walk(const char *dir, const char *display, int depth, Counts *counts)
 	free_names(names, n);
 }
 
+/*
+ * Walk every directory given, then print the summary.  The last line is
+ * always "N passed, M failed" so that callers can parse it.
+ */
 int
 main(int argc, char **argv)
 {
@@ -1499,8 +1503,13 @@ main(int argc, char **argv)
 		printf("skipped %d SigV4a case%s (v4a): AWS4-ECDSA-P256-SHA256 is not implemented, "
 			   "only AWS4-HMAC-SHA256; not counted as passed or failed\n",
 			   counts.skipped_v4a, counts.skipped_v4a == 1 ? "" : "s");
-	if (counts.passed + counts.failed == 0)
+	if (counts.passed + counts.failed + counts.skipped_v4a == 0)
 		fprintf(stderr, "no test cases found\n");
 	printf("%d passed, %d failed\n", counts.passed, counts.failed);
-	return (counts.failed > 0 || counts.passed == 0) ? 1 : 0;
+
+	/* finding nothing at all is a failure too: most likely a wrong path */
+	if (counts.failed > 0 ||
+		counts.passed + counts.failed + counts.skipped_v4a == 0)
+		return 1;
+	return 0;
 }

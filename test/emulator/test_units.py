@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Unit checks of the emulator's building blocks against published test data.
+
+    python3 test/emulator/test_units.py
+
+* emu_sigv4 against the AWS SigV4 test suite (shared/data/sigv4-testsuite/v4):
+  for every case the canonical request, the string to sign and the verdict
+  are checked separately, with the case's own clock;
+* emu_eventstream against the aws-sdk-go event-stream vectors
+  (shared/data/eventstream-testdata): positive cases encode byte for byte and
+  decode back, negative cases are rejected;
+* emu_catalogue and emu_claude: the model table and the answer rules.
+
+Prints ``ok - name`` / ``not ok - name: reason`` and then ``N passed, M failed``.
+No network, no boto3.
+"""
+
+import base64
+import calendar
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import emu_catalogue as catalogue            # noqa: E402
+import emu_claude as claude                  # noqa: E402
+import emu_eventstream as eventstream        # noqa: E402
+import emu_sigv4 as sigv4                    # noqa: E402
+
+SHARED = os.environ.get("PG_CLAUDE_SHARED_DATA",
+                        os.path.join(HERE, "..", "..", "..", "shared", "data"))
+RESULTS = []
+
+
+def record(name, error=None):
+    RESULTS.append(error is None)
+    print("ok - %s" % name if error is None else "not ok - %s: %s" % (name, error))
+
+
+def run(name, function, *args):
+    try:
+        function(*args)
+    except Exception as error:                  # report and go on
+        record(name, str(error) or type(error).__name__)
+    else:
+        record(name)
+
+
+def read(path, mode="r"):
+    with open(path, mode) as handle:
+        return handle.read()
+
+
+# --------------------------------------------------------------------------
+# SigV4 test suite
+# --------------------------------------------------------------------------
+
+def parse_http_request(text):
+    """'METHOD PATH HTTP/1.1' + 'Name:value' lines + blank line + body."""
+    head, _, body = text.partition("\n\n")
+    lines = head.split("\n")
+    first = lines[0].split(" ")
+    method, target = first[0], " ".join(first[1:-1])
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:         # folded continuation
+            headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+        else:
+            name, _, value = line.partition(":")
+            headers.append((name, value))
+    path, _, query = target.partition("?")
+    return method, path, query, headers, body.encode("utf-8")
+
+
+def sigv4_case(case_dir):
+    context = json.loads(read(os.path.join(case_dir, "context.json")))
+    creds = context["credentials"]
+    # "omit_session_token": the token is sent but left out of the signature.
+    credential = sigv4.Credential(creds["access_key_id"], creds["secret_access_key"],
+                                  creds.get("token"))
+    now = calendar.timegm(time.strptime(context["timestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+    method, path, query, headers, body = parse_http_request(
+        read(os.path.join(case_dir, "header-signed-request.txt")))
+    verified = sigv4.verify(method, path, query, headers, body,
+                            lambda akid: credential if akid == credential.access_key_id else None,
+                            now, service=context["service"], normalize=context["normalize"])
+    expected_canonical = read(os.path.join(case_dir, "header-canonical-request.txt"))
+    expected_sts = read(os.path.join(case_dir, "header-string-to-sign.txt"))
+    if verified.canonical_request != expected_canonical:
+        raise AssertionError("canonical request differs:\n%r\n%r"
+                             % (verified.canonical_request, expected_canonical))
+    if verified.string_to_sign != expected_sts:
+        raise AssertionError("string to sign differs")
+
+
+def sigv4_tamper_is_refused():
+    """A vector with one changed header must fail with the AWS mismatch text."""
+    case_dir = os.path.join(SHARED, "sigv4-testsuite", "v4", "get-vanilla")
+    method, path, query, headers, body = parse_http_request(
+        read(os.path.join(case_dir, "header-signed-request.txt")))
+    headers = [(n, "other.amazonaws.com" if n.lower() == "host" else v) for n, v in headers]
+    credential = sigv4.Credential("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    now = calendar.timegm((2015, 8, 30, 12, 36, 0))
+    try:
+        sigv4.verify(method, path, query, headers, body, lambda _: credential, now)
+    except sigv4.AuthError as error:
+        assert error.code == "InvalidSignatureException" and error.status == 403, error.code
+        assert error.message == sigv4.MSG_SIGNATURE_MISMATCH
+        return
+    raise AssertionError("tampered request verified")
+
+
+def sigv4_clock_window():
+    credential = sigv4.Credential("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    case_dir = os.path.join(SHARED, "sigv4-testsuite", "v4", "get-vanilla")
+    request = parse_http_request(read(os.path.join(case_dir, "header-signed-request.txt")))
+    signed_at = calendar.timegm((2015, 8, 30, 12, 36, 0))
+    sigv4.verify(*request, lambda _: credential, signed_at + 299)
+    try:
+        sigv4.verify(*request, lambda _: credential, signed_at + 600)
+    except sigv4.AuthError as error:
+        expected = ("Signature expired: 20150830T123600Z is now earlier than 20150830T124100Z "
+                    "(20150830T124600Z - 5 min.)")
+        assert error.message == expected, error.message
+        return
+    raise AssertionError("10 minutes of skew accepted")
+
+
+def sigv4_double_encoding():
+    uri = sigv4.canonical_uri("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/invoke")
+    assert uri == "/model/anthropic.claude-3-5-sonnet-20241022-v2%253A0/invoke", uri
+
+
+# --------------------------------------------------------------------------
+# Event stream vectors
+# --------------------------------------------------------------------------
+
+def header_from_json(item):
+    value = item["value"]
+    if item["type"] in (eventstream.STRING,):
+        value = base64.b64decode(value).decode("utf-8")
+    elif item["type"] in (eventstream.BYTE_ARRAY, eventstream.UUID):
+        value = base64.b64decode(value)
+    elif item["type"] == 2 and value > 127:
+        value -= 256
+    return eventstream.Header(item["name"], item["type"], value)
+
+
+def eventstream_positive(name):
+    encoded = read(os.path.join(SHARED, "eventstream-testdata", "encoded", "positive", name), "rb")
+    decoded = json.loads(read(os.path.join(SHARED, "eventstream-testdata", "decoded", "positive",
+                                           name)))
+    headers = [header_from_json(item) for item in decoded["headers"]]
+    payload = base64.b64decode(decoded["payload"]) if decoded["payload"] else b""
+    ours = eventstream.encode_message(headers, payload)
+    assert ours == encoded, "encoding differs"
+    got_headers, got_payload, used = eventstream.decode_message(encoded)
+    assert used == len(encoded) and got_payload == payload
+    assert [h.name for h in got_headers] == [h.name for h in headers]
+    assert (decoded["message_crc"] & 0xFFFFFFFF) == int.from_bytes(encoded[-4:], "big")
+
+
+def eventstream_negative(name):
+    data = read(os.path.join(SHARED, "eventstream-testdata", "encoded", "negative", name), "rb")
+    try:
+        eventstream.decode_message(data)
+    except eventstream.EventStreamError:
+        return
+    raise AssertionError("corrupted message decoded")
+
+
+def eventstream_bedrock_example():
+    data = read(os.path.join(SHARED, "eventstream-examples", "bedrock_chunk_message_stop.bin"), "rb")
+    [(headers, payload)] = eventstream.decode_all(data)
+    assert eventstream.event_message(headers[":event-type"], payload) == data, "framing differs"
+
+
+# --------------------------------------------------------------------------
+# Catalogue and answers
+# --------------------------------------------------------------------------
+
+def expect_model_error(model_id, region, text):
+    try:
+        catalogue.resolve(model_id, region)
+    except catalogue.ModelError as error:
+        assert text in error.message, error.message
+        return
+    raise AssertionError("%s accepted in %s" % (model_id, region))
+
+
+def catalogue_rules():
+    target = catalogue.resolve("au.anthropic.claude-haiku-4-5-20251001-v1:0", "ap-southeast-2")
+    assert target.kind == "profile" and target.geography == "au"
+    assert catalogue.resolve("anthropic.claude-3-haiku-20240307-v1:0", "ap-southeast-2").kind == "base"
+    expect_model_error("anthropic.claude-sonnet-4-5-20250929-v1:0", "ap-southeast-2",
+                       "with on-demand throughput isn\u2019t supported")
+    expect_model_error("au.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1",
+                       catalogue.MSG_INVALID_ID)
+    expect_model_error("arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+                       "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "ap-southeast-2",
+                       catalogue.MSG_INVALID_ID)
+    target = catalogue.resolve("arn:aws:bedrock:ap-southeast-2:123456789012:"
+                               "application-inference-profile/abc123", "ap-southeast-2")
+    assert target.kind == "application-profile" and target.geography == "au", target
+    for region, entry in catalogue.CATALOGUE.items():
+        for base in entry["on_demand"] + [b for v in entry["profiles"].values() for b in v]:
+            assert base in catalogue.MODELS, "%s: unknown base %s" % (region, base)
+
+
+def body(text, **extra):
+    value = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+             "messages": [{"role": "user", "content": text}]}
+    value.update(extra)
+    return value
+
+
+def answer(text, **extra):
+    completion = claude.complete(claude.validate_invoke_body(json.dumps(body(text, **extra))),
+                                 "model-x", "claude-x")
+    return completion
+
+
+def claude_rules():
+    assert answer("Hi").text == "You said: Hi"
+    assert answer("SUMMARIZE: One two three four five six seven eight nine ten eleven "
+                  "twelve thirteen. Next.").text == \
+        "Summary: One two three four five six seven eight nine ten eleven twelve"
+    assert answer("Summarize this text without a colon").text.startswith("You said: ")
+    assert answer("REPEAT SYSTEM", system=[{"type": "text", "text": "A"},
+                                           {"type": "text", "text": "B"}]).text == "AB"
+    completion = answer("SLEEP 25 REPEAT PARAMS")
+    assert completion.sleep_ms == 25
+    assert json.loads(completion.text) == {"model": "model-x", "max_tokens": 100,
+                                           "temperature": None, "has_system": False,
+                                           "anthropic_version": "bedrock-2023-05-31"}
+    completion = answer("a b c d e", max_tokens=2)
+    assert (completion.text, completion.stop_reason, completion.output_tokens) == \
+        ("You said:", "max_tokens", 2)
+    assert answer("x" * 17).input_tokens == 5
+    assert claude.split_deltas("  a b  c d e f g ") and \
+        "".join(claude.split_deltas("  a b  c d e f g ")) == "  a b  c d e f g "
+
+
+def claude_validation():
+    cases = [
+        ({"anthropic_version": "bedrock-2023-05-31", "messages": []},
+         "Malformed input request: #: required key [max_tokens] not found"
+         "#/messages: expected minimum item count: 1, found: 0, "
+         "please reformat your input and try again."),
+        (body("x", max_tokens=0), "#/max_tokens: 0 is not greater or equal to 1"),
+        (body("x", anthropic_version="bedrock-2099-01-01"), "is not a valid enum value"),
+        (body("x", stream=True), "#: extraneous key [stream] is not permitted"),
+        (body("x", max_tokens=999999), "maximum allowed number of output tokens"),
+    ]
+    for value, text in cases:
+        try:
+            claude.validate_invoke_body(json.dumps(value), 4096)
+        except claude.BodyError as error:
+            assert text in error.message, error.message
+            continue
+        raise AssertionError("accepted %s" % value)
+
+
+def main():
+    suite = os.path.join(SHARED, "sigv4-testsuite", "v4")
+    for case in sorted(os.listdir(suite)):
+        run("sigv4 vector %s" % case, sigv4_case, os.path.join(suite, case))
+    run("sigv4 tampered request refused", sigv4_tamper_is_refused)
+    run("sigv4 5-minute clock window", sigv4_clock_window)
+    run("sigv4 canonical URI double encoding", sigv4_double_encoding)
+    for name in sorted(os.listdir(os.path.join(SHARED, "eventstream-testdata", "encoded",
+                                               "positive"))):
+        run("eventstream positive %s" % name, eventstream_positive, name)
+    for name in sorted(os.listdir(os.path.join(SHARED, "eventstream-testdata", "encoded",
+                                               "negative"))):
+        run("eventstream negative %s" % name, eventstream_negative, name)
+    run("eventstream bedrock chunk example", eventstream_bedrock_example)
+    run("catalogue rules", catalogue_rules)
+    run("claude answer rules", claude_rules)
+    run("claude body validation", claude_validation)
+    failed = RESULTS.count(False)
+    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Memory: no leaks in a long-lived backend.
+
+1. A single-user backend runs calls of every kind (success, AWS error,
+   truncated answer, TLS failure and success, claude_invoke) under valgrind
+   memcheck; no block lost from pg_claude's, libcurl's or OpenSSL's frames,
+   and no invalid read or write anywhere.
+2. A normal backend's resident memory stays flat over thousands of calls.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import harness  # noqa: E402
+
+t = harness.Reporter("memory")
+work = tempfile.mkdtemp(prefix="pg_claude_t030_")
+emu = harness.Emulator(work, tls=True)
+pg = harness.Cluster("t030", harness.free_port(), conf=f"claude.endpoint = '{emu.http_url}'")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+try:
+    pg.start(env=harness.emulator_env())
+    pg.query("CREATE EXTENSION pg_claude")
+
+    # --- 2. flat memory in a running backend ------------------------------
+    proc = subprocess.Popen(pg.psql_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def run(sql):
+        proc.stdin.write(sql + "\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+
+    pid = int(run("SELECT pg_backend_pid();"))
+    run("SELECT count(claude_complete('warm ' || i)) FROM generate_series(1, 500) i;")
+    before = rss_kb(pid)
+    run("SELECT count(claude_complete('steady ' || i)) FROM generate_series(1, 3000) i;")
+    after = rss_kb(pid)
+    proc.stdin.close()
+    proc.wait()
+    print(f"# backend RSS after 500 calls: {before} kB, after 3,500: {after} kB")
+    t.ok(after - before < 1024, f"RSS grows < 1 MB over 3,000 calls ({after - before} kB)")
+
+    # --- 1. valgrind on a single-user backend -----------------------------
+    if shutil.which("valgrind") is None:
+        t.ok(False, "valgrind is installed")
+    else:
+        pg.stop()
+        sql = "\n".join(
+            [f"SELECT claude_complete('call {i}');" for i in range(20)] +
+            ["SELECT claude_invoke('{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}');",
+             "SELECT claude_complete('x', model => 'no-such-model');",
+             "SELECT claude_complete('one two three four', max_tokens => 2);",
+             f"SET claude.endpoint = '{emu.https_url}';",
+             "SET claude.max_retries = 0;",
+             "SELECT claude_complete('tls without ca');",
+             f"SET claude.ca_file = '{emu.ca_file}';",
+             "SELECT claude_complete('tls 1');",
+             "SELECT claude_complete('tls 2');"]) + "\n"
+        env = dict(harness.emulator_env(), PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=pg.home)
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        argv = prefix + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()] + [
+            "valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+            "--num-callers=40", os.path.join(harness.pg_bindir(), "postgres"), "--single",
+            "-D", pg.data, "postgres"]
+        r = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=1200)
+        out = r.stdout + r.stderr
+        answers = out.count("You said")
+        t.ok(answers == 24, f"all calls ran under valgrind ({answers} of 24 answers)",
+             out[-3000:])
+        records = re.split(r"\n==\d+== \n", out)
+        ours = [rec for rec in records if re.search(r"(in)?directly lost", rec)
+                and re.search(r"pg_claude\.so|libcurl|libssl|libcrypto|libcjson", rec)]
+        t.ok(not ours, "no memory lost from pg_claude, libcurl, OpenSSL or cJSON",
+             "\n\n".join(ours)[:4000])
+        invalid = re.findall(r"==\d+== (Invalid (?:read|write|free)[^\n]*|Conditional jump[^\n]*"
+                             r"|Use of uninitialised[^\n]*)", out)
+        t.ok(not invalid, "no invalid memory access", "\n".join(invalid[:20]))
+finally:
+    pg.destroy()
+    emu.stop()
+
+sys.exit(t.summary())
