@@ -157,8 +157,9 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 
 	if (sigv4_sign(&req, &sc, &params, &res) != 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not sign the Bedrock request")));
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not sign the Bedrock request"),
+				 errdetail("The signer ran out of memory or was given an empty access key id.")));
 
 	/*
 	 * Build the list, then release the signer's buffers.  An out-of-memory

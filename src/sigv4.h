@@ -90,6 +90,19 @@ typedef struct SigV4Result
  * X-Amz-Date (out->amz_date), and X-Amz-Security-Token when a session token
  * is given, in addition to the headers passed in.  Returns 0 on success, or
  * -1 on allocation failure or malformed input (out is then zeroed).
+ *
+ * Every header passed in is signed (so pass only those meant to be signed:
+ * not Authorization, User-Agent, Content-Length added later, ...), and a
+ * "host" header is required.  The signer adds X-Amz-Date,
+ * X-Amz-Security-Token (unless omit_session_token) and, with
+ * sign_content_sha256, x-amz-content-sha256 -- but never a header the caller
+ * already passed.  A caller-supplied X-Amz-Date (the legacy AWS vectors
+ * carry one) must be yyyymmddThhmmssZ and is used as the request time
+ * instead of params->timestamp; out->amz_date then echoes it.  A
+ * caller-supplied x-amz-content-sha256 (e.g. UNSIGNED-PAYLOAD) is also used
+ * as the canonical request's payload hash; out->payload_hash stays the real
+ * SHA-256 of the payload.  Query strings are decoded once and re-encoded,
+ * so already-encoded input is not encoded twice; '+' is a literal plus.
  */
 extern int	sigv4_sign(const SigV4Request *req, const SigV4Credentials *creds,
 					   const SigV4Params *params, SigV4Result *out);

@@ -138,6 +138,7 @@ class Config:
     latency_ms: int = 0
     requests_per_minute: int = 0       # 0 = unlimited
     tokens_per_minute: int = 0
+    verbose_signature_errors: int = 0  # 1: append the canonical request, as coral does
 
 
 @dataclass
@@ -183,6 +184,7 @@ class EmulatorState:
         self.signature_failures = 0
         self.faults_applied = 0
         self.last_request = None
+        self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
         self.faults = collections.deque()
         self.request_times = collections.deque()
@@ -206,9 +208,14 @@ class EmulatorState:
             self.by_operation[operation] += 1
             self.last_request = last_request
 
-    def count_auth_failure(self):
+    def count_auth_failure(self, failure=None):
         with self.lock:
             self.signature_failures += 1
+            if failure is not None:
+                self.last_auth_failure = {
+                    "code": failure.code, "message": failure.message,
+                    "canonical_request": failure.canonical_request,
+                    "string_to_sign": failure.string_to_sign}
 
     def finish(self, outcome):
         """Record the outcome of one Bedrock request (status counters, history, log)."""
@@ -265,6 +272,9 @@ class EmulatorState:
                 if not hasattr(self.config, key):
                     raise ValueError("unknown setting %r" % key)
                 setattr(self.config, key, int(value))
+            if "requests_per_minute" in changes or "tokens_per_minute" in changes:
+                self.request_times.clear()          # quotas count from now on
+                self.token_times.clear()
             return dict(self.config.__dict__)
 
     def get_config(self):
@@ -310,6 +320,7 @@ class EmulatorState:
                 "faults_applied": self.faults_applied,
                 "faults_pending": len(self.faults),
                 "last_request": self.last_request,
+                "last_auth_failure": self.last_auth_failure,
             }
 
     def recent_requests(self, n):
@@ -557,10 +568,23 @@ class BedrockRequest:
                 self.body, self.state.credentials.lookup, time.time(),
                 service=SIGNING_SERVICE, valid_regions=catalogue.regions())
         except sigv4.AuthError as failure:
-            self.state.count_auth_failure()
-            self.error(failure.status, failure.code, failure.message, NS_CORAL)
+            self.note_claimed_identity(authorization)
+            self.state.count_auth_failure(failure)
+            message = failure.message
+            if failure.canonical_request and self.state.get_config().verbose_signature_errors:
+                message = sigv4.aws_mismatch_detail(failure)
+            self.error(failure.status, failure.code, message, NS_CORAL)
         self.out.auth, self.out.access_key_id = "sigv4", verified.access_key_id
         return verified.region
+
+    def note_claimed_identity(self, authorization):
+        """For the log: who the failed request claimed to be (never the signature)."""
+        try:
+            claimed = sigv4.parse_authorization(authorization)
+        except sigv4.AuthError:
+            return
+        self.out.auth, self.out.access_key_id = "sigv4", claimed.access_key_id
+        self.out.region = claimed.region
 
     def authenticate_bearer(self, key):
         refusal = self.state.credentials.check_api_key(key)

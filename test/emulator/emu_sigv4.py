@@ -57,6 +57,8 @@ class AuthError(Exception):
         self.status = status
         self.code = code
         self.message = message
+        self.canonical_request = None       # set on a signature mismatch
+        self.string_to_sign = None
 
 
 def incomplete(message):
@@ -342,8 +344,24 @@ def verify(method, raw_path, raw_query, header_pairs, body, lookup, now,
     expected = compute_signature(credential.secret_access_key, auth.date, auth.region,
                                  auth.service, to_sign)
     if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("ascii", "replace")):
-        raise invalid_signature(MSG_SIGNATURE_MISMATCH)
+        failure = invalid_signature(MSG_SIGNATURE_MISMATCH)
+        failure.canonical_request = redact_token(canonical, header_map)
+        failure.string_to_sign = to_sign
+        raise failure
     return Verified(auth.access_key_id, auth.region, auth.service, canonical, to_sign)
+
+
+def redact_token(canonical, header_map):
+    """The canonical request with the session token's value hidden."""
+    token = header_map.get("x-amz-security-token")
+    return canonical.replace(trim_all(token), "REDACTED") if token else canonical
+
+
+def aws_mismatch_detail(failure):
+    """The long form coral services append to a signature mismatch message."""
+    return ("%s\n\nThe Canonical String for this request should have been\n'%s'\n\n"
+            "The String-to-Sign should have been\n'%s'\n"
+            % (failure.message, failure.canonical_request, failure.string_to_sign))
 
 
 def redact_authorization(value):
