@@ -75,6 +75,11 @@ def unit_suite():
     run_counted([sys.executable, "test/unit/test_sigv4_botocore.py"], "sigv4 vs botocore")
 
 
+def emulator_suite():
+    run_counted([sys.executable, "test/emulator/test_units.py"], "emulator units")
+    run_counted([sys.executable, "test/emulator/test_boto3.py"], "emulator vs boto3")
+
+
 def regress_suite():
     print("# --- regress: pg_regress against the emulator", flush=True)
     work = tempfile.mkdtemp(prefix="pg_claude_regress_emu_")
@@ -127,8 +132,7 @@ def integration_suite():
 def main():
     only = sys.argv[1:]
     suites = [("unit", unit_suite),
-              ("emulator", lambda: run_counted([sys.executable, "test/emulator/test_boto3.py"],
-                                               "emulator vs boto3")),
+              ("emulator", emulator_suite),
               ("regress", regress_suite),
               ("t", integration_suite)]
     for name, fn in suites:

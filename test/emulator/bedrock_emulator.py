@@ -47,6 +47,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,6 +176,7 @@ class EmulatorState:
         self._reset_locked()
 
     def _reset_locked(self):
+        self.generation = getattr(self, "generation", 0) + 1
         self.config = Config(**self.startup_config.__dict__)
         self.requests = 0
         self.connections = collections.Counter()
@@ -198,9 +200,13 @@ class EmulatorState:
         with self.lock:
             self.connections[scheme] += 1
 
-    def count_bedrock_connection(self):
+    def count_bedrock_connection(self, seen_generation):
+        """Count a connection's first Bedrock request since the last reset;
+        return the generation to remember on the connection."""
         with self.lock:
-            self.bedrock_connections += 1
+            if seen_generation != self.generation:
+                self.bedrock_connections += 1
+            return self.generation
 
     def count_request(self, operation, last_request):
         with self.lock:
@@ -387,7 +393,7 @@ class BedrockHandler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.carried_bedrock = False
+        self.bedrock_generation = None      # reset generation this connection was counted in
 
     def log_message(self, fmt, *args):  # the emulator keeps its own log
         pass
@@ -522,14 +528,21 @@ class BedrockRequest:
     # Flow ----------------------------------------------------------------------
 
     def handle(self):
-        if not self.h.carried_bedrock:
-            self.h.carried_bedrock = True
-            self.state.count_bedrock_connection()
+        self.h.bedrock_generation = self.state.count_bedrock_connection(self.h.bedrock_generation)
         self.state.count_request(self.operation, self.summary_for_stats())
         try:
             self.run()
         except Answered:
             pass
+        except (ConnectionError, ssl.SSLError, socket.timeout):
+            self.h.close_connection = True
+        except Exception:                           # an emulator bug: say so, loudly
+            traceback.print_exc()
+            if self.out.status is None:
+                try:
+                    self.error(500, "InternalServerException", "emulator bug: see its stderr")
+                except Answered:
+                    pass
         finally:
             self.state.finish(self.out)
 
@@ -887,6 +900,7 @@ def start_servers(args, state):
     if args.tls_port is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
+        context.set_alpn_protocols(["http/1.1"])    # no HTTP/2 here; say so in ALPN
         servers.append(EmulatorServer((args.host, args.tls_port), state, "https", context))
     for server in servers:
         threading.Thread(target=server.serve_forever, name=server.scheme, daemon=True).start()

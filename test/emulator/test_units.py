@@ -30,8 +30,9 @@ import emu_claude as claude                  # noqa: E402
 import emu_eventstream as eventstream        # noqa: E402
 import emu_sigv4 as sigv4                    # noqa: E402
 
-SHARED = os.environ.get("PG_CLAUDE_SHARED_DATA",
-                        os.path.join(HERE, "..", "..", "..", "shared", "data"))
+# AWS's published test data, vendored beside the tests (testdata/); the
+# environment variable points at another copy of the same layout.
+SHARED = os.environ.get("PG_CLAUDE_SHARED_DATA", os.path.join(HERE, "testdata"))
 RESULTS = []
 
 
