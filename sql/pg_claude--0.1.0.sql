@@ -39,9 +39,24 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.claude_http_stats() IS
 'Requests sent and connections opened by this backend''s transport';
 
+CREATE FUNCTION @extschema@.claude_credentials(
+    OUT provider      text,
+    OUT auth          text,
+    OUT access_key_id text,
+    OUT role_arn      text,
+    OUT expiration    timestamptz,
+    OUT shared_cache  boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'claude_credentials'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_credentials() IS
+'Which provider supplied the AWS credentials, the masked access key id, role and expiry (never a secret)';
+
 -- Calls cost money and send data out of the database: nobody may call
 -- Claude until an administrator grants it (see README, "Privileges").
 REVOKE ALL ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_invoke(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_http_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_credentials() FROM PUBLIC;
 REVOKE ALL ON SCHEMA claude FROM PUBLIC;

@@ -26,6 +26,12 @@ RESET claude.timeout;
 SET claude.model = '';
 SET claude.model = 'has space';
 SET claude.profile = 'analytics';
+-- credential settings are server-wide (reload), validated by ALTER SYSTEM
+SET claude.role_arn = 'arn:aws:iam::123456789012:role/pg-claude';
+ALTER SYSTEM SET claude.role_arn = 'not-an-arn';
+ALTER SYSTEM SET claude.role_session_name = 'x';
+ALTER SYSTEM SET claude.role_session_name = 'has space';
+ALTER SYSTEM SET claude.role_external_id = 'bad id!';
 
 -- a plain role: may not call Claude until granted, may not move data
 CREATE ROLE claude_analyst LOGIN;

@@ -94,6 +94,7 @@ typedef struct SignContext
 	const char *host_header;
 	const char *body;
 	size_t		body_len;
+	char		signed_with[128];	/* access key id of the last attempt */
 } SignContext;
 
 static struct curl_slist *
@@ -120,7 +121,8 @@ static struct curl_slist *
 sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 {
 	SignContext *ctx = (SignContext *) arg;
-	const ClaudeCredentials *creds = claude_credentials_get();
+	const char *api_key = claude_bedrock_api_key();
+	const ClaudeCredentials *creds;
 	SigV4Header headers[3];
 	SigV4Request req = {0};
 	SigV4Credentials sc = {0};
@@ -128,7 +130,29 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	SigV4Result res;
 	struct curl_slist *list = NULL;
 	char	   *line;
-	bool		has_token = creds->session_token && creds->session_token[0];
+	bool		has_token;
+
+	/*
+	 * A Bedrock API key in the environment wins over SigV4 credentials, as
+	 * in botocore (handlers.py, _should_prefer_bearer_auth).
+	 */
+	if (api_key != NULL)
+	{
+		line = psprintf("Host: %s", ctx->host_header);
+		list = append_header(list, line);
+		list = append_header(list, "Content-Type: application/json");
+		list = append_header(list, "Accept: application/json");
+		list = append_header(list, "Expect:");
+		line = psprintf("Authorization: Bearer %s", api_key);
+		list = append_header(list, line);
+		explicit_bzero(line, strlen(line));
+		strlcpy(ctx->signed_with, "bearer", sizeof(ctx->signed_with));
+		return list;
+	}
+
+	creds = claude_credentials_get();
+	has_token = creds->session_token && creds->session_token[0];
+	strlcpy(ctx->signed_with, creds->access_key_id, sizeof(ctx->signed_with));
 
 	headers[0].name = "host";
 	headers[0].value = ctx->host_header;
@@ -187,6 +211,15 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	return list;
 }
 
+/* ExpiredTokenException: drop the credentials that were just refused. */
+static void
+refresh_after_expiry(void *arg)
+{
+	SignContext *ctx = (SignContext *) arg;
+
+	claude_credentials_invalidate(ctx->signed_with);
+}
+
 char *
 claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 					  ClaudeHttpResponse *resp)
@@ -214,12 +247,15 @@ claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 	ctx.body = body;
 	ctx.body_len = body_len;
 
-	req.method = "POST";
-	req.url = psprintf("%s://%s%s", ep.https ? "https" : "http", ep.host_header, path);
+	ctx.signed_with[0] = '\0';
+
+	claude_http_request_init(&req, "POST",
+							 psprintf("%s://%s%s", ep.https ? "https" : "http", ep.host_header, path));
 	req.body = body;
 	req.body_len = body_len;
 	req.prepare = sign_attempt;
 	req.prepare_arg = &ctx;
+	req.refresh_credentials = refresh_after_expiry;
 
 	claude_http_execute(&req, resp);
 	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)

@@ -14,7 +14,6 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -26,7 +25,6 @@
 
 PG_FUNCTION_INFO_V1(claude_complete);
 PG_FUNCTION_INFO_V1(claude_invoke);
-PG_FUNCTION_INFO_V1(claude_http_stats);
 
 static char *
 text_arg_or_null(FunctionCallInfo fcinfo, int n)
@@ -158,27 +156,4 @@ claude_invoke(PG_FUNCTION_ARGS)
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(resp.body));
 	MemoryContextDelete(callcxt);
 	PG_RETURN_DATUM(result);
-}
-
-/*
- * claude_http_stats() -> (requests bigint, connections bigint)
- *
- * This backend's transport counters: attempts sent and connections opened,
- * so keep-alive can be checked from SQL.
- */
-Datum
-claude_http_stats(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	int64		requests;
-	int64		connections;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	claude_http_counters(&requests, &connections);
-	values[0] = Int64GetDatum(requests);
-	values[1] = Int64GetDatum(connections);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -1,14 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * credentials.c
- *	  The AWS credential provider chain (first cut: environment and the
- *	  shared credentials/config files), with a per-backend cache.
+ *	  The AWS credential provider chain, role assumption, and the caches
+ *	  (per backend, and shared between backends when preloaded).
  *
- * Providers are tried in botocore's order; each either supplies
- * credentials, or says why it did not, and the reasons of all of them form
- * the DETAIL of the error raised when none did.  Secrets live in
- * TopMemoryContext only as long as they are cached and are wiped when
- * replaced.  They never reach a message, a log line or a setting.
+ * Providers are tried in botocore's order (create_credential_resolver in
+ * botocore/credentials.py): the environment, a profile's assume-role, web
+ * identity, the shared credentials file, credential_process, the config
+ * file, the container endpoint, then EC2 instance metadata.  Each either
+ * supplies credentials, or says why it did not; the reasons of all of them
+ * form the DETAIL of the error raised when none did.  Then, when
+ * claude.role_arn is set, STS AssumeRole turns them into the database's
+ * own least-privilege role.
+ *
+ * Temporary credentials are cached until CLAUDE_CREDENTIALS_REFRESH_MARGIN
+ * before they expire.  With shared_preload_libraries, the cache lives in
+ * shared memory and one backend fetches while the others wait on a
+ * condition variable, so a pool of backends does not stampede the metadata
+ * service.  Secrets are wiped when replaced and never reach a message, a
+ * log line or a setting.
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -16,41 +26,46 @@
  */
 #include "postgres.h"
 
-#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <cjson/cJSON.h>
 
-#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "storage/condition_variable.h"
+#include "storage/fd.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
+#include "aws_profile.h"
 #include "credentials.h"
 #include "guc.h"
+#include "metadata.h"
+#include "sigv4.h"
+#include "sts.h"
 
-/* The cache: one set of credentials per backend. */
-static ClaudeCredentials cached;
-static bool cached_valid = false;
+#define MAX_ROLE_CHAIN 5
+#define SHARED_KEY_MAX 256
+#define SHARED_SECRET_MAX 512
+#define SHARED_TOKEN_MAX 8192
 
-/* What the file-based cache was built from, to notice edits and rotation. */
-static char cached_source_key[MAXPGPATH * 2 + 64];
-static struct timespec cached_mtime[2];
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * --------------------------------------------------------------------- */
 
-typedef enum ProviderOutcome
+static const char *
+env_nonempty(const char *name)
 {
-	PROVIDER_FOUND,
-	PROVIDER_SKIPPED			/* not configured or nothing there: try next */
-} ProviderOutcome;
+	const char *v = getenv(name);
 
-typedef ProviderOutcome (*CredentialProvider) (ClaudeCredentials *out,
-											   StringInfo why);
-
-static char *
-top_strdup(const char *s)
-{
-	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+	return (v != NULL && v[0] != '\0') ? v : NULL;
 }
 
-/* Wipe then free a secret string. */
 static void
 wipe_free(char *s)
 {
@@ -61,8 +76,21 @@ wipe_free(char *s)
 	}
 }
 
-static void
-credentials_clear(ClaudeCredentials *c)
+void
+claude_credentials_fill(ClaudeCredentials *c, const char *provider,
+						const char *access_key_id, const char *secret,
+						const char *token, TimestampTz expiration)
+{
+	memset(c, 0, sizeof(*c));
+	strlcpy(c->provider, provider, sizeof(c->provider));
+	c->access_key_id = pstrdup(access_key_id);
+	c->secret_access_key = pstrdup(secret);
+	c->session_token = (token && token[0]) ? pstrdup(token) : NULL;
+	c->expiration = expiration;
+}
+
+void
+claude_credentials_clear(ClaudeCredentials *c)
 {
 	wipe_free(c->access_key_id);
 	wipe_free(c->secret_access_key);
@@ -70,30 +98,127 @@ credentials_clear(ClaudeCredentials *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static const char *
-env_nonempty(const char *name)
+/* Copy into another memory context. */
+static void
+credentials_copy(ClaudeCredentials *dst, const ClaudeCredentials *src, MemoryContext cxt)
 {
-	const char *v = getenv(name);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 
-	return (v != NULL && v[0] != '\0') ? v : NULL;
+	claude_credentials_fill(dst, src->provider, src->access_key_id,
+							src->secret_access_key, src->session_token, src->expiration);
+	strlcpy(dst->role_arn, src->role_arn, sizeof(dst->role_arn));
+	MemoryContextSwitchTo(old);
 }
+
+bool
+claude_parse_aws_time(const char *s, TimestampTz *out)
+{
+	struct pg_tm tm;
+	int			n = 0;
+	const char *p;
+	int			off_sign = 0;
+	int			off_h = 0;
+	int			off_m = 0;
+	pg_time_t	t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return false;
+	p = s + n;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == 'Z' && p[1] == '\0')
+		;
+	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &off_h, &off_m) == 2)
+		off_sign = (*p == '+') ? 1 : -1;
+	else if (*p != '\0')
+		return false;
+
+	{
+		struct tm	utc;
+
+		memset(&utc, 0, sizeof(utc));
+		utc.tm_year = tm.tm_year - 1900;
+		utc.tm_mon = tm.tm_mon - 1;
+		utc.tm_mday = tm.tm_mday;
+		utc.tm_hour = tm.tm_hour;
+		utc.tm_min = tm.tm_min;
+		utc.tm_sec = tm.tm_sec;
+		t = (pg_time_t) timegm(&utc);
+	}
+	t -= off_sign * (off_h * 3600 + off_m * 60);
+	*out = time_t_to_timestamptz(t);
+	return true;
+}
+
+char *
+claude_mask_key(const char *akid)
+{
+	size_t		len = akid ? strlen(akid) : 0;
+	char	   *out;
+
+	if (len == 0)
+		return pstrdup("");
+	if (len <= 8)
+		return pstrdup("****");
+	out = pstrdup(akid);
+	memset(out + 4, '*', len - 8);
+	return out;
+}
+
+const char *
+claude_bedrock_api_key(void)
+{
+	return env_nonempty("AWS_BEARER_TOKEN_BEDROCK");
+}
+
+static bool
+near_expiry(TimestampTz expiration)
+{
+	if (expiration == 0)
+		return false;
+	return GetCurrentTimestamp() >=
+		TimestampTzPlusMilliseconds(expiration, -CLAUDE_CREDENTIALS_REFRESH_MARGIN_MS);
+}
+
+/* ---------------------------------------------------------------------
+ * Providers
+ * --------------------------------------------------------------------- */
+
+typedef struct ChainContext
+{
+	AwsProfile *profile;		/* the active profile, loaded once */
+	bool		explicit_profile;	/* claude.profile is set */
+} ChainContext;
+
+typedef bool (*CredentialProvider) (ChainContext *ctx, ClaudeCredentials *out,
+									StringInfo why);
+
+static bool resolve_profile_role(ChainContext *ctx, AwsProfile *profile, int depth,
+								 ClaudeCredentials *out, StringInfo why);
 
 /*
  * The postmaster's environment, as botocore's EnvProvider reads it.  Half a
- * key pair is an error rather than a skip, as in botocore: silently falling
- * through to another identity would be surprising.
+ * key pair is an error rather than a skip, as in botocore.
  */
-static ProviderOutcome
-provider_environment(ClaudeCredentials *out, StringInfo why)
+static bool
+provider_environment(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 {
 	const char *akid = env_nonempty("AWS_ACCESS_KEY_ID");
 	const char *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
 	const char *token = env_nonempty("AWS_SESSION_TOKEN");
 
+	if (ctx && ctx->explicit_profile)
+	{
+		appendStringInfoString(why, "environment: skipped because claude.profile is set");
+		return false;
+	}
 	if (akid == NULL && secret == NULL)
 	{
 		appendStringInfoString(why, "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
-		return PROVIDER_SKIPPED;
+		return false;
 	}
 	if (akid == NULL || secret == NULL)
 		ereport(ERROR,
@@ -103,294 +228,676 @@ provider_environment(ClaudeCredentials *out, StringInfo why)
 						   akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 						   akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID"),
 				 errhint("Set both variables in the environment of the PostgreSQL server, or neither.")));
-
-	strlcpy(out->provider, "environment", sizeof(out->provider));
-	out->access_key_id = top_strdup(akid);
-	out->secret_access_key = top_strdup(secret);
-	out->session_token = top_strdup(token);
-	return PROVIDER_FOUND;
-}
-
-static const char *
-home_directory(void)
-{
-	const char *home = env_nonempty("HOME");
-	struct passwd *pw;
-
-	if (home)
-		return home;
-	pw = getpwuid(geteuid());
-	return pw ? pw->pw_dir : NULL;
-}
-
-/* The profile to read: claude.profile, then AWS_PROFILE, then "default". */
-static const char *
-active_profile(void)
-{
-	if (claude_profile && claude_profile[0])
-		return claude_profile;
-	if (env_nonempty("AWS_PROFILE"))
-		return env_nonempty("AWS_PROFILE");
-	return "default";
-}
-
-static char *
-shared_file_path(const char *env, const char *leaf)
-{
-	const char *p = env_nonempty(env);
-	const char *home;
-
-	if (p)
-		return pstrdup(p);
-	home = home_directory();
-	if (home == NULL)
-		return NULL;
-	return psprintf("%s/.aws/%s", home, leaf);
-}
-
-static char *
-trim(char *s)
-{
-	char	   *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-		*--end = '\0';
-	return s;
-}
-
-/*
- * Read the keys of one section of an AWS INI file.  In the credentials file
- * a section is named by the profile; in the config file it is
- * "profile NAME", except "default".  Returns false when the file cannot be
- * read (reason in why) and sets *found when the section exists.
- */
-static bool
-read_ini_section(const char *path, const char *section, bool config_style,
-				 char **akid, char **secret, char **token, bool *found,
-				 StringInfo why)
-{
-	FILE	   *f;
-	char		line[4096];
-	bool		in_section = false;
-	char	   *want;
-
-	*found = false;
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		appendStringInfo(why, "\"%s\": %s", path, errno == ENOENT ? "no such file" : strerror(errno));
-		return false;
-	}
-
-	if (config_style && strcmp(section, "default") != 0)
-		want = psprintf("profile %s", section);
-	else
-		want = pstrdup(section);
-
-	while (fgets(line, sizeof(line), f) != NULL)
-	{
-		char	   *s = trim(line);
-
-		if (*s == '#' || *s == ';' || *s == '\0')
-			continue;
-		if (*s == '[')
-		{
-			char	   *close = strchr(s, ']');
-
-			if (close)
-				*close = '\0';
-			in_section = strcmp(trim(s + 1), want) == 0;
-			if (in_section)
-				*found = true;
-			continue;
-		}
-		if (in_section)
-		{
-			char	   *eq = strchr(s, '=');
-			char	   *key;
-			char	   *val;
-
-			if (eq == NULL)
-				continue;
-			*eq = '\0';
-			key = trim(s);
-			val = trim(eq + 1);
-			if (strcmp(key, "aws_access_key_id") == 0)
-				*akid = pstrdup(val);
-			else if (strcmp(key, "aws_secret_access_key") == 0)
-				*secret = pstrdup(val);
-			else if (strcmp(key, "aws_session_token") == 0)
-				*token = pstrdup(val);
-		}
-	}
-	explicit_bzero(line, sizeof(line));
-	fclose(f);
-	pfree(want);
+	claude_credentials_fill(out, "environment", akid, secret, token, 0);
 	return true;
 }
 
-static ProviderOutcome
-provider_shared_file(ClaudeCredentials *out, StringInfo why, bool config_style)
+/* Static keys of a profile in one file (or both when from_file is NULL). */
+static bool
+profile_static_keys(const AwsProfile *p, const char *from_file, ClaudeCredentials *out,
+					const char *provider)
 {
-	const char *profile = active_profile();
-	char	   *path;
-	char	   *akid = NULL;
-	char	   *secret = NULL;
-	char	   *token = NULL;
-	bool		found;
-	const char *label = config_style ? "config file" : "shared credentials file";
-	ProviderOutcome result = PROVIDER_SKIPPED;
+	const char *(*get) (const AwsProfile *, const char *) =
+		from_file == NULL ? aws_profile_any :
+		strcmp(from_file, "credentials") == 0 ? aws_profile_cred : aws_profile_conf;
+	const char *akid = get(p, "aws_access_key_id");
+	const char *secret = get(p, "aws_secret_access_key");
 
-	path = shared_file_path(config_style ? "AWS_CONFIG_FILE" : "AWS_SHARED_CREDENTIALS_FILE",
-							config_style ? "config" : "credentials");
-	if (path == NULL)
-	{
-		appendStringInfo(why, "%s: no HOME directory to look in", label);
-		return PROVIDER_SKIPPED;
-	}
-
-	appendStringInfo(why, "%s ", label);
-	if (!read_ini_section(path, profile, config_style, &akid, &secret, &token,
-						  &found, why))
-		return PROVIDER_SKIPPED;
-
-	if (!found)
-		appendStringInfo(why, "\"%s\": no profile \"%s\"", path, profile);
-	else if (akid == NULL || secret == NULL)
-		appendStringInfo(why, "\"%s\": profile \"%s\" has no aws_access_key_id and aws_secret_access_key",
-						 path, profile);
-	else
-	{
-		snprintf(out->provider, sizeof(out->provider), "%s (profile %s)", label, profile);
-		out->access_key_id = top_strdup(akid);
-		out->secret_access_key = top_strdup(secret);
-		out->session_token = top_strdup(token);
-		result = PROVIDER_FOUND;
-	}
-	if (secret)
-		explicit_bzero(secret, strlen(secret));
-	if (token)
-		explicit_bzero(token, strlen(token));
-	return result;
+	if (akid == NULL || secret == NULL)
+		return false;
+	claude_credentials_fill(out, provider, akid, secret, get(p, "aws_session_token"), 0);
+	return true;
 }
 
-static ProviderOutcome
-provider_credentials_file(ClaudeCredentials *out, StringInfo why)
+static char *
+default_session_name(void)
 {
-	return provider_shared_file(out, why, false);
+	return psprintf("pg_claude-%ld", (long) time(NULL));
 }
 
-static ProviderOutcome
-provider_config_file(ClaudeCredentials *out, StringInfo why)
+/* Credentials named by a profile's credential_source. */
+static bool
+credential_source(const char *source, ClaudeCredentials *out, StringInfo why)
 {
-	return provider_shared_file(out, why, true);
+	if (strcmp(source, "Environment") == 0)
+		return provider_environment(NULL, out, why);
+	if (strcmp(source, "Ec2InstanceMetadata") == 0)
+		return claude_imds_credentials(out, why);
+	if (strcmp(source, "EcsContainer") == 0)
+		return claude_container_credentials(out, why);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("unsupported credential_source \"%s\"", source),
+			 errhint("Use Environment, Ec2InstanceMetadata or EcsContainer.")));
+	return false;
 }
 
 /*
- * The chain, in botocore's order for the providers built so far
- * (botocore.credentials.create_credential_resolver: env, ..., shared
- * credentials file, ..., config file).  An explicit claude.profile skips
- * the environment, as an explicit profile_name does in botocore's Session.
+ * A profile with role_arn and source_profile or credential_source: get the
+ * source credentials (recursively, for chained roles) and assume the role.
+ */
+static bool
+resolve_profile_role(ChainContext *ctx, AwsProfile *profile, int depth,
+					 ClaudeCredentials *out, StringInfo why)
+{
+	const char *role_arn = aws_profile_any(profile, "role_arn");
+	const char *source_profile = aws_profile_any(profile, "source_profile");
+	const char *source = aws_profile_any(profile, "credential_source");
+	ClaudeCredentials base;
+	StsAssumeRoleParams params;
+	const char *duration;
+
+	if (depth > MAX_ROLE_CHAIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("profile role chain is longer than %d roles", MAX_ROLE_CHAIN)));
+	if (source_profile && source)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("profile \"%s\" sets both source_profile and credential_source", profile->name)));
+
+	memset(&base, 0, sizeof(base));
+	if (source)
+	{
+		if (!credential_source(source, &base, why))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("credential_source %s of profile \"%s\" supplied no credentials",
+							source, profile->name),
+					 errdetail("%s.", why->data)));
+	}
+	else
+	{
+		AwsProfile *src = strcmp(source_profile, profile->name) == 0 ? profile :
+			aws_profile_load(source_profile, NULL);
+
+		if (src != profile && aws_profile_any(src, "role_arn") &&
+			(aws_profile_any(src, "source_profile") || aws_profile_any(src, "credential_source")))
+			resolve_profile_role(ctx, src, depth + 1, &base, why);
+		else if (!profile_static_keys(src, NULL, &base, ""))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("source_profile \"%s\" of profile \"%s\" has no credentials",
+							source_profile, profile->name)));
+	}
+
+	params.role_arn = role_arn;
+	params.session_name = aws_profile_any(profile, "role_session_name");
+	if (params.session_name == NULL)
+		params.session_name = default_session_name();
+	params.external_id = aws_profile_any(profile, "external_id");
+	duration = aws_profile_any(profile, "duration_seconds");
+	params.duration_seconds = duration ? atoi(duration) : 0;
+
+	claude_sts_assume_role(&base, &params, out);
+	snprintf(out->provider, sizeof(out->provider), "profile %s: assume role (source: %s)",
+			 profile->name, source ? source : psprintf("profile %s", source_profile));
+	claude_credentials_clear(&base);
+	return true;
+}
+
+static bool
+provider_profile_assume_role(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	AwsProfile *p = ctx->profile;
+
+	if (aws_profile_any(p, "role_arn") == NULL ||
+		(aws_profile_any(p, "source_profile") == NULL &&
+		 aws_profile_any(p, "credential_source") == NULL))
+	{
+		appendStringInfo(why, "assume role: profile \"%s\" has no role_arn with source_profile or credential_source",
+						 p->name);
+		return false;
+	}
+	return resolve_profile_role(ctx, p, 1, out, why);
+}
+
+/* Read a web identity token file; the file is re-read on every refresh. */
+static char *
+read_token_file(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	StringInfoData buf;
+	char		chunk[4096];
+	size_t		n;
+
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not read the web identity token file \"%s\": %m", path)));
+	initStringInfo(&buf);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	fclose(f);
+	explicit_bzero(chunk, sizeof(chunk));
+	while (buf.len > 0 && (buf.data[buf.len - 1] == '\n' || buf.data[buf.len - 1] == '\r' ||
+						   buf.data[buf.len - 1] == ' '))
+		buf.data[--buf.len] = '\0';
+	return buf.data;
+}
+
+/*
+ * Web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or a
+ * profile's web_identity_token_file + role_arn, traded with STS
+ * AssumeRoleWithWebIdentity (no signature: the token is the proof).
+ */
+static bool
+provider_web_identity(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	const char *token_file = NULL;
+	const char *role_arn = NULL;
+	const char *session = NULL;
+	StsAssumeRoleParams params;
+	char	   *token;
+
+	if (!ctx->explicit_profile)
+	{
+		token_file = env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
+		role_arn = env_nonempty("AWS_ROLE_ARN");
+		session = env_nonempty("AWS_ROLE_SESSION_NAME");
+	}
+	if (token_file == NULL)
+	{
+		token_file = aws_profile_any(ctx->profile, "web_identity_token_file");
+		role_arn = aws_profile_any(ctx->profile, "role_arn");
+		session = aws_profile_any(ctx->profile, "role_session_name");
+	}
+	if (token_file == NULL)
+	{
+		appendStringInfoString(why, "web identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set");
+		return false;
+	}
+	if (role_arn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("a web identity token file is configured but no role ARN"),
+				 errhint("Set AWS_ROLE_ARN in the server's environment.")));
+
+	params.role_arn = role_arn;
+	params.session_name = session ? session : default_session_name();
+	params.external_id = NULL;
+	params.duration_seconds = 0;
+	token = read_token_file(token_file);
+	PG_TRY();
+	{
+		claude_sts_assume_role_with_web_identity(&params, token, out);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(token, strlen(token));
+	}
+	PG_END_TRY();
+	snprintf(out->provider, sizeof(out->provider), "web identity (%s)", token_file);
+	return true;
+}
+
+static bool
+provider_credentials_file(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	AwsProfile *p = ctx->profile;
+
+	if (profile_static_keys(p, "credentials", out, ""))
+	{
+		snprintf(out->provider, sizeof(out->provider), "shared credentials file (profile %s)", p->name);
+		return true;
+	}
+	if (p->credentials_path == NULL)
+		appendStringInfoString(why, "shared credentials file: no HOME directory to look in");
+	else if (!p->in_credentials)
+		appendStringInfo(why, "shared credentials file \"%s\": no profile \"%s\"",
+						 p->credentials_path, p->name);
+	else
+		appendStringInfo(why, "shared credentials file \"%s\": profile \"%s\" has no aws_access_key_id and aws_secret_access_key",
+						 p->credentials_path, p->name);
+	return false;
+}
+
+/*
+ * credential_process: run the profile's command and read the JSON it
+ * prints ({"Version": 1, "AccessKeyId": ..., ...}), as botocore's
+ * ProcessProvider does.
+ */
+static bool
+provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	const char *command = aws_profile_any(ctx->profile, "credential_process");
+	FILE	   *pipe;
+	StringInfoData buf;
+	char		chunk[4096];
+	size_t		n;
+	int			status;
+	cJSON	   *root;
+	const cJSON *akid;
+	const cJSON *secret;
+	const cJSON *token;
+	const cJSON *expiration;
+	const cJSON *version;
+	TimestampTz exp_ts = 0;
+
+	if (command == NULL)
+	{
+		appendStringInfo(why, "credential_process: profile \"%s\" has none", ctx->profile->name);
+		return false;
+	}
+
+	fflush(NULL);
+	pipe = OpenPipeStream(command, PG_BINARY_R);
+	if (pipe == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not run the credential_process of profile \"%s\": %m",
+						ctx->profile->name)));
+	initStringInfo(&buf);
+	while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	explicit_bzero(chunk, sizeof(chunk));
+	status = ClosePipeStream(pipe);
+	if (status != 0)
+	{
+		explicit_bzero(buf.data, buf.len);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the credential_process of profile \"%s\" failed", ctx->profile->name),
+				 errdetail("The command exited with status %d.", WEXITSTATUS(status))));
+	}
+
+	root = cJSON_Parse(buf.data);
+	explicit_bzero(buf.data, buf.len);
+	version = root ? cJSON_GetObjectItemCaseSensitive(root, "Version") : NULL;
+	akid = root ? cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId") : NULL;
+	secret = root ? cJSON_GetObjectItemCaseSensitive(root, "SecretAccessKey") : NULL;
+	token = root ? cJSON_GetObjectItemCaseSensitive(root, "SessionToken") : NULL;
+	expiration = root ? cJSON_GetObjectItemCaseSensitive(root, "Expiration") : NULL;
+	if (!cJSON_IsNumber(version) || version->valuedouble != 1 ||
+		!cJSON_IsString(akid) || !cJSON_IsString(secret) ||
+		(expiration && (!cJSON_IsString(expiration) ||
+						!claude_parse_aws_time(expiration->valuestring, &exp_ts))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the credential_process of profile \"%s\" printed no valid credentials",
+						ctx->profile->name),
+				 errdetail("Expected JSON with \"Version\": 1, \"AccessKeyId\", \"SecretAccessKey\" and optionally \"SessionToken\" and \"Expiration\".")));
+	claude_credentials_fill(out, "", akid->valuestring, secret->valuestring,
+							cJSON_IsString(token) ? token->valuestring : NULL, exp_ts);
+	explicit_bzero(secret->valuestring, strlen(secret->valuestring));
+	if (cJSON_IsString(token))
+		explicit_bzero(token->valuestring, strlen(token->valuestring));
+	cJSON_Delete(root);
+	snprintf(out->provider, sizeof(out->provider), "credential_process (profile %s)", ctx->profile->name);
+	return true;
+}
+
+static bool
+provider_config_file(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	AwsProfile *p = ctx->profile;
+
+	if (profile_static_keys(p, "config", out, ""))
+	{
+		snprintf(out->provider, sizeof(out->provider), "config file (profile %s)", p->name);
+		return true;
+	}
+	if (p->config_path == NULL)
+		appendStringInfoString(why, "config file: no HOME directory to look in");
+	else if (!p->in_config)
+		appendStringInfo(why, "config file \"%s\": no profile \"%s\"", p->config_path, p->name);
+	else
+		appendStringInfo(why, "config file \"%s\": profile \"%s\" has no aws_access_key_id and aws_secret_access_key",
+						 p->config_path, p->name);
+	return false;
+}
+
+static bool
+provider_container(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	return claude_container_credentials(out, why);
+}
+
+static bool
+provider_instance_metadata(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	return claude_imds_credentials(out, why);
+}
+
+/*
+ * The chain, in botocore's order (SSO and the login provider, which need
+ * an interactive browser sign-in, have no place in a database server).
  */
 static const struct
 {
 	const char *name;
 	CredentialProvider fn;
-	bool		skipped_by_explicit_profile;
 }			providers[] =
 {
-	{"environment", provider_environment, true},
-	{"shared credentials file", provider_credentials_file, false},
-	{"config file", provider_config_file, false},
+	{"environment", provider_environment},
+	{"assume role", provider_profile_assume_role},
+	{"web identity", provider_web_identity},
+	{"shared credentials file", provider_credentials_file},
+	{"credential_process", provider_process},
+	{"config file", provider_config_file},
+	{"container", provider_container},
+	{"instance metadata", provider_instance_metadata},
 };
 
 /*
- * Fingerprint of everything the file providers read, so the cache notices
- * a changed profile or a rewritten file (key rotation) without re-reading
- * files on every call.
+ * Run the chain, then claude.role_arn.  Works in a scratch context; the
+ * result is copied into out_cxt.
  */
 static void
-source_fingerprint(char *key, size_t keylen, struct timespec mtimes[2])
+resolve_credentials(ClaudeCredentials *result, MemoryContext out_cxt)
 {
-	char	   *cred = shared_file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-	char	   *conf = shared_file_path("AWS_CONFIG_FILE", "config");
-	struct stat st;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+												  "pg_claude credentials",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(scratch);
+	StringInfoData why;
+	ChainContext ctx;
+	ClaudeCredentials found;
+	bool		ok = false;
+	int			i;
 
-	snprintf(key, keylen, "%s|%s|%s", active_profile(), cred ? cred : "", conf ? conf : "");
-	memset(mtimes, 0, sizeof(struct timespec) * 2);
-	if (cred && stat(cred, &st) == 0)
-		mtimes[0] = st.st_mtim;
-	if (conf && stat(conf, &st) == 0)
-		mtimes[1] = st.st_mtim;
+	initStringInfo(&why);
+	ctx.explicit_profile = claude_profile && claude_profile[0];
+	ctx.profile = aws_profile_load(aws_profile_active_name(), NULL);
+	memset(&found, 0, sizeof(found));
+
+	for (i = 0; i < (int) lengthof(providers) && !ok; i++)
+	{
+		int			before = why.len;
+
+		ok = providers[i].fn(&ctx, &found, &why);
+		if (!ok && why.len > before)
+			appendStringInfoString(&why, "; ");
+	}
+	if (!ok)
+	{
+		if (why.len >= 2)
+			why.data[why.len - 2] = '\0';
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("no AWS credentials found"),
+				 errdetail("Providers tried: %s.", why.data),
+				 errhint("Give the PostgreSQL server credentials the way AWS's SDKs find them: "
+						 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in its environment, a profile in the "
+						 "shared credentials file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE or claude.profile), "
+						 "web identity, container credentials, or an EC2 instance role.")));
+	}
+
+	if (claude_role_arn && claude_role_arn[0])
+	{
+		ClaudeCredentials assumed;
+		StsAssumeRoleParams params;
+
+		params.role_arn = claude_role_arn;
+		params.session_name = claude_role_session_name;
+		params.external_id = claude_role_external_id;
+		params.duration_seconds = 0;
+		claude_sts_assume_role(&found, &params, &assumed);
+		snprintf(assumed.provider, sizeof(assumed.provider), "claude.role_arn via %s", found.provider);
+		claude_credentials_clear(&found);
+		found = assumed;
+	}
+
+	aws_profile_free(ctx.profile);
+	MemoryContextSwitchTo(old);
+	credentials_copy(result, &found, out_cxt);
+	claude_credentials_clear(&found);
+	MemoryContextDelete(scratch);
+}
+
+/* ---------------------------------------------------------------------
+ * Caches
+ * --------------------------------------------------------------------- */
+
+/*
+ * Everything the chain's answer depends on, hashed: settings, the
+ * relevant environment, and the files' modification times (key rotation
+ * in a file is noticed without a restart).  Hashed so that no secret sits
+ * in the fingerprint itself.
+ */
+static void
+source_fingerprint(char out[65])
+{
+	static const char *const vars[] = {
+		"AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+		"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+	};
+	StringInfoData buf;
+	char	   *paths[2];
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "profile=%s|role=%s|session=%s|external=%s|region=%s",
+					 aws_profile_active_name(), claude_role_arn, claude_role_session_name,
+					 claude_role_external_id, claude_region);
+	for (i = 0; i < (int) lengthof(vars); i++)
+		appendStringInfo(&buf, "|%s=%s", vars[i], getenv(vars[i]) ? getenv(vars[i]) : "");
+	paths[0] = aws_credentials_file_path();
+	paths[1] = aws_config_file_path();
+	for (i = 0; i < 2; i++)
+	{
+		struct stat st;
+
+		if (paths[i] && stat(paths[i], &st) == 0)
+			appendStringInfo(&buf, "|%s@%ld.%09ld", paths[i], (long) st.st_mtim.tv_sec,
+							 (long) st.st_mtim.tv_nsec);
+	}
+	sigv4_sha256_hex((const unsigned char *) buf.data, buf.len, out);
+	explicit_bzero(buf.data, buf.len);
+	pfree(buf.data);
+}
+
+/* This backend's copy. */
+static ClaudeCredentials local;
+static bool local_valid = false;
+static char local_fingerprint[65];
+
+/* The shared copy, when pg_claude is preloaded. */
+typedef struct SharedCredentials
+{
+	LWLock	   *lock;
+	ConditionVariable fetched;
+	int			fetching_pid;	/* 0 when nobody is fetching */
+	bool		valid;
+	uint64		generation;
+	char		fingerprint[65];
+	char		provider[256];
+	char		role_arn[512];
+	char		access_key_id[SHARED_KEY_MAX];
+	char		secret_access_key[SHARED_SECRET_MAX];
+	char		session_token[SHARED_TOKEN_MAX];
+	TimestampTz expiration;
+} SharedCredentials;
+
+static SharedCredentials *shared = NULL;
+
+Size
+claude_credentials_shmem_size(void)
+{
+	return MAXALIGN(sizeof(SharedCredentials));
+}
+
+void
+claude_credentials_shmem_init(void)
+{
+	bool		found;
+
+	shared = ShmemInitStruct("pg_claude credentials", sizeof(SharedCredentials), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(*shared));
+		shared->lock = &(GetNamedLWLockTranche("pg_claude"))[0].lock;
+		ConditionVariableInit(&shared->fetched);
+	}
+}
+
+bool
+claude_credentials_shared(void)
+{
+	return shared != NULL;
+}
+
+static void
+local_set(const ClaudeCredentials *c, const char *fingerprint)
+{
+	if (local_valid)
+		claude_credentials_clear(&local);
+	credentials_copy(&local, c, TopMemoryContext);
+	local_valid = true;
+	strlcpy(local_fingerprint, fingerprint, sizeof(local_fingerprint));
+}
+
+/* Copy the shared entry to the local cache; caller holds the lock. */
+static void
+local_from_shared(void)
+{
+	ClaudeCredentials c;
+
+	memset(&c, 0, sizeof(c));
+	strlcpy(c.provider, shared->provider, sizeof(c.provider));
+	strlcpy(c.role_arn, shared->role_arn, sizeof(c.role_arn));
+	c.access_key_id = shared->access_key_id;
+	c.secret_access_key = shared->secret_access_key;
+	c.session_token = shared->session_token[0] ? shared->session_token : NULL;
+	c.expiration = shared->expiration;
+	local_set(&c, shared->fingerprint);
+}
+
+/* Store in shared memory; caller holds the lock exclusively. */
+static bool
+shared_store(const ClaudeCredentials *c, const char *fingerprint)
+{
+	if (strlen(c->access_key_id) >= SHARED_KEY_MAX ||
+		strlen(c->secret_access_key) >= SHARED_SECRET_MAX ||
+		(c->session_token && strlen(c->session_token) >= SHARED_TOKEN_MAX))
+		return false;			/* too big to share: stays per backend */
+	explicit_bzero(shared->secret_access_key, sizeof(shared->secret_access_key));
+	explicit_bzero(shared->session_token, sizeof(shared->session_token));
+	strlcpy(shared->provider, c->provider, sizeof(shared->provider));
+	strlcpy(shared->role_arn, c->role_arn, sizeof(shared->role_arn));
+	strlcpy(shared->access_key_id, c->access_key_id, sizeof(shared->access_key_id));
+	strlcpy(shared->secret_access_key, c->secret_access_key, sizeof(shared->secret_access_key));
+	strlcpy(shared->session_token, c->session_token ? c->session_token : "",
+			sizeof(shared->session_token));
+	strlcpy(shared->fingerprint, fingerprint, sizeof(shared->fingerprint));
+	shared->expiration = c->expiration;
+	shared->valid = true;
+	shared->generation++;
+	return true;
+}
+
+static bool
+fetcher_alive(int pid)
+{
+	return pid != 0 && (pid == MyProcPid || kill(pid, 0) == 0);
+}
+
+/*
+ * Shared path: use the shared entry if it is fresh; otherwise become the
+ * one backend that fetches, or wait for it.
+ */
+static void
+get_shared(const char *fingerprint)
+{
+	for (;;)
+	{
+		bool		wait = false;
+
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (shared->valid && strcmp(shared->fingerprint, fingerprint) == 0 &&
+			!near_expiry(shared->expiration))
+		{
+			local_from_shared();
+			LWLockRelease(shared->lock);
+			return;
+		}
+		if (fetcher_alive(shared->fetching_pid) && shared->fetching_pid != MyProcPid)
+			wait = true;
+		else
+			shared->fetching_pid = MyProcPid;
+		LWLockRelease(shared->lock);
+
+		if (!wait)
+			break;
+		ConditionVariableTimedSleep(&shared->fetched, 100, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	PG_TRY();
+	{
+		ClaudeCredentials fresh;
+
+		resolve_credentials(&fresh, CurrentMemoryContext);
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		shared_store(&fresh, fingerprint);
+		shared->fetching_pid = 0;
+		LWLockRelease(shared->lock);
+		local_set(&fresh, fingerprint);
+		claude_credentials_clear(&fresh);
+	}
+	PG_CATCH();
+	{
+		/* let a waiter try instead; LWLocks are released by error cleanup */
+		if (!LWLockHeldByMe(shared->lock))
+			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (shared->fetching_pid == MyProcPid)
+			shared->fetching_pid = 0;
+		LWLockRelease(shared->lock);
+		ConditionVariableBroadcast(&shared->fetched);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ConditionVariableBroadcast(&shared->fetched);
 }
 
 const ClaudeCredentials *
 claude_credentials_get(void)
 {
-	StringInfoData why;
-	char		key[sizeof(cached_source_key)];
-	struct timespec mtimes[2];
-	bool		explicit_profile = claude_profile && claude_profile[0];
-	int			i;
+	char		fingerprint[65];
 
-	/*
-	 * The environment cannot change under a running backend, so the cache
-	 * only has to notice a changed profile or a rewritten file (key
-	 * rotation), and temporary credentials nearing their expiry.
-	 */
-	source_fingerprint(key, sizeof(key), mtimes);
-	if (cached_valid &&
-		strcmp(key, cached_source_key) == 0 &&
-		memcmp(mtimes, cached_mtime, sizeof(mtimes)) == 0 &&
-		(cached.expiration == 0 ||
-		 cached.expiration > TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5 * 60 * 1000)))
-		return &cached;
+	source_fingerprint(fingerprint);
+	if (local_valid && strcmp(fingerprint, local_fingerprint) == 0 &&
+		!near_expiry(local.expiration))
+		return &local;
 
-	claude_credentials_invalidate();
-	initStringInfo(&why);
-	for (i = 0; i < (int) lengthof(providers); i++)
+	if (shared != NULL)
+		get_shared(fingerprint);
+	else
 	{
-		ClaudeCredentials found;
+		ClaudeCredentials fresh;
 
-		if (explicit_profile && providers[i].skipped_by_explicit_profile)
-		{
-			appendStringInfo(&why, "%s: skipped because claude.profile is set; ",
-							 providers[i].name);
-			continue;
-		}
-		memset(&found, 0, sizeof(found));
-		if (providers[i].fn(&found, &why) == PROVIDER_FOUND)
-		{
-			cached = found;
-			cached_valid = true;
-			strlcpy(cached_source_key, key, sizeof(cached_source_key));
-			memcpy(cached_mtime, mtimes, sizeof(mtimes));
-			pfree(why.data);
-			return &cached;
-		}
-		appendStringInfoString(&why, "; ");
+		resolve_credentials(&fresh, CurrentMemoryContext);
+		local_set(&fresh, fingerprint);
+		claude_credentials_clear(&fresh);
 	}
-
-	/* drop the trailing separator */
-	if (why.len >= 2)
-		why.data[why.len - 2] = '\0';
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("no AWS credentials found"),
-			 errdetail("Providers tried: %s.", why.data),
-			 errhint("Give the PostgreSQL server AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-					 "(and AWS_SESSION_TOKEN) in its environment, or a profile in the shared "
-					 "credentials file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE or claude.profile).")));
-	return NULL;				/* keep compiler quiet */
+	return &local;
 }
 
 void
-claude_credentials_invalidate(void)
+claude_credentials_invalidate(const char *access_key_id)
 {
-	if (cached_valid)
-		credentials_clear(&cached);
-	cached_valid = false;
+	if (local_valid && (access_key_id == NULL ||
+						strcmp(local.access_key_id, access_key_id) == 0))
+	{
+		claude_credentials_clear(&local);
+		local_valid = false;
+	}
+	if (shared != NULL)
+	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (shared->valid && (access_key_id == NULL ||
+							  strcmp(shared->access_key_id, access_key_id) == 0))
+		{
+			shared->valid = false;
+			explicit_bzero(shared->secret_access_key, sizeof(shared->secret_access_key));
+			explicit_bzero(shared->session_token, sizeof(shared->session_token));
+		}
+		LWLockRelease(shared->lock);
+	}
 }

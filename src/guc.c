@@ -34,6 +34,9 @@ int			claude_connect_timeout_ms = 5000;
 int			claude_max_retries = 3;
 char	   *claude_ca_file = NULL;
 char	   *claude_profile = NULL;
+char	   *claude_role_arn = NULL;
+char	   *claude_role_session_name = NULL;
+char	   *claude_role_external_id = NULL;
 
 #define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -182,6 +185,71 @@ check_profile(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* arn:PARTITION:iam::ACCOUNT:role/NAME */
+static bool
+check_role_arn(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "arn:", 4) != 0 || strstr(v, ":iam::") == NULL ||
+		strstr(v, ":role/") == NULL || strpbrk(v, " \t\r\n") != NULL)
+	{
+		GUC_check_errdetail("Expected an IAM role ARN such as \"arn:aws:iam::123456789012:role/pg-claude\".");
+		return false;
+	}
+	return true;
+}
+
+/* STS: 2 to 64 characters of [A-Za-z0-9+=,.@-] */
+static bool
+check_session_name(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+	size_t		len = *newval ? strlen(*newval) : 0;
+
+	if (len < 2 || len > 64)
+	{
+		GUC_check_errdetail("A role session name has 2 to 64 characters.");
+		return false;
+	}
+	for (p = *newval; *p; p++)
+	{
+		if (!isalnum((unsigned char) *p) && strchr("_+=,.@-", *p) == NULL)
+		{
+			GUC_check_errdetail("A role session name may contain letters, digits and _+=,.@- only.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* STS: 2 to 1224 characters of [\w+=,.@:/-] */
+static bool
+check_external_id(char **newval, void **extra, GucSource source)
+{
+	const char *p;
+	size_t		len = *newval ? strlen(*newval) : 0;
+
+	if (len == 0)
+		return true;
+	if (len < 2 || len > 1224)
+	{
+		GUC_check_errdetail("An external id has 2 to 1224 characters.");
+		return false;
+	}
+	for (p = *newval; *p; p++)
+	{
+		if (!isalnum((unsigned char) *p) && strchr("_+=,.@:/-", *p) == NULL)
+		{
+			GUC_check_errdetail("An external id may contain letters, digits and _+=,.@:/- only.");
+			return false;
+		}
+	}
+	return true;
+}
+
 void
 claude_guc_init(void)
 {
@@ -264,6 +332,30 @@ claude_guc_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   check_profile, NULL, NULL);
+
+	DefineCustomStringVariable("claude.role_arn",
+							   gettext_noop("Sets an IAM role to assume with STS for Bedrock calls."),
+							   gettext_noop("Empty means use the credentials of the provider chain directly."),
+							   &claude_role_arn,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_role_arn, NULL, NULL);
+
+	DefineCustomStringVariable("claude.role_session_name",
+							   gettext_noop("Sets the session name used when assuming claude.role_arn."),
+							   NULL,
+							   &claude_role_session_name,
+							   "pg_claude",
+							   PGC_SIGHUP, 0,
+							   check_session_name, NULL, NULL);
+
+	DefineCustomStringVariable("claude.role_external_id",
+							   gettext_noop("Sets the external id passed when assuming claude.role_arn."),
+							   NULL,
+							   &claude_role_external_id,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_external_id, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

@@ -22,6 +22,9 @@ extern int	claude_connect_timeout_ms;
 extern int	claude_max_retries;
 extern char *claude_ca_file;
 extern char *claude_profile;
+extern char *claude_role_arn;
+extern char *claude_role_session_name;
+extern char *claude_role_external_id;
 
 extern void claude_guc_init(void);
 

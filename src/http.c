@@ -332,8 +332,11 @@ http_set_options(const ClaudeHttpRequest *req, struct curl_slist *headers)
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) claude_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) claude_connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+					 (long) (req->timeout_ms >= 0 ? req->timeout_ms : claude_timeout_ms));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) (req->connect_timeout_ms >= 0 ? req->connect_timeout_ms :
+							 claude_connect_timeout_ms));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, read_header);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, xfer.errbuf);
@@ -358,7 +361,10 @@ http_set_options(const ClaudeHttpRequest *req, struct curl_slist *headers)
 	}
 
 	if (strcmp(req->method, "GET") == 0)
+	{
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
 	else
 	{
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -644,9 +650,57 @@ free_headers(struct curl_slist *headers)
 }
 
 void
+claude_http_request_init(ClaudeHttpRequest *req, const char *method, const char *url)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->url = url;
+	req->timeout_ms = -1;
+	req->connect_timeout_ms = -1;
+	req->max_retries = -1;
+}
+
+static struct curl_slist *
+append_or_fail(struct curl_slist *list, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(list, line);
+
+	if (grown == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return grown;
+}
+
+/* prepare callback for claude_http_fixed_headers: copy the fixed lines. */
+static struct curl_slist *
+prepare_fixed_headers(void *arg, int attempt, const ClaudeHttpResponse *prev)
+{
+	const char *const *lines = (const char *const *) arg;
+	struct curl_slist *list = NULL;
+
+	for (; lines && *lines; lines++)
+		list = append_or_fail(list, *lines);
+	/* never wait for "100 Continue" */
+	return append_or_fail(list, "Expect:");
+}
+
+void
+claude_http_fixed_headers(ClaudeHttpRequest *req, const char *const *headers)
+{
+	req->prepare = prepare_fixed_headers;
+	req->prepare_arg = (void *) headers;
+}
+
+void
 claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 {
 	int			attempt;
+	int			max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
+	bool		refreshed = false;
 
 	memset(resp, 0, sizeof(*resp));
 	for (attempt = 0;; attempt++)
@@ -670,14 +724,27 @@ claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 		PG_END_TRY();
 
 		resp->retries = attempt;
-		if (attempt >= claude_max_retries || !claude_http_retryable(resp))
+
+		/*
+		 * Expired temporary credentials: refresh and try again at once, but
+		 * only once, and whatever the retry budget (it is not the
+		 * endpoint's fault).
+		 */
+		if (req->refresh_credentials && !refreshed &&
+			strcmp(resp->error_type, "ExpiredTokenException") == 0)
+		{
+			refreshed = true;
+			req->refresh_credentials(req->prepare_arg);
+			continue;
+		}
+		if (attempt >= max_retries || !claude_http_retryable(resp))
 			break;
 
 		ereport(DEBUG1,
 				(errmsg_internal("pg_claude: retrying after %s (attempt %d of %d)",
 								 resp->curl_code != CURLE_OK ? resp->curl_error :
 								 resp->error_type[0] ? resp->error_type : "HTTP error",
-								 attempt + 1, claude_max_retries + 1)));
+								 attempt + 1, max_retries + 1)));
 		interruptible_sleep(claude_http_backoff_ms(attempt + 1, is_throttle(resp),
 												   pg_prng_double(&pg_global_prng_state)));
 	}

@@ -26,13 +26,39 @@ typedef struct curl_slist *(*ClaudeHttpPrepareFn) (void *arg, int attempt,
 
 typedef struct ClaudeHttpRequest
 {
-	const char *method;			/* "POST" or "GET" */
+	const char *method;			/* "POST", "GET" or "PUT" */
 	const char *url;
 	const char *body;			/* may be NULL for GET */
 	size_t		body_len;
 	ClaudeHttpPrepareFn prepare;
 	void	   *prepare_arg;
+
+	/*
+	 * Per-request overrides of claude.timeout, claude.connect_timeout and
+	 * claude.max_retries (credential endpoints have their own budgets);
+	 * negative means "use the setting".
+	 */
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+
+	/*
+	 * Called when the endpoint says the credentials expired; the request is
+	 * then retried once at once, signed with whatever prepare finds next.
+	 */
+	void		(*refresh_credentials) (void *arg);
 } ClaudeHttpRequest;
+
+/* A request with every override unset. */
+extern void claude_http_request_init(ClaudeHttpRequest *req, const char *method,
+									 const char *url);
+
+/*
+ * A request whose headers are fixed (no signing): header lines such as
+ * "Accept: application/json", NULL-terminated.  Convenience for metadata
+ * and credential endpoints.
+ */
+extern void claude_http_fixed_headers(ClaudeHttpRequest *req, const char *const *headers);
 
 struct ClaudeHttpResponse
 {

@@ -14,6 +14,7 @@
 
 #include "anthropic.h"
 #include "guc.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,4 +27,8 @@ _PG_init(void)
 		return;
 	claude_guc_init();
 	claude_anthropic_init();
+
+	/* shared state (the shared credential cache) needs preloading */
+	if (process_shared_preload_libraries_in_progress)
+		claude_shmem_install_hooks();
 }

@@ -5,6 +5,8 @@
         [--tls-port 18443 --tls-cert CERT --tls-key KEY]
         [--credentials AKID:SECRET[:TOKEN] ...] [--api-key KEY ...]
         [--latency-ms N] [--default-region REGION] [--log FILE]
+        [--container-token TOKEN] [--imds-role NAME] [--web-identity-token TOKEN]
+        [--no-imds]
 
 When both listeners are up it prints exactly one line, ``ready http=PORT
 https=PORT`` (https=0 when TLS is off), and flushes stdout; ``--port 0`` and
@@ -26,8 +28,13 @@ Design
 * Errors are restJson1-shaped as AWS sends them: status, ``x-amzn-RequestId``,
   ``x-amzn-ErrorType: Code:http://internal.amazon.com/coral/<namespace>/`` and a
   JSON body ``{"message": ...}``; botocore reads the code from that header.
+* The credential endpoints (EC2 instance metadata under ``/latest/``,
+  container credentials under ``/v2/credentials/`` and ``/v1/credentials``,
+  STS at ``/``) live in emu_identity; this module only routes to them.  Their
+  counters are separate, so ``requests`` still counts Bedrock requests only.
 * ``/_emulator/...`` is an unsigned JSON control API for the tests (stats,
-  reset, faults, config, request log, credentials); see test/emulator/README.md.
+  reset, faults, config, request log, credentials, identity); see
+  test/emulator/README.md.
 
 Secrets never reach the log or the control API: the signature and session
 token are redacted from the recorded ``last_request``.
@@ -58,6 +65,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
+import emu_identity as identity                            # noqa: E402
 import emu_sigv4 as sigv4                                  # noqa: E402
 from emu_credentials import (CredentialStore, DEFAULT_API_KEYS,       # noqa: E402
                              DEFAULT_CREDENTIALS, parse_credential_spec)
@@ -154,6 +162,7 @@ class Outcome:
     model_id: str = None
     region: str = None
     access_key_id: str = None
+    issued_by: str = None
     auth: str = None
     status: object = None
     error_code: str = None
@@ -167,9 +176,12 @@ class Outcome:
 class EmulatorState:
     """Counters, fault queue, configuration and credentials, behind one lock."""
 
-    def __init__(self, credentials, startup_config, default_region, log_path=None):
+    def __init__(self, credentials, startup_config, default_region, log_path=None,
+                 identity_service=None):
         self.lock = threading.Lock()
         self.credentials = credentials
+        self.identity = identity_service or identity.IdentityService(
+            credentials, default_region=default_region)
         self.startup_config = startup_config
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
@@ -195,6 +207,7 @@ class EmulatorState:
     def reset(self):
         with self.lock:
             self._reset_locked()
+        self.identity.reset()
 
     def count_connection(self, scheme):
         with self.lock:
@@ -232,17 +245,21 @@ class EmulatorState:
             "method": outcome.method, "path": outcome.path, "scheme": outcome.scheme,
             "operation": outcome.operation, "model_id": outcome.model_id,
             "region": outcome.region, "access_key_id": outcome.access_key_id,
-            "auth": outcome.auth, "status": outcome.status, "error_code": outcome.error_code,
+            "issued_by": outcome.issued_by, "auth": outcome.auth, "status": outcome.status, "error_code": outcome.error_code,
             "fault": outcome.fault, "request_id": outcome.request_id, "latency_ms": elapsed_ms,
         }
         with self.lock:
             self.by_status[str(outcome.status)] += 1
             self.recent.append(summary)
             if self.log_file:
-                self.log_file.write(" ".join("%s=%s" % (k, summary[k]) for k in (
+                line = " ".join("%s=%s" % (k, summary[k]) for k in (
                     "time", "scheme", "method", "path", "operation", "model_id", "region",
                     "access_key_id", "auth", "status", "error_code", "fault", "request_id",
-                    "latency_ms")) + "\n")
+                    "latency_ms"))
+                # Only the kind (static, imds, container, sts:AssumeRole, ...):
+                # the full value has spaces and this log is one key=value per word.
+                kind = (outcome.issued_by or "None").split(" ")[0]
+                self.log_file.write("%s issued_by=%s\n" % (line, kind))
 
     # Faults ---------------------------------------------------------------
 
@@ -313,8 +330,9 @@ class EmulatorState:
     # Views -----------------------------------------------------------------
 
     def stats(self):
+        identity_counters = self.identity.stats()
         with self.lock:
-            return {
+            return dict(identity_counters, **{
                 "requests": self.requests,
                 "connections": sum(self.connections.values()),
                 "connections_http": self.connections["http"],
@@ -327,7 +345,7 @@ class EmulatorState:
                 "faults_pending": len(self.faults),
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
-            }
+            })
 
     def recent_requests(self, n):
         with self.lock:
@@ -468,6 +486,12 @@ class BedrockHandler(BaseHTTPRequestHandler):
             return
         if raw_path.startswith("/_emulator/"):
             ControlApi(self, raw_path, raw_query, body).handle()
+            return
+        credential_endpoint = identity.route(raw_path)
+        if credential_endpoint is not None:
+            endpoint, match = credential_endpoint
+            identity.IdentityRequest(self, self.state.identity, endpoint, match,
+                                     raw_path, raw_query, body).handle()
         else:
             BedrockRequest(self, raw_path, raw_query, body).handle()
 
@@ -588,7 +612,13 @@ class BedrockRequest:
                 message = sigv4.aws_mismatch_detail(failure)
             self.error(failure.status, failure.code, message, NS_CORAL)
         self.out.auth, self.out.access_key_id = "sigv4", verified.access_key_id
+        self.note_issuer(verified.access_key_id)
         return verified.region
+
+    def note_issuer(self, access_key_id):
+        """For the log: which endpoint minted the signing key (static, imds, ...)."""
+        principal = self.state.credentials.principal(access_key_id)
+        self.out.issued_by = principal.issued_by if principal else None
 
     def note_claimed_identity(self, authorization):
         """For the log: who the failed request claimed to be (never the signature)."""
@@ -598,6 +628,7 @@ class BedrockRequest:
             return
         self.out.auth, self.out.access_key_id = "sigv4", claimed.access_key_id
         self.out.region = claimed.region
+        self.note_issuer(claimed.access_key_id)
 
     def authenticate_bearer(self, key):
         refusal = self.state.credentials.check_api_key(key)
@@ -864,6 +895,14 @@ class ControlApi:
         catalogue.register_application_profile(spec["region"], spec["id"], spec["model"])
         return {"ok": True}
 
+    def post_identity(self):
+        expired = self.state.identity.update(self.json())
+        return {"ok": True, "expired": expired, "config": self.state.identity.current().public()}
+
+    def get_identity(self):
+        n = int(self.query.get("n", ["20"])[0])
+        return self.state.identity.describe(n)
+
 
 # --------------------------------------------------------------------------
 # Start-up
@@ -883,6 +922,12 @@ def parse_args(argv):
     parser.add_argument("--default-region", default=DEFAULT_REGION,
                         help="region for API-key requests (no SigV4 scope to read it from)")
     parser.add_argument("--log")
+    parser.add_argument("--container-token",
+                        help="container credentials require 'Authorization: TOKEN'")
+    parser.add_argument("--imds-role", default=identity.DEFAULT_IMDS_ROLE)
+    parser.add_argument("--web-identity-token", default=identity.DEFAULT_WEB_IDENTITY_TOKEN)
+    parser.add_argument("--no-imds", action="store_true",
+                        help="start with IMDS off (its paths close the connection)")
     args = parser.parse_args(argv)
     if args.tls_port is not None and not (args.tls_cert and args.tls_key):
         parser.error("--tls-port needs --tls-cert and --tls-key")
@@ -892,7 +937,12 @@ def parse_args(argv):
 def build_state(args):
     credentials = [parse_credential_spec(s) for s in args.credentials] or DEFAULT_CREDENTIALS
     store = CredentialStore(credentials, args.api_key or DEFAULT_API_KEYS)
-    return EmulatorState(store, Config(latency_ms=args.latency_ms), args.default_region, args.log)
+    identity_service = identity.IdentityService(store, identity.IdentityConfig(
+        imds_role=args.imds_role, imds_enabled=not args.no_imds,
+        container_token=args.container_token, web_identity_token=args.web_identity_token),
+        args.default_region)
+    return EmulatorState(store, Config(latency_ms=args.latency_ms), args.default_region, args.log,
+                         identity_service)
 
 
 def start_servers(args, state):

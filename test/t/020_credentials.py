@@ -40,7 +40,10 @@ def call(prompt="hello"):
 
 
 try:
-    pg.start(env={})
+    # IMDS is disabled wherever a test expects "nothing found", so the
+    # result cannot depend on whether the test machine is an EC2 instance
+    NO_IMDS = {"AWS_EC2_METADATA_DISABLED": "true"}
+    pg.start(env=NO_IMDS)
     pg.query("CREATE EXTENSION pg_claude")
 
     rc, out, state, err = call()
@@ -51,7 +54,7 @@ try:
     t.ok("HINT:" in err and "AWS_SHARED_CREDENTIALS_FILE" in err, "the hint says what was looked for", err)
     t.ok(emu.stats()["requests"] == 0, "nothing was sent without credentials")
 
-    pg.restart(env={"AWS_ACCESS_KEY_ID": EMU_AKID})
+    pg.restart(env=dict(NO_IMDS, AWS_ACCESS_KEY_ID=EMU_AKID))
     rc, out, state, err = call()
     t.ok(state == "28000" and "partial AWS credentials" in err and EMU_AKID not in err,
          "half a key pair: 28000, naming the missing variable only", err)
@@ -93,7 +96,7 @@ aws_secret_access_key = {EMU_SECRET}
     # ~/.aws/credentials of the server's user, default profile
     write_owned(os.path.join(pg.home, ".aws", "credentials"),
                 f"[default]\naws_access_key_id={EMU_AKID}\naws_secret_access_key={EMU_SECRET}\n")
-    pg.restart(env={})
+    pg.restart(env=NO_IMDS)
     rc, out, state, err = call("from home")
     t.ok(rc == 0 and out == "You said: from home", "~/.aws/credentials, default profile", err)
     os.remove(os.path.join(pg.home, ".aws", "credentials"))
@@ -113,7 +116,7 @@ aws_session_token = {EMU_SESSION_TOKEN}
 
     # claude.profile (reload) beats AWS_PROFILE and skips the environment
     pg.append_conf("claude.profile = 'pgc'")
-    pg.restart(env={"AWS_ACCESS_KEY_ID": "AKIDWRONGENV", "AWS_SECRET_ACCESS_KEY": "wrong",
+    pg.restart(env={**NO_IMDS, "AWS_ACCESS_KEY_ID": "AKIDWRONGENV", "AWS_SECRET_ACCESS_KEY": "wrong",
                     "AWS_SHARED_CREDENTIALS_FILE": cred_file, "AWS_PROFILE": "default"})
     rc, out, state, err = call("claude.profile")
     t.ok(rc == 0 and out == "You said: claude.profile", "claude.profile selects the profile", err)

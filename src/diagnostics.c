@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ *
+ * diagnostics.c
+ *	  SQL functions that show how the extension is connected:
+ *	  claude_credentials() and claude_http_stats().
+ *
+ * claude_credentials() says which provider supplied the credentials, a
+ * masked access key id, the role and the expiry.  It never shows a secret
+ * key, a session token or an API key, to anyone: superusers included.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "credentials.h"
+#include "http.h"
+
+PG_FUNCTION_INFO_V1(claude_credentials);
+PG_FUNCTION_INFO_V1(claude_http_stats);
+
+/*
+ * claude_credentials() -> (provider, auth, access_key_id, role_arn,
+ *							expiration, shared_cache)
+ */
+Datum
+claude_credentials(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	if (claude_bedrock_api_key() != NULL)
+	{
+		values[0] = CStringGetTextDatum("environment (AWS_BEARER_TOKEN_BEDROCK)");
+		values[1] = CStringGetTextDatum("bearer");
+		nulls[2] = nulls[3] = nulls[4] = true;
+		values[5] = BoolGetDatum(false);
+	}
+	else
+	{
+		const ClaudeCredentials *c = claude_credentials_get();
+
+		values[0] = CStringGetTextDatum(c->provider);
+		values[1] = CStringGetTextDatum("sigv4");
+		values[2] = CStringGetTextDatum(claude_mask_key(c->access_key_id));
+		if (c->role_arn[0])
+			values[3] = CStringGetTextDatum(c->role_arn);
+		else
+			nulls[3] = true;
+		if (c->expiration != 0)
+			values[4] = TimestampTzGetDatum(c->expiration);
+		else
+			nulls[4] = true;
+		values[5] = BoolGetDatum(claude_credentials_shared());
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * claude_http_stats() -> (requests bigint, connections bigint)
+ *
+ * This backend's transport counters: attempts sent and connections opened,
+ * so keep-alive can be checked from SQL.
+ */
+Datum
+claude_http_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		requests;
+	int64		connections;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	claude_http_counters(&requests, &connections);
+	values[0] = Int64GetDatum(requests);
+	values[1] = Int64GetDatum(connections);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
