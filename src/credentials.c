@@ -804,6 +804,8 @@ fetcher_alive(int pid)
 static void
 get_shared(const char *fingerprint)
 {
+	/* prepared once, so a broadcast between our check and our sleep is not lost */
+	ConditionVariablePrepareToSleep(&shared->fetched);
 	for (;;)
 	{
 		bool		wait = false;
@@ -814,6 +816,7 @@ get_shared(const char *fingerprint)
 		{
 			local_from_shared();
 			LWLockRelease(shared->lock);
+			ConditionVariableCancelSleep();
 			return;
 		}
 		if (fetcher_alive(shared->fetching_pid) && shared->fetching_pid != MyProcPid)
@@ -824,10 +827,10 @@ get_shared(const char *fingerprint)
 
 		if (!wait)
 			break;
-		ConditionVariableTimedSleep(&shared->fetched, 100, PG_WAIT_EXTENSION);
-		ConditionVariableCancelSleep();
-		CHECK_FOR_INTERRUPTS();
+		/* the timeout covers a fetcher that died without broadcasting */
+		(void) ConditionVariableTimedSleep(&shared->fetched, 100, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 
 	PG_TRY();
 	{

@@ -78,6 +78,7 @@ def unit_suite():
 def emulator_suite():
     run_counted([sys.executable, "test/emulator/test_units.py"], "emulator units")
     run_counted([sys.executable, "test/emulator/test_boto3.py"], "emulator vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_credentials.py"], "emulator credential chain")
 
 
 def regress_suite():

@@ -931,6 +931,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.tls_port is not None and not (args.tls_cert and args.tls_key):
         parser.error("--tls-port needs --tls-cert and --tls-key")
+    if not args.imds_role or "/" in args.imds_role:
+        parser.error("--imds-role must be a role name (no '/')")
     return args
 
 

@@ -9,7 +9,9 @@
 * emu_eventstream against the aws-sdk-go event-stream vectors
   (shared/data/eventstream-testdata): positive cases encode byte for byte and
   decode back, negative cases are rejected;
-* emu_catalogue and emu_claude: the model table and the answer rules.
+* emu_catalogue and emu_claude: the model table and the answer rules;
+* emu_identity and emu_credentials: routing of the credential endpoints,
+  STS parameter checks and XML, issuing and expiring credentials.
 
 Prints ``ok - name`` / ``not ok - name: reason`` and then ``N passed, M failed``.
 No network, no boto3.
@@ -27,7 +29,9 @@ sys.path.insert(0, HERE)
 
 import emu_catalogue as catalogue            # noqa: E402
 import emu_claude as claude                  # noqa: E402
+import emu_credentials as credentials        # noqa: E402
 import emu_eventstream as eventstream        # noqa: E402
+import emu_identity as identity              # noqa: E402
 import emu_sigv4 as sigv4                    # noqa: E402
 
 # AWS's published test data, vendored beside the tests (testdata/); the
@@ -265,6 +269,76 @@ def claude_validation():
         raise AssertionError("accepted %s" % value)
 
 
+def identity_routes():
+    expected = {
+        "/latest/api/token": "imds_token",
+        "/latest/meta-data/iam/security-credentials/": "imds_role",
+        "/latest/meta-data/iam/security-credentials": "imds_role",
+        "/latest/meta-data/iam/security-credentials/some-role": "imds_credentials",
+        "/latest/meta-data/placement/region": "imds_other",
+        "/v2/credentials/8b2a6f0e-1234": "container_ecs",
+        "/v1/credentials": "container_eks",
+        "/": "sts",
+    }
+    for path, endpoint in expected.items():
+        routed = identity.route(path)
+        assert routed and routed[0] == endpoint, "%s -> %s" % (path, routed)
+    for path in ("/model/x/invoke", "/model/a%3Ab/converse-stream", "/_emulator/stats", "/x"):
+        assert identity.route(path) is None, path
+
+
+def identity_sts_rules():
+    def problem(params, action="AssumeRole"):
+        _, _, members, required = identity.STS_ACTIONS[action]
+        try:
+            identity.validate(params, members, required)
+        except identity.StsError as error:
+            assert error.code == "ValidationError", error.code
+            return error.message
+        return None
+
+    arn = "arn:aws:iam::123456789012:role/pg-claude-bedrock"
+    assert problem({"RoleArn": arn, "RoleSessionName": "ok.name@x"}) is None
+    assert problem({"RoleArn": arn}) == (
+        "1 validation error detected: Value null at 'roleSessionName' failed to satisfy "
+        "constraint: Member must not be null")
+    message = problem({"RoleArn": arn, "RoleSessionName": "s", "DurationSeconds": "43201"})
+    assert message.startswith("2 validation errors detected: ") and \
+        "Value '43201' at 'durationSeconds' failed to satisfy constraint: Member must have " \
+        "value less than or equal to 43200" in message, message
+    message = problem({"RoleArn": arn, "RoleSessionName": "web", "WebIdentityToken": "ab"},
+                      "AssumeRoleWithWebIdentity")
+    assert "Value '***' at 'webIdentityToken'" in message, message   # never echoed
+    xml = identity.xml_document("ErrorResponse", [
+        ("Error", [("Type", "Sender"), ("Code", "X"), ("Message", "a < b & 'c'")]),
+        ("RequestId", "r")])
+    assert xml == ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n'
+                   '  <Error>\n    <Type>Sender</Type>\n    <Code>X</Code>\n'
+                   "    <Message>a &lt; b &amp; 'c'</Message>\n  </Error>\n"
+                   '  <RequestId>r</RequestId>\n</ErrorResponse>\n'), xml
+    assert all(code in identity.STS_ERRORS for code in identity.SIGV4_TO_STS.values())
+
+
+def credential_store_issue_and_expire():
+    store = credentials.CredentialStore()
+    principal = identity.assumed_role_principal("imds", "arn:aws:iam::123456789012:role/r", "i-1")
+    issued = store.issue_temporary(600, now=1000.0, principal=principal)
+    assert issued.access_key_id.startswith("ASIA") and len(issued.access_key_id) == 20
+    assert len(issued.secret_access_key) == 40 and issued.expires_at == 1600.0
+    assert store.lookup(issued.access_key_id) is issued
+    assert store.principal(issued.access_key_id).arn == \
+        "arn:aws:sts::123456789012:assumed-role/r/i-1"
+    assert store.principal("AKIAPGCLAUDEEMULATOR").issued_by == "static"
+    assert store.expire_issued(now=1100.0) == 1 and issued.expires_at == 1099.0
+    assert all(key["expires_at"] is None for key in store.describe()["access_keys"]
+               if key["issued_by"] == "static")
+    try:
+        sigv4.check_token(issued, issued.session_token, 1100.0)
+        raise AssertionError("expired credential accepted")
+    except sigv4.AuthError as error:
+        assert error.code == "ExpiredTokenException", error.code
+
+
 def main():
     suite = os.path.join(SHARED, "sigv4-testsuite", "v4")
     for case in sorted(os.listdir(suite)):
@@ -282,6 +356,9 @@ def main():
     run("catalogue rules", catalogue_rules)
     run("claude answer rules", claude_rules)
     run("claude body validation", claude_validation)
+    run("identity routes", identity_routes)
+    run("identity sts validation and xml", identity_sts_rules)
+    run("credential store issue and expire", credential_store_issue_and_expire)
     failed = RESULTS.count(False)
     print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
     return 1 if failed else 0

@@ -71,25 +71,45 @@ try:
              f"SET claude.ca_file = '{emu.ca_file}';",
              "SELECT claude_complete('tls 1');",
              "SELECT claude_complete('tls 2');"]) + "\n"
-        env = dict(harness.emulator_env(), PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=pg.home)
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        argv = prefix + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()] + [
-            "valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
-            "--num-callers=40", os.path.join(harness.pg_bindir(), "postgres"), "--single",
-            "-D", pg.data, "postgres"]
-        r = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=1200)
-        out = r.stdout + r.stderr
-        answers = out.count("You said")
-        t.ok(answers == 24, f"all calls ran under valgrind ({answers} of 24 answers)",
-             out[-3000:])
-        records = re.split(r"\n==\d+== \n", out)
-        ours = [rec for rec in records if re.search(r"(in)?directly lost", rec)
-                and re.search(r"pg_claude\.so|libcurl|libssl|libcrypto|libcjson", rec)]
-        t.ok(not ours, "no memory lost from pg_claude, libcurl, OpenSSL or cJSON",
-             "\n\n".join(ours)[:4000])
-        invalid = re.findall(r"==\d+== (Invalid (?:read|write|free)[^\n]*|Conditional jump[^\n]*"
-                             r"|Use of uninitialised[^\n]*)", out)
-        t.ok(not invalid, "no invalid memory access", "\n".join(invalid[:20]))
+        def valgrind(env, sql, extra_args=()):
+            env = dict(env, PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=pg.home)
+            prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            argv = prefix + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()] + [
+                "valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                "--num-callers=40", os.path.join(harness.pg_bindir(), "postgres"), "--single",
+                "-D", pg.data] + list(extra_args) + ["postgres"]
+            r = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=1200)
+            return r.stdout + r.stderr
+
+        def judge(out, expected_answers, label):
+            answers = out.count("You said")
+            t.ok(answers == expected_answers,
+                 f"{label}: all calls ran under valgrind ({answers} of {expected_answers} answers)",
+                 out[-3000:])
+            records = re.split(r"\n==\d+== \n", out)
+            ours = [rec for rec in records if re.search(r"(in)?directly lost", rec)
+                    and re.search(r"pg_claude\.so|libcurl|libssl|libcrypto|libcjson", rec)]
+            t.ok(not ours, f"{label}: no memory lost from pg_claude, libcurl, OpenSSL or cJSON",
+                 "\n\n".join(ours)[:4000])
+            invalid = re.findall(r"==\d+== (Invalid (?:read|write|free)[^\n]*|Conditional jump[^\n]*"
+                                 r"|Use of uninitialised[^\n]*)", out)
+            t.ok(not invalid, f"{label}: no invalid memory access", "\n".join(invalid[:20]))
+
+        judge(valgrind(harness.emulator_env(), sql), 24, "static keys")
+
+        # temporary credentials: IMDSv2, then claude.role_arn through STS,
+        # an expired token refreshed, and claude_credentials()
+        sql2 = "\n".join(
+            [f"SELECT claude_complete('imds {i}');" for i in range(5)] +
+            ["SELECT provider FROM claude_credentials();",
+             "SELECT claude_complete('no such profile', model => 'no-such-model');"]) + "\n"
+        emu.control("identity", {"imds_enabled": True})
+        out = valgrind({"AWS_EC2_METADATA_SERVICE_ENDPOINT": emu.http_url + "/",
+                        "AWS_ENDPOINT_URL_STS": emu.http_url}, sql2,
+                       ["-c", "claude.role_arn=arn:aws:iam::123456789012:role/pg-claude-bedrock"])
+        judge(out, 5, "IMDS + AssumeRole")
+        t.ok("claude.role_arn via instance metadata" in out,
+             "under valgrind the role was assumed with IMDS credentials", out[-2000:])
 finally:
     pg.destroy()
     emu.stop()
