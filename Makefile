@@ -8,7 +8,7 @@ PGFILEDESC   = "pg_claude - call Claude on Amazon Bedrock from SQL"
 
 # pg_regress tests (sql/<name>.sql, expected/<name>.out); they need the
 # emulator and a configured server, so run them through test/run.
-REGRESS      = complete invoke errors settings
+REGRESS      = complete invoke errors settings residency
 
 PG_CPPFLAGS += -DEXTVERSION=\"$(EXTVERSION)\" -Isrc
 # -Wno-clobbered: PostgreSQL's own PG_TRY/PG_FINALLY macros trip it under -Wextra
@@ -18,6 +18,10 @@ SHLIB_LINK  += -lcurl -lcrypto -lcjson
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild every object when any header
+# changes (a stale struct layout across files is a stack smash waiting).
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: unit test
 unit:

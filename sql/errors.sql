@@ -24,4 +24,4 @@ SELECT pg_temp.try($$SELECT claude_complete('hi', temperature => 'NaN')$$);
 SELECT pg_temp.try($$SELECT claude_complete('hi', model => '')$$);
 -- a statement that fails part-way keeps the error of the failing row
 SELECT pg_temp.try($$SELECT claude_complete(p, model => m)
-  FROM (VALUES ('a', 'anthropic.claude-3-haiku-20240307-v1:0'), ('b', 'no-such-model')) v(p, m)$$);
+  FROM (VALUES ('a', 'anthropic.claude-3-haiku-20240307-v1:0'), ('b', 'anthropic.claude-nonexistent-v9:0')) v(p, m)$$);

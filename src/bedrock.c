@@ -15,8 +15,10 @@
 
 #include "bedrock.h"
 #include "credentials.h"
+#include "dataflow.h"
 #include "endpoint.h"
 #include "guc.h"
+#include "residency.h"
 #include "sigv4.h"
 
 /*
@@ -229,8 +231,13 @@ claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 	SignContext ctx;
 	char	   *encoded;
 	char	   *path;
+	const char *geography;
 
 	resolve_endpoint(&ep);
+
+	/* residency first: nothing is signed, let alone sent, if it is refused */
+	geography = claude_residency_enforce(model,
+										 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 
 	/* The model id is one path label: ':' and '/' are percent-encoded. */
 	encoded = sigv4_uri_encode(model, strlen(model), false);
@@ -258,6 +265,8 @@ claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 	req.refresh_credentials = refresh_after_expiry;
 
 	claude_http_execute(&req, resp);
+	claude_dataflow_record(claude_region, ep.host, model, geography, resp->status,
+						   resp->input_tokens, resp->output_tokens);
 	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)
 		claude_bedrock_raise("InvokeModel", model, resp);
 	return resp->body;

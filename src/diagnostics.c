@@ -21,10 +21,14 @@
 #include "utils/timestamp.h"
 
 #include "credentials.h"
+#include "endpoint.h"
+#include "guc.h"
+#include "residency.h"
 #include "http.h"
 
 PG_FUNCTION_INFO_V1(claude_credentials);
 PG_FUNCTION_INFO_V1(claude_http_stats);
+PG_FUNCTION_INFO_V1(claude_residency_check);
 
 /*
  * claude_credentials() -> (provider, auth, access_key_id, role_arn,
@@ -87,5 +91,40 @@ claude_http_stats(PG_FUNCTION_ARGS)
 	claude_http_counters(&requests, &connections);
 	values[0] = Int64GetDatum(requests);
 	values[1] = Int64GetDatum(connections);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * claude_residency_check(model text DEFAULT NULL)
+ *		-> (allowed, geography, processed_in, reason)
+ *
+ * What the residency policy would say about a request to model (or
+ * claude.model) with the current settings, without sending anything.
+ */
+Datum
+claude_residency_check(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	char	   *model = PG_ARGISNULL(0) ? claude_model : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *host = NULL;
+	ClaudeResidencyVerdict v;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (claude_endpoint && claude_endpoint[0])
+	{
+		ClaudeEndpoint ep;
+		const char *why;
+
+		if (claude_endpoint_parse(claude_endpoint, &ep, &why))
+			host = pstrdup(ep.host);
+	}
+	claude_residency_judge(claude_residency, claude_region, host, model, &v);
+	values[0] = BoolGetDatum(v.allowed);
+	values[1] = CStringGetTextDatum(v.geography);
+	values[2] = CStringGetTextDatum(v.processed_in);
+	values[3] = CStringGetTextDatum(v.reason);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -23,8 +23,10 @@
 
 #include "endpoint.h"
 #include "guc.h"
+#include "residency.h"
 
 char	   *claude_region = NULL;
+char	   *claude_residency = NULL;
 char	   *claude_model = NULL;
 char	   *claude_endpoint = NULL;
 int			claude_max_tokens = 1024;
@@ -107,6 +109,17 @@ check_region(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errdetail("\"%s\" is not an AWS region name such as \"ap-southeast-2\".",
 							*newval);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_residency(char **newval, void **extra, GucSource source)
+{
+	if (!claude_residency_known(*newval))
+	{
+		GUC_check_errdetail("Valid values are au, region, jp, eu, us, apac and none.");
 		return false;
 	}
 	return true;
@@ -260,6 +273,15 @@ claude_guc_init(void)
 							   "ap-southeast-2",
 							   PGC_SUSET, 0,
 							   check_region, NULL, NULL);
+
+	DefineCustomStringVariable("claude.residency",
+							   gettext_noop("Sets the geography Bedrock requests may be processed in."),
+							   gettext_noop("au (default): Australia only; region: only claude.region, no inference profiles; "
+											"jp, eu, us, apac: that geography; none: anywhere."),
+							   &claude_residency,
+							   "au",
+							   PGC_SUSET, 0,
+							   check_residency, NULL, NULL);
 
 	DefineCustomStringVariable("claude.model",
 							   gettext_noop("Sets the default model id, inference profile id or ARN."),

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 extern char *claude_region;
+extern char *claude_residency;
 extern char *claude_model;
 extern char *claude_endpoint;
 extern int	claude_max_tokens;

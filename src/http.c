@@ -127,6 +127,8 @@ typedef struct TransferState
 	char		request_id[128];
 	char		error_type[128];
 	char		content_type[128];
+	long		input_tokens;
+	long		output_tokens;
 	char		errbuf[CURL_ERROR_SIZE];
 } TransferState;
 
@@ -196,6 +198,7 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
 		xfer.request_id[0] = xfer.error_type[0] = xfer.content_type[0] = '\0';
+		xfer.input_tokens = xfer.output_tokens = -1;
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
@@ -221,6 +224,20 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 	else if (HEADER_IS("Content-Type"))
 		copy_header_value(xfer.content_type, sizeof(xfer.content_type),
 						  colon + 1, n - namelen - 1);
+	else if (HEADER_IS("X-Amzn-Bedrock-Input-Token-Count"))
+	{
+		char		num[32];
+
+		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
+		xfer.input_tokens = strtol(num, NULL, 10);
+	}
+	else if (HEADER_IS("X-Amzn-Bedrock-Output-Token-Count"))
+	{
+		char		num[32];
+
+		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
+		xfer.output_tokens = strtol(num, NULL, 10);
+	}
 #undef HEADER_IS
 	return n;
 }
@@ -437,6 +454,7 @@ http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
 
 	http_setup_handles();
 	memset(&xfer, 0, sizeof(xfer));
+	xfer.input_tokens = xfer.output_tokens = -1;
 	nwatched = 0;
 	watched_changed = true;
 	watched_overflow = false;
@@ -544,6 +562,8 @@ http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
 		strlcpy(resp->request_id, xfer.request_id, sizeof(resp->request_id));
 		strlcpy(resp->error_type, xfer.error_type, sizeof(resp->error_type));
 		strlcpy(resp->content_type, xfer.content_type, sizeof(resp->content_type));
+		resp->input_tokens = xfer.input_tokens;
+		resp->output_tokens = xfer.output_tokens;
 		resp->body = palloc(xfer.len + 1);
 		if (xfer.len > 0)
 			memcpy(resp->body, xfer.data, xfer.len);

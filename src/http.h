@@ -73,6 +73,8 @@ struct ClaudeHttpResponse
 	int			retries;		/* attempts made minus one */
 	double		latency_ms;		/* of the last attempt */
 	long		connects;		/* connections opened by this call */
+	long		input_tokens;	/* X-Amzn-Bedrock-Input-Token-Count, or -1 */
+	long		output_tokens;	/* X-Amzn-Bedrock-Output-Token-Count, or -1 */
 };
 
 /*

@@ -1,0 +1,481 @@
+/*-------------------------------------------------------------------------
+ *
+ * residency.c
+ *	  Data residency: the one check every request passes before it leaves
+ *	  the backend.
+ *
+ * claude.residency names a geography.  A request is judged on three
+ * things: the region it is sent to (claude.region), the endpoint host
+ * (claude.endpoint may name another region's host), and the model id,
+ * which decides where Bedrock processes it:
+ *   - a base model id ("anthropic.claude-...") is processed in the region;
+ *   - a geographic inference profile ("au.anthropic.claude-...") is routed
+ *	   within its geography, whatever the region;
+ *   - an ARN carries its region (and, for an inference profile, its prefix).
+ * What is not understood is refused (fail closed), except under "none".
+ *
+ * The facts are data, in the tables below, not scattered ifs.  Source:
+ * AWS's Bedrock inference-profile documentation ("Supported Regions and
+ * models for inference profiles", as of 2026-11) and DESIGN.md §4: au.
+ * routes within Sydney and Melbourne; apac. anywhere in Asia-Pacific and
+ * even me-central-1, so it is not Australian residency; global. to any
+ * commercial region.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/acl.h"
+
+#include "endpoint.h"
+#include "guc.h"
+#include "residency.h"
+
+typedef struct Geography
+{
+	const char *name;			/* claude.residency value */
+	const char *label;			/* for messages */
+	const char *const *regions; /* where its requests may be sent */
+	const char *const *prefixes;	/* inference profiles it accepts */
+} Geography;
+
+static const char *const au_regions[] = {"ap-southeast-2", "ap-southeast-4", NULL};
+static const char *const au_prefixes[] = {"au.", NULL};
+
+static const char *const jp_regions[] = {"ap-northeast-1", "ap-northeast-3", NULL};
+static const char *const jp_prefixes[] = {"jp.", NULL};
+
+static const char *const eu_regions[] = {
+	"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
+	"eu-west-1", "eu-west-2", "eu-west-3", NULL
+};
+static const char *const eu_prefixes[] = {"eu.", NULL};
+
+static const char *const us_regions[] = {"us-east-1", "us-east-2", "us-west-1", "us-west-2", NULL};
+static const char *const us_prefixes[] = {"us.", NULL};
+
+static const char *const apac_regions[] = {
+	"ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+	"ap-southeast-4", "ap-southeast-5", "ap-southeast-7", NULL
+};
+/* Australia and Japan are within Asia-Pacific */
+static const char *const apac_prefixes[] = {"apac.", "au.", "jp.", NULL};
+
+static const Geography geographies[] = {
+	{"au", "Australia", au_regions, au_prefixes},
+	{"jp", "Japan", jp_regions, jp_prefixes},
+	{"eu", "the European Union", eu_regions, eu_prefixes},
+	{"us", "the United States", us_regions, us_prefixes},
+	{"apac", "Asia-Pacific", apac_regions, apac_prefixes},
+};
+
+/* Where each inference-profile prefix routes requests. */
+static const struct
+{
+	const char *prefix;
+	const char *geography;		/* the claude.residency that allows it */
+	const char *label;
+	const char *routes;
+}			profile_prefixes[] =
+{
+	{"au.", "au", "Australia", "ap-southeast-2 and ap-southeast-4"},
+	{"jp.", "jp", "Japan", "ap-northeast-1 and ap-northeast-3"},
+	{"apac.", "apac", "Asia-Pacific", "Asia-Pacific regions and me-central-1"},
+	{"eu.", "eu", "the European Union", "EU regions"},
+	{"us.", "us", "the United States", "us-east-1, us-east-2, us-west-1 and us-west-2"},
+	{"us-gov.", "none", "AWS GovCloud (US)", "us-gov-east-1 and us-gov-west-1"},
+	{"global.", "none", "any commercial AWS region", "any commercial AWS region worldwide"},
+};
+
+/*
+ * Model providers on Bedrock: "provider.model" is a base model id,
+ * "prefix.provider.model" an inference profile.
+ */
+static const char *const model_providers[] = {
+	"anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "stability",
+	"deepseek", "writer", "openai", "qwen", "twelvelabs", "luma", "google",
+	"minimax", "moonshot", "nvidia",
+};
+
+/* ARN resource types whose region is where the request is processed. */
+static const char *const regional_arn_types[] = {
+	"foundation-model", "provisioned-model", "custom-model", "custom-model-deployment",
+	"imported-model", "application-inference-profile", "inference-profile",
+};
+
+/* "none": every region and every prefix (NULL lists match anything). */
+static const Geography everywhere = {"none", "anywhere", NULL, NULL};
+
+static bool
+in_list(const char *const *list, const char *s)
+{
+	if (list == NULL)
+		return true;
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static const Geography *
+find_geography(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(geographies); i++)
+		if (strcmp(geographies[i].name, name) == 0)
+			return &geographies[i];
+	return NULL;
+}
+
+bool
+claude_residency_known(const char *name)
+{
+	return name != NULL && (strcmp(name, "none") == 0 || strcmp(name, "region") == 0 ||
+							find_geography(name) != NULL);
+}
+
+/* The most specific geography a region belongs to, for messages and hints. */
+static const Geography *
+geography_of_region(const char *region)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(geographies); i++)
+		if (in_list(geographies[i].regions, region))
+			return &geographies[i];
+	return NULL;
+}
+
+static char *
+region_list(const char *const *regions)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (; *regions; regions++)
+		appendStringInfo(&s, "%s%s", s.len ? ", " : "", *regions);
+	return s.data;
+}
+
+/*
+ * The region named by an AWS Bedrock runtime host, or NULL for any other
+ * host: bedrock-runtime[-fips].REGION.amazonaws.com[.cn], and VPC
+ * interface endpoints *.bedrock-runtime.REGION.vpce.amazonaws.com.
+ */
+static char *
+aws_host_region(const char *host)
+{
+	const char *p = NULL;
+	const char *end;
+	static const char *const stems[] = {
+		"bedrock-runtime.", "bedrock-runtime-fips.",
+	};
+	int			i;
+
+	for (i = 0; i < (int) lengthof(stems) && p == NULL; i++)
+	{
+		const char *hit = strstr(host, stems[i]);
+
+		if (hit && (hit == host || hit[-1] == '.'))
+			p = hit + strlen(stems[i]);
+	}
+	if (p == NULL)
+		return NULL;
+	end = strchr(p, '.');
+	if (end == NULL || (strncmp(end, ".amazonaws.com", 14) != 0 &&
+						strncmp(end, ".vpce.amazonaws.com", 19) != 0))
+		return NULL;
+	return pnstrdup(p, end - p);
+}
+
+static void
+refuse(ClaudeResidencyVerdict *v, const char *geography, const char *hint_geo,
+	   const char *fmt,...) pg_attribute_printf(4, 5);
+
+static void
+refuse(ClaudeResidencyVerdict *v, const char *geography, const char *hint_geo,
+	   const char *fmt,...)
+{
+	va_list		ap;
+
+	v->allowed = false;
+	strlcpy(v->geography, geography, sizeof(v->geography));
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+	if (hint_geo && strcmp(hint_geo, "none") != 0)
+		snprintf(v->hint, sizeof(v->hint),
+				 "A superuser, or a role granted SET ON PARAMETER claude.residency, can allow it with "
+				 "claude.residency = '%s' (or 'none').", hint_geo);
+	else
+		snprintf(v->hint, sizeof(v->hint),
+				 "Only claude.residency = 'none' allows it (superuser, or a role granted SET ON PARAMETER claude.residency).");
+}
+
+/* Is the region acceptable under residency?  Fills v when not. */
+static bool
+judge_region(const char *residency, const Geography *geo, const char *region,
+			 const char *configured_region, const char *what, ClaudeResidencyVerdict *v)
+{
+	const Geography *where = geography_of_region(region);
+
+	if (strcmp(residency, "region") == 0)
+	{
+		if (strcmp(region, configured_region) == 0)
+			return true;
+		refuse(v, where ? where->name : region, NULL, "%s %s is not claude.region (%s)",
+			   what, region, configured_region);
+		snprintf(v->hint, sizeof(v->hint),
+				 "claude.residency = 'region' allows only claude.region; change claude.region or claude.residency.");
+		return false;
+	}
+	if (in_list(geo->regions, region))
+		return true;
+	refuse(v, where ? where->name : region, where ? where->name : NULL,
+		   "%s %s is in %s, not in %s (%s)", what, region,
+		   where ? where->label : "no named geography",
+		   geo->label, region_list(geo->regions));
+	return false;
+}
+
+/* Judge a profile id's prefix ("au.anthropic..." -> "au."). */
+static bool
+judge_profile(const char *residency, const Geography *geo, const char *model,
+			  const char *prefix_end, ClaudeResidencyVerdict *v)
+{
+	size_t		len = prefix_end - model + 1;	/* including the '.' */
+	int			i;
+
+	for (i = 0; i < (int) lengthof(profile_prefixes); i++)
+	{
+		if (strlen(profile_prefixes[i].prefix) == len &&
+			strncmp(model, profile_prefixes[i].prefix, len) == 0)
+			break;
+	}
+	if (i == (int) lengthof(profile_prefixes))
+	{
+		refuse(v, "unknown", NULL, "inference profile prefix \"%.*s\" of model \"%s\" is not known, "
+			   "so where it is processed cannot be told", (int) len, model, model);
+		return false;
+	}
+	snprintf(v->processed_in, sizeof(v->processed_in), "%s", profile_prefixes[i].routes);
+	strlcpy(v->geography, profile_prefixes[i].geography, sizeof(v->geography));
+	if (strcmp(residency, "region") == 0)
+	{
+		refuse(v, profile_prefixes[i].geography, profile_prefixes[i].geography,
+			   "model \"%s\" is a cross-region inference profile (%s: %s), and claude.residency = 'region' allows none",
+			   model, profile_prefixes[i].label, profile_prefixes[i].routes);
+		return false;
+	}
+	if (in_list(geo->prefixes, profile_prefixes[i].prefix))
+		return true;
+	refuse(v, profile_prefixes[i].geography, profile_prefixes[i].geography,
+		   "model \"%s\" is an inference profile routed within %s (%s), not %s",
+		   model, profile_prefixes[i].label, profile_prefixes[i].routes, geo->label);
+	return false;
+}
+
+/* arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID */
+static bool
+judge_arn(const char *residency, const Geography *geo, const char *model,
+		  const char *configured_region, ClaudeResidencyVerdict *v)
+{
+	char	   *copy = pstrdup(model);
+	char	   *fields[6];
+	char	   *p = copy;
+	char	   *slash;
+	int			i;
+
+	for (i = 0; i < 5; i++)
+	{
+		fields[i] = p;
+		p = strchr(p, ':');
+		if (p == NULL)
+			break;
+		*p++ = '\0';
+	}
+	if (i < 5 || strcmp(fields[2], "bedrock") != 0 || fields[3][0] == '\0')
+	{
+		refuse(v, "unknown", NULL, "\"%s\" is not a Bedrock ARN with a region", model);
+		return false;
+	}
+	fields[5] = p;
+	slash = strchr(fields[5], '/');
+	if (slash)
+		*slash = '\0';
+
+	if (!judge_region(residency, geo, fields[3], configured_region, "the model ARN's region", v))
+		return false;
+
+	for (i = 0; i < (int) lengthof(regional_arn_types); i++)
+		if (strcmp(fields[5], regional_arn_types[i]) == 0)
+			break;
+	if (i == (int) lengthof(regional_arn_types))
+	{
+		refuse(v, "unknown", NULL, "Bedrock resource type \"%s\" in \"%s\" is not known", fields[5], model);
+		return false;
+	}
+	snprintf(v->processed_in, sizeof(v->processed_in), "%s", fields[3]);
+	{
+		const Geography *g = geography_of_region(fields[3]);
+
+		strlcpy(v->geography, g ? g->name : fields[3], sizeof(v->geography));
+	}
+
+	/* an inference profile ARN routes by its profile id's prefix */
+	if (strcmp(fields[5], "inference-profile") == 0 && slash)
+	{
+		const char *id = slash + 1;
+		const char *dot = strchr(id, '.');
+
+		if (dot)
+			return judge_profile(residency, geo, id, dot, v);
+	}
+	/* an application inference profile may copy a cross-region one */
+	if (strcmp(fields[5], "application-inference-profile") == 0 &&
+		strcmp(residency, "region") == 0)
+	{
+		refuse(v, "unknown", NULL, "application inference profile \"%s\" may route across regions, "
+			   "and claude.residency = 'region' allows no inference profile", model);
+		return false;
+	}
+	return true;
+}
+
+static void
+judge(const char *residency, const Geography *geo, const char *region,
+	  const char *endpoint_host, const char *model, ClaudeResidencyVerdict *v)
+{
+	const char *dot;
+	int			i;
+
+	v->allowed = true;
+	snprintf(v->processed_in, sizeof(v->processed_in), "%s", region);
+	{
+		const Geography *g = geography_of_region(region);
+
+		strlcpy(v->geography, g ? g->name : region, sizeof(v->geography));
+	}
+
+	/* 1. the endpoint host, when it names an AWS region */
+	if (endpoint_host && !claude_host_is_loopback(endpoint_host))
+	{
+		char	   *host_region = aws_host_region(endpoint_host);
+
+		if (host_region &&
+			!judge_region(residency, geo, host_region, region, "the endpoint host's region", v))
+			return;
+		if (host_region && strcmp(host_region, region) != 0)
+		{
+			refuse(v, host_region, NULL, "claude.endpoint names region %s but claude.region is %s",
+				   host_region, region);
+			snprintf(v->hint, sizeof(v->hint), "Make claude.endpoint and claude.region name the same region.");
+			return;
+		}
+	}
+
+	/* 2. the region */
+	if (!judge_region(residency, geo, region, region, "claude.region", v))
+		return;
+
+	/* 3. the model */
+	if (strncmp(model, "arn:", 4) == 0)
+	{
+		judge_arn(residency, geo, model, region, v);
+		return;
+	}
+	dot = strchr(model, '.');
+	if (dot != NULL)
+	{
+		bool		base = false;
+		bool		profile = false;
+		const char *second_dot = strchr(dot + 1, '.');
+
+		for (i = 0; i < (int) lengthof(model_providers); i++)
+		{
+			size_t		n = strlen(model_providers[i]);
+
+			if ((size_t) (dot - model) == n && strncmp(model, model_providers[i], n) == 0)
+				base = true;
+			if (second_dot && (size_t) (second_dot - dot - 1) == n &&
+				strncmp(dot + 1, model_providers[i], n) == 0)
+				profile = true;
+		}
+		if (profile)
+			judge_profile(residency, geo, model, dot, v);
+		else if (!base)
+			refuse(v, "unknown", NULL, "model \"%s\" is neither a known base model id nor a known "
+				   "inference profile, so where it is processed cannot be told", model);
+		return;
+	}
+	refuse(v, "unknown", NULL, "model \"%s\" is not a Bedrock model id, inference profile id or ARN", model);
+}
+
+/*
+ * Locate the request and judge it.  Under "none" the same judging runs
+ * against a geography that contains everything, so the verdict still says
+ * where the request goes; only what cannot be placed at all would be
+ * refused, and "none" allows even that.
+ */
+void
+claude_residency_judge(const char *residency, const char *region,
+					   const char *endpoint_host, const char *model,
+					   ClaudeResidencyVerdict *v)
+{
+	bool		is_none = strcmp(residency, "none") == 0;
+	const Geography *geo = is_none ? &everywhere : find_geography(residency);
+
+	memset(v, 0, sizeof(*v));
+	judge(residency, geo, region, endpoint_host, model, v);
+	if (!v->allowed && is_none)
+	{
+		v->allowed = true;
+		v->hint[0] = '\0';
+	}
+	if (v->allowed)
+		snprintf(v->reason, sizeof(v->reason), "processed in %s", v->processed_in);
+}
+
+const char *
+claude_residency_enforce(const char *model, const char *endpoint_host)
+{
+	ClaudeResidencyVerdict v;
+
+	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &v);
+	if (!v.allowed)
+	{
+		const Geography *g = find_geography(v.geography);
+		const char *label = g ? g->label : NULL;
+		int			i;
+
+		for (i = 0; label == NULL && i < (int) lengthof(profile_prefixes); i++)
+			if (strcmp(profile_prefixes[i].geography, v.geography) == 0 &&
+				strcmp(v.geography, "none") != 0)
+				label = profile_prefixes[i].label;
+		if (label == NULL && strcmp(v.geography, "none") == 0)
+			label = strncmp(model, "global.", 7) == 0 ? "any commercial AWS region" : "AWS GovCloud (US)";
+		if (label == NULL && strcmp(v.geography, "unknown") == 0)
+			label = "a place that cannot be determined";
+		if (label == NULL)
+			label = psprintf("region %s", v.geography);
+
+		/* the audit trail of refusals, for operators (no request data) */
+		ereport(LOG,
+				(errmsg("pg_claude refused a request under claude.residency \"%s\"", claude_residency),
+				 errdetail_internal("role %s, model %s, region %s, endpoint %s: %s",
+									GetUserNameFromId(GetUserId(), false), model, claude_region,
+									endpoint_host ? endpoint_host : "(regional default)", v.reason)));
+		ereport(ERROR,
+				(errcode(ERRCODE_CLAUDE_RESIDENCY_VIOLATION),
+				 errmsg("request would be processed in %s, outside claude.residency \"%s\"",
+						label, claude_residency),
+				 errdetail("%s.", v.reason),
+				 errhint("%s", v.hint)));
+	}
+	return pstrdup(v.geography);
+}

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * residency.h
+ *	  Data residency: where a request would be processed, and whether
+ *	  claude.residency allows it.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_RESIDENCY_H
+#define PG_CLAUDE_RESIDENCY_H
+
+#include <stdbool.h>
+
+/* SQLSTATE of a residency refusal: class 42 (access rule violation). */
+#define ERRCODE_CLAUDE_RESIDENCY_VIOLATION MAKE_SQLSTATE('4','2','R','0','1')
+
+typedef struct ClaudeResidencyVerdict
+{
+	bool		allowed;
+	char		processed_in[128];	/* "ap-southeast-2", "au (ap-southeast-2, ...)" */
+	char		geography[32];	/* the geography the request reaches */
+	char		reason[512];	/* why refused, or how it routes */
+	char		hint[512];		/* the setting that would allow it */
+} ClaudeResidencyVerdict;
+
+/* Is name a valid claude.residency value? */
+extern bool claude_residency_known(const char *name);
+
+/*
+ * Judge a request to model (id, profile id or ARN) in region through the
+ * endpoint host (NULL when claude.endpoint is not set) under residency.
+ */
+extern void claude_residency_judge(const char *residency, const char *region,
+								   const char *endpoint_host, const char *model,
+								   ClaudeResidencyVerdict *v);
+
+/*
+ * The check before any request leaves the backend: judges with the
+ * current settings, logs a refusal at LOG level and raises 42R01.  Returns
+ * the geography the request will reach.
+ */
+extern const char *claude_residency_enforce(const char *model, const char *endpoint_host);
+
+#endif							/* PG_CLAUDE_RESIDENCY_H */
