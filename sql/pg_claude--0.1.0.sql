@@ -29,6 +29,131 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.claude_invoke(jsonb, text) IS
 'Send a raw Anthropic Messages body through Bedrock InvokeModel and return the whole response';
 
+-- The function family: classify, extract, sentiment, summarize, count tokens.
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, text[], text, text) IS
+'The one label that best fits the input (always one of labels, or NULL with a WARNING)';
+
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify_described'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) IS
+'The one label that best fits the input, labels given as {"label": "description", ...}';
+
+CREATE FUNCTION @extschema@.claude_classify_multi(
+    input        text,
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'claude_classify_multi'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) IS
+'Every label that applies to the input, in the order of labels';
+
+CREATE FUNCTION @extschema@.claude_extract(
+    input        text,
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'claude_extract'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) IS
+'Structured data from the input, conforming to the JSON Schema given (validated before it is returned)';
+
+CREATE FUNCTION @extschema@.claude_sentiment(
+    input text,
+    model text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'claude_sentiment'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_sentiment(text, text) IS
+'Sentiment of the input, from -1 (very negative) to 1 (very positive)';
+
+CREATE FUNCTION @extschema@.claude_summarize(
+    input     text,
+    max_words int  DEFAULT 50,
+    model     text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_summarize'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_summarize(text, int, text) IS
+'A summary of the input in at most max_words words';
+
+CREATE FUNCTION claude.summarize_agg_transfn(internal, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION claude.summarize_agg_transfn(internal, text, int)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION claude.summarize_agg_finalfn(internal)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_finalfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE AGGREGATE @extschema@.claude_summarize_agg(text) (
+    SFUNC = claude.summarize_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.summarize_agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+
+COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text) IS
+'One summary of a group of texts (ORDER BY inside the call orders them), in stages when the group is large';
+
+CREATE AGGREGATE @extschema@.claude_summarize_agg(text, int) (
+    SFUNC = claude.summarize_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.summarize_agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+
+COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text, int) IS
+'One summary of a group of texts in at most max_words words';
+
+CREATE FUNCTION @extschema@.claude_count_tokens(
+    prompt text,
+    model  text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_count_tokens'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_count_tokens(text, text) IS
+'Input tokens of the request claude_complete(prompt) would send (Bedrock CountTokens)';
+
+CREATE FUNCTION @extschema@.claude_count_tokens(
+    body  jsonb,
+    model text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_count_tokens_body'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) IS
+'Input tokens of a Messages body (Bedrock CountTokens)';
+
 CREATE FUNCTION @extschema@.claude_http_stats(
     OUT requests    bigint,
     OUT connections bigint)
@@ -123,4 +248,17 @@ REVOKE ALL ON FUNCTION @extschema@.claude_credentials() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION claude.backend_data_flow() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_sentiment(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize(text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_transfn(internal, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_transfn(internal, text, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_finalfn(internal) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON SCHEMA claude FROM PUBLIC;

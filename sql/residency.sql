@@ -95,6 +95,20 @@ SET claude.endpoint = 'https://vpce-0a1b2c-xyz.bedrock-runtime.ap-southeast-2.vp
 SELECT allowed, reason FROM claude_residency_check();
 SET claude.endpoint = 'https://bedrock-runtime.ap-southeast-2.amazonaws.com';
 SELECT allowed, reason FROM claude_residency_check();
+-- host names are compared case-insensitively and exactly; unknown hosts fail closed
+SET claude.endpoint = 'https://BEDROCK-RUNTIME.US-EAST-1.AMAZONAWS.COM';
+SELECT allowed, reason FROM claude_residency_check();
+SET claude.endpoint = 'https://bedrock-runtime.ap-southeast-2.amazonaws.com.example.net';
+SELECT allowed, reason FROM claude_residency_check();
+SET claude.endpoint = 'https://52.94.1.1';
+SELECT allowed, reason FROM claude_residency_check();
+SET claude.endpoint = 'https://[2600:1f14::1]:443';
+SELECT allowed, reason FROM claude_residency_check();
+SET claude.endpoint = 'https://bedrock-proxy.corp.example.com';
+SELECT allowed, geography FROM claude_residency_check();
+SET claude.residency = 'none';
+SELECT allowed, geography FROM claude_residency_check();
+RESET claude.residency;
 RESET claude.endpoint;
 
 -- a refusal happens before anything is signed or sent

@@ -21,6 +21,8 @@
 #include "anthropic.h"
 #include "guc.h"
 
+static void read_usage(const cJSON *root, ClaudeUsage *usage);
+
 static void *
 cjson_palloc(size_t size)
 {
@@ -72,6 +74,128 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	cJSON_AddStringToObject(msg, "content", req->prompt);
 	cJSON_AddItemToArray(messages, msg);
 	return print_json(root);
+}
+
+/*
+ * Claude models that take cache_control on Bedrock (AWS's prompt caching
+ * documentation, 2026-11): matched as substrings of the model id, so base
+ * ids, profiles and foundation-model ARNs all match.
+ */
+static const char *const caching_models[] = {
+	"claude-3-5-haiku", "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4",
+	"claude-haiku-4",
+};
+
+bool
+claude_model_supports_caching(const char *model)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(caching_models); i++)
+		if (strstr(model, caching_models[i]) != NULL)
+			return true;
+	return false;
+}
+
+static cJSON *
+ephemeral(void)
+{
+	cJSON	   *cc = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(cc, "type", "ephemeral");
+	return cc;
+}
+
+char *
+claude_anthropic_build_tool(const ClaudeToolRequest *req)
+{
+	cJSON	   *root = cJSON_CreateObject();
+	cJSON	   *tools;
+	cJSON	   *tool;
+	cJSON	   *schema = cJSON_Parse(req->input_schema);
+	cJSON	   *choice;
+	cJSON	   *messages;
+	cJSON	   *msg;
+
+	if (schema == NULL)
+		elog(ERROR, "tool input schema is not valid JSON");
+
+	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
+	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
+	if (req->has_temperature)
+		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+
+	/*
+	 * The fixed part of the request (system prompt, tool definition) comes
+	 * first and is marked for caching, so many calls with one label set or
+	 * one schema pay for it once.
+	 */
+	if (req->system != NULL)
+	{
+		cJSON	   *system = cJSON_AddArrayToObject(root, "system");
+		cJSON	   *block = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(block, "type", "text");
+		cJSON_AddStringToObject(block, "text", req->system);
+		if (req->cache)
+			cJSON_AddItemToObject(block, "cache_control", ephemeral());
+		cJSON_AddItemToArray(system, block);
+	}
+
+	tools = cJSON_AddArrayToObject(root, "tools");
+	tool = cJSON_CreateObject();
+	cJSON_AddStringToObject(tool, "name", req->tool_name);
+	cJSON_AddStringToObject(tool, "description", req->tool_description);
+	cJSON_AddItemToObject(tool, "input_schema", schema);
+	if (req->cache)
+		cJSON_AddItemToObject(tool, "cache_control", ephemeral());
+	cJSON_AddItemToArray(tools, tool);
+
+	choice = cJSON_AddObjectToObject(root, "tool_choice");
+	cJSON_AddStringToObject(choice, "type", "tool");
+	cJSON_AddStringToObject(choice, "name", req->tool_name);
+
+	messages = cJSON_AddArrayToObject(root, "messages");
+	msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "role", "user");
+	cJSON_AddStringToObject(msg, "content", req->prompt);
+	cJSON_AddItemToArray(messages, msg);
+	return print_json(root);
+}
+
+cJSON *
+claude_anthropic_tool_input(const char *json, const char *tool_name,
+							ClaudeUsage *usage, char **stop_reason)
+{
+	cJSON	   *root = cJSON_Parse(json);
+	const cJSON *content;
+	cJSON	   *block;
+	const cJSON *reason;
+	cJSON	   *input = NULL;
+
+	if (root == NULL || !cJSON_IsObject(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock returned a response that is not valid JSON")));
+	read_usage(root, usage);
+	reason = cJSON_GetObjectItemCaseSensitive(root, "stop_reason");
+	*stop_reason = cJSON_IsString(reason) ? pstrdup(reason->valuestring) : NULL;
+
+	content = cJSON_GetObjectItemCaseSensitive(root, "content");
+	cJSON_ArrayForEach(block, content)
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(block, "type");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(block, "name");
+
+		if (cJSON_IsString(type) && strcmp(type->valuestring, "tool_use") == 0 &&
+			cJSON_IsString(name) && strcmp(name->valuestring, tool_name) == 0)
+		{
+			input = cJSON_DetachItemFromObjectCaseSensitive(block, "input");
+			break;
+		}
+	}
+	cJSON_Delete(root);
+	return input;
 }
 
 char *

@@ -31,6 +31,20 @@ typedef struct ClaudeMessageRequest
 	double		temperature;
 } ClaudeMessageRequest;
 
+/* One forced tool call: the model must answer by filling input_schema. */
+typedef struct ClaudeToolRequest
+{
+	const char *system;			/* NULL for none */
+	const char *prompt;			/* the user's text */
+	const char *tool_name;
+	const char *tool_description;
+	const char *input_schema;	/* JSON text of an object schema */
+	int			max_tokens;
+	bool		has_temperature;
+	double		temperature;
+	bool		cache;			/* mark system prompt and tool with cache_control */
+} ClaudeToolRequest;
+
 /* Route cJSON's allocations through palloc (CurrentMemoryContext). */
 extern void claude_anthropic_init(void);
 
@@ -55,6 +69,19 @@ extern char *claude_anthropic_response_text(const char *json, ClaudeUsage *usage
 
 /* Raise 38000 unless json parses (a response body, before jsonb_in). */
 extern void claude_anthropic_check_json(const char *json);
+
+/* A Messages body forcing the use of one tool (tool_choice). */
+extern char *claude_anthropic_build_tool(const ClaudeToolRequest *req);
+
+/*
+ * The input of the answer's tool_use block for tool_name, as a cJSON tree
+ * in CurrentMemoryContext, or NULL when the answer used no such tool.
+ */
+extern struct cJSON *claude_anthropic_tool_input(const char *json, const char *tool_name,
+												 ClaudeUsage *usage, char **stop_reason);
+
+/* Does this model accept cache_control (prompt caching on Bedrock)? */
+extern bool claude_model_supports_caching(const char *model);
 
 /* Usage block of any Messages response, zeros when absent. */
 extern void claude_anthropic_usage(const char *json, ClaudeUsage *usage);

@@ -17,6 +17,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include "storage/fd.h"
+
 #include "aws_profile.h"
 #include "guc.h"
 
@@ -56,6 +58,9 @@ shared_file_path(const char *env, const char *leaf)
 	const char *p = env_nonempty(env);
 	const char *home;
 
+	/* botocore expands ~ in these variables (os.path.expanduser) */
+	if (p && p[0] == '~' && (p[1] == '/' || p[1] == '\0') && home_directory())
+		return psprintf("%s%s", home_directory(), p + 1);
 	if (p)
 		return pstrdup(p);
 	home = home_directory();
@@ -96,7 +101,13 @@ trim(char *s)
  * lives there.
  */
 static bool
-read_section(const char *path, const char *section, bool *found,
+section_matches(const char *header, const char *section, const char *alias)
+{
+	return strcmp(header, section) == 0 || (alias != NULL && strcmp(header, alias) == 0);
+}
+
+static bool
+read_section(const char *path, const char *section, const char *alias, bool *found,
 			 AwsProfileEntry **entries, int *nentries, StringInfo why,
 			 const char *label)
 {
@@ -114,7 +125,7 @@ read_section(const char *path, const char *section, bool *found,
 			appendStringInfo(why, "%s: no HOME directory to look in; ", label);
 		return false;
 	}
-	f = fopen(path, "r");
+	f = AllocateFile(path, "r");
 	if (f == NULL)
 	{
 		if (why)
@@ -137,14 +148,15 @@ read_section(const char *path, const char *section, bool *found,
 
 			if (close)
 				*close = '\0';
-			in_section = strcmp(trim(s + 1), section) == 0;
+			in_section = section_matches(trim(s + 1), section, alias);
 			if (in_section)
 				*found = true;
 			continue;
 		}
 		if (!in_section || indented)
 			continue;
-		eq = strchr(s, '=');
+		/* "key = value" or "key: value", as Python's configparser reads them */
+		eq = strpbrk(s, "=:");
 		if (eq == NULL)
 			continue;
 		*eq = '\0';
@@ -153,12 +165,20 @@ read_section(const char *path, const char *section, bool *found,
 			cap *= 2;
 			*entries = repalloc(*entries, sizeof(AwsProfileEntry) * cap);
 		}
-		(*entries)[*nentries].key = pstrdup(trim(s));
+		/* option names are case-insensitive (configparser lower-cases them) */
+		{
+			char	   *k = pstrdup(trim(s));
+			char	   *c;
+
+			for (c = k; *c; c++)
+				*c = pg_tolower((unsigned char) *c);
+			(*entries)[*nentries].key = k;
+		}
 		(*entries)[*nentries].value = pstrdup(trim(eq + 1));
 		(*nentries)++;
 	}
 	explicit_bzero(line, sizeof(line));
-	fclose(f);
+	FreeFile(f);
 	return true;
 }
 
@@ -172,13 +192,14 @@ aws_profile_load(const char *name, StringInfo why)
 	p->credentials_path = aws_credentials_file_path();
 	p->config_path = aws_config_file_path();
 
-	read_section(p->credentials_path, name, &p->in_credentials,
+	read_section(p->credentials_path, name, NULL, &p->in_credentials,
 				 &p->cred, &p->ncred, why, "shared credentials file");
 
-	config_section = strcmp(name, "default") == 0 ? pstrdup(name) :
-		psprintf("profile %s", name);
-	read_section(p->config_path, config_section, &p->in_config,
-				 &p->conf, &p->nconf, why, "config file");
+	/* the config file names profiles "[profile NAME]"; default may be either */
+	config_section = psprintf("profile %s", name);
+	read_section(p->config_path, config_section,
+				 strcmp(name, "default") == 0 ? "default" : NULL,
+				 &p->in_config, &p->conf, &p->nconf, why, "config file");
 	pfree(config_section);
 	return p;
 }

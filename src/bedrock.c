@@ -13,6 +13,8 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 
+#include "common/base64.h"
+
 #include "bedrock.h"
 #include "credentials.h"
 #include "dataflow.h"
@@ -132,6 +134,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	SigV4Result res;
 	struct curl_slist *list = NULL;
 	char	   *line;
+	char	   *amz_date;
+	char	   *authorization;
 	bool		has_token;
 
 	/*
@@ -188,17 +192,21 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 				 errdetail("The signer ran out of memory or was given an empty access key id.")));
 
 	/*
-	 * Build the list, then release the signer's buffers.  An out-of-memory
-	 * error here leaks a few malloc'd bytes at worst, never a secret: the
-	 * signer already wiped its key material.
+	 * Take what the headers need and release the signer's buffers (they
+	 * hold the canonical request, token included) before anything here can
+	 * fail.
 	 */
+	amz_date = pstrdup(res.amz_date);
+	authorization = pstrdup(res.authorization);
+	sigv4_result_free(&res);
+
 	line = psprintf("Host: %s", ctx->host_header);
 	list = append_header(list, line);
 	list = append_header(list, "Content-Type: application/json");
 	list = append_header(list, "Accept: application/json");
 	/* libcurl would otherwise wait for "100 Continue" on large bodies */
 	list = append_header(list, "Expect:");
-	line = psprintf("X-Amz-Date: %s", res.amz_date);
+	line = psprintf("X-Amz-Date: %s", amz_date);
 	list = append_header(list, line);
 	if (has_token)
 	{
@@ -206,10 +214,10 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 		list = append_header(list, line);
 		explicit_bzero(line, strlen(line));
 	}
-	line = psprintf("Authorization: %s", res.authorization);
+	line = psprintf("Authorization: %s", authorization);
 	list = append_header(list, line);
 	explicit_bzero(line, strlen(line));
-	sigv4_result_free(&res);
+	explicit_bzero(authorization, strlen(authorization));
 	return list;
 }
 
@@ -222,9 +230,14 @@ refresh_after_expiry(void *arg)
 	claude_credentials_invalidate(ctx->signed_with);
 }
 
-char *
-claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
-					  ClaudeHttpResponse *resp)
+/*
+ * POST an operation on a model: residency check, signing, transport with
+ * retries, data-flow record, and the error mapping.  Returns the body of a
+ * 2xx answer.
+ */
+static char *
+bedrock_post(const char *operation, const char *suffix, const char *model,
+			 const char *body, size_t body_len, ClaudeHttpResponse *resp)
 {
 	ClaudeEndpoint ep;
 	ClaudeHttpRequest req;
@@ -245,7 +258,7 @@ claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	path = psprintf("%s/model/%s/invoke", ep.path_prefix, encoded);
+	path = psprintf("%s/model/%s/%s", ep.path_prefix, encoded, suffix);
 	free(encoded);
 
 	ctx.method = "POST";
@@ -268,8 +281,103 @@ claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
 	claude_dataflow_record(claude_region, ep.host, model, geography, resp->status,
 						   resp->input_tokens, resp->output_tokens);
 	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)
-		claude_bedrock_raise("InvokeModel", model, resp);
+		claude_bedrock_raise(operation, model, resp);
 	return resp->body;
+}
+
+char *
+claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
+					  ClaudeHttpResponse *resp)
+{
+	return bedrock_post("InvokeModel", "invoke", model, body, body_len, resp);
+}
+
+/*
+ * CountTokens takes a foundation model id: "au.anthropic.claude-..." and
+ * inference-profile ARNs count as the model they route to.
+ */
+char *
+claude_bedrock_count_tokens_model(const char *model)
+{
+	const char *id = model;
+	const char *slash;
+	const char *dot;
+	const char *second;
+
+	if (strncmp(model, "arn:", 4) == 0 && (slash = strrchr(model, '/')) != NULL)
+		id = slash + 1;
+	dot = strchr(id, '.');
+	second = dot ? strchr(dot + 1, '.') : NULL;
+	/* a profile id has a geography before the provider: drop it */
+	if (second && strncmp(dot + 1, "anthropic.", 10) == 0)
+		id = dot + 1;
+	return pstrdup(id);
+}
+
+long
+claude_bedrock_count_tokens(const char *model, const char *invoke_body)
+{
+	size_t		len = strlen(invoke_body);
+	int			enc_len = pg_b64_enc_len(len);
+	char	   *encoded = palloc(enc_len + 1);
+	int			n = pg_b64_encode(invoke_body, len, encoded, enc_len);
+	char	   *base = claude_bedrock_count_tokens_model(model);
+	char	   *body;
+	cJSON	   *root;
+	const cJSON *count;
+	long		tokens;
+	ClaudeHttpResponse resp;
+
+	if (n < 0)
+		elog(ERROR, "could not base64-encode the request body");
+	encoded[n] = '\0';
+	body = psprintf("{\"input\":{\"invokeModel\":{\"body\":\"%s\"}}}", encoded);
+	bedrock_post("CountTokens", "count-tokens", base, body, strlen(body), &resp);
+
+	root = cJSON_Parse(resp.body);
+	count = root ? cJSON_GetObjectItemCaseSensitive(root, "inputTokens") : NULL;
+	if (!cJSON_IsNumber(count))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock CountTokens returned no \"inputTokens\"")));
+	tokens = (long) count->valuedouble;
+	cJSON_Delete(root);
+	return tokens;
+}
+
+/*
+ * AWS's long signature-mismatch message quotes the canonical request it
+ * computed, which includes the X-Amz-Security-Token header's value: keep
+ * only the sentence before it.  Applied to every AWS message before it
+ * reaches an error, a log line or a table.
+ */
+char *
+claude_scrub_aws_message(char *msg)
+{
+	static const char *const cut_at[] = {
+		"The Canonical String for this request",
+		"The String-to-Sign should have been",
+		"x-amz-security-token",
+		"X-Amz-Security-Token",
+		"Signature=",
+		"Credential=",
+	};
+	int			i;
+	size_t		len;
+
+	if (msg == NULL)
+		return NULL;
+	for (i = 0; i < (int) lengthof(cut_at); i++)
+	{
+		char	   *hit = strstr(msg, cut_at[i]);
+
+		if (hit)
+			*hit = '\0';
+	}
+	len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	return msg;
 }
 
 /* The "message" of an AWS JSON error body, or NULL. */
@@ -289,7 +397,7 @@ aws_error_message(const ClaudeHttpResponse *resp)
 	if (!cJSON_IsString(msg))
 		msg = cJSON_GetObjectItemCaseSensitive(root, "Message");
 	if (cJSON_IsString(msg))
-		out = pstrdup(msg->valuestring);
+		out = claude_scrub_aws_message(pstrdup(msg->valuestring));
 	cJSON_Delete(root);
 	return out;
 }

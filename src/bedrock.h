@@ -28,6 +28,15 @@ typedef struct ClaudeBedrockCall
 extern char *claude_bedrock_invoke(const char *model, const char *body,
 								   size_t body_len, ClaudeHttpResponse *resp);
 
+/* CountTokens on the invoke body a request would carry; the token count. */
+extern long claude_bedrock_count_tokens(const char *model, const char *invoke_body);
+
+/* The foundation model id CountTokens is asked about for model. */
+extern char *claude_bedrock_count_tokens_model(const char *model);
+
+/* Cut an AWS error message before anything that could quote a secret. */
+extern char *claude_scrub_aws_message(char *msg);
+
 /* Raise the error that describes a failed exchange (never returns). */
 extern void claude_bedrock_raise(const char *operation, const char *model,
 								 const ClaudeHttpResponse *resp) pg_attribute_noreturn();

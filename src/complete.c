@@ -20,32 +20,49 @@
 
 #include "anthropic.h"
 #include "bedrock.h"
+#include "call.h"
 #include "guc.h"
 #include "http.h"
 
 PG_FUNCTION_INFO_V1(claude_complete);
 PG_FUNCTION_INFO_V1(claude_invoke);
 
-static char *
-text_arg_or_null(FunctionCallInfo fcinfo, int n)
+typedef struct CompleteArgs
 {
-	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
+	ClaudeMessageRequest msg;
+	char	   *model;
+} CompleteArgs;
 
-/* The model argument, or claude.model when it is NULL. */
-static char *
-model_or_default(char *model)
+static Datum
+complete_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 {
-	if (model == NULL)
-		return pstrdup(claude_model);
-	if (model[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model must not be empty"),
-				 errhint("Pass NULL to use claude.model.")));
-	return model;
+	CompleteArgs *a = (CompleteArgs *) arg;
+	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
+	ClaudeHttpResponse resp;
+	ClaudeUsage usage;
+	char	   *body;
+	char	   *answer;
+	char	   *stop_reason;
+	text	   *result;
+
+	claude_check_context(strlen(a->msg.prompt) + (a->msg.system ? strlen(a->msg.system) : 0),
+						 a->msg.max_tokens);
+	body = claude_anthropic_build(&a->msg);
+	claude_bedrock_invoke(a->model, body, strlen(body), &resp);
+	answer = claude_anthropic_response_text(resp.body, &usage, &stop_reason);
+
+	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("Claude's answer was cut short at max_tokens (%d)", a->msg.max_tokens),
+				 errhint("Raise the max_tokens argument or claude.max_tokens.")));
+
+	MemoryContextSwitchTo(oldcxt);
+	result = cstring_to_text(answer);
+	MemoryContextDelete(callcxt);
+	return PointerGetDatum(result);
 }
 
 /*
@@ -57,65 +74,59 @@ model_or_default(char *model)
 Datum
 claude_complete(PG_FUNCTION_ARGS)
 {
-	MemoryContext callcxt;
-	MemoryContext oldcxt;
-	ClaudeMessageRequest msg = {0};
-	ClaudeHttpResponse resp;
-	ClaudeUsage usage;
-	char	   *model;
-	char	   *body;
-	char	   *answer;
-	char	   *stop_reason;
-	text	   *result;
+	CompleteArgs a;
+	Datum		result;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 
-	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
-									ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(callcxt);
-
-	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	msg.system = text_arg_or_null(fcinfo, 1);
-	model = model_or_default(text_arg_or_null(fcinfo, 2));
-
-	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
-	{
-		msg.max_tokens = PG_GETARG_INT32(3);
-		if (msg.max_tokens < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("max_tokens must be at least 1")));
-	}
-	else
-		msg.max_tokens = claude_max_tokens;
-
+	memset(&a, 0, sizeof(a));
+	a.msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	a.msg.system = claude_text_arg(fcinfo, 1);
+	a.model = claude_model_arg(fcinfo, 2);
+	a.msg.max_tokens = claude_max_tokens_arg(fcinfo, 3);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
-		msg.temperature = PG_GETARG_FLOAT8(4);
-		if (!(msg.temperature >= 0.0 && msg.temperature <= 1.0))
+		a.msg.temperature = PG_GETARG_FLOAT8(4);
+		if (!(a.msg.temperature >= 0.0 && a.msg.temperature <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("temperature must be between 0 and 1")));
-		msg.has_temperature = true;
+		a.msg.has_temperature = true;
 	}
 	else
-		msg.has_temperature = claude_guc_temperature(&msg.temperature);
+		a.msg.has_temperature = claude_guc_temperature(&a.msg.temperature);
 
-	body = claude_anthropic_build(&msg);
-	claude_bedrock_invoke(model, body, strlen(body), &resp);
-	answer = claude_anthropic_response_text(resp.body, &usage, &stop_reason);
+	result = claude_guarded_call("claude_complete", complete_call, fcinfo, &a, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
 
-	if (stop_reason && strcmp(stop_reason, "max_tokens") == 0)
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("Claude's answer was cut short at max_tokens (%d)", msg.max_tokens),
-				 errhint("Raise the max_tokens argument or claude.max_tokens.")));
+typedef struct InvokeArgs
+{
+	char	   *body;
+	char	   *model;
+} InvokeArgs;
+
+static Datum
+invoke_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
+{
+	InvokeArgs *a = (InvokeArgs *) arg;
+	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
+	ClaudeHttpResponse resp;
+	Datum		result;
+
+	claude_bedrock_invoke(a->model, a->body, strlen(a->body), &resp);
+	claude_anthropic_check_json(resp.body);
 
 	MemoryContextSwitchTo(oldcxt);
-	result = cstring_to_text(answer);
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(resp.body));
 	MemoryContextDelete(callcxt);
-	PG_RETURN_TEXT_P(result);
+	return result;
 }
 
 /*
@@ -128,32 +139,23 @@ claude_complete(PG_FUNCTION_ARGS)
 Datum
 claude_invoke(PG_FUNCTION_ARGS)
 {
-	MemoryContext callcxt;
-	MemoryContext oldcxt;
+	InvokeArgs	a;
 	Jsonb	   *in;
-	char	   *model;
-	char	   *body;
-	ClaudeHttpResponse resp;
 	Datum		result;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 
 	in = PG_GETARG_JSONB_P(0);
-	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
-									ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(callcxt);
+	a.model = claude_text_arg(fcinfo, 1);
+	a.body = JsonbToCString(NULL, &in->root, VARSIZE(in));
+	a.body = claude_anthropic_normalize_body(a.body, &a.model);
+	if (a.model == NULL || a.model[0] == '\0')
+		a.model = claude_model_arg(fcinfo, 1);
 
-	model = text_arg_or_null(fcinfo, 1);
-	body = JsonbToCString(NULL, &in->root, VARSIZE(in));
-	body = claude_anthropic_normalize_body(body, &model);
-	model = model_or_default(model);
-
-	claude_bedrock_invoke(model, body, strlen(body), &resp);
-	claude_anthropic_check_json(resp.body);
-
-	MemoryContextSwitchTo(oldcxt);
-	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(resp.body));
-	MemoryContextDelete(callcxt);
+	result = claude_guarded_call("claude_invoke", invoke_call, fcinfo, &a, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
 }

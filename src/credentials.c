@@ -35,7 +35,10 @@
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "storage/condition_variable.h"
+#include "storage/ipc.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
+#include "port.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
@@ -198,6 +201,9 @@ typedef bool (*CredentialProvider) (ChainContext *ctx, ClaudeCredentials *out,
 
 static bool resolve_profile_role(ChainContext *ctx, AwsProfile *profile, int depth,
 								 ClaudeCredentials *out, StringInfo why);
+static bool process_credentials(const AwsProfile *profile, ClaudeCredentials *out, StringInfo why);
+static bool web_identity_credentials(const char *token_file, const char *role_arn,
+									 const char *session, ClaudeCredentials *out);
 
 /*
  * The postmaster's environment, as botocore's EnvProvider reads it.  Half a
@@ -215,18 +221,17 @@ provider_environment(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 		appendStringInfoString(why, "environment: skipped because claude.profile is set");
 		return false;
 	}
-	if (akid == NULL && secret == NULL)
+	/* botocore: no access key id means "not configured", whatever else is set */
+	if (akid == NULL)
 	{
 		appendStringInfoString(why, "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
 		return false;
 	}
-	if (akid == NULL || secret == NULL)
+	if (secret == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("partial AWS credentials in the server's environment"),
-				 errdetail("%s is set but %s is not.",
-						   akid ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-						   akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID"),
+				 errdetail("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not."),
 				 errhint("Set both variables in the environment of the PostgreSQL server, or neither.")));
 	claude_credentials_fill(out, "environment", akid, secret, token, 0);
 	return true;
@@ -310,15 +315,41 @@ resolve_profile_role(ChainContext *ctx, AwsProfile *profile, int depth,
 	{
 		AwsProfile *src = strcmp(source_profile, profile->name) == 0 ? profile :
 			aws_profile_load(source_profile, NULL);
+		bool		has_static = aws_profile_any(src, "aws_access_key_id") != NULL;
+		bool		has_role = aws_profile_any(src, "role_arn") != NULL &&
+			(aws_profile_any(src, "source_profile") || aws_profile_any(src, "credential_source"));
 
-		if (src != profile && aws_profile_any(src, "role_arn") &&
-			(aws_profile_any(src, "source_profile") || aws_profile_any(src, "credential_source")))
+		/*
+		 * botocore (_resolve_credentials_from_profile): static keys, or no
+		 * role settings, mean "run the profile's own providers"; otherwise
+		 * the source profile's role is assumed first (role chaining).
+		 */
+		if (src == profile || has_static || !has_role)
+		{
+			const char *token_file = aws_profile_any(src, "web_identity_token_file");
+			StringInfoData src_why;
+			bool		found = false;
+
+			initStringInfo(&src_why);
+			if (token_file && aws_profile_any(src, "role_arn"))
+				found = web_identity_credentials(token_file, aws_profile_any(src, "role_arn"),
+												 aws_profile_any(src, "role_session_name"), &base);
+			if (!found)
+				found = profile_static_keys(src, "credentials", &base, "");
+			if (!found)
+				found = process_credentials(src, &base, &src_why);
+			if (!found)
+				found = profile_static_keys(src, "config", &base, "");
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("source_profile \"%s\" of profile \"%s\" has no credentials",
+								source_profile, profile->name)));
+		}
+		else
 			resolve_profile_role(ctx, src, depth + 1, &base, why);
-		else if (!profile_static_keys(src, NULL, &base, ""))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-					 errmsg("source_profile \"%s\" of profile \"%s\" has no credentials",
-							source_profile, profile->name)));
+		if (src != profile)
+			aws_profile_free(src);
 	}
 
 	params.role_arn = role_arn;
@@ -376,6 +407,32 @@ read_token_file(const char *path)
 	return buf.data;
 }
 
+/* AssumeRoleWithWebIdentity with the token in token_file. */
+static bool
+web_identity_credentials(const char *token_file, const char *role_arn,
+						 const char *session, ClaudeCredentials *out)
+{
+	StsAssumeRoleParams params;
+	char	   *token;
+
+	params.role_arn = role_arn;
+	params.session_name = session ? session : default_session_name();
+	params.external_id = NULL;
+	params.duration_seconds = 0;
+	token = read_token_file(token_file);
+	PG_TRY();
+	{
+		claude_sts_assume_role_with_web_identity(&params, token, out);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(token, strlen(token));
+	}
+	PG_END_TRY();
+	snprintf(out->provider, sizeof(out->provider), "web identity (%s)", token_file);
+	return true;
+}
+
 /*
  * Web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or a
  * profile's web_identity_token_file + role_arn, traded with STS
@@ -387,8 +444,6 @@ provider_web_identity(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 	const char *token_file = NULL;
 	const char *role_arn = NULL;
 	const char *session = NULL;
-	StsAssumeRoleParams params;
-	char	   *token;
 
 	if (!ctx->explicit_profile)
 	{
@@ -413,20 +468,7 @@ provider_web_identity(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 				 errmsg("a web identity token file is configured but no role ARN"),
 				 errhint("Set AWS_ROLE_ARN in the server's environment.")));
 
-	params.role_arn = role_arn;
-	params.session_name = session ? session : default_session_name();
-	params.external_id = NULL;
-	params.duration_seconds = 0;
-	token = read_token_file(token_file);
-	PG_TRY();
-	{
-		claude_sts_assume_role_with_web_identity(&params, token, out);
-	}
-	PG_FINALLY();
-	{
-		explicit_bzero(token, strlen(token));
-	}
-	PG_END_TRY();
+	web_identity_credentials(token_file, role_arn, session, out);
 	snprintf(out->provider, sizeof(out->provider), "web identity (%s)", token_file);
 	return true;
 }
@@ -452,20 +494,131 @@ provider_credentials_file(ChainContext *ctx, ClaudeCredentials *out, StringInfo 
 	return false;
 }
 
+#define CREDENTIAL_PROCESS_TIMEOUT_MS 60000
+#define CREDENTIAL_PROCESS_MAX_OUTPUT (1024 * 1024)
+
+/*
+ * Run a credential_process command and collect what it prints.  Not popen:
+ * the backend must keep servicing interrupts while it waits, and must be
+ * able to kill a helper that hangs or ignores signals, so it forks the
+ * shell itself, waits on the pipe together with its latch, and kills and
+ * reaps the child on every way out.
+ */
+static char *
+run_credential_process(const char *command, const char *profile)
+{
+	int			fds[2];
+	volatile pid_t child;
+	StringInfoData out;
+	TimestampTz deadline;
+	int			status = 0;
+	volatile bool reaped = false;
+
+	if (pipe(fds) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not create a pipe for credential_process: %m")));
+	fflush(NULL);
+	child = fork();
+	if (child < 0)
+	{
+		close(fds[0]);
+		close(fds[1]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not run the credential_process of profile \"%s\": %m", profile)));
+	}
+	if (child == 0)
+	{
+		/* the child: stdout to the pipe, default signal handling, the shell */
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		pqsignal(SIGPIPE, SIG_DFL);
+		pqsignal(SIGINT, SIG_DFL);
+		pqsignal(SIGTERM, SIG_DFL);
+		pqsignal(SIGQUIT, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", command, (char *) NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+
+	initStringInfo(&out);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CREDENTIAL_PROCESS_TIMEOUT_MS);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			char		chunk[4096];
+			ssize_t		n;
+			long		secs;
+			int			usecs;
+			int			rc;
+
+			TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+			if (secs == 0 && usecs == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("the credential_process of profile \"%s\" did not finish within %d seconds",
+								profile, CREDENTIAL_PROCESS_TIMEOUT_MS / 1000)));
+			rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   fds[0], secs * 1000 + usecs / 1000 + 1, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (!(rc & WL_SOCKET_READABLE))
+				continue;
+			n = read(fds[0], chunk, sizeof(chunk));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			if (out.len + n > CREDENTIAL_PROCESS_MAX_OUTPUT)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("the credential_process of profile \"%s\" printed too much", profile)));
+			appendBinaryStringInfo(&out, chunk, n);
+			explicit_bzero(chunk, sizeof(chunk));
+		}
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			CHECK_FOR_INTERRUPTS();
+		reaped = true;
+	}
+	PG_FINALLY();
+	{
+		close(fds[0]);
+		if (!reaped)
+		{
+			kill(child, SIGKILL);
+			while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+	}
+	PG_END_TRY();
+
+	if (status != 0)
+	{
+		char	   *reason = wait_result_to_str(status);
+
+		explicit_bzero(out.data, out.len);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the credential_process of profile \"%s\" failed", profile),
+				 errdetail("%s", reason)));
+	}
+	return out.data;
+}
+
 /*
  * credential_process: run the profile's command and read the JSON it
  * prints ({"Version": 1, "AccessKeyId": ..., ...}), as botocore's
  * ProcessProvider does.
  */
 static bool
-provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+process_credentials(const AwsProfile *profile, ClaudeCredentials *out, StringInfo why)
 {
-	const char *command = aws_profile_any(ctx->profile, "credential_process");
-	FILE	   *pipe;
-	StringInfoData buf;
-	char		chunk[4096];
-	size_t		n;
-	int			status;
+	const char *command = aws_profile_any(profile, "credential_process");
+	char	   *printed;
 	cJSON	   *root;
 	const cJSON *akid;
 	const cJSON *secret;
@@ -476,33 +629,13 @@ provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 
 	if (command == NULL)
 	{
-		appendStringInfo(why, "credential_process: profile \"%s\" has none", ctx->profile->name);
+		appendStringInfo(why, "credential_process: profile \"%s\" has none", profile->name);
 		return false;
 	}
 
-	fflush(NULL);
-	pipe = OpenPipeStream(command, PG_BINARY_R);
-	if (pipe == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("could not run the credential_process of profile \"%s\": %m",
-						ctx->profile->name)));
-	initStringInfo(&buf);
-	while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0)
-		appendBinaryStringInfo(&buf, chunk, n);
-	explicit_bzero(chunk, sizeof(chunk));
-	status = ClosePipeStream(pipe);
-	if (status != 0)
-	{
-		explicit_bzero(buf.data, buf.len);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("the credential_process of profile \"%s\" failed", ctx->profile->name),
-				 errdetail("The command exited with status %d.", WEXITSTATUS(status))));
-	}
-
-	root = cJSON_Parse(buf.data);
-	explicit_bzero(buf.data, buf.len);
+	printed = run_credential_process(command, profile->name);
+	root = cJSON_Parse(printed);
+	explicit_bzero(printed, strlen(printed));
 	version = root ? cJSON_GetObjectItemCaseSensitive(root, "Version") : NULL;
 	akid = root ? cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId") : NULL;
 	secret = root ? cJSON_GetObjectItemCaseSensitive(root, "SecretAccessKey") : NULL;
@@ -515,7 +648,7 @@ provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("the credential_process of profile \"%s\" printed no valid credentials",
-						ctx->profile->name),
+						profile->name),
 				 errdetail("Expected JSON with \"Version\": 1, \"AccessKeyId\", \"SecretAccessKey\" and optionally \"SessionToken\" and \"Expiration\".")));
 	claude_credentials_fill(out, "", akid->valuestring, secret->valuestring,
 							cJSON_IsString(token) ? token->valuestring : NULL, exp_ts);
@@ -523,8 +656,14 @@ provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 	if (cJSON_IsString(token))
 		explicit_bzero(token->valuestring, strlen(token->valuestring));
 	cJSON_Delete(root);
-	snprintf(out->provider, sizeof(out->provider), "credential_process (profile %s)", ctx->profile->name);
+	snprintf(out->provider, sizeof(out->provider), "credential_process (profile %s)", profile->name);
 	return true;
+}
+
+static bool
+provider_process(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
+{
+	return process_credentials(ctx->profile, out, why);
 }
 
 static bool
@@ -703,6 +842,7 @@ typedef struct SharedCredentials
 	LWLock	   *lock;
 	ConditionVariable fetched;
 	int			fetching_pid;	/* 0 when nobody is fetching */
+	pg_time_t	fetching_start; /* MyStartTime of the fetcher: pids are reused */
 	bool		valid;
 	uint64		generation;
 	char		fingerprint[65];
@@ -745,8 +885,12 @@ claude_credentials_shared(void)
 static void
 local_set(const ClaudeCredentials *c, const char *fingerprint)
 {
+	/* invalid while being replaced: an out-of-memory error leaves no half copy */
 	if (local_valid)
+	{
+		local_valid = false;
 		claude_credentials_clear(&local);
+	}
 	credentials_copy(&local, c, TopMemoryContext);
 	local_valid = true;
 	strlcpy(local_fingerprint, fingerprint, sizeof(local_fingerprint));
@@ -791,10 +935,28 @@ shared_store(const ClaudeCredentials *c, const char *fingerprint)
 	return true;
 }
 
+#define SHARED_FETCH_WAIT_MS 30000
+
 static bool
 fetcher_alive(int pid)
 {
 	return pid != 0 && (pid == MyProcPid || kill(pid, 0) == 0);
+}
+
+/*
+ * A backend that exits while fetching (FATAL, terminate) never reaches
+ * PG_CATCH: release the claim on the way out so nobody waits for it.
+ */
+static void
+release_fetch_claim(int code, Datum arg)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->fetching_pid == MyProcPid && shared->fetching_start == MyStartTime)
+		shared->fetching_pid = 0;
+	LWLockRelease(shared->lock);
+	ConditionVariableBroadcast(&shared->fetched);
 }
 
 /*
@@ -804,6 +966,15 @@ fetcher_alive(int pid)
 static void
 get_shared(const char *fingerprint)
 {
+	static bool exit_callback_registered = false;
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHARED_FETCH_WAIT_MS);
+
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(release_fetch_claim, (Datum) 0);
+		exit_callback_registered = true;
+	}
+
 	/* prepared once, so a broadcast between our check and our sleep is not lost */
 	ConditionVariablePrepareToSleep(&shared->fetched);
 	for (;;)
@@ -822,10 +993,16 @@ get_shared(const char *fingerprint)
 		if (fetcher_alive(shared->fetching_pid) && shared->fetching_pid != MyProcPid)
 			wait = true;
 		else
+		{
 			shared->fetching_pid = MyProcPid;
+			shared->fetching_start = MyStartTime;
+		}
 		LWLockRelease(shared->lock);
 
 		if (!wait)
+			break;
+		/* a fetcher stuck for long is not waited for: fetch alongside it */
+		if (GetCurrentTimestamp() >= give_up)
 			break;
 		/* the timeout covers a fetcher that died without broadcasting */
 		(void) ConditionVariableTimedSleep(&shared->fetched, 100, PG_WAIT_EXTENSION);
@@ -839,7 +1016,8 @@ get_shared(const char *fingerprint)
 		resolve_credentials(&fresh, CurrentMemoryContext);
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		shared_store(&fresh, fingerprint);
-		shared->fetching_pid = 0;
+		if (shared->fetching_pid == MyProcPid)
+			shared->fetching_pid = 0;
 		LWLockRelease(shared->lock);
 		local_set(&fresh, fingerprint);
 		claude_credentials_clear(&fresh);

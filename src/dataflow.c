@@ -17,6 +17,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -45,6 +46,16 @@ static int	ring_next = 0;
 
 PG_FUNCTION_INFO_V1(claude_backend_data_flow);
 
+/* Copy at most size-1 bytes without cutting a multibyte character. */
+static void
+clip_copy(char *dst, const char *src, size_t size)
+{
+	int			n = pg_mbcliplen(src, strlen(src), size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 void
 claude_dataflow_record(const char *region, const char *endpoint_host,
 					   const char *model, const char *geography,
@@ -57,10 +68,10 @@ claude_dataflow_record(const char *region, const char *endpoint_host,
 	r = &ring[ring_next];
 	r->ts = GetCurrentTimestamp();
 	r->role = GetUserId();
-	strlcpy(r->region, region, sizeof(r->region));
-	strlcpy(r->host, endpoint_host, sizeof(r->host));
-	strlcpy(r->model, model, sizeof(r->model));
-	strlcpy(r->geography, geography, sizeof(r->geography));
+	clip_copy(r->region, region, sizeof(r->region));
+	clip_copy(r->host, endpoint_host, sizeof(r->host));
+	clip_copy(r->model, model, sizeof(r->model));
+	clip_copy(r->geography, geography, sizeof(r->geography));
 	r->status = http_status;
 	r->input_tokens = input_tokens > 0 ? input_tokens : 0;
 	r->output_tokens = output_tokens > 0 ? output_tokens : 0;

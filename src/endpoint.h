@@ -20,8 +20,8 @@ typedef struct ClaudeEndpoint
 	char		host[CLAUDE_HOST_MAX];	/* without brackets for IPv6 */
 	int			port;			/* 0 when not given */
 	char		host_header[CLAUDE_HOST_MAX + 8];	/* what goes in Host: */
-	char		base_url[CLAUDE_HOST_MAX + 64]; /* scheme://host[:port][/prefix] */
 	char		path_prefix[256];	/* "" or "/prefix" without trailing '/' */
+	char		base_url[CLAUDE_HOST_MAX + 8 + 256 + 16];	/* scheme://host[:port][/prefix] */
 } ClaudeEndpoint;
 
 /*

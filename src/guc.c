@@ -39,6 +39,14 @@ char	   *claude_profile = NULL;
 char	   *claude_role_arn = NULL;
 char	   *claude_role_session_name = NULL;
 char	   *claude_role_external_id = NULL;
+int			claude_on_error = CLAUDE_ON_ERROR_RAISE;
+int			claude_summarize_chunk_tokens = 50000;
+
+static const struct config_enum_entry on_error_options[] = {
+	{"raise", CLAUDE_ON_ERROR_RAISE, false},
+	{"null", CLAUDE_ON_ERROR_NULL, false},
+	{NULL, 0, false}
+};
 
 #define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -378,6 +386,23 @@ claude_guc_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   check_external_id, NULL, NULL);
+
+	DefineCustomEnumVariable("claude.on_error",
+							 gettext_noop("Sets what a failed call does: raise an error, or return NULL with a WARNING."),
+							 NULL,
+							 &claude_on_error,
+							 CLAUDE_ON_ERROR_RAISE,
+							 on_error_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.summarize_chunk_tokens",
+							gettext_noop("Sets the estimated input tokens per request when claude_summarize_agg summarises in stages."),
+							NULL,
+							&claude_summarize_chunk_tokens,
+							50000, 200, 150000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

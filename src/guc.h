@@ -27,6 +27,15 @@ extern char *claude_role_arn;
 extern char *claude_role_session_name;
 extern char *claude_role_external_id;
 
+typedef enum ClaudeOnError
+{
+	CLAUDE_ON_ERROR_RAISE,
+	CLAUDE_ON_ERROR_NULL
+} ClaudeOnError;
+
+extern int	claude_on_error;
+extern int	claude_summarize_chunk_tokens;
+
 extern void claude_guc_init(void);
 
 /* claude.temperature parsed; false when unset */

@@ -154,11 +154,22 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 		char	   *grown;
 
 		newcap = Max(newcap, 8192);
-		grown = realloc(xfer.data, newcap);
+
+		/*
+		 * Not realloc: responses can carry credentials (STS, IMDS), and
+		 * realloc would leave copies behind.  Copy, wipe, free.
+		 */
+		grown = malloc(newcap);
 		if (grown == NULL)
 		{
 			xfer.out_of_memory = true;
 			return 0;
+		}
+		if (xfer.data)
+		{
+			memcpy(grown, xfer.data, xfer.len);
+			explicit_bzero(xfer.data, xfer.cap);
+			free(xfer.data);
 		}
 		xfer.data = grown;
 		xfer.cap = newcap;
@@ -343,6 +354,10 @@ http_set_options(const ClaudeHttpRequest *req, struct curl_slist *headers)
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* do not wait for a DNS resolver thread when a cancel detaches us */
+	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	curl_easy_setopt(h, CURLOPT_USERAGENT, CLAUDE_USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -576,6 +591,8 @@ http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
 			curl_multi_remove_handle(curl_multi, curl_easy);
 		if (set != NULL)
 			FreeWaitEventSet(set);
+		if (xfer.data)
+			explicit_bzero(xfer.data, xfer.cap);
 		free(xfer.data);
 		xfer.data = NULL;
 		xfer.len = xfer.cap = 0;
@@ -730,6 +747,7 @@ claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 		headers = req->prepare(req->prepare_arg, attempt, attempt > 0 ? resp : NULL);
 		if (resp->body)
 		{
+			explicit_bzero(resp->body, resp->body_len);
 			pfree(resp->body);
 			resp->body = NULL;
 		}

@@ -143,6 +143,7 @@ claude_imds_credentials(ClaudeCredentials *out, StringInfo why)
 		return false;
 	}
 	token_header = psprintf("X-aws-ec2-metadata-token: %s", resp.body);
+	explicit_bzero(resp.body, resp.body_len);
 	get_headers[0] = token_header;
 
 	/* 2. the instance's role */
@@ -150,6 +151,7 @@ claude_imds_credentials(ClaudeCredentials *out, StringInfo why)
 					 IMDS_TIMEOUT_MS, 0, &resp);
 	if (resp.curl_code != CURLE_OK || resp.status != 200 || resp.body_len == 0)
 	{
+		explicit_bzero(token_header, strlen(token_header));
 		appendStringInfo(why, "instance metadata (%s): %s", base,
 						 resp.curl_code != CURLE_OK ? resp.curl_error :
 						 resp.status == 404 ? "no IAM role attached to the instance" :

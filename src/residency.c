@@ -168,18 +168,30 @@ region_list(const char *const *regions)
  * interface endpoints *.bedrock-runtime.REGION.vpce.amazonaws.com.
  */
 static char *
-aws_host_region(const char *host)
+aws_host_region(const char *host_in)
 {
-	const char *p = NULL;
-	const char *end;
+	char	   *host = pstrdup(host_in);
+	size_t		len = strlen(host);
+	char	   *p;
+	char	   *end;
 	static const char *const stems[] = {
 		"bedrock-runtime.", "bedrock-runtime-fips.",
 	};
+	static const char *const suffixes[] = {
+		".amazonaws.com", ".amazonaws.com.cn", ".vpce.amazonaws.com",
+	};
 	int			i;
 
+	/* host names are case-insensitive, and may end in a root dot */
+	for (p = host; *p; p++)
+		*p = pg_tolower((unsigned char) *p);
+	if (len > 0 && host[len - 1] == '.')
+		host[--len] = '\0';
+
+	p = NULL;
 	for (i = 0; i < (int) lengthof(stems) && p == NULL; i++)
 	{
-		const char *hit = strstr(host, stems[i]);
+		char	   *hit = strstr(host, stems[i]);
 
 		if (hit && (hit == host || hit[-1] == '.'))
 			p = hit + strlen(stems[i]);
@@ -187,10 +199,13 @@ aws_host_region(const char *host)
 	if (p == NULL)
 		return NULL;
 	end = strchr(p, '.');
-	if (end == NULL || (strncmp(end, ".amazonaws.com", 14) != 0 &&
-						strncmp(end, ".vpce.amazonaws.com", 19) != 0))
+	if (end == NULL)
 		return NULL;
-	return pnstrdup(p, end - p);
+	/* the rest must be exactly an AWS suffix, not merely start with one */
+	for (i = 0; i < (int) lengthof(suffixes); i++)
+		if (strcmp(end, suffixes[i]) == 0)
+			return pnstrdup(p, end - p);
+	return NULL;
 }
 
 static void
@@ -336,12 +351,15 @@ judge_arn(const char *residency, const Geography *geo, const char *model,
 		if (dot)
 			return judge_profile(residency, geo, id, dot, v);
 	}
-	/* an application inference profile may copy a cross-region one */
-	if (strcmp(fields[5], "application-inference-profile") == 0 &&
-		strcmp(residency, "region") == 0)
+	/*
+	 * An application inference profile may be a copy of a cross-region
+	 * profile (global., apac., ...): its ARN's region says nothing about
+	 * where requests go, so only "none" accepts it.
+	 */
+	if (strcmp(fields[5], "application-inference-profile") == 0)
 	{
-		refuse(v, "unknown", NULL, "application inference profile \"%s\" may route across regions, "
-			   "and claude.residency = 'region' allows no inference profile", model);
+		refuse(v, "unknown", NULL, "application inference profile \"%s\" may copy a cross-region "
+			   "profile, so where it routes requests cannot be told from its ARN", model);
 		return false;
 	}
 	return true;
@@ -367,10 +385,23 @@ judge(const char *residency, const Geography *geo, const char *region,
 	{
 		char	   *host_region = aws_host_region(endpoint_host);
 
-		if (host_region &&
-			!judge_region(residency, geo, host_region, region, "the endpoint host's region", v))
+		/*
+		 * A host that names no AWS region (an IP address, a proxy, a CNAME)
+		 * could forward anywhere: fail closed.
+		 */
+		if (host_region == NULL)
+		{
+			refuse(v, "unknown", NULL, "endpoint host \"%s\" is not a Bedrock runtime host "
+				   "(bedrock-runtime.REGION.amazonaws.com or a VPC endpoint), so where it sends "
+				   "requests cannot be told", endpoint_host);
+			snprintf(v->hint, sizeof(v->hint),
+					 "Use the regional Bedrock endpoint or a VPC interface endpoint of claude.region, "
+					 "or claude.residency = 'none' for a proxy you vouch for.");
 			return;
-		if (host_region && strcmp(host_region, region) != 0)
+		}
+		if (!judge_region(residency, geo, host_region, region, "the endpoint host's region", v))
+			return;
+		if (strcmp(host_region, region) != 0)
 		{
 			refuse(v, host_region, NULL, "claude.endpoint names region %s but claude.region is %s",
 				   host_region, region);

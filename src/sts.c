@@ -17,6 +17,7 @@
 
 #include <time.h>
 
+#include "bedrock.h"
 #include "endpoint.h"
 #include "guc.h"
 #include "http.h"
@@ -74,7 +75,12 @@ xml_text(const char *xml, const char *tag)
 	if (end == NULL)
 		return NULL;
 
-	initStringInfo(&out);
+	/* sized up front: growing would leave copies of secrets in freed chunks */
+	out.maxlen = (int) (end - start) + 1;
+	out.data = palloc(out.maxlen);
+	out.data[0] = '\0';
+	out.len = 0;
+	out.cursor = 0;
 	for (p = start; p < end; p++)
 	{
 		static const struct
@@ -179,18 +185,24 @@ sts_prepare(void *arg, int attempt, const ClaudeHttpResponse *prev)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not sign the STS request")));
 		}
-		line = psprintf("X-Amz-Date: %s", res.amz_date);
-		list = sts_append(list, line);
-		if (has_token)
 		{
-			line = psprintf("X-Amz-Security-Token: %s", ctx->source->session_token);
+			char	   *amz_date = pstrdup(res.amz_date);
+			char	   *authorization = pstrdup(res.authorization);
+
+			sigv4_result_free(&res);
+			line = psprintf("X-Amz-Date: %s", amz_date);
+			list = sts_append(list, line);
+			if (has_token)
+			{
+				line = psprintf("X-Amz-Security-Token: %s", ctx->source->session_token);
+				list = sts_append(list, line);
+				explicit_bzero(line, strlen(line));
+			}
+			line = psprintf("Authorization: %s", authorization);
 			list = sts_append(list, line);
 			explicit_bzero(line, strlen(line));
+			explicit_bzero(authorization, strlen(authorization));
 		}
-		line = psprintf("Authorization: %s", res.authorization);
-		list = sts_append(list, line);
-		explicit_bzero(line, strlen(line));
-		sigv4_result_free(&res);
 	}
 	return list;
 }
@@ -247,7 +259,7 @@ sts_call(const char *action, const ClaudeCredentials *source, const char *body,
 	if (resp.status != 200)
 	{
 		char	   *code = xml_text(resp.body, "Code");
-		char	   *message = xml_text(resp.body, "Message");
+		char	   *message = claude_scrub_aws_message(xml_text(resp.body, "Message"));
 		char	   *request_id = xml_text(resp.body, "RequestId");
 
 		ereport(ERROR,
@@ -264,6 +276,7 @@ sts_call(const char *action, const ClaudeCredentials *source, const char *body,
 	secret = xml_text(resp.body, "SecretAccessKey");
 	token = xml_text(resp.body, "SessionToken");
 	expiration = xml_text(resp.body, "Expiration");
+	explicit_bzero(resp.body, resp.body_len);
 	if (akid == NULL || secret == NULL || token == NULL ||
 		(expiration && !claude_parse_aws_time(expiration, &exp_ts)))
 		ereport(ERROR,
@@ -274,7 +287,6 @@ sts_call(const char *action, const ClaudeCredentials *source, const char *body,
 	strlcpy(out->role_arn, role_arn, sizeof(out->role_arn));
 	explicit_bzero(secret, strlen(secret));
 	explicit_bzero(token, strlen(token));
-	explicit_bzero(resp.body, resp.body_len);
 }
 
 static char *

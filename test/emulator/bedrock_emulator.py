@@ -24,7 +24,10 @@ Design
 * Bedrock requests go: route -> authenticate (SigV4 verified independently by
   emu_sigv4, or a Bedrock API key as ``Authorization: Bearer``) -> base latency
   -> next queued fault -> quota -> resolve the model for the signing region
-  (emu_catalogue) -> validate and answer deterministically (emu_claude).
+  (emu_catalogue) -> validate and answer deterministically (emu_claude) ->
+  prompt cache (emu_cache, per region and base model; cleared by reset).
+  Faults that make the model misbehave (off_schema, no_tool, wrong_tool)
+  only change the answer to a forced tool.
 * Errors are restJson1-shaped as AWS sends them: status, ``x-amzn-RequestId``,
   ``x-amzn-ErrorType: Code:http://internal.amazon.com/coral/<namespace>/`` and a
   JSON body ``{"message": ...}``; botocore reads the code from that header.
@@ -62,6 +65,7 @@ from urllib.parse import parse_qs, unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
@@ -109,7 +113,22 @@ STREAM_EXCEPTIONS = {
     "modelTimeoutException": 408,
 }
 FAULT_KINDS = ("throttle", "error", "reset", "truncated", "slow_body", "malformed",
-               "latency", "stream_exception")
+               "latency", "stream_exception") + claude.MISBEHAVIOURS
+# InvokeModel's body (and CountTokens' invokeModel.body): the Body shape's max.
+MAX_INVOKE_BODY = 25000000
+MSG_BODY_TOO_LONG = ("1 validation error detected: Value at '%s' failed to satisfy constraint: "
+                     "Member must have length less than or equal to %d")
+# cache_control on a model without prompt caching.  Reports of the refusal
+# differ: Anthropic-shaped InvokeModel clients saw 400, Converse clients 403
+# AccessDeniedException (README, "Prompt caching").
+CACHE_REFUSALS = {
+    "InvokeModel": (400, "ValidationException"),
+    "InvokeModelWithResponseStream": (400, "ValidationException"),
+    "Converse": (403, "AccessDeniedException"),
+    "ConverseStream": (403, "AccessDeniedException"),
+}
+# Converse relays the model's own complaints behind this prefix.
+CONVERSE_MODEL_ERROR = "The model returned the following errors: "
 MSG_THROTTLE = "Too many requests, please wait before trying again."
 MSG_TOKEN_THROTTLE = "Too many tokens, please wait before trying again."
 
@@ -185,6 +204,7 @@ class EmulatorState:
         self.startup_config = startup_config
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.prompt_cache = emu_cache.PromptCache()
         self._reset_locked()
 
     def _reset_locked(self):
@@ -197,6 +217,9 @@ class EmulatorState:
         self.by_status = collections.Counter()
         self.signature_failures = 0
         self.faults_applied = 0
+        self.cache_writes = 0
+        self.cache_reads = 0
+        self.prompt_cache.clear()
         self.last_request = None
         self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
@@ -226,6 +249,11 @@ class EmulatorState:
             self.requests += 1
             self.by_operation[operation] += 1
             self.last_request = last_request
+
+    def count_cache(self, read_tokens, write_tokens):
+        with self.lock:
+            self.cache_reads += 1 if read_tokens else 0
+            self.cache_writes += 1 if write_tokens else 0
 
     def count_auth_failure(self, failure=None):
         with self.lock:
@@ -343,6 +371,8 @@ class EmulatorState:
                 "signature_failures": self.signature_failures,
                 "faults_applied": self.faults_applied,
                 "faults_pending": len(self.faults),
+                "cache_writes": self.cache_writes,
+                "cache_reads": self.cache_reads,
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
             })
@@ -671,6 +701,10 @@ class BedrockRequest:
         except catalogue.ModelError as failure:
             self.validation(failure.message)
 
+    def check_body_size(self, size, member="body"):
+        if size > MAX_INVOKE_BODY:
+            self.validation(MSG_BODY_TOO_LONG % (member, MAX_INVOKE_BODY))
+
     def invoke_body(self, target):
         try:
             return claude.validate_invoke_body(
@@ -688,10 +722,27 @@ class BedrockRequest:
         self.error(400, "SerializationException", "Unable to parse the request body as JSON.")
 
     def complete(self, body, target):
-        completion = claude.complete(body, self.model_id, target.anthropic_model)
+        """Model-level checks, the deterministic answer, prompt caching."""
+        converse = self.operation.startswith("Converse")
+        minimum = catalogue.CACHE_MIN_TOKENS.get(target.base_id)
+        cached = claude.has_cache_control(body)
+        if cached and minimum is None:
+            status, code = CACHE_REFUSALS[self.operation]
+            self.error(status, code, claude.MSG_CACHE_UNSUPPORTED)
+        if claude.count_input_tokens(body) > catalogue.CONTEXT_WINDOW[target.base_id]:
+            self.validation((CONVERSE_MODEL_ERROR if converse else "") + claude.MSG_TOO_LONG)
+        misbehave = self.fault.kind if self.fault else None
+        completion = claude.complete(body, self.model_id, target.anthropic_model, misbehave)
+        if cached:
+            read, write = self.state.prompt_cache.use(
+                target.region, target.base_id, claude.cache_breakpoints(body), minimum)
+            claude.apply_cache(completion, read, write)
+            self.state.count_cache(read, write)
         if completion.sleep_ms:
             time.sleep(completion.sleep_ms / 1000.0)
-        self.state.spend_tokens(completion.input_tokens + completion.output_tokens)
+        # Cache reads do not count against token quotas (AWS).
+        self.state.spend_tokens(completion.input_tokens + completion.cache_write_tokens
+                                + completion.output_tokens)
         return completion
 
     def elapsed_ms(self):
@@ -700,17 +751,25 @@ class BedrockRequest:
     # Operations ------------------------------------------------------------------
 
     def op_InvokeModel(self):
+        self.check_body_size(len(self.body))
         target = self.target()
         completion = self.complete(self.invoke_body(target), target)
         payload = json.dumps(claude.message_response(completion)).encode("utf-8")
-        self.send_success(payload, [
+        headers = [
             ("Content-Type", "application/json"),
             ("X-Amzn-Bedrock-Invocation-Latency", str(self.elapsed_ms())),
             ("X-Amzn-Bedrock-Input-Token-Count", str(completion.input_tokens)),
             ("X-Amzn-Bedrock-Output-Token-Count", str(completion.output_tokens)),
-        ])
+        ]
+        if completion.cache_requested:
+            headers += [
+                ("X-Amzn-Bedrock-Cache-Read-Input-Token-Count", str(completion.cache_read_tokens)),
+                ("X-Amzn-Bedrock-Cache-Write-Input-Token-Count",
+                 str(completion.cache_write_tokens))]
+        self.send_success(payload, headers)
 
     def op_InvokeModelWithResponseStream(self):
+        self.check_body_size(len(self.body))
         target = self.target()
         completion = self.complete(self.invoke_body(target), target)
         first_byte = self.elapsed_ms()
@@ -735,25 +794,38 @@ class BedrockRequest:
 
     def op_CountTokens(self):
         try:
-            catalogue.resolve_for_count(self.model_id, self.out.region)
+            target = catalogue.resolve_for_count(self.model_id, self.out.region)
         except catalogue.ModelError as failure:
             self.validation(failure.message)
         request = self.json_request().get("input")
         if not isinstance(request, dict) or len(request) != 1:
             self.validation("1 validation error detected: Value null at 'input' failed to "
                             "satisfy constraint: Member must not be null")
+        body = self.count_tokens_body(request)
+        tokens = claude.count_input_tokens(body)
+        window = catalogue.CONTEXT_WINDOW[target.base_id]
+        if tokens > window:
+            self.validation(claude.MSG_COUNT_TOO_LONG % (tokens, window))
+        payload = json.dumps({"inputTokens": tokens}).encode("utf-8")
+        self.send_success(payload, [("Content-Type", "application/json")])
+
+    def count_tokens_body(self, request):
+        """The Messages body whose input CountTokens counts (InvokeModel's count)."""
+        invoke = request.get("invokeModel")
+        if "invokeModel" in request and (not isinstance(invoke, dict) or invoke.get("body") is None):
+            self.validation("1 validation error detected: Value null at 'input.invokeModel.body' "
+                            "failed to satisfy constraint: Member must not be null")
         try:
-            if "invokeModel" in request:
-                raw = base64.b64decode(request["invokeModel"].get("body", ""), validate=True)
-                body = claude.validate_invoke_body(raw)
-            else:
-                body = claude.converse_to_messages(request.get("converse") or {})
+            if invoke is not None:
+                raw = base64.b64decode(invoke["body"], validate=True)
+                self.check_body_size(len(raw), "input.invokeModel.body")
+                return claude.validate_invoke_body(raw)
+            return claude.converse_to_messages(request.get("converse") or {})
         except claude.BodyError as failure:
             self.validation(failure.message)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # not base64 (binascii.Error is a ValueError), or a shape we cannot read
             self.validation("Malformed input request, please reformat your input and try again.")
-        payload = json.dumps({"inputTokens": claude.count_input_tokens(body)}).encode("utf-8")
-        self.send_success(payload, [("Content-Type", "application/json")])
 
     def converse_body(self):
         try:
@@ -861,6 +933,12 @@ class ControlApi:
 
     def get_faults(self):
         return {"faults": self.state.pending_faults()}
+
+    def get_cache(self):
+        return {"entries": self.state.prompt_cache.describe()}
+
+    def delete_cache(self):
+        return {"ok": True, "cleared": self.state.prompt_cache.clear()}
 
     def delete_faults(self):
         self.state.clear_faults()

@@ -1,4 +1,5 @@
-"""Which Claude model ids Bedrock accepts in which region: one data table.
+"""Which Claude model ids Bedrock accepts in which region, and each model's
+limits: data tables.
 
 A snapshot, kept as data so that it is easy to correct (sources: AWS Bedrock
 user guide, "Supported foundation models" and "Supported Regions and models for
@@ -10,6 +11,10 @@ For each region the table lists
 * ``profiles``: for each geography prefix (``au``, ``apac``, ``us``, ``eu``,
   ``jp``, ``global``) the base models of the system-defined cross-region
   inference profiles callable from that (source) region.
+
+``MODEL_TABLE`` has one row per base model: the name Anthropic reports, the
+largest max_tokens, the context window and the minimum cacheable prefix
+(None: no prompt caching on Bedrock).
 
 A base id that appears in a region's profiles but not in its on-demand list is
 *profile-only* there: invoking it directly is answered as AWS does ("... with
@@ -29,41 +34,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-# Base model id -> the "model" value Anthropic reports in responses.
-MODELS = {
-    "anthropic.claude-3-haiku-20240307-v1:0": "claude-3-haiku-20240307",
-    "anthropic.claude-3-5-sonnet-20240620-v1:0": "claude-3-5-sonnet-20240620",
-    "anthropic.claude-3-5-sonnet-20241022-v2:0": "claude-3-5-sonnet-20241022",
-    "anthropic.claude-3-5-haiku-20241022-v1:0": "claude-3-5-haiku-20241022",
-    "anthropic.claude-3-7-sonnet-20250219-v1:0": "claude-3-7-sonnet-20250219",
-    "anthropic.claude-sonnet-4-20250514-v1:0": "claude-sonnet-4-20250514",
-    "anthropic.claude-opus-4-20250514-v1:0": "claude-opus-4-20250514",
-    "anthropic.claude-opus-4-1-20250805-v1:0": "claude-opus-4-1-20250805",
-    "anthropic.claude-sonnet-4-5-20250929-v1:0": "claude-sonnet-4-5-20250929",
-    "anthropic.claude-haiku-4-5-20251001-v1:0": "claude-haiku-4-5-20251001",
-    "anthropic.claude-opus-4-5-20251101-v1:0": "claude-opus-4-5-20251101",
-    "anthropic.claude-sonnet-4-6": "claude-sonnet-4-6",
-    "anthropic.claude-opus-4-6-v1": "claude-opus-4-6",
-}
-
-# Base model id -> largest max_tokens the model accepts (Anthropic's limits).
-MAX_OUTPUT_TOKENS = {
-    "anthropic.claude-3-haiku-20240307-v1:0": 4096,
-    "anthropic.claude-3-5-sonnet-20240620-v1:0": 4096,
-    "anthropic.claude-3-5-sonnet-20241022-v2:0": 8192,
-    "anthropic.claude-3-5-haiku-20241022-v1:0": 8192,
-    "anthropic.claude-3-7-sonnet-20250219-v1:0": 64000,
-    "anthropic.claude-sonnet-4-20250514-v1:0": 64000,
-    "anthropic.claude-opus-4-20250514-v1:0": 32000,
-    "anthropic.claude-opus-4-1-20250805-v1:0": 32000,
-    "anthropic.claude-sonnet-4-5-20250929-v1:0": 64000,
-    "anthropic.claude-haiku-4-5-20251001-v1:0": 64000,
-    "anthropic.claude-opus-4-5-20251101-v1:0": 64000,
-    "anthropic.claude-sonnet-4-6": 64000,
-    "anthropic.claude-opus-4-6-v1": 128000,
-}
-
-# Short aliases used only to keep the table below readable.
+# Short aliases used only to keep the tables below readable.
 _H3 = "anthropic.claude-3-haiku-20240307-v1:0"
 _S35 = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 _S35V2 = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -77,6 +48,45 @@ _H45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 _O45 = "anthropic.claude-opus-4-5-20251101-v1:0"
 _S46 = "anthropic.claude-sonnet-4-6"
 _O46 = "anthropic.claude-opus-4-6-v1"
+
+# One row per base model.  Columns:
+#   name            the "model" value Anthropic reports in responses;
+#   max_output      largest max_tokens the model accepts (Anthropic's limits);
+#   context_window  input tokens the model takes (the 1M-token beta of some
+#                   Sonnet models is not modelled);
+#   cache_min       minimum cacheable prefix in tokens (Anthropic's "minimum
+#                   cacheable prompt length", AWS's "minimum tokens per cache
+#                   checkpoint"), or None where Bedrock has no prompt caching
+#                   for the model (Claude 3 Haiku, Claude 3.5 Sonnet v1; v2
+#                   only for customers of the old preview, so None here).
+_COLUMNS = ("name", "max_output", "context_window", "cache_min")
+MODEL_TABLE = {
+    _H3: ("claude-3-haiku-20240307", 4096, 200000, None),
+    _S35: ("claude-3-5-sonnet-20240620", 4096, 200000, None),
+    _S35V2: ("claude-3-5-sonnet-20241022", 8192, 200000, None),
+    _H35: ("claude-3-5-haiku-20241022", 8192, 200000, 2048),
+    _S37: ("claude-3-7-sonnet-20250219", 64000, 200000, 1024),
+    _S4: ("claude-sonnet-4-20250514", 64000, 200000, 1024),
+    _O4: ("claude-opus-4-20250514", 32000, 200000, 1024),
+    _O41: ("claude-opus-4-1-20250805", 32000, 200000, 1024),
+    _S45: ("claude-sonnet-4-5-20250929", 64000, 200000, 1024),
+    _H45: ("claude-haiku-4-5-20251001", 64000, 200000, 4096),
+    _O45: ("claude-opus-4-5-20251101", 64000, 200000, 4096),
+    _S46: ("claude-sonnet-4-6", 64000, 200000, 1024),
+    _O46: ("claude-opus-4-6", 128000, 200000, 4096),
+}
+
+
+def _column(name):
+    index = _COLUMNS.index(name)
+    return {base: row[index] for base, row in MODEL_TABLE.items()}
+
+
+# Column views, by base model id.
+MODELS = _column("name")
+MAX_OUTPUT_TOKENS = _column("max_output")
+CONTEXT_WINDOW = _column("context_window")
+CACHE_MIN_TOKENS = _column("cache_min")
 
 _GLOBAL = [_S4, _S45, _H45, _O45, _S46, _O46]
 _US = [_H3, _S35, _S35V2, _H35, _S37, _S4, _O4, _O41, _S45, _H45, _O45, _S46, _O46]

@@ -1,32 +1,40 @@
 """A deterministic stand-in for Claude behind Bedrock (Anthropic Messages API).
 
-Three jobs, all pure functions of the request so that pg_regress output is
+Four jobs, all pure functions of the request so that pg_regress output is
 stable:
 
 1. Validate an InvokeModel body the way Bedrock does for Anthropic models
    (JSON-schema style messages: ``Malformed input request: #: required key
-   [max_tokens] not found, please reformat your input and try again.``).
+   [max_tokens] not found, please reformat your input and try again.``), and
+   Anthropic's own checks that Bedrock relays (max_tokens, cache_control).
 2. Answer from the text of the LAST user message (text blocks concatenated):
 
    ``SLEEP <ms> rest``   wait <ms> before answering, then answer ``rest``
    ``REPEAT SYSTEM``     the system prompt verbatim
    ``REPEAT PARAMS``     compact sorted JSON of model, max_tokens, temperature,
                          anthropic_version, has_system
+   ``Summarize these``   (or Summarise, any case) with lines "- item":
+                         "Summary of N items: " + first sentence of item 1
    ``Summarize: text``   (or Summarise, any case, needs a ':')
                          "Summary: " + first sentence of text (<= 12 words)
    anything else         "You said: " + text
 
    With ``tool_choice`` {"type": "tool", "name": X} (or "any") the answer is
    one ``tool_use`` block whose input is filled from the tool's input_schema
-   (see :func:`fill_schema`), stop_reason "tool_use".
-3. Count tokens the same way everywhere: input = ceil(characters / 4) over the
-   system prompt and all message content; output = whitespace-separated words
-   of the answer.  An answer longer than max_tokens words is cut there and
-   stop_reason becomes "max_tokens".
+   (see :func:`fill_schema`), stop_reason "tool_use".  A misbehaving model
+   (``misbehave``: off_schema, no_tool, wrong_tool) breaks that contract.
+3. Count tokens the same way everywhere: input = ceil(characters / 4) over
+   the tools (name, description, compact schema JSON), the system prompt and
+   all message content; output = whitespace-separated words of the answer.
+   An answer longer than max_tokens words is cut there and stop_reason
+   becomes "max_tokens".
+4. Find the prefixes a request marks for prompt caching (cache_control on a
+   tool, system block or message block; tools -> system -> messages), with
+   their token counts and hashes.  The cache itself lives in emu_cache.
 
 It also renders the answer as Anthropic streaming events and translates the
-Converse API to and from the Messages shape, so that every operation shares
-one engine.
+Converse API to and from the Messages shape (``cachePoint`` included), so
+that every operation shares one engine.
 """
 
 import hashlib
@@ -59,6 +67,18 @@ disappointing useless horrible rude refund problem problems issue issues
 fail failed failure negative unhappy annoyed crash crashed wrong never
 """.split())
 SCORE_NAME_HINTS = ("score", "sentiment", "rating", "polarity")
+
+MAX_CACHE_BREAKPOINTS = 4
+MSG_CACHE_UNSUPPORTED = ("You invoked an unsupported model or your request did not allow "
+                         "prompt caching. See the documentation for more information.")
+MSG_TOO_LONG = "Input is too long for requested model."
+MSG_COUNT_TOO_LONG = "prompt is too long: %d tokens > %d maximum"
+
+# Faults that make the model misbehave on a forced tool (misbehaving_block()).
+MISBEHAVIOURS = ("off_schema", "no_tool", "wrong_tool")
+NO_TOOL_TEXT = "I'd rather not use the tool."
+WRONG_TOOL_NAME = "other_tool"
+BAD_VALUE = "not-a-label"
 
 
 class BodyError(Exception):
@@ -190,6 +210,21 @@ def _check_semantics(body, max_output_tokens):
         names = [tool.get("name") for tool in body.get("tools") or ()]
         if choice.get("name") not in names:
             raise BodyError("tool_choice.name: Tool '%s' not found in tools" % choice.get("name"))
+    _check_cache_control(body)
+
+
+def _check_cache_control(body):
+    """Anthropic's checks of cache_control (relayed by Bedrock as 400s)."""
+    marked = [s for s in prompt_segments(body) if s.cache_control is not None]
+    for segment in marked:
+        mark = segment.cache_control
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral":
+            raise BodyError("%s.cache_control.type: Input should be 'ephemeral'" % segment.path)
+        if "ttl" in mark and mark["ttl"] not in CACHE_TTLS:
+            raise BodyError("%s.cache_control.ttl: Input should be '5m' or '1h'" % segment.path)
+    if len(marked) > MAX_CACHE_BREAKPOINTS:
+        raise BodyError("A maximum of %d blocks with cache_control may be provided. Found %d."
+                        % (MAX_CACHE_BREAKPOINTS, len(marked)))
 
 
 # --------------------------------------------------------------------------
@@ -232,11 +267,95 @@ def last_user_text(messages):
     return ""
 
 
+def tool_text(tool):
+    """What a tool definition contributes to the input: its name, description
+    and input_schema as compact JSON with sorted keys (cache_control aside)."""
+    schema = json.dumps(tool.get("input_schema", {}), sort_keys=True,
+                        separators=(",", ":"), ensure_ascii=False)
+    return "%s%s%s" % (tool.get("name") or "", tool.get("description") or "", schema)
+
+
+@dataclass
+class Segment:
+    """One tool, system block or message block, in prompt (= cache) order."""
+    path: str                       # e.g. "messages.0.content.1", for error messages
+    chars: int                      # characters it adds to the token estimate
+    key: str                        # canonical JSON, cache_control left out
+    cache_control: object = None    # the block's cache_control, if any
+
+
+def _segment(path, where, block, chars):
+    if not isinstance(block, dict):
+        return Segment(path, chars, json.dumps([where, block], sort_keys=True))
+    plain = {k: v for k, v in block.items() if k != "cache_control"}
+    return Segment(path, chars, json.dumps([where, plain], sort_keys=True),
+                   block.get("cache_control"))
+
+
+def prompt_segments(body):
+    """The prompt as Anthropic caches it: tools, then system, then messages."""
+    segments = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        if isinstance(tool, dict):
+            segments.append(_segment("tools.%d" % i, "tool", tool, len(tool_text(tool))))
+    system = body.get("system")
+    if isinstance(system, str):
+        segments.append(Segment("system", len(system), json.dumps(["system", system])))
+    for i, block in enumerate(system if isinstance(system, list) else ()):
+        if isinstance(block, dict):
+            segments.append(_segment("system.%d" % i, "system", block,
+                                     len(block.get("text", ""))))
+    for i, message in enumerate(body.get("messages") or ()):
+        where = [i, message.get("role")]
+        content = message.get("content", "")
+        if isinstance(content, str):
+            segments.append(Segment("messages.%d.content" % i, len(content),
+                                    json.dumps([where, content])))
+            continue
+        for j, block in enumerate(content):
+            segments.append(_segment("messages.%d.content.%d" % (i, j), where, block,
+                                     len(block_text(block))))
+    return segments
+
+
+def tokens_for(chars):
+    return math.ceil(chars / 4)
+
+
 def count_input_tokens(body):
-    chars = len(system_text(body.get("system")))
-    for message in body.get("messages", ()):
-        chars += len(content_text(message.get("content", "")))
-    return max(1, math.ceil(chars / 4))
+    """ceil(characters / 4) over tools, system prompt and messages (at least 1)."""
+    return max(1, tokens_for(sum(s.chars for s in prompt_segments(body))))
+
+
+@dataclass
+class Breakpoint:
+    """A cacheable prefix: everything up to and including a cache_control block."""
+    tokens: int
+    key: str                        # hash of the prefix's segments
+    ttl_s: int
+
+
+CACHE_TTLS = {"5m": 300, "1h": 3600}
+
+
+def cache_breakpoints(body):
+    """The prefixes marked for caching, shortest first."""
+    points = []
+    chars = 0
+    digest = hashlib.sha256()
+    for segment in prompt_segments(body):
+        chars += segment.chars
+        digest.update(segment.key.encode("utf-8") + b"\x00")
+        if segment.cache_control is not None:
+            ttl = segment.cache_control.get("ttl", "5m") if isinstance(
+                segment.cache_control, dict) else "5m"
+            points.append(Breakpoint(tokens_for(chars), digest.hexdigest(),
+                                     CACHE_TTLS.get(ttl, 300)))
+    return points
+
+
+def has_cache_control(body):
+    return any(s.cache_control is not None for s in prompt_segments(body))
 
 
 def count_words(text):
@@ -263,6 +382,7 @@ def stable_id(prefix, *parts):
 
 _SLEEP_RE = re.compile(r"\s*SLEEP\s+(\d+)\b\s*", re.DOTALL)
 _SUMMARIZE_RE = re.compile(r"\s*summari[sz]e", re.IGNORECASE)
+_SUMMARIZE_MANY_RE = re.compile(r"\s*summari[sz]e these\b", re.IGNORECASE)
 _SENTENCE_RE = re.compile(r"(.*?[.!?])(?:\s|$)", re.DOTALL)
 
 
@@ -292,6 +412,21 @@ def repeat_params(body, model_label):
     }, sort_keys=True, separators=(",", ":"))
 
 
+def list_items(text):
+    """The lines of ``text`` that start with "- " (indentation allowed), without it."""
+    return [line.lstrip()[2:] for line in text.splitlines() if line.lstrip().startswith("- ")]
+
+
+def summarise(text):
+    """The summary rules, or None when ``text`` is not a request for a summary."""
+    items = list_items(text) if _SUMMARIZE_MANY_RE.match(text) else []
+    if items:
+        return "Summary of %d items: %s" % (len(items), first_sentence(items[0]))
+    if _SUMMARIZE_RE.match(text) and ":" in text:
+        return "Summary: " + first_sentence(text.split(":", 1)[1])
+    return None
+
+
 def answer_text(text, body, model_label):
     """The text rules, in order (see the module docstring)."""
     stripped = text.strip()
@@ -299,8 +434,9 @@ def answer_text(text, body, model_label):
         return system_text(body.get("system"))
     if stripped.startswith("REPEAT PARAMS"):
         return repeat_params(body, model_label)
-    if _SUMMARIZE_RE.match(text) and ":" in text:
-        return "Summary: " + first_sentence(text.split(":", 1)[1])
+    summary = summarise(text)
+    if summary is not None:
+        return summary
     return "You said: " + text
 
 
@@ -348,30 +484,65 @@ def _schema_type(schema):
     return kind
 
 
-def _fill_number(schema, name, text, integer):
-    low, high = schema.get("minimum"), schema.get("maximum")
-    labelled = labelled_value(name, text)
-    if labelled is not None:
-        match = re.match(r"-?\d+(?:\.\d+)?", labelled)
-        if match:
-            value = float(match.group(0))
-            return int(value) if integer else value
-    score_like = any(hint in (name or "").lower() for hint in SCORE_NAME_HINTS)
-    if score_like or (low == -1 and high == 1):
-        low = -1 if low is None else low
-        high = 1 if high is None else high
-        value = low + (sentiment_ratio(text) + 1) / 2 * (high - low)
-        return int(round(value)) if integer else round(value, 4)
-    value = 0
+def parse_number(text):
+    """The number at the start of ``text`` (int unless it has a fraction), or None."""
+    match = re.match(r"-?\d+(?:\.\d+)?", text or "")
+    if match is None:
+        return None
+    digits = match.group(0)
+    return float(digits) if "." in digits else int(digits)
+
+
+def round_half_up(value):
+    return int(math.floor(value + 0.5))
+
+
+def clamp(value, low, high):
     if low is not None and value < low:
         value = low
     if high is not None and value > high:
         value = high
+    return value
+
+
+def _fill_number(schema, name, text, integer):
+    low, high = schema.get("minimum"), schema.get("maximum")
+    value = parse_number(labelled_value(name, text))
+    if value is None and "default" in schema:
+        value = schema["default"]
+    if value is None:
+        score_like = any(hint in (name or "").lower() for hint in SCORE_NAME_HINTS)
+        if score_like or (low == -1 and high == 1):
+            low = -1 if low is None else low
+            high = 1 if high is None else high
+            value = low + (sentiment_ratio(text) + 1) / 2 * (high - low)
+            value = round_half_up(value) if integer else round(value, 4)
+        else:
+            value = 0
+    value = clamp(value, low, high)
     return int(value) if integer else value
+
+
+def _fill_boolean(schema, name, text):
+    labelled = (labelled_value(name, text) or "").lower()
+    if labelled.startswith(("true", "yes")):
+        return True
+    if labelled.startswith(("false", "no")):
+        return False
+    return bool(schema.get("default", False))
+
+
+def _nullable(schema):
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
 
 
 def _fill_string(schema, name, text):
     value = labelled_value(name, text)
+    if value is None and "default" in schema:
+        return schema["default"]
+    if value is None and _nullable(schema):
+        return None
     if value is None:
         value = text.strip()
     if "maxLength" in schema:
@@ -383,11 +554,13 @@ def _fill_string(schema, name, text):
 
 def _fill_array(schema, name, text):
     items = schema.get("items", {}) or {}
+    least = max(1, schema.get("minItems", 1))
     if "enum" in items:
         lowered = text.lower()
         values = [v for v in items["enum"] if str(v).lower() in lowered] or items["enum"][:1]
+        values += [v for v in items["enum"] if v not in values][:max(0, least - len(values))]
     else:
-        values = [fill_schema(items, text, name)]
+        values = [fill_schema(items, text, name)] * least
     if "maxItems" in schema:
         values = values[:schema["maxItems"]]
     return values
@@ -395,11 +568,14 @@ def _fill_array(schema, name, text):
 
 def fill_schema(schema, text, name=None):
     """A value conforming to ``schema``, chosen deterministically from ``text``:
-    enum -> the first value mentioned in the text (else the first); string ->
-    the value labelled 'name: ...' in the text, else the text; number -> the
-    labelled number, a sentiment for score-like names, else 0 within bounds;
-    boolean -> false; array of enum -> every value mentioned (at least one);
-    object -> every property, recursively."""
+    enum -> the first value (in enum order) mentioned in the text, else the
+    first; string -> the value labelled 'name: ...' in the text, else the
+    default, else null if nullable, else the text; number -> the labelled
+    number, else the default, else a sentiment for score-like names, else 0,
+    clamped into bounds; boolean -> labelled true/yes/false/no, else the
+    default, else false; array of enum -> every value mentioned, in enum order
+    (at least one); other arrays -> one item; object -> every property,
+    recursively (README, "Deterministic answers")."""
     if not isinstance(schema, dict):
         return None
     if "const" in schema:
@@ -422,7 +598,7 @@ def fill_schema(schema, text, name=None):
     if kind in ("number", "integer"):
         return _fill_number(schema, name, text, kind == "integer")
     if kind == "boolean":
-        return False
+        return _fill_boolean(schema, name, text)
     if kind == "null":
         return None
     return _fill_string(schema, name, text)
@@ -442,6 +618,103 @@ def forced_tool(body):
 
 
 # --------------------------------------------------------------------------
+# Misbehaviour: an answer that breaks the tool's input_schema
+# --------------------------------------------------------------------------
+
+def not_in(values):
+    """A string that is none of ``values``."""
+    candidate = BAD_VALUE
+    while candidate in values:
+        candidate += "-x"
+    return candidate
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def out_of_range(schema):
+    """A number just outside the schema's bounds, or None if it has none."""
+    integer = _schema_type(schema) == "integer"
+    for key, step in (("maximum", 1), ("exclusiveMaximum", 1),
+                      ("minimum", -1), ("exclusiveMinimum", -1)):
+        if _number(schema.get(key)):
+            value = schema[key] + step
+            if integer:
+                value = math.floor(value) if step > 0 else math.ceil(value)
+            return value
+    return None
+
+
+def wrong_type(value):
+    """A value of another JSON type."""
+    if isinstance(value, str):
+        return 0
+    if isinstance(value, bool) or _number(value):
+        return "not-a-number" if _number(value) else "not-a-boolean"
+    return "not-an-%s" % ("array" if isinstance(value, list) else "object")
+
+
+def _break(schema, value):
+    """(broken, value): ``value`` with every enum and bound of ``schema`` violated."""
+    if not isinstance(schema, dict):
+        return False, value
+    if "const" in schema:
+        return True, not_in([schema["const"]])
+    if "enum" in schema:
+        return True, not_in(schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return _break(options[0], value)
+    kind = _schema_type(schema)
+    if kind in ("number", "integer"):
+        bad = out_of_range(schema)
+        return (True, bad) if bad is not None else (False, value)
+    if kind == "array" and isinstance(value, list):
+        items = schema.get("items") or {}
+        if isinstance(items, dict) and "enum" in items:
+            return True, value + [not_in(items["enum"])]
+        pairs = [_break(items, item) for item in value]
+        return any(b for b, _ in pairs), [v for _, v in pairs]
+    if kind == "object" and isinstance(value, dict):
+        properties = schema.get("properties", {})
+        pairs = {key: _break(properties.get(key, {}), item) for key, item in value.items()}
+        return any(b for b, _ in pairs.values()), {k: v for k, (_, v) in pairs.items()}
+    return False, value
+
+
+def violate_schema(schema, text):
+    """A tool input that does not conform to ``schema``: every enum gets
+    "not-a-label", every bounded number max + 1 (else min - 1), every array of
+    enum one extra "not-a-label"; with none of those, the first required
+    property is left out, and with no required property either the first
+    property gets a value of the wrong type."""
+    broken, value = _break(schema, fill_schema(schema, text))
+    if broken or not isinstance(value, dict) or not value:
+        return value
+    required = [key for key in schema.get("required", ()) if key in value]
+    if required:
+        value.pop(required[0])
+    else:
+        first = next(iter(value))
+        value[first] = wrong_type(value[first])
+    return value
+
+
+def misbehaving_block(kind, tool, text, tool_id):
+    """The content block a misbehaving model answers a forced tool with."""
+    if kind == "no_tool":
+        return {"type": "text", "text": NO_TOOL_TEXT}
+    schema = tool.get("input_schema", {})
+    if kind == "wrong_tool":
+        return {"type": "tool_use", "id": tool_id, "name": WRONG_TOOL_NAME,
+                "input": fill_schema(schema, text)}
+    return {"type": "tool_use", "id": tool_id, "name": tool["name"],
+            "input": violate_schema(schema, text)}
+
+
+# --------------------------------------------------------------------------
 # Completion and response shapes
 # --------------------------------------------------------------------------
 
@@ -451,23 +724,37 @@ class Completion:
     model: str                      # Anthropic model name, e.g. claude-3-haiku-20240307
     content: list                   # Anthropic content blocks
     stop_reason: str
-    input_tokens: int
+    input_tokens: int               # not read from or written to the cache
     output_tokens: int
     sleep_ms: int = 0
     text: str = field(default="")   # the text answer ("" for tool use)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_requested: bool = False   # the request carried cache_control
+
+    @property
+    def total_input_tokens(self):
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
-def complete(body, model_label, anthropic_model):
-    """Run the deterministic model on a validated Messages body."""
+def complete(body, model_label, anthropic_model, misbehave=None):
+    """Run the deterministic model on a validated Messages body.  ``misbehave``
+    (one of MISBEHAVIOURS) changes the answer to a forced tool."""
     sleep_ms, text = split_sleep(last_user_text(body["messages"]))
     message_id = stable_id("msg_bdrk_", model_label, json.dumps(body, sort_keys=True))
     input_tokens = count_input_tokens(body)
     tool = forced_tool(body)
     if tool is not None:
-        tool_input = fill_schema(tool.get("input_schema", {}), text)
-        block = {"type": "tool_use", "id": stable_id("toolu_bdrk_", message_id),
-                 "name": tool["name"], "input": tool_input}
-        output_tokens = max(1, math.ceil(len(json.dumps(tool_input)) / 4))
+        tool_id = stable_id("toolu_bdrk_", message_id)
+        if misbehave in MISBEHAVIOURS:
+            block = misbehaving_block(misbehave, tool, text, tool_id)
+        else:
+            block = {"type": "tool_use", "id": tool_id, "name": tool["name"],
+                     "input": fill_schema(tool.get("input_schema", {}), text)}
+        if block["type"] == "text":
+            return Completion(message_id, anthropic_model, [block], "end_turn", input_tokens,
+                              count_words(block["text"]), sleep_ms, block["text"])
+        output_tokens = max(1, math.ceil(len(json.dumps(block["input"])) / 4))
         return Completion(message_id, anthropic_model, [block], "tool_use",
                           input_tokens, output_tokens, sleep_ms)
     answer, cut = truncate_words(answer_text(text, body, model_label), body["max_tokens"])
@@ -476,9 +763,32 @@ def complete(body, model_label, anthropic_model):
                       count_words(answer), sleep_ms, answer)
 
 
+def apply_cache(completion, read_tokens, write_tokens):
+    """Move cached prefix tokens out of input_tokens (Anthropic's accounting:
+    input + cache read + cache write = all input tokens)."""
+    completion.input_tokens -= read_tokens + write_tokens
+    completion.cache_read_tokens = read_tokens
+    completion.cache_write_tokens = write_tokens
+    completion.cache_requested = True
+    return completion
+
+
 def usage(completion):
     return {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+            "cache_creation_input_tokens": completion.cache_write_tokens,
+            "cache_read_input_tokens": completion.cache_read_tokens}
+
+
+def invocation_metrics(completion, latency_ms, first_byte_ms):
+    """``amazon-bedrock-invocationMetrics`` of the last stream chunk."""
+    metrics = {"inputTokenCount": completion.input_tokens,
+               "outputTokenCount": completion.output_tokens,
+               "invocationLatency": latency_ms,
+               "firstByteLatency": first_byte_ms}
+    if completion.cache_requested:
+        metrics["cacheReadInputTokenCount"] = completion.cache_read_tokens
+        metrics["cacheWriteInputTokenCount"] = completion.cache_write_tokens
+    return metrics
 
 
 def message_response(completion):
@@ -532,11 +842,8 @@ def stream_events(completion, latency_ms, first_byte_ms):
     events.append({"type": "message_delta",
                    "delta": {"stop_reason": completion.stop_reason, "stop_sequence": None},
                    "usage": {"output_tokens": completion.output_tokens}})
-    events.append({"type": "message_stop", "amazon-bedrock-invocationMetrics": {
-        "inputTokenCount": completion.input_tokens,
-        "outputTokenCount": completion.output_tokens,
-        "invocationLatency": latency_ms,
-        "firstByteLatency": first_byte_ms}})
+    events.append({"type": "message_stop", "amazon-bedrock-invocationMetrics":
+                   invocation_metrics(completion, latency_ms, first_byte_ms)})
     return events
 
 
@@ -563,6 +870,31 @@ def _converse_block(block):
     return {"type": "unsupported"}
 
 
+def _with_cache_points(items, convert):
+    """Convert Converse list items; a ``cachePoint`` item becomes cache_control
+    on the item before it (Bedrock's mapping to Anthropic's breakpoints)."""
+    out = []
+    for item in items:
+        if "cachePoint" in item:
+            if out:
+                point = item["cachePoint"] or {}
+                out[-1]["cache_control"] = dict({"type": "ephemeral"},
+                                                **({"ttl": point["ttl"]} if "ttl" in point else {}))
+            continue
+        converted = convert(item)
+        if converted is not None:
+            out.append(converted)
+    return out
+
+
+def _converse_tool(tool):
+    if "toolSpec" not in tool:
+        return None
+    spec = tool["toolSpec"]
+    return {"name": spec["name"], "description": spec.get("description", ""),
+            "input_schema": spec.get("inputSchema", {}).get("json", {})}
+
+
 def converse_to_messages(request):
     """Translate a Converse request into an Anthropic Messages body."""
     messages = request.get("messages") or []
@@ -574,22 +906,20 @@ def converse_to_messages(request):
         "anthropic_version": ANTHROPIC_VERSION,
         "max_tokens": config.get("maxTokens", DEFAULT_CONVERSE_MAX_TOKENS),
         "messages": [{"role": m.get("role"),
-                      "content": [_converse_block(b) for b in m.get("content", [])]}
+                      "content": _with_cache_points(m.get("content", []), _converse_block)}
                      for m in messages],
     }
-    system = [b["text"] for b in request.get("system") or [] if "text" in b]
+    system = _with_cache_points(request.get("system") or [], lambda b: (
+        {"type": "text", "text": b["text"]} if "text" in b else None))
     if system:
-        body["system"] = [{"type": "text", "text": t} for t in system]
+        body["system"] = system
     for ours, theirs in (("temperature", "temperature"), ("topP", "top_p"),
                          ("stopSequences", "stop_sequences")):
         if ours in config:
             body[theirs] = config[ours]
     tool_config = request.get("toolConfig")
     if tool_config:
-        body["tools"] = [{"name": t["toolSpec"]["name"],
-                          "description": t["toolSpec"].get("description", ""),
-                          "input_schema": t["toolSpec"].get("inputSchema", {}).get("json", {})}
-                         for t in tool_config.get("tools", []) if "toolSpec" in t]
+        body["tools"] = _with_cache_points(tool_config.get("tools", []), _converse_tool)
         choice = tool_config.get("toolChoice") or {}
         if "tool" in choice:
             body["tool_choice"] = {"type": "tool", "name": choice["tool"].get("name")}
@@ -612,8 +942,9 @@ def converse_content(completion):
 
 def converse_usage(completion):
     return {"inputTokens": completion.input_tokens, "outputTokens": completion.output_tokens,
-            "totalTokens": completion.input_tokens + completion.output_tokens,
-            "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+            "totalTokens": completion.total_input_tokens + completion.output_tokens,
+            "cacheReadInputTokens": completion.cache_read_tokens,
+            "cacheWriteInputTokens": completion.cache_write_tokens}
 
 
 def converse_response(completion, latency_ms):

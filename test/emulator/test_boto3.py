@@ -14,6 +14,8 @@ Prints ``ok - name`` or ``not ok - name: reason`` per check, then exactly
 many sequential calls the throughput check makes (default 1000).
 """
 
+import base64
+import http.client
 import json
 import os
 import sys
@@ -110,6 +112,27 @@ def expect_error(call, code, status=None, contains=None):
 def check(condition, reason):
     if not condition:
         raise AssertionError(reason)
+
+
+def raw_post(model_id, operation, payload):
+    """POST a raw body with the API key (for bodies boto3 will not send);
+    return (status, error type header, decoded JSON answer)."""
+    connection = http.client.HTTPConnection("127.0.0.1", emu.http_port, timeout=30)
+    try:
+        connection.request("POST", "/model/%s/%s" % (model_id.replace(":", "%3A"), operation),
+                           body=payload, headers={"Authorization": "Bearer " + API_KEY,
+                                                  "Content-Type": "application/json"})
+        response = connection.getresponse()
+        return (response.status, (response.getheader("x-amzn-ErrorType") or "").split(":")[0],
+                json.loads(response.read()))
+    finally:
+        connection.close()
+
+
+CLASSIFY_TOOLS = [{"name": "classify", "description": "Pick the label.", "input_schema": {
+    "type": "object", "required": ["label"],
+    "properties": {"label": {"type": "string", "enum": ["billing", "outage", "other"]}}}}]
+FORCE_CLASSIFY = {"type": "tool", "name": "classify"}
 
 
 # --------------------------------------------------------------------------
@@ -497,6 +520,166 @@ def count_tokens_both_shapes():
     check(response["inputTokens"] == 4, response)
     expect_error(lambda: c.count_tokens(modelId=AU_SONNET, input={"invokeModel": {"body": body}}),
                  "ValidationException", 400, "doesn't support counting tokens")
+
+
+# --------------------------------------------------------------------------
+# A misbehaving model, prompt caching, limits
+# --------------------------------------------------------------------------
+
+@test
+def misbehaviour_faults():
+    emu.reset()
+    c = client()
+    ask = dict(tools=CLASSIFY_TOOLS, tool_choice=FORCE_CLASSIFY)
+    emu.fault(fault="off_schema")
+    _, message = invoke(c, AU_SONNET, "an outage", **ask)
+    check(message["content"][0]["input"] == {"label": "not-a-label"}, message)
+    _, message = invoke(c, AU_SONNET, "an outage", **ask)
+    check(message["content"][0]["input"] == {"label": "outage"}, "fault lasted: %s" % message)
+    emu.fault(fault="no_tool")
+    _, message = invoke(c, AU_SONNET, "an outage", **ask)
+    check(message["content"] == [{"type": "text", "text": "I'd rather not use the tool."}]
+          and message["stop_reason"] == "end_turn", message)
+    emu.fault(fault="wrong_tool", count=2)
+    _, message = invoke(c, AU_SONNET, "an outage", **ask)
+    check(message["content"][0]["name"] == "other_tool"
+          and message["stop_reason"] == "tool_use", message)
+    response = c.invoke_model_with_response_stream(modelId=AU_SONNET,
+                                                   body=messages_body("an outage", **ask))
+    events = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+    check(events[1]["content_block"]["name"] == "other_tool", events[1])
+    stats = emu.stats()
+    check(stats["faults_applied"] == 4 and stats["faults_pending"] == 0, stats)
+    recent = emu.control("GET", "/_emulator/requests?n=2")["requests"]
+    check([r["fault"] for r in recent] == ["wrong_tool", "wrong_tool"], recent)
+
+
+LONG_SYSTEM = "You sort support tickets for ACME. " * 150          # 5250 characters
+
+
+@test
+def prompt_caching_invoke_model():
+    emu.reset()
+    c = client()
+    system = [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}]
+    ask = dict(system=system, tools=CLASSIFY_TOOLS, tool_choice=FORCE_CLASSIFY)
+    total = c.count_tokens(modelId=SONNET45_BASE, input={"invokeModel": {
+        "body": messages_body("the outage", **ask)}})["inputTokens"]
+    response, first = invoke(c, AU_SONNET, "the outage", **ask)
+    usage = first["usage"]
+    prefix = usage["cache_creation_input_tokens"]
+    check(prefix >= 1024 and usage["cache_read_input_tokens"] == 0, usage)
+    check(usage["input_tokens"] + prefix == total and usage["input_tokens"] == 3, (usage, total))
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    check(headers["x-amzn-bedrock-cache-write-input-token-count"] == str(prefix)
+          and headers["x-amzn-bedrock-cache-read-input-token-count"] == "0"
+          and headers["x-amzn-bedrock-input-token-count"] == "3", headers)
+    _, second = invoke(c, AU_SONNET, "a billing question", **ask)
+    check(second["usage"]["cache_read_input_tokens"] == prefix
+          and second["usage"]["cache_creation_input_tokens"] == 0, second["usage"])
+    stats = emu.stats()
+    check(stats["cache_writes"] == 1 and stats["cache_reads"] == 1, stats)
+    entries = emu.control("GET", "/_emulator/cache")["entries"]
+    check(len(entries) == 1 and entries[0]["tokens"] == prefix
+          and entries[0]["model"] == SONNET45_BASE and entries[0]["region"] == "ap-southeast-2",
+          entries)
+    # The stream reports it in message_start and in the invocation metrics.
+    response = c.invoke_model_with_response_stream(modelId=AU_SONNET,
+                                                   body=messages_body("x", **ask))
+    events = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
+    check(events[0]["message"]["usage"]["cache_read_input_tokens"] == prefix, events[0])
+    check(events[-1]["amazon-bedrock-invocationMetrics"]["cacheReadInputTokenCount"] == prefix,
+          events[-1])
+    emu.reset()
+    check(emu.stats()["cache_reads"] == 0
+          and emu.control("GET", "/_emulator/cache")["entries"] == [], "reset kept the cache")
+    _, third = invoke(c, AU_SONNET, "the outage", **ask)
+    check(third["usage"]["cache_creation_input_tokens"] == prefix, third["usage"])
+    # Below the model's minimum: accepted, nothing cached.
+    short = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    _, message = invoke(c, AU_SONNET, "hi", system=short)
+    check(message["usage"]["cache_creation_input_tokens"] == 0
+          and message["usage"]["cache_read_input_tokens"] == 0, message["usage"])
+    emu.control("DELETE", "/_emulator/cache")
+    _, fourth = invoke(c, AU_SONNET, "the outage", **ask)
+    check(fourth["usage"]["cache_creation_input_tokens"] == prefix, "DELETE kept the cache")
+
+
+@test
+def prompt_caching_converse_and_refusals():
+    emu.reset()
+    c = client()
+    kwargs = dict(modelId=AU_SONNET,
+                  system=[{"text": LONG_SYSTEM}, {"cachePoint": {"type": "default"}}],
+                  messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    first = c.converse(**kwargs)["usage"]
+    second = c.converse(**kwargs)["usage"]
+    check(first["cacheWriteInputTokens"] > 1024 and first["cacheReadInputTokens"] == 0, first)
+    # ceil(5252 / 4) - ceil(5250 / 4): the uncached rest rounds to 0 here.
+    check(second["cacheReadInputTokens"] == first["cacheWriteInputTokens"] == 1313
+          and second["inputTokens"] == first["inputTokens"] == 0, second)
+    check(second["totalTokens"] == 1313 + second["outputTokens"], second)
+    # Models without prompt caching refuse cache_control (InvokeModel: 400).
+    system = [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]
+    expect_error(lambda: invoke(c, HAIKU3, system=system), "ValidationException", 400,
+                 "You invoked an unsupported model or your request did not allow prompt "
+                 "caching. See the documentation for more information.")
+    expect_error(lambda: c.converse(**dict(kwargs, modelId=HAIKU3)), "AccessDeniedException", 403,
+                 "You invoked an unsupported model")
+    expect_error(lambda: invoke(c, AU_SONNET, system=[dict(system[0]) for _ in range(5)]),
+                 "ValidationException", 400,
+                 "A maximum of 4 blocks with cache_control may be provided. Found 5.")
+
+
+@test
+def count_tokens_matches_invoke_model():
+    c = client()
+    extra = dict(system="Sort tickets.", tools=CLASSIFY_TOOLS, tool_choice=FORCE_CLASSIFY)
+    body = messages_body("my invoice is wrong", **extra)
+    counted = c.count_tokens(modelId=SONNET45_BASE, input={"invokeModel": {"body": body}})
+    _, message = invoke(c, AU_SONNET, "my invoice is wrong", **extra)
+    check(counted["inputTokens"] == message["usage"]["input_tokens"], (counted, message["usage"]))
+    converse = c.count_tokens(modelId=SONNET45_BASE, input={"converse": {
+        "system": [{"text": "Sort tickets."}],
+        "messages": [{"role": "user", "content": [{"text": "my invoice is wrong"}]}],
+        "toolConfig": {"tools": [{"toolSpec": {
+            "name": "classify", "description": "Pick the label.",
+            "inputSchema": {"json": CLASSIFY_TOOLS[0]["input_schema"]}}}]}}})
+    check(converse["inputTokens"] == counted["inputTokens"], (converse, counted))
+    # Bodies boto3 would not send: not base64, not JSON, no body.
+    malformed = "Malformed input request, please reformat your input and try again."
+    for payload in ({"input": {"invokeModel": {"body": "{not base64!}"}}},
+                    {"input": {"invokeModel": {"body": base64.b64encode(b"not json").decode()}}}):
+        status, code, answer = raw_post(SONNET45_BASE, "count-tokens", json.dumps(payload))
+        check((status, code, answer) == (400, "ValidationException", {"message": malformed}),
+              (status, code, answer))
+    status, code, answer = raw_post(SONNET45_BASE, "count-tokens",
+                                    json.dumps({"input": {"invokeModel": {}}}))
+    check(status == 400 and code == "ValidationException"
+          and "'input.invokeModel.body'" in answer["message"], answer)
+    too_long = messages_body("x" * 800004)
+    expect_error(lambda: c.count_tokens(modelId=SONNET45_BASE, input={"invokeModel": {
+        "body": too_long}}), "ValidationException", 400,
+        "prompt is too long: 200001 tokens > 200000 maximum")
+
+
+@test
+def context_window_and_body_size():
+    c = client()
+    text = "x" * 800004                               # 200,001 tokens
+    expect_error(lambda: invoke(c, AU_SONNET, text), "ValidationException", 400,
+                 "Input is too long for requested model.")
+    expect_error(lambda: c.converse(modelId=AU_SONNET, messages=[
+        {"role": "user", "content": [{"text": text}]}]), "ValidationException", 400,
+        "The model returned the following errors: Input is too long for requested model.")
+    _, message = invoke(c, AU_SONNET, "x" * 800000)   # exactly 200,000: accepted
+    check(message["usage"]["input_tokens"] == 200000, message["usage"])
+    huge = messages_body("y" * 25000000)
+    error = expect_error(lambda: c.invoke_model(modelId=AU_SONNET, body=huge),
+                         "ValidationException", 400)
+    check(error.response["Error"]["Message"] ==
+          "1 validation error detected: Value at 'body' failed to satisfy constraint: "
+          "Member must have length less than or equal to 25000000", error.response["Error"])
 
 
 @test

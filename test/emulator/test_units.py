@@ -9,7 +9,10 @@
 * emu_eventstream against the aws-sdk-go event-stream vectors
   (shared/data/eventstream-testdata): positive cases encode byte for byte and
   decode back, negative cases are rejected;
-* emu_catalogue and emu_claude: the model table and the answer rules;
+* emu_catalogue and emu_claude: the model table and the answer rules
+  (classification, multi-label, sentiment, extraction, summaries), faults
+  that make the model misbehave, token counting and CountTokens bodies;
+* emu_cache: prompt caching (breakpoints, minimum length, expiry);
 * emu_identity and emu_credentials: routing of the credential endpoints,
   STS parameter checks and XML, issuing and expiring credentials.
 
@@ -27,6 +30,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import bedrock_emulator as emulator          # noqa: E402
+import emu_cache                             # noqa: E402
 import emu_catalogue as catalogue            # noqa: E402
 import emu_claude as claude                  # noqa: E402
 import emu_credentials as credentials        # noqa: E402
@@ -269,6 +274,277 @@ def claude_validation():
         raise AssertionError("accepted %s" % value)
 
 
+# --------------------------------------------------------------------------
+# Forced tool use: the rules the SQL tests rely on
+# --------------------------------------------------------------------------
+
+def tool_answer(text, schema, misbehave=None, **extra):
+    """The tool_use (or text) block answering ``text`` with one forced tool."""
+    value = body(text, tools=[{"name": "answer", "description": "d", "input_schema": schema}],
+                 tool_choice={"type": "tool", "name": "answer"}, **extra)
+    completion = claude.complete(claude.validate_invoke_body(json.dumps(value)),
+                                 "model-x", "claude-x", misbehave)
+    return completion, completion.content[0]
+
+
+def tool_input(text, schema, **extra):
+    completion, block = tool_answer(text, schema, **extra)
+    assert completion.stop_reason == "tool_use" and block["type"] == "tool_use", block
+    return block["input"]
+
+
+LABELS = {"type": "object", "required": ["label"],
+          "properties": {"label": {"type": "string", "enum": ["other", "billing", "outage"]}}}
+MULTI = {"type": "object", "required": ["labels"], "properties": {"labels": {
+    "type": "array", "items": {"type": "string", "enum": ["urgent", "refund", "vip"]}}}}
+SCORE = {"type": "object", "required": ["score"],
+         "properties": {"score": {"type": "number", "minimum": -1, "maximum": 1}}}
+
+
+def rules_classification():
+    assert tool_input("The OUTAGE took billing down", LABELS) == {"label": "billing"}, \
+        "first in enum order, not in text order; case-insensitive"
+    assert tool_input("The site is down", LABELS) == {"label": "other"}, "none: the first label"
+    assert tool_input("rebilling", LABELS) == {"label": "billing"}, "substring match"
+    # Label descriptions in the system prompt (and the tool's description)
+    # never count: only the last user message.
+    system = "Labels: billing means invoices and payments; outage means the service is down."
+    assert tool_input("My invoice is wrong", LABELS, system=system) == {"label": "other"}
+    assert tool_input("My invoice is wrong", LABELS,
+                      system=[{"type": "text", "text": system}]) == {"label": "other"}
+    assert tool_input("an outage", LABELS, system=system) == {"label": "outage"}
+    # Only the LAST user message counts.
+    history = [{"role": "user", "content": "billing"}, {"role": "assistant", "content": "ok"},
+               {"role": "user", "content": [{"type": "text", "text": "nothing to see"}]}]
+    assert tool_input("x", LABELS, messages=history) == {"label": "other"}
+
+
+def rules_multi_label():
+    assert tool_input("VIP customer, urgent!", MULTI) == {"labels": ["urgent", "vip"]}, \
+        "every label mentioned, in enum order"
+    assert tool_input("nothing here", MULTI) == {"labels": ["urgent"]}, "none: the first label"
+    schema = json.loads(json.dumps(MULTI))
+    schema["properties"]["labels"]["minItems"] = 2
+    assert tool_input("a refund", schema) == {"labels": ["refund", "urgent"]}, \
+        "padded to minItems with unmentioned labels in enum order"
+
+
+def rules_sentiment():
+    assert tool_input("Great service, I love it", SCORE) == {"score": 1}
+    assert tool_input("terrible and slow", SCORE) == {"score": -1}
+    assert tool_input("good but slow and broken", SCORE) == {"score": -0.3333}, "(1-2)/3, 4 places"
+    assert tool_input("It arrived on Tuesday", SCORE) == {"score": 0}
+    assert tool_input("Good, good, bad", SCORE) == {"score": 0.3333}, "every occurrence counts"
+    assert tool_input("not good", SCORE) == {"score": 1}, "no negation handling"
+    assert tool_input("don't hate it", SCORE) == {"score": -1}, "words are runs of [a-z']"
+    # Other score-like names and ranges are mapped linearly, integers half-up.
+    rating = {"type": "object", "properties": {"rating": {"type": "integer", "minimum": 1,
+                                                          "maximum": 5}}}
+    assert tool_input("good", rating) == {"rating": 5}
+    assert tool_input("good bad", rating) == {"rating": 3}
+    assert tool_input("bad", rating) == {"rating": 1}
+    assert tool_input("good good bad", rating) == {"rating": 4}, "1 + (1/3+1)/2*4 = 3.67 -> 4"
+    assert claude.POSITIVE_WORDS.isdisjoint(claude.NEGATIVE_WORDS)
+
+
+def rules_extraction():
+    schema = {"type": "object", "required": ["name", "age"], "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer", "minimum": 0, "maximum": 130},
+        "height_m": {"type": "number"}, "email": {"type": ["string", "null"]},
+        "vip": {"type": "boolean"}, "country": {"type": "string", "default": "AU"},
+        "address": {"type": "object", "required": ["city"], "properties": {
+            "city": {"type": "string"}, "postcode": {"type": "integer"}}},
+        "tags": {"type": "array", "items": {"type": "string"}}}}
+    text = "Name: Alice Smith, age: 42 years, height m: 1.7; vip: yes\ncity: Paris, tags: x"
+    assert tool_input(text, schema) == {
+        "name": "Alice Smith", "age": 42, "height_m": 1.7, "email": None, "vip": True,
+        "country": "AU", "address": {"city": "Paris", "postcode": 0}, "tags": ["x"]}, \
+        tool_input(text, schema)
+    # Unlabelled: strings get the whole text, numbers 0 within bounds.
+    assert tool_input("nobody here", schema)["name"] == "nobody here"
+    assert tool_input("age: 200", schema)["age"] == 130, "labelled numbers are clamped"
+    assert tool_input("age: 42.9", schema)["age"] == 42, "integers truncate"
+    assert tool_input("age=7", schema)["age"] == 7, "'name = value' works too"
+    # Required properties missing from "properties" get the text.
+    value = tool_input("hello", {"type": "object", "required": ["x"], "properties": {}})
+    assert value == {"x": "hello"}, value
+
+
+def rules_summaries():
+    assert answer("Summarize: The quick brown fox jumps. It runs away.").text == \
+        "Summary: The quick brown fox jumps."
+    text = ("Summarise these 3 reviews:\n- The fox jumps over the dog. Then it sleeps.\n"
+            "  - Second review here.\nnot an item\n- Third")
+    assert answer(text).text == "Summary of 3 items: The fox jumps over the dog.", answer(text).text
+    staged = "summarize these summaries:\n- Summary of 3 items: A. B.\n- Summary: C."
+    assert answer(staged).text == "Summary of 2 items: Summary of 3 items: A.", answer(staged).text
+    assert answer("Summarize these: no items").text == "Summary: no items", \
+        "no '- ' lines: the ordinary rule"
+    assert answer("Summarize these").text == "You said: Summarize these"
+
+
+def misbehaviour_faults():
+    for kind in claude.MISBEHAVIOURS:
+        emulator.Fault.from_json({"fault": kind, "count": 2})
+    # off_schema: enums, bounds, arrays of enum.
+    schema = {"type": "object", "required": ["label", "score", "tags", "n"], "properties": {
+        "label": {"type": "string", "enum": ["a", "not-a-label"]},
+        "score": {"type": "number", "minimum": -1, "maximum": 1},
+        "n": {"type": "integer", "minimum": 3},
+        "tags": {"type": "array", "items": {"enum": ["x", "y"]}},
+        "name": {"type": "string"}}}
+    completion, block = tool_answer("x name: Bo", schema, "off_schema")
+    assert completion.stop_reason == "tool_use" and block["name"] == "answer", block
+    assert block["input"] == {"label": "not-a-label-x", "score": 2, "n": 2,
+                              "tags": ["x", "not-a-label"], "name": "Bo"}, block["input"]
+    # ... no enum and no bounds: the first required property is left out ...
+    plain = {"type": "object", "required": ["b", "a"],
+             "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}
+    assert tool_answer("a: 1, b: 2", plain, "off_schema")[1]["input"] == {"a": "1"}
+    # ... and with nothing required, the first property gets the wrong type.
+    plain["required"] = []
+    assert tool_answer("a: 1, b: 2", plain, "off_schema")[1]["input"] == {"a": 0, "b": "2"}
+    assert tool_answer("x", LABELS, "off_schema")[1]["input"] == {"label": "not-a-label"}
+    # no_tool and wrong_tool.
+    completion, block = tool_answer("billing", LABELS, "no_tool")
+    assert block == {"type": "text", "text": claude.NO_TOOL_TEXT} and \
+        completion.stop_reason == "end_turn" and block["text"] == "I'd rather not use the tool."
+    completion, block = tool_answer("billing", LABELS, "wrong_tool")
+    assert block["type"] == "tool_use" and block["name"] == "other_tool" and \
+        block["input"] == {"label": "billing"} and completion.stop_reason == "tool_use", block
+    # Without a forced tool the answer is the ordinary one.
+    completion = claude.complete(claude.validate_invoke_body(json.dumps(body("Hi"))),
+                                 "m", "c", "no_tool")
+    assert completion.text == "You said: Hi"
+
+
+# --------------------------------------------------------------------------
+# Tokens, CountTokens bodies, prompt caching
+# --------------------------------------------------------------------------
+
+def token_counting():
+    tool = {"name": "t", "description": "dd", "input_schema": {"type": "object", "b": 1, "a": "é"}}
+    assert claude.tool_text(tool) == 't' 'dd' '{"a":"é","b":1,"type":"object"}'
+    value = body("x" * 10, system="s" * 7, tools=[tool])
+    expected = -(-(10 + 7 + len(claude.tool_text(tool))) // 4)
+    assert claude.count_input_tokens(value) == expected
+    marked = json.loads(json.dumps(value))
+    marked["tools"][0]["cache_control"] = {"type": "ephemeral"}
+    assert claude.count_input_tokens(marked) == expected, "cache_control does not count"
+    # A Converse request counts as the InvokeModel body it maps to.
+    converse = {"system": [{"text": "s" * 7}, {"cachePoint": {"type": "default"}}],
+                "messages": [{"role": "user", "content": [{"text": "x" * 10}]}],
+                "toolConfig": {"tools": [
+                    {"toolSpec": {"name": "t", "description": "dd",
+                                  "inputSchema": {"json": tool["input_schema"]}}},
+                    {"cachePoint": {"type": "default"}}]}}
+    mapped = claude.converse_to_messages(converse)
+    assert claude.count_input_tokens(mapped) == expected
+    assert mapped["system"] == [{"type": "text", "text": "s" * 7,
+                                 "cache_control": {"type": "ephemeral"}}], mapped["system"]
+    assert mapped["tools"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+def cache_control_validation():
+    def refused(value, text):
+        try:
+            claude.validate_invoke_body(json.dumps(value))
+        except claude.BodyError as error:
+            assert error.message == text, error.message
+            return
+        raise AssertionError("accepted")
+
+    block = {"type": "text", "text": "t", "cache_control": {"type": "ephemeral"}}
+    refused(body([dict(block)] * 5), "A maximum of 4 blocks with cache_control may be provided. "
+                                     "Found 5.")
+    refused(body([dict(block, cache_control={"type": "persistent"})]),
+            "messages.0.content.0.cache_control.type: Input should be 'ephemeral'")
+    refused(body("x", system=[dict(block, cache_control={"type": "ephemeral", "ttl": "2h"})]),
+            "system.0.cache_control.ttl: Input should be '5m' or '1h'")
+    claude.validate_invoke_body(json.dumps(body([dict(block)] * 4)))
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def cache_breakpoints_and_prompt_cache():
+    tools = [{"name": "t", "description": "", "input_schema": {}}]
+    value = body([{"type": "text", "text": "u" * 40, "cache_control": {"type": "ephemeral"}},
+                  {"type": "text", "text": "tail"}],
+                 system=[{"type": "text", "text": "s" * 400,
+                          "cache_control": {"type": "ephemeral"}}],
+                 tools=tools)
+    points = claude.cache_breakpoints(value)
+    tool_chars = len(claude.tool_text(tools[0]))
+    assert [p.tokens for p in points] == [-(-(tool_chars + 400) // 4),
+                                          -(-(tool_chars + 440) // 4)], points
+    assert claude.count_input_tokens(value) == -(-(tool_chars + 444) // 4)
+    other = json.loads(json.dumps(value))
+    other["messages"][0]["content"][1]["text"] = "other tail"     # after the breakpoints
+    assert [p.key for p in claude.cache_breakpoints(other)] == [p.key for p in points]
+    other["system"][0]["text"] = "S" * 400
+    assert claude.cache_breakpoints(other)[0].key != points[0].key
+
+    clock = FakeClock()
+    cache = emu_cache.PromptCache(clock)
+    assert cache.use("r", "m", points, 1000) == (0, 0), "below the minimum: nothing cached"
+    assert cache.describe() == []
+    first, second = points[0].tokens, points[1].tokens
+    assert cache.use("r", "m", points, 100) == (0, second), "first request writes"
+    assert cache.use("r", "m", points, 100) == (second, 0), "identical prefix reads"
+    assert cache.use("r", "other-model", points, 100) == (0, second), "per model"
+    assert cache.use("other-region", "m", points, 100) == (0, second), "per region"
+    assert cache.use("r", "m", points[:1], 100) == (first, 0), "a shorter prefix hits"
+    changed = claude.cache_breakpoints(dict(value, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "v" * 40, "cache_control": {"type": "ephemeral"}}]}]))
+    assert cache.use("r", "m", changed, 100) == (first, changed[1].tokens - first), \
+        "the system prefix is read, the rest written"
+    clock.now += 299
+    assert cache.use("r", "m", points, 100) == (second, 0), "a hit refreshes the 5 minutes"
+    clock.now += 300
+    assert cache.use("r", "m", points, 100) == (0, second), "expired after 5 minutes"
+    assert cache.clear() > 0 and cache.describe() == []
+    hour = claude.cache_breakpoints(body([{"type": "text", "text": "x" * 800, "cache_control": {
+        "type": "ephemeral", "ttl": "1h"}}]))
+    assert hour[0].ttl_s == 3600
+    cache.use("r", "m", hour, 100)
+    clock.now += 3000
+    assert cache.use("r", "m", hour, 100) == (200, 0)
+
+
+def cache_accounting():
+    completion = answer("Hi")
+    total = completion.input_tokens
+    claude.apply_cache(completion, 0, total)
+    assert claude.usage(completion) == {"input_tokens": 0, "output_tokens": 3,
+                                        "cache_creation_input_tokens": total,
+                                        "cache_read_input_tokens": 0}
+    assert completion.total_input_tokens == total
+    metrics = claude.invocation_metrics(completion, 5, 3)
+    assert metrics["cacheWriteInputTokenCount"] == total and metrics["inputTokenCount"] == 0
+    assert "cacheReadInputTokenCount" not in claude.invocation_metrics(answer("Hi"), 5, 3)
+    assert claude.converse_usage(completion)["totalTokens"] == total + 3
+
+
+def catalogue_limits():
+    for base in catalogue.MODELS:
+        row = catalogue.MODEL_TABLE[base]
+        assert len(row) == 4 and catalogue.CONTEXT_WINDOW[base] == 200000, base
+        assert catalogue.CACHE_MIN_TOKENS[base] in (None, 1024, 2048, 4096), base
+    for base in ("anthropic.claude-3-haiku-20240307-v1:0",
+                 "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                 "anthropic.claude-3-5-sonnet-20241022-v2:0"):
+        assert catalogue.CACHE_MIN_TOKENS[base] is None, base
+    assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-sonnet-4-5-20250929-v1:0"] == 1024
+    assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-3-5-haiku-20241022-v1:0"] == 2048
+    assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-haiku-4-5-20251001-v1:0"] == 4096
+
+
 def identity_routes():
     expected = {
         "/latest/api/token": "imds_token",
@@ -356,6 +632,17 @@ def main():
     run("catalogue rules", catalogue_rules)
     run("claude answer rules", claude_rules)
     run("claude body validation", claude_validation)
+    run("rules: classification", rules_classification)
+    run("rules: multi-label", rules_multi_label)
+    run("rules: sentiment", rules_sentiment)
+    run("rules: extraction", rules_extraction)
+    run("rules: summaries", rules_summaries)
+    run("faults: off_schema, no_tool, wrong_tool", misbehaviour_faults)
+    run("token counting (tools, Converse)", token_counting)
+    run("cache_control validation", cache_control_validation)
+    run("prompt cache: breakpoints, minimum, expiry", cache_breakpoints_and_prompt_cache)
+    run("prompt cache: usage accounting", cache_accounting)
+    run("catalogue limits (context window, cache minimum)", catalogue_limits)
     run("identity routes", identity_routes)
     run("identity sts validation and xml", identity_sts_rules)
     run("credential store issue and expire", credential_store_issue_and_expire)

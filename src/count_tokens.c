@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * count_tokens.c
+ *	  SQL function claude_count_tokens(): Bedrock's CountTokens, so a
+ *	  batch can be costed before it is run.
+ *
+ * The text form counts exactly the body claude_complete() would send for
+ * the prompt; the jsonb form counts a raw Messages body as claude_invoke()
+ * would send it.  CountTokens is free, but it is a request: it passes the
+ * same residency check and transport as everything else.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "anthropic.h"
+#include "bedrock.h"
+#include "call.h"
+#include "guc.h"
+
+PG_FUNCTION_INFO_V1(claude_count_tokens);
+PG_FUNCTION_INFO_V1(claude_count_tokens_body);
+
+typedef struct CountArgs
+{
+	char	   *body;
+	char	   *model;
+} CountArgs;
+
+static Datum
+count_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
+{
+	CountArgs  *a = (CountArgs *) arg;
+
+	return Int64GetDatum(claude_bedrock_count_tokens(a->model, a->body));
+}
+
+static Datum
+count_common(FunctionCallInfo fcinfo, CountArgs *a)
+{
+	Datum		result;
+	bool		isnull;
+
+	result = claude_guarded_call("claude_count_tokens", count_call, fcinfo, a, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* claude_count_tokens(prompt text, model text) -> bigint */
+Datum
+claude_count_tokens(PG_FUNCTION_ARGS)
+{
+	CountArgs	a;
+	ClaudeMessageRequest msg = {0};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	msg.max_tokens = claude_max_tokens;
+	msg.has_temperature = claude_guc_temperature(&msg.temperature);
+	a.body = claude_anthropic_build(&msg);
+	a.model = claude_model_arg(fcinfo, 1);
+	return count_common(fcinfo, &a);
+}
+
+/* claude_count_tokens(body jsonb, model text) -> bigint */
+Datum
+claude_count_tokens_body(PG_FUNCTION_ARGS)
+{
+	CountArgs	a;
+	Jsonb	   *in;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	in = PG_GETARG_JSONB_P(0);
+	a.model = claude_text_arg(fcinfo, 1);
+	a.body = JsonbToCString(NULL, &in->root, VARSIZE(in));
+	a.body = claude_anthropic_normalize_body(a.body, &a.model);
+	if (a.model == NULL || a.model[0] == '\0')
+		a.model = claude_model_arg(fcinfo, 1);
+	return count_common(fcinfo, &a);
+}
