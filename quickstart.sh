@@ -75,17 +75,21 @@ CREATE EXTENSION pg_claude;
 \echo '-- complete a prompt'
 SELECT claude_complete('In one sentence, why do Australian teams care where their data is processed?') AS answer;
 
-\echo '-- summarise a small table of support tickets'
+\echo '-- a small table of support tickets'
 CREATE TABLE tickets (id int PRIMARY KEY, customer text, body text);
 INSERT INTO tickets VALUES
-  (1, 'Acme',   'The printer on level 3 is jammed again. Please send someone today.'),
-  (2, 'Globex', 'I was charged twice for my March invoice. Can you refund one charge?'),
-  (3, 'Acme',   'Love the new dashboard! Exporting to CSV would make it perfect.'),
+  (1, 'Acme',   'Billing: I was charged twice for my March invoice. Can you refund one charge?'),
+  (2, 'Globex', 'Bug: the export page crashes when I click download.'),
+  (3, 'Acme',   'Praise for the new dashboard! Exporting to CSV would make it perfect.'),
   (4, 'Initech','Since the update I cannot log in; the page says my token expired.');
+\echo '-- classify them, rate them, summarise them'
 SELECT id, customer,
-       claude_complete('Summarise this support ticket in one short sentence: ' || body,
-                       max_tokens => 60) AS summary
+       claude_classify(body, ARRAY['billing', 'bug', 'praise', 'other']) AS label,
+       claude_sentiment(body) AS sentiment,
+       claude_summarize(body, 15) AS summary
 FROM tickets ORDER BY id;
+\echo '-- what each customer told us'
+SELECT customer, claude_summarize_agg(body ORDER BY id) FROM tickets GROUP BY customer ORDER BY customer;
 
 \echo '-- the whole response, when you need it'
 SELECT jsonb_pretty(claude_invoke('{"messages":[{"role":"user","content":"Say hello"}],"max_tokens":50}')
