@@ -6,6 +6,174 @@
 CREATE SCHEMA claude;
 COMMENT ON SCHEMA claude IS 'pg_claude state: cache, audit log, jobs';
 
+-- ---------------------------------------------------------------------------
+-- The audit log: one row per upstream call attempt and per cache hit.
+-- Written by the pg_claude worker from shared memory (so rows survive the
+-- caller's ROLLBACK), or by the calling backend when pg_claude is not
+-- preloaded.  Users read their own rows; nobody but the extension writes.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.usage (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts                 timestamptz NOT NULL DEFAULT now(),
+    role_name          text NOT NULL,
+    database_name      text NOT NULL,
+    backend_pid        int NOT NULL,
+    function_name      text,
+    operation          text,
+    model              text,
+    region             text,
+    endpoint_host      text,
+    geography          text,
+    request_id         text,
+    http_status        int,
+    error_code         text,
+    input_tokens       bigint,
+    output_tokens      bigint,
+    cache_read_tokens  bigint,
+    cache_write_tokens bigint,
+    latency_ms         double precision,
+    ttft_ms            double precision,
+    retries            int,
+    cache_hit          boolean NOT NULL DEFAULT false,
+    job_id             bigint,
+    prompt_sha256      text,
+    prompt             text,
+    cache_key          text
+);
+CREATE INDEX usage_ts_idx ON claude.usage (ts);
+CREATE INDEX usage_role_ts_idx ON claude.usage (role_name, ts);
+COMMENT ON TABLE claude.usage IS
+'Audit log: one row per Bedrock call attempt and per cache hit (prompt only with claude.log_prompts)';
+
+ALTER TABLE claude.usage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+
+-- ---------------------------------------------------------------------------
+-- The response cache, keyed by the SHA-256 of the canonical request
+-- (model and body with keys in canonical order).
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.cache (
+    key            text PRIMARY KEY,
+    model          text NOT NULL,
+    operation      text NOT NULL DEFAULT 'InvokeModel',
+    prompt_sha256  text,
+    response       text NOT NULL,
+    input_tokens   bigint,
+    output_tokens  bigint,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    last_used_at   timestamptz NOT NULL DEFAULT now(),
+    hits           bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX cache_last_used_idx ON claude.cache (last_used_at);
+CREATE INDEX cache_prompt_idx ON claude.cache (prompt_sha256);
+COMMENT ON TABLE claude.cache IS
+'Bedrock responses by request key; a repeated identical request is answered from here';
+
+-- ---------------------------------------------------------------------------
+-- Prices, editable, kept by pg_dump.  USD per million tokens, Bedrock
+-- on-demand list prices as published on https://aws.amazon.com/bedrock/pricing/
+-- (read 2026-11; geographic cross-region profiles such as au. are priced as
+-- the in-region model for these rows).  Edit to match your agreement.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.prices (
+    model_pattern      text PRIMARY KEY,
+    description        text,
+    input_per_mtok     numeric NOT NULL,
+    output_per_mtok    numeric NOT NULL,
+    cache_read_per_mtok  numeric NOT NULL DEFAULT 0,
+    cache_write_per_mtok numeric NOT NULL DEFAULT 0,
+    priority           int NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE claude.prices IS
+'USD per million tokens by model id pattern (LIKE); the highest priority match wins';
+INSERT INTO claude.prices VALUES
+    ('%claude-opus-4-5%',   'Claude Opus 4.5',   5.00, 25.00, 0.50,  6.25, 10),
+    ('%claude-opus-4-1%',   'Claude Opus 4.1',  15.00, 75.00, 1.50, 18.75, 10),
+    ('%claude-opus-4-%',    'Claude Opus 4',    15.00, 75.00, 1.50, 18.75,  5),
+    ('%claude-sonnet-4-5%', 'Claude Sonnet 4.5', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-sonnet-4-%',  'Claude Sonnet 4',   3.00, 15.00, 0.30,  3.75,  5),
+    ('%claude-haiku-4-5%',  'Claude Haiku 4.5',  1.00,  5.00, 0.10,  1.25, 10),
+    ('%claude-3-7-sonnet%', 'Claude 3.7 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-3-5-sonnet%', 'Claude 3.5 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-3-5-haiku%',  'Claude 3.5 Haiku',  0.80,  4.00, 0.08,  1.00, 10),
+    ('%claude-3-haiku%',    'Claude 3 Haiku',    0.25,  1.25, 0,     0,    10);
+SELECT pg_catalog.pg_extension_config_dump('claude.prices', '');
+
+-- The price that applies to a model id.
+CREATE FUNCTION claude.price_of(model text)
+RETURNS claude.prices
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p FROM claude.prices p
+    WHERE model LIKE p.model_pattern
+    ORDER BY p.priority DESC, length(p.model_pattern) DESC
+    LIMIT 1
+$$;
+
+CREATE FUNCTION claude.dropped_records()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_dropped_records'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION claude.dropped_records() IS
+'Audit and cache records dropped because the shared buffer was full, since the server started';
+
+CREATE FUNCTION @extschema@.claude_maintain()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_maintain'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_maintain() IS
+'Apply claude.usage_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
+
+CREATE FUNCTION @extschema@.claude_cache_key(body jsonb, model text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_cache_key_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_cache_key(jsonb, text) IS
+'The claude.cache key of the request claude_invoke(body, model) would send';
+
+-- Per model and day: calls, cache hits, errors by code, latency
+-- percentiles, tokens, estimated cost.  security_invoker: each role sees
+-- the statistics of the rows it may see.
+CREATE VIEW claude.stats WITH (security_invoker = true) AS
+WITH u AS (
+    SELECT usage.*, (usage.ts AT TIME ZONE 'UTC')::date AS day,
+           claude.price_of(usage.model) AS price
+    FROM claude.usage
+), errs AS (
+    SELECT e.model, e.day, jsonb_object_agg(e.error_code, e.n) AS errors_by_code
+    FROM (SELECT u.model, u.day, u.error_code, count(*) AS n
+          FROM u WHERE u.error_code IS NOT NULL AND NOT u.cache_hit
+          GROUP BY u.model, u.day, u.error_code) e
+    GROUP BY e.model, e.day
+)
+SELECT u.model,
+       u.day,
+       count(*) FILTER (WHERE NOT u.cache_hit) AS calls,
+       count(*) FILTER (WHERE u.cache_hit) AS cache_hits,
+       count(*) FILTER (WHERE NOT u.cache_hit AND u.error_code IS NOT NULL) AS errors,
+       coalesce(errs.errors_by_code, '{}') AS errors_by_code,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p50_latency_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p95_latency_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p99_latency_ms,
+       sum(u.input_tokens) FILTER (WHERE NOT u.cache_hit) AS input_tokens,
+       sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
+       sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
+       sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
+       round(sum(
+           (coalesce(u.input_tokens, 0) * (u.price).input_per_mtok
+          + coalesce(u.output_tokens, 0) * (u.price).output_per_mtok
+          + coalesce(u.cache_read_tokens, 0) * (u.price).cache_read_per_mtok
+          + coalesce(u.cache_write_tokens, 0) * (u.price).cache_write_per_mtok)
+          / 1000000.0) FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
+       claude.dropped_records() AS dropped_audit_records
+FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
+GROUP BY u.model, u.day, errs.errors_by_code;
+
 CREATE FUNCTION @extschema@.claude_complete(
     prompt      text,
     system      text    DEFAULT NULL,
@@ -14,7 +182,7 @@ CREATE FUNCTION @extschema@.claude_complete(
     temperature float8  DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_complete'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) IS
 'Send one prompt to Claude through Bedrock InvokeModel and return the answer text';
@@ -24,7 +192,7 @@ CREATE FUNCTION @extschema@.claude_invoke(
     model text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'claude_invoke'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_invoke(jsonb, text) IS
 'Send a raw Anthropic Messages body through Bedrock InvokeModel and return the whole response';
@@ -37,7 +205,7 @@ CREATE FUNCTION @extschema@.claude_classify(
     model        text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_classify'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_classify(text, text[], text, text) IS
 'The one label that best fits the input (always one of labels, or NULL with a WARNING)';
@@ -49,7 +217,7 @@ CREATE FUNCTION @extschema@.claude_classify(
     model        text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_classify_described'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) IS
 'The one label that best fits the input, labels given as {"label": "description", ...}';
@@ -61,7 +229,7 @@ CREATE FUNCTION @extschema@.claude_classify_multi(
     model        text DEFAULT NULL)
 RETURNS text[]
 AS 'MODULE_PATHNAME', 'claude_classify_multi'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) IS
 'Every label that applies to the input, in the order of labels';
@@ -73,7 +241,7 @@ CREATE FUNCTION @extschema@.claude_extract(
     model        text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'claude_extract'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) IS
 'Structured data from the input, conforming to the JSON Schema given (validated before it is returned)';
@@ -83,7 +251,7 @@ CREATE FUNCTION @extschema@.claude_sentiment(
     model text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'claude_sentiment'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_sentiment(text, text) IS
 'Sentiment of the input, from -1 (very negative) to 1 (very positive)';
@@ -94,7 +262,7 @@ CREATE FUNCTION @extschema@.claude_summarize(
     model     text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_summarize'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_summarize(text, int, text) IS
 'A summary of the input in at most max_words words';
@@ -139,7 +307,7 @@ CREATE FUNCTION @extschema@.claude_count_tokens(
     model  text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'claude_count_tokens'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_count_tokens(text, text) IS
 'Input tokens of the request claude_complete(prompt) would send (Bedrock CountTokens)';
@@ -149,7 +317,7 @@ CREATE FUNCTION @extschema@.claude_count_tokens(
     model text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'claude_count_tokens_body'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) IS
 'Input tokens of a Messages body (Bedrock CountTokens)';
@@ -191,24 +359,8 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_residency_check(text) IS
 'Would claude.residency allow a request to this model with the current region and endpoint? Sends nothing';
 
-CREATE FUNCTION claude.backend_data_flow(
-    OUT ts            timestamptz,
-    OUT role_name     text,
-    OUT region        text,
-    OUT endpoint_host text,
-    OUT model         text,
-    OUT geography     text,
-    OUT http_status   int,
-    OUT input_tokens  bigint,
-    OUT output_tokens bigint)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'claude_backend_data_flow'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
-
-COMMENT ON FUNCTION claude.backend_data_flow() IS
-'Every request this backend sent: where, which model, which role, outcome and tokens';
-
 -- The table an auditor asks for: where requests were processed, by whom.
+-- Reads the audit log (cache hits never left the database: not counted).
 CREATE FUNCTION @extschema@.claude_data_flow(since timestamptz DEFAULT '-infinity')
 RETURNS TABLE (
     region        text,
@@ -217,23 +369,26 @@ RETURNS TABLE (
     geography     text,
     calls         bigint,
     failed_calls  bigint,
+    refused_calls bigint,
     input_tokens  numeric,
     output_tokens numeric,
     roles         text[],
     first_call    timestamptz,
     last_call     timestamptz)
-LANGUAGE sql VOLATILE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT f.region, f.endpoint_host, f.model, f.geography,
-           count(*), count(*) FILTER (WHERE f.http_status NOT BETWEEN 200 AND 299),
-           sum(f.input_tokens), sum(f.output_tokens),
-           array_agg(DISTINCT f.role_name ORDER BY f.role_name),
-           min(f.ts), max(f.ts)
-    FROM claude.backend_data_flow() AS f
-    WHERE f.ts >= since
-    GROUP BY f.region, f.endpoint_host, f.model, f.geography
-    ORDER BY f.region, f.endpoint_host, f.model
+    SELECT u.region, u.endpoint_host, u.model, u.geography,
+           count(*) FILTER (WHERE u.error_code IS DISTINCT FROM 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code IS NOT NULL AND u.error_code <> 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code = 'ResidencyViolation'),
+           sum(u.input_tokens), sum(u.output_tokens),
+           array_agg(DISTINCT u.role_name ORDER BY u.role_name),
+           min(u.ts), max(u.ts)
+    FROM claude.usage AS u
+    WHERE u.ts >= since AND NOT u.cache_hit
+    GROUP BY u.region, u.endpoint_host, u.model, u.geography
+    ORDER BY u.region, u.endpoint_host, u.model
 $$;
 
 COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
@@ -246,7 +401,6 @@ REVOKE ALL ON FUNCTION @extschema@.claude_invoke(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_http_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_credentials() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION claude.backend_data_flow() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) FROM PUBLIC;
@@ -261,4 +415,14 @@ REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.dropped_records() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_maintain() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_cache_key(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON SCHEMA claude FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA claude FROM PUBLIC;
+
+-- Everyone may read their own audit rows (row-level security) and the
+-- prices and statistics; nobody but the extension writes the audit log.
+GRANT USAGE ON SCHEMA claude TO PUBLIC;
+GRANT SELECT ON claude.usage, claude.prices, claude.stats TO PUBLIC;
+GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUBLIC;

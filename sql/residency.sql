@@ -126,11 +126,12 @@ SELECT pg_temp.try($$SELECT claude_complete('hi')$$);
 RESET claude.model;
 SELECT requests - :before AS requests_sent_for_refused FROM claude_http_stats();
 
--- allowed requests go, and the data flow shows where
+-- allowed requests go, and the data flow (from the audit log) shows where
+SELECT clock_timestamp() AS t0 \gset
 SELECT claude_complete('Where am I processed?');
 SELECT claude_complete('And me?', model => 'anthropic.claude-3-haiku-20240307-v1:0');
 SELECT region, endpoint_host, model, geography, calls, failed_calls, roles
-FROM claude_data_flow(now() - interval '1 hour');
+FROM claude_data_flow(:'t0');
 SELECT count(*) AS flows_in_the_future FROM claude_data_flow(now() + interval '1 hour');
 
 -- who may move data: a plain role cannot change residency, region or endpoint

@@ -14,10 +14,13 @@
 #include <cjson/cJSON.h>
 
 #include "common/base64.h"
+#include "utils/timestamp.h"
 
 #include "bedrock.h"
+#include "anthropic.h"
+#include "audit.h"
+#include "cache.h"
 #include "credentials.h"
-#include "dataflow.h"
 #include "endpoint.h"
 #include "guc.h"
 #include "residency.h"
@@ -99,6 +102,14 @@ typedef struct SignContext
 	const char *body;
 	size_t		body_len;
 	char		signed_with[128];	/* access key id of the last attempt */
+
+	/* for the audit log */
+	const char *operation;
+	const char *model;
+	const char *geography;
+	const char *endpoint_host;
+	char		cache_key[65];
+	char		prompt_sha256[65];
 } SignContext;
 
 static struct curl_slist *
@@ -221,6 +232,67 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	return list;
 }
 
+/* What an attempt that got no AWS error code failed with, for the audit log. */
+static const char *
+attempt_error_code(const ClaudeHttpResponse *resp)
+{
+	if (resp->interrupted)
+		return "Interrupted";
+	if (resp->curl_code == CURLE_OPERATION_TIMEDOUT)
+		return "Timeout";
+	if (resp->curl_code != CURLE_OK)
+		return "ConnectionError";
+	if (resp->error_type[0])
+		return resp->error_type;
+	if (resp->status < 200 || resp->status >= 300)
+		return psprintf("HTTP%ld", resp->status);
+	return "";
+}
+
+/* One row of claude.usage per attempt: on_attempt callback of the transport. */
+static void
+audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
+{
+	SignContext *ctx = (SignContext *) arg;
+	ClaudeUsageRecord r;
+
+	claude_usage_init(&r, ctx->operation, ctx->model);
+	strlcpy(r.region, claude_region, sizeof(r.region));
+	strlcpy(r.endpoint_host, ctx->endpoint_host, sizeof(r.endpoint_host));
+	strlcpy(r.geography, ctx->geography, sizeof(r.geography));
+	strlcpy(r.request_id, resp->request_id, sizeof(r.request_id));
+	r.http_status = resp->status > 0 ? (int32) resp->status : -1;
+	strlcpy(r.error_code, attempt_error_code(resp), sizeof(r.error_code));
+	r.input_tokens = resp->input_tokens;
+	r.output_tokens = resp->output_tokens;
+	r.cache_read_tokens = resp->cache_read_tokens;
+	r.cache_write_tokens = resp->cache_write_tokens;
+	if (!resp->interrupted && resp->status >= 200 && resp->status < 300 && resp->body &&
+		strcmp(ctx->operation, "InvokeModel") == 0)
+	{
+		ClaudeUsage usage;
+
+		/* the body's usage block where headers are missing */
+		claude_anthropic_usage(resp->body, &usage);
+		if (r.input_tokens < 0)
+			r.input_tokens = usage.input_tokens;
+		if (r.output_tokens < 0)
+			r.output_tokens = usage.output_tokens;
+		if (r.cache_read_tokens < 0)
+			r.cache_read_tokens = usage.cache_read_tokens;
+		if (r.cache_write_tokens < 0)
+			r.cache_write_tokens = usage.cache_write_tokens;
+	}
+	r.latency_ms = resp->interrupted ? -1 : resp->latency_ms;
+	r.retries = attempt;
+	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
+	strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+	if (resp->interrupted)
+		claude_audit_usage_in_error(&r);
+	else
+		claude_audit_usage(&r, claude_current_input ? claude_current_input : ctx->body);
+}
+
 /* ExpiredTokenException: drop the credentials that were just refused. */
 static void
 refresh_after_expiry(void *arg)
@@ -248,9 +320,51 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 
 	resolve_endpoint(&ep);
 
+	claude_audit_prepare();
+
 	/* residency first: nothing is signed, let alone sent, if it is refused */
-	geography = claude_residency_enforce(model,
+	geography = claude_residency_enforce(operation, model,
 										 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.operation = operation;
+	ctx.model = model;
+	ctx.geography = geography;
+	ctx.endpoint_host = ep.host;
+	claude_sha256_text(claude_current_input ? claude_current_input : body, ctx.prompt_sha256);
+
+	/* the cache: an identical request already answered costs nothing */
+	if (strcmp(operation, "InvokeModel") == 0 && claude_cache_mode != CLAUDE_CACHE_OFF)
+	{
+		TimestampTz start = GetCurrentTimestamp();
+		char	   *cached;
+
+		claude_cache_key(model, body, ctx.cache_key);
+		cached = claude_cache_lookup(ctx.cache_key);
+		if (cached != NULL)
+		{
+			ClaudeUsageRecord r;
+			long		secs;
+			int			usecs;
+
+			claude_usage_init(&r, operation, model);
+			strlcpy(r.region, claude_region, sizeof(r.region));
+			strlcpy(r.geography, geography, sizeof(r.geography));
+			r.cache_hit = true;
+			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+			r.latency_ms = secs * 1000.0 + usecs / 1000.0;
+			strlcpy(r.cache_key, ctx.cache_key, sizeof(r.cache_key));
+			strlcpy(r.prompt_sha256, ctx.prompt_sha256, sizeof(r.prompt_sha256));
+			claude_audit_usage(&r, claude_current_input ? claude_current_input : body);
+
+			memset(resp, 0, sizeof(*resp));
+			resp->status = 200;
+			resp->body = cached;
+			resp->body_len = strlen(cached);
+			resp->input_tokens = resp->output_tokens = -1;
+			return resp->body;
+		}
+	}
 
 	/* The model id is one path label: ':' and '/' are percent-encoded. */
 	encoded = sigv4_uri_encode(model, strlen(model), false);
@@ -276,12 +390,25 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 	req.prepare = sign_attempt;
 	req.prepare_arg = &ctx;
 	req.refresh_credentials = refresh_after_expiry;
+	req.on_attempt = audit_attempt;
 
 	claude_http_execute(&req, resp);
-	claude_dataflow_record(claude_region, ep.host, model, geography, resp->status,
-						   resp->input_tokens, resp->output_tokens);
 	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)
 		claude_bedrock_raise(operation, model, resp);
+
+	if (ctx.cache_key[0] && claude_cache_mode == CLAUDE_CACHE_ON)
+	{
+		ClaudeCacheRecord c;
+
+		memset(&c, 0, sizeof(c));
+		strlcpy(c.key, ctx.cache_key, sizeof(c.key));
+		strlcpy(c.model, model, sizeof(c.model));
+		strlcpy(c.operation, operation, sizeof(c.operation));
+		strlcpy(c.prompt_sha256, ctx.prompt_sha256, sizeof(c.prompt_sha256));
+		c.input_tokens = resp->input_tokens;
+		c.output_tokens = resp->output_tokens;
+		claude_audit_cache_store(&c, resp->body);
+	}
 	return resp->body;
 }
 

@@ -16,6 +16,7 @@
 #include "utils/resowner.h"
 
 #include "anthropic.h"
+#include "audit.h"
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
@@ -92,16 +93,52 @@ always_raised(int sqlerrcode)
 }
 
 Datum
-claude_guarded_call(const char *function_name, ClaudeGuardedFn fn,
-					FunctionCallInfo fcinfo, void *arg, bool *isnull)
+claude_guarded_call(const char *function_name, const char *input,
+					ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg, bool *isnull)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile Datum result = (Datum) 0;
 
 	*isnull = false;
+	claude_current_function = function_name;
+	claude_current_input = input;
 	if (claude_on_error == CLAUDE_ON_ERROR_RAISE)
 		return fn(fcinfo, arg, isnull);
+
+	/*
+	 * In a parallel query no subtransaction may start.  The call path holds
+	 * nothing that error cleanup must release by then (curl state is
+	 * released by its own PG_FINALLY, locks are never held across a
+	 * failure that is not always raised), so catch without one.
+	 */
+	if (IsInParallelMode())
+	{
+		PG_TRY();
+		{
+			result = fn(fcinfo, arg, isnull);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			if (always_raised(edata->sqlerrcode))
+				PG_RE_THROW();
+			FlushErrorState();
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s returned NULL: %s", function_name, edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+					 errhint("claude.on_error is 'null'; set it to 'raise' to stop at the first error.")));
+			FreeErrorData(edata);
+			*isnull = true;
+			result = (Datum) 0;
+		}
+		PG_END_TRY();
+		return result;
+	}
 
 	/* as PL/pgSQL's exception blocks do */
 	BeginInternalSubTransaction(NULL);

@@ -36,7 +36,8 @@ extern long claude_estimate_tokens(size_t bytes);
 extern void claude_check_context(size_t text_bytes, int max_tokens);
 
 /*
- * Run fn under claude.on_error: with 'raise' errors propagate; with 'null'
+ * Run fn under claude.on_error, with the audit context (function name,
+ * the caller's input, hashed as prompt_sha256) set for its requests: with 'raise' errors propagate; with 'null'
  * an error of the call (AWS, transport, an answer that cannot be used)
  * becomes a WARNING and a NULL result, inside a subtransaction so that
  * nothing half-done survives.  Cancels, residency refusals and resource
@@ -44,8 +45,9 @@ extern void claude_check_context(size_t text_bytes, int max_tokens);
  */
 typedef Datum (*ClaudeGuardedFn) (FunctionCallInfo fcinfo, void *arg, bool *isnull);
 
-extern Datum claude_guarded_call(const char *function_name, ClaudeGuardedFn fn,
-								 FunctionCallInfo fcinfo, void *arg, bool *isnull);
+extern Datum claude_guarded_call(const char *function_name, const char *input,
+								 ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg,
+								 bool *isnull);
 
 /* A single-turn completion: the answer's text (for composite functions). */
 extern char *claude_message_text(const char *model, const char *system,

@@ -266,7 +266,7 @@ classify_common(FunctionCallInfo fcinfo, ClassifyArgs *a, const char *name)
 
 	a->instructions = claude_text_arg(fcinfo, 2);
 	a->model = claude_model_arg(fcinfo, 3);
-	result = claude_guarded_call(name, classify_call, fcinfo, a, &isnull);
+	result = claude_guarded_call(name, a->input, classify_call, fcinfo, a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

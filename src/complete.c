@@ -98,7 +98,7 @@ claude_complete(PG_FUNCTION_ARGS)
 	else
 		a.msg.has_temperature = claude_guc_temperature(&a.msg.temperature);
 
-	result = claude_guarded_call("claude_complete", complete_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_complete", a.msg.prompt, complete_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -154,7 +154,7 @@ claude_invoke(PG_FUNCTION_ARGS)
 	if (a.model == NULL || a.model[0] == '\0')
 		a.model = claude_model_arg(fcinfo, 1);
 
-	result = claude_guarded_call("claude_invoke", invoke_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_invoke", a.body, invoke_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

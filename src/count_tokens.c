@@ -48,7 +48,7 @@ count_common(FunctionCallInfo fcinfo, CountArgs *a)
 	Datum		result;
 	bool		isnull;
 
-	result = claude_guarded_call("claude_count_tokens", count_call, fcinfo, a, &isnull);
+	result = claude_guarded_call("claude_count_tokens", a->body, count_call, fcinfo, a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

@@ -18,8 +18,13 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "executor/spi.h"
 #include "utils/timestamp.h"
 
+#include "anthropic.h"
+#include "audit.h"
+#include "cache.h"
 #include "credentials.h"
 #include "endpoint.h"
 #include "guc.h"
@@ -29,6 +34,9 @@
 PG_FUNCTION_INFO_V1(claude_credentials);
 PG_FUNCTION_INFO_V1(claude_http_stats);
 PG_FUNCTION_INFO_V1(claude_residency_check);
+PG_FUNCTION_INFO_V1(claude_dropped_records);
+PG_FUNCTION_INFO_V1(claude_maintain);
+PG_FUNCTION_INFO_V1(claude_cache_key_sql);
 
 /*
  * claude_credentials() -> (provider, auth, access_key_id, role_arn,
@@ -127,4 +135,34 @@ claude_residency_check(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(v.processed_in);
 	values[3] = CStringGetTextDatum(v.reason);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* claude.dropped_records() -> bigint */
+Datum
+claude_dropped_records(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) claude_audit_dropped());
+}
+
+/* claude_maintain() -> bigint: retention and eviction now */
+Datum
+claude_maintain(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(claude_audit_maintain());
+}
+
+/* claude_cache_key(body jsonb, model text) -> text */
+Datum
+claude_cache_key_sql(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	char	   *model = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *body = JsonbToCString(NULL, &in->root, VARSIZE(in));
+	char		key[65];
+
+	body = claude_anthropic_normalize_body(body, &model);
+	if (model == NULL)
+		model = claude_model;
+	claude_cache_key(model, body, key);
+	PG_RETURN_TEXT_P(cstring_to_text(key));
 }

@@ -123,7 +123,7 @@ claude_extract(PG_FUNCTION_ARGS)
 	a.instructions = claude_text_arg(fcinfo, 2);
 	a.model = claude_model_arg(fcinfo, 3);
 
-	result = claude_guarded_call("claude_extract", extract_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_extract", a.input, extract_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -188,7 +188,7 @@ claude_sentiment(PG_FUNCTION_ARGS)
 	memset(&a, 0, sizeof(a));
 	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	a.model = claude_model_arg(fcinfo, 1);
-	result = claude_guarded_call("claude_sentiment", sentiment_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_sentiment", a.input, sentiment_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

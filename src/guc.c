@@ -23,6 +23,7 @@
 
 #include "endpoint.h"
 #include "guc.h"
+#include "cache.h"
 #include "residency.h"
 
 char	   *claude_region = NULL;
@@ -41,6 +42,21 @@ char	   *claude_role_session_name = NULL;
 char	   *claude_role_external_id = NULL;
 int			claude_on_error = CLAUDE_ON_ERROR_RAISE;
 int			claude_summarize_chunk_tokens = 50000;
+int			claude_cache_mode = CLAUDE_CACHE_ON;
+int			claude_cache_ttl_s = 0;
+int			claude_cache_max_entries = 100000;
+int			claude_usage_retention_s = 90 * 24 * 3600;
+bool		claude_log_prompts = false;
+char	   *claude_database_name = NULL;
+int			claude_audit_buffer_kb = 8192;
+
+static const struct config_enum_entry cache_options[] = {
+	{"on", CLAUDE_CACHE_ON, false},
+	{"off", CLAUDE_CACHE_OFF, false},
+	{"read-only", CLAUDE_CACHE_READ_ONLY, false},
+	{"read_only", CLAUDE_CACHE_READ_ONLY, true},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry on_error_options[] = {
 	{"raise", CLAUDE_ON_ERROR_RAISE, false},
@@ -271,6 +287,30 @@ check_external_id(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * Settings the worker needs at server start: only meaningful, and only
+ * defined as postmaster settings, when pg_claude is preloaded.
+ */
+void
+claude_guc_init_postmaster(void)
+{
+	DefineCustomStringVariable("claude.database_name",
+							   gettext_noop("Sets the database the pg_claude worker serves (audit log, cache, jobs)."),
+							   NULL,
+							   &claude_database_name,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.audit_buffer",
+							gettext_noop("Sets the shared memory that holds audit and cache records until the worker writes them."),
+							NULL,
+							&claude_audit_buffer_kb,
+							8192, 64, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
+
 void
 claude_guc_init(void)
 {
@@ -403,6 +443,47 @@ claude_guc_init(void)
 							50000, 200, 150000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("claude.cache",
+							 gettext_noop("Sets whether identical requests are answered from claude.cache: on, off or read-only."),
+							 NULL,
+							 &claude_cache_mode,
+							 CLAUDE_CACHE_ON,
+							 cache_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.cache_ttl",
+							gettext_noop("Sets how long a cached response may be reused; 0 means without limit."),
+							NULL,
+							&claude_cache_ttl_s,
+							0, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.cache_max_entries",
+							gettext_noop("Sets how many responses claude.cache keeps; the least recently used go first. 0 means without limit."),
+							NULL,
+							&claude_cache_max_entries,
+							100000, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.usage_retention",
+							gettext_noop("Sets how long rows of the audit log claude.usage are kept; 0 means forever."),
+							NULL,
+							&claude_usage_retention_s,
+							90 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("claude.log_prompts",
+							 gettext_noop("Stores the prompt text in the audit log, not only its hash."),
+							 NULL,
+							 &claude_log_prompts,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

@@ -34,9 +34,17 @@ typedef enum ClaudeOnError
 } ClaudeOnError;
 
 extern int	claude_on_error;
+extern int	claude_cache_mode;
+extern int	claude_cache_ttl_s;
+extern int	claude_cache_max_entries;
+extern int	claude_usage_retention_s;
+extern bool claude_log_prompts;
+extern char *claude_database_name;
+extern int	claude_audit_buffer_kb;
 extern int	claude_summarize_chunk_tokens;
 
 extern void claude_guc_init(void);
+extern void claude_guc_init_postmaster(void);
 
 /* claude.temperature parsed; false when unset */
 extern bool claude_guc_temperature(double *value);

@@ -129,6 +129,8 @@ typedef struct TransferState
 	char		content_type[128];
 	long		input_tokens;
 	long		output_tokens;
+	long		cache_read_tokens;
+	long		cache_write_tokens;
 	char		errbuf[CURL_ERROR_SIZE];
 } TransferState;
 
@@ -210,6 +212,7 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 	{
 		xfer.request_id[0] = xfer.error_type[0] = xfer.content_type[0] = '\0';
 		xfer.input_tokens = xfer.output_tokens = -1;
+		xfer.cache_read_tokens = xfer.cache_write_tokens = -1;
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
@@ -248,6 +251,20 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 
 		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
 		xfer.output_tokens = strtol(num, NULL, 10);
+	}
+	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Read-Input-Token-Count"))
+	{
+		char		num[32];
+
+		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
+		xfer.cache_read_tokens = strtol(num, NULL, 10);
+	}
+	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Write-Input-Token-Count"))
+	{
+		char		num[32];
+
+		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
+		xfer.cache_write_tokens = strtol(num, NULL, 10);
 	}
 #undef HEADER_IS
 	return n;
@@ -470,6 +487,7 @@ http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
 	http_setup_handles();
 	memset(&xfer, 0, sizeof(xfer));
 	xfer.input_tokens = xfer.output_tokens = -1;
+	xfer.cache_read_tokens = xfer.cache_write_tokens = -1;
 	nwatched = 0;
 	watched_changed = true;
 	watched_overflow = false;
@@ -579,6 +597,8 @@ http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
 		strlcpy(resp->content_type, xfer.content_type, sizeof(resp->content_type));
 		resp->input_tokens = xfer.input_tokens;
 		resp->output_tokens = xfer.output_tokens;
+		resp->cache_read_tokens = xfer.cache_read_tokens;
+		resp->cache_write_tokens = xfer.cache_write_tokens;
 		resp->body = palloc(xfer.len + 1);
 		if (xfer.len > 0)
 			memcpy(resp->body, xfer.data, xfer.len);
@@ -755,13 +775,29 @@ claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 		{
 			http_perform_once(req, headers, resp);
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
+			/*
+			 * Cancelled in flight: the request may well have reached the
+			 * endpoint, so it is still an attempt to record.
+			 */
 			free_headers(headers);
+			headers = NULL;
+			if (req->on_attempt)
+			{
+				resp->interrupted = true;
+				resp->retries = attempt;
+				resp->curl_code = CURLE_ABORTED_BY_CALLBACK;
+				req->on_attempt(req->prepare_arg, resp, attempt);
+			}
+			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		free_headers(headers);
 
 		resp->retries = attempt;
+		if (req->on_attempt)
+			req->on_attempt(req->prepare_arg, resp, attempt);
 
 		/*
 		 * Expired temporary credentials: refresh and try again at once, but

@@ -47,6 +47,9 @@ typedef struct ClaudeHttpRequest
 	 * then retried once at once, signed with whatever prepare finds next.
 	 */
 	void		(*refresh_credentials) (void *arg);
+
+	/* Called after every attempt, whatever its outcome (the audit log). */
+	void		(*on_attempt) (void *arg, const ClaudeHttpResponse *resp, int attempt);
 } ClaudeHttpRequest;
 
 /* A request with every override unset. */
@@ -71,10 +74,13 @@ struct ClaudeHttpResponse
 	CURLcode	curl_code;		/* CURLE_OK when the exchange completed */
 	char		curl_error[CURL_ERROR_SIZE];
 	int			retries;		/* attempts made minus one */
+	bool		interrupted;	/* the attempt was cut short by an error (cancel) */
 	double		latency_ms;		/* of the last attempt */
 	long		connects;		/* connections opened by this call */
 	long		input_tokens;	/* X-Amzn-Bedrock-Input-Token-Count, or -1 */
 	long		output_tokens;	/* X-Amzn-Bedrock-Output-Token-Count, or -1 */
+	long		cache_read_tokens;	/* X-Amzn-Bedrock-Cache-Read-Input-Token-Count, or -1 */
+	long		cache_write_tokens; /* X-Amzn-Bedrock-Cache-Write-Input-Token-Count, or -1 */
 };
 
 /*

@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 
+#include "audit.h"
 #include "endpoint.h"
 #include "guc.h"
 #include "residency.h"
@@ -473,7 +474,7 @@ claude_residency_judge(const char *residency, const char *region,
 }
 
 const char *
-claude_residency_enforce(const char *model, const char *endpoint_host)
+claude_residency_enforce(const char *operation, const char *model, const char *endpoint_host)
 {
 	ClaudeResidencyVerdict v;
 
@@ -494,6 +495,18 @@ claude_residency_enforce(const char *model, const char *endpoint_host)
 			label = "a place that cannot be determined";
 		if (label == NULL)
 			label = psprintf("region %s", v.geography);
+
+		/* the audit log records refusals too (in the shared ring, or the log) */
+		{
+			ClaudeUsageRecord r;
+
+			claude_usage_init(&r, operation, model);
+			strlcpy(r.region, claude_region, sizeof(r.region));
+			strlcpy(r.endpoint_host, endpoint_host ? endpoint_host : "", sizeof(r.endpoint_host));
+			strlcpy(r.geography, v.geography, sizeof(r.geography));
+			strlcpy(r.error_code, "ResidencyViolation", sizeof(r.error_code));
+			claude_audit_usage_in_error(&r);
+		}
 
 		/* the audit trail of refusals, for operators (no request data) */
 		ereport(LOG,

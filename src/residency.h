@@ -41,6 +41,7 @@ extern void claude_residency_judge(const char *residency, const char *region,
  * current settings, logs a refusal at LOG level and raises 42R01.  Returns
  * the geography the request will reach.
  */
-extern const char *claude_residency_enforce(const char *model, const char *endpoint_host);
+extern const char *claude_residency_enforce(const char *operation, const char *model,
+											const char *endpoint_host);
 
 #endif							/* PG_CLAUDE_RESIDENCY_H */

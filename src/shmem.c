@@ -19,6 +19,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
+#include "audit.h"
 #include "credentials.h"
 #include "shmem.h"
 
@@ -31,7 +32,9 @@ claude_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(claude_credentials_shmem_size());
-	RequestNamedLWLockTranche("pg_claude", 1);
+	RequestAddinShmemSpace(claude_audit_shmem_size());
+	/* 0: shared credentials, 1: audit ring */
+	RequestNamedLWLockTranche("pg_claude", 2);
 }
 
 static void
@@ -41,6 +44,7 @@ claude_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	claude_credentials_shmem_init();
+	claude_audit_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -108,7 +108,7 @@ claude_summarize(PG_FUNCTION_ARGS)
 	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	a.max_words = words_arg(fcinfo, 1, DEFAULT_MAX_WORDS);
 	a.model = claude_model_arg(fcinfo, 2);
-	result = claude_guarded_call("claude_summarize", summarize_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_summarize", a.input, summarize_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -312,7 +312,7 @@ claude_summarize_agg_finalfn(PG_FUNCTION_ARGS)
 	if (a.state->items == NIL)
 		PG_RETURN_NULL();
 	a.model = pstrdup(claude_model);
-	result = claude_guarded_call("claude_summarize_agg", summarize_agg_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_summarize_agg", NULL, summarize_agg_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

@@ -17,7 +17,8 @@ from harness import Cluster, Emulator, Reporter, emulator_env, free_port  # noqa
 t = Reporter("function faults")
 work = tempfile.mkdtemp(prefix="pg_claude_t060_")
 emu = Emulator(work, tls=False)
-pg = Cluster("t060", free_port(), conf=f"claude.endpoint = '{emu.http_url}'")
+# the cache would answer repeated requests without asking the (faulty) model
+pg = Cluster("t060", free_port(), conf=f"claude.endpoint = '{emu.http_url}'\nclaude.cache = off")
 LABELS = "ARRAY['billing', 'bug', 'praise']"
 SCHEMA = ('{"type": "object", "properties": {"priority": {"type": "string", "enum": ["low", "high"]},'
           ' "seats": {"type": "integer", "minimum": 1, "maximum": 100}}, "required": ["priority", "seats"]}')

@@ -1,0 +1,140 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  The response cache (claude.cache): keys and lookups.
+ *
+ * A repeated identical request is answered from claude.cache without
+ * calling Bedrock.  "Identical" is decided on the canonical request: the
+ * model id and the body with object keys sorted, so two bodies that differ
+ * only in key order or spacing share a key.  Lookups read the table with
+ * an ordinary snapshot (no locks that could wait on anyone); the hit is
+ * recorded, and new responses stored, by the audit path (audit.c), which
+ * writes outside the caller's transaction when pg_claude is preloaded.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <cjson/cJSON.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "cache.h"
+#include "guc.h"
+#include "sigv4.h"
+
+void
+claude_sha256_text(const char *text, char out[65])
+{
+	sigv4_sha256_hex((const unsigned char *) text, strlen(text), out);
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+	return strcmp((*(cJSON *const *) a)->string, (*(cJSON *const *) b)->string);
+}
+
+/* Sort every object's members by key, recursively. */
+static void
+json_sort_keys(cJSON *node)
+{
+	cJSON	   *child;
+
+	if (cJSON_IsObject(node))
+	{
+		int			n = cJSON_GetArraySize(node);
+		cJSON	  **items = palloc(sizeof(cJSON *) * Max(n, 1));
+		int			i = 0;
+
+		cJSON_ArrayForEach(child, node)
+			items[i++] = child;
+		qsort(items, n, sizeof(cJSON *), compare_keys);
+		/* relink in sorted order */
+		for (i = 0; i < n; i++)
+		{
+			items[i]->prev = i > 0 ? items[i - 1] : items[n - 1];
+			items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+		}
+		node->child = n > 0 ? items[0] : NULL;
+	}
+	if (cJSON_IsObject(node) || cJSON_IsArray(node))
+		cJSON_ArrayForEach(child, node)
+			json_sort_keys(child);
+}
+
+void
+claude_cache_key(const char *model, const char *body, char out[65])
+{
+	cJSON	   *root = cJSON_Parse(body);
+	char	   *canonical;
+	char	   *material;
+
+	if (root != NULL)
+	{
+		json_sort_keys(root);
+		canonical = cJSON_PrintUnformatted(root);
+		cJSON_Delete(root);
+	}
+	else
+		canonical = pstrdup(body);
+	material = psprintf("%s\n%s", model, canonical);
+	claude_sha256_text(material, out);
+}
+
+char *
+claude_cache_lookup(const char *key)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec;
+	char	   *volatile result = NULL;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	int			rc;
+
+	if (claude_cache_mode == CLAUDE_CACHE_OFF)
+		return NULL;
+	if (!OidIsValid(get_extension_oid("pg_claude", true)))
+		return NULL;
+
+	values[0] = CStringGetTextDatum(key);
+	values[1] = Int32GetDatum(claude_cache_ttl_s);
+
+	/* the cache is the extension's: read it as its owner, not the caller */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args("SELECT response FROM claude.cache WHERE key = $1 "
+								   "AND ($2 = 0 OR created_at > now() - make_interval(secs => $2))",
+								   2, types, values, NULL, true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			/* copied into the caller's context: SPI_finish frees SPI's */
+			if (!isnull)
+				result = MemoryContextStrdup(callercxt, TextDatumGetCString(d));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return result;
+}
