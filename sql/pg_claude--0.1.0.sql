@@ -77,30 +77,54 @@ COMMENT ON TABLE claude.cache IS
 -- the in-region model for these rows).  Edit to match your agreement.
 -- ---------------------------------------------------------------------------
 CREATE TABLE claude.prices (
-    model_pattern      text PRIMARY KEY,
-    description        text,
-    input_per_mtok     numeric NOT NULL,
-    output_per_mtok    numeric NOT NULL,
+    model_pattern        text NOT NULL,
+    source               text NOT NULL DEFAULT 'user',
+    description          text,
+    input_per_mtok       numeric NOT NULL,
+    output_per_mtok      numeric NOT NULL,
     cache_read_per_mtok  numeric NOT NULL DEFAULT 0,
     cache_write_per_mtok numeric NOT NULL DEFAULT 0,
-    priority           int NOT NULL DEFAULT 0
+    priority             int NOT NULL DEFAULT 0,
+    PRIMARY KEY (model_pattern, source)
 );
 COMMENT ON TABLE claude.prices IS
-'USD per million tokens by model id pattern (LIKE); the highest priority match wins';
+'USD per million tokens by model id pattern (LIKE); your rows (source ''user'') win over the published ones';
 INSERT INTO claude.prices VALUES
-    ('%claude-opus-4-5%',   'Claude Opus 4.5',   5.00, 25.00, 0.50,  6.25, 10),
-    ('%claude-opus-4-1%',   'Claude Opus 4.1',  15.00, 75.00, 1.50, 18.75, 10),
-    ('%claude-opus-4-%',    'Claude Opus 4',    15.00, 75.00, 1.50, 18.75,  5),
-    ('%claude-sonnet-4-5%', 'Claude Sonnet 4.5', 3.00, 15.00, 0.30,  3.75, 10),
-    ('%claude-sonnet-4-%',  'Claude Sonnet 4',   3.00, 15.00, 0.30,  3.75,  5),
-    ('%claude-haiku-4-5%',  'Claude Haiku 4.5',  1.00,  5.00, 0.10,  1.25, 10),
-    ('%claude-3-7-sonnet%', 'Claude 3.7 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
-    ('%claude-3-5-sonnet%', 'Claude 3.5 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
-    ('%claude-3-5-haiku%',  'Claude 3.5 Haiku',  0.80,  4.00, 0.08,  1.00, 10),
-    ('%claude-3-haiku%',    'Claude 3 Haiku',    0.25,  1.25, 0,     0,    10);
-SELECT pg_catalog.pg_extension_config_dump('claude.prices', '');
+    ('%claude-opus-4-5%',   'aws-list-2026-11', 'Claude Opus 4.5',   5.00, 25.00, 0.50,  6.25, 10),
+    ('%claude-opus-4-1%',   'aws-list-2026-11', 'Claude Opus 4.1',  15.00, 75.00, 1.50, 18.75, 10),
+    ('%claude-opus-4-%',    'aws-list-2026-11', 'Claude Opus 4',    15.00, 75.00, 1.50, 18.75,  5),
+    ('%claude-sonnet-4-5%', 'aws-list-2026-11', 'Claude Sonnet 4.5', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-sonnet-4-%',  'aws-list-2026-11', 'Claude Sonnet 4',   3.00, 15.00, 0.30,  3.75,  5),
+    ('%claude-haiku-4-5%',  'aws-list-2026-11', 'Claude Haiku 4.5',  1.00,  5.00, 0.10,  1.25, 10),
+    ('%claude-3-7-sonnet%', 'aws-list-2026-11', 'Claude 3.7 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-3-5-sonnet%', 'aws-list-2026-11', 'Claude 3.5 Sonnet', 3.00, 15.00, 0.30,  3.75, 10),
+    ('%claude-3-5-haiku%',  'aws-list-2026-11', 'Claude 3.5 Haiku',  0.80,  4.00, 0.08,  1.00, 10),
+    ('%claude-3-haiku%',    'aws-list-2026-11', 'Claude 3 Haiku',    0.25,  1.25, 0,     0,    10);
 
--- The price that applies to a model id.
+-- Editing a published row records your price as a row of your own (the
+-- published one stays): pg_dump keeps exactly your rows, and a restore,
+-- which re-creates the published ones, never collides with them.
+CREATE FUNCTION claude.prices_keep_published()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO claude.prices (model_pattern, source, description, input_per_mtok, output_per_mtok,
+                               cache_read_per_mtok, cache_write_per_mtok, priority)
+    VALUES (NEW.model_pattern, 'user', NEW.description, NEW.input_per_mtok, NEW.output_per_mtok,
+            NEW.cache_read_per_mtok, NEW.cache_write_per_mtok, NEW.priority)
+    ON CONFLICT (model_pattern, source) DO UPDATE SET
+        description = EXCLUDED.description, input_per_mtok = EXCLUDED.input_per_mtok,
+        output_per_mtok = EXCLUDED.output_per_mtok, cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
+        cache_write_per_mtok = EXCLUDED.cache_write_per_mtok, priority = EXCLUDED.priority;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER prices_keep_published BEFORE UPDATE ON claude.prices
+    FOR EACH ROW WHEN (OLD.source <> 'user') EXECUTE FUNCTION claude.prices_keep_published();
+SELECT pg_catalog.pg_extension_config_dump('claude.prices', $$WHERE source = 'user'$$);
+
+-- The price that applies to a model id: your rows first.
 CREATE FUNCTION claude.price_of(model text)
 RETURNS claude.prices
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -108,7 +132,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT p FROM claude.prices p
     WHERE model LIKE p.model_pattern
-    ORDER BY p.priority DESC, length(p.model_pattern) DESC
+    ORDER BY (p.source = 'user') DESC, p.priority DESC, length(p.model_pattern) DESC
     LIMIT 1
 $$;
 
@@ -416,6 +440,7 @@ REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION claude.dropped_records() FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.prices_keep_published() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_maintain() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_cache_key(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON SCHEMA claude FROM PUBLIC;

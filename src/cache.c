@@ -21,7 +21,10 @@
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -105,6 +108,23 @@ claude_cache_lookup(const char *key)
 		return NULL;
 	if (!OidIsValid(get_extension_oid("pg_claude", true)))
 		return NULL;
+
+	/*
+	 * Never wait for the cache: if another transaction holds a lock that
+	 * blocks reading it (VACUUM FULL, a LOCK TABLE), this call is a miss.
+	 */
+	{
+		Oid			nsp = get_namespace_oid("claude", true);
+		Oid			relid = OidIsValid(nsp) ? get_relname_relid("cache", nsp) : InvalidOid;
+
+		if (!OidIsValid(relid))
+			return NULL;
+		if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		{
+			ereport(DEBUG1, (errmsg_internal("pg_claude: claude.cache is locked; not using the cache for this call")));
+			return NULL;
+		}
+	}
 
 	values[0] = CStringGetTextDatum(key);
 	values[1] = Int32GetDatum(claude_cache_ttl_s);
