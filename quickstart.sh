@@ -64,6 +64,8 @@ port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$DEMO'
 claude.region = 'ap-southeast-2'
+shared_preload_libraries = 'pg_claude'
+claude.database_name = 'postgres'
 $ENDPOINT
 CONF
 
@@ -91,6 +93,10 @@ FROM tickets ORDER BY id;
 \echo '-- what each customer told us'
 SELECT customer, claude_summarize_agg(body ORDER BY id) FROM tickets GROUP BY customer ORDER BY customer;
 
+\echo '-- the audit log: every call, by whom, where, at what cost'
+SELECT pg_sleep(1);
+SELECT function_name, model, region, http_status, input_tokens, output_tokens, cache_hit
+FROM claude.usage ORDER BY id DESC LIMIT 5;
 \echo '-- the whole response, when you need it'
 SELECT jsonb_pretty(claude_invoke('{"messages":[{"role":"user","content":"Say hello"}],"max_tokens":50}')
        - 'content' ) AS response_without_content;
