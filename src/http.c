@@ -8,10 +8,14 @@
  * libcurl's multi "socket" interface tells us which sockets to watch and
  * when its next timeout is due; we wait on those sockets and on the
  * process latch together, so query cancel and statement_timeout (which set
- * the latch) end a request in flight at once instead of at the next
- * progress callback.  The multi and easy handles are created once and
- * kept, so keep-alive connections and TLS sessions are reused across
- * calls and statements.
+ * the latch) end requests in flight at once instead of at the next
+ * progress callback.  One engine (the pump) drives any number of requests
+ * with up to a given number in flight: a single call is a pump of one,
+ * the batch functions and the worker pump many.  Retries are scheduled,
+ * not slept: while one request waits out its backoff, the others go on.
+ * The multi handle and the easy handles are kept for the life of the
+ * backend, so keep-alive connections and TLS sessions are reused across
+ * calls and statements (and HTTP/2 multiplexes where offered).
  *
  * libcurl callbacks never ereport (a longjmp through libcurl would corrupt
  * it): they record failures in plain malloc'd state, and errors are raised
@@ -28,6 +32,7 @@
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -36,7 +41,9 @@
 
 #define CLAUDE_USER_AGENT "pg_claude/" EXTVERSION
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024)
-#define MAX_WATCHED_SOCKETS 64
+#define MAX_WATCHED_SOCKETS 1024
+#define MAX_SLOTS 512
+#define MAX_DEPTH 3
 
 /* Backoff: AWS SDK "standard" retry mode bases, capped at 20 s. */
 #define BACKOFF_BASE_MS			100
@@ -87,32 +94,6 @@ static const CURLcode retryable_curl_codes[] = {
 	CURLE_SSL_CONNECT_ERROR,
 };
 
-/* Long-lived handles: the connection cache belongs to the multi handle. */
-static CURLM *curl_multi = NULL;
-static CURL *curl_easy = NULL;
-static const char *default_cainfo = NULL;
-static const char *default_capath = NULL;
-
-/* Backend-lifetime counters, shown by claude_http_stats(). */
-static int64 requests_sent = 0;
-static int64 connections_opened = 0;
-
-/* Sockets libcurl asked us to watch, maintained by the socket callback. */
-typedef struct WatchedSocket
-{
-	curl_socket_t fd;
-	int			what;			/* CURL_POLL_IN / OUT / INOUT */
-} WatchedSocket;
-
-static WatchedSocket watched[MAX_WATCHED_SOCKETS];
-static int	nwatched = 0;
-static bool watched_changed = false;
-static bool watched_overflow = false;
-
-/* libcurl's single timer, maintained by the timer callback. */
-static bool timer_armed = false;
-static TimestampTz timer_deadline = 0;
-
 /*
  * What one transfer produced.  Filled from libcurl callbacks, so it is
  * malloc-owned and the callbacks only record failure.
@@ -134,7 +115,63 @@ typedef struct TransferState
 	char		errbuf[CURL_ERROR_SIZE];
 } TransferState;
 
-static TransferState xfer;
+/* Sockets libcurl asked us to watch, maintained by the socket callback. */
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN / OUT / INOUT */
+} WatchedSocket;
+
+/* One easy handle and what its transfer produced. */
+typedef struct Slot
+{
+	CURL	   *easy;
+	TransferState xfer;
+	struct curl_slist *headers;
+	struct PumpEntry *entry;	/* NULL when idle */
+} Slot;
+
+/*
+ * An engine: a multi handle (its connection cache), its easy handles, and
+ * the sockets and timer libcurl asked us to watch.  A request being signed
+ * may need credentials fetched over HTTP (IMDS, STS) while Bedrock
+ * requests are in flight, so engines nest, one per depth.
+ */
+typedef struct Engine
+{
+	CURLM	   *multi;
+	Slot	   *slots;			/* MAX_SLOTS, easy handles created lazily */
+	WatchedSocket watched[MAX_WATCHED_SOCKETS];
+	int			nwatched;
+	bool		watched_changed;
+	bool		watched_overflow;
+	bool		timer_armed;
+	TimestampTz timer_deadline;
+} Engine;
+
+static Engine engines[MAX_DEPTH];
+static int	depth = 0;
+
+static const char *default_cainfo = NULL;
+static const char *default_capath = NULL;
+static bool curl_ready = false;
+
+/* Backend-lifetime counters, shown by claude_http_stats(). */
+static int64 requests_sent = 0;
+static int64 connections_opened = 0;
+
+/* A request in a pump: waiting (first try or backoff), or in flight. */
+typedef struct PumpEntry
+{
+	ClaudeHttpRequest *req;
+	void	   *tag;
+	int			attempt;
+	bool		refreshed;
+	bool		active;
+	TimestampTz not_before;
+	ClaudeHttpResponse resp;
+	struct PumpEntry *next;		/* in the waiting list */
+} PumpEntry;
 
 /*
  * Body writer: grows a malloc'd buffer, refusing bodies over the limit by
@@ -143,16 +180,17 @@ static TransferState xfer;
 static size_t
 write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
+	TransferState *xs = (TransferState *) userdata;
 	size_t		n = size * nmemb;
 
-	if (xfer.len + n > MAX_RESPONSE_BYTES)
+	if (xs->len + n > MAX_RESPONSE_BYTES)
 	{
-		xfer.too_large = true;
+		xs->too_large = true;
 		return 0;
 	}
-	if (xfer.len + n + 1 > xfer.cap)
+	if (xs->len + n + 1 > xs->cap)
 	{
-		size_t		newcap = Max(xfer.cap * 2, xfer.len + n + 1);
+		size_t		newcap = Max(xs->cap * 2, xs->len + n + 1);
 		char	   *grown;
 
 		newcap = Max(newcap, 8192);
@@ -164,21 +202,21 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 		grown = malloc(newcap);
 		if (grown == NULL)
 		{
-			xfer.out_of_memory = true;
+			xs->out_of_memory = true;
 			return 0;
 		}
-		if (xfer.data)
+		if (xs->data)
 		{
-			memcpy(grown, xfer.data, xfer.len);
-			explicit_bzero(xfer.data, xfer.cap);
-			free(xfer.data);
+			memcpy(grown, xs->data, xs->len);
+			explicit_bzero(xs->data, xs->cap);
+			free(xs->data);
 		}
-		xfer.data = grown;
-		xfer.cap = newcap;
+		xs->data = grown;
+		xs->cap = newcap;
 	}
-	memcpy(xfer.data + xfer.len, ptr, n);
-	xfer.len += n;
-	xfer.data[xfer.len] = '\0';
+	memcpy(xs->data + xs->len, ptr, n);
+	xs->len += n;
+	xs->data[xs->len] = '\0';
 	return n;
 }
 
@@ -204,15 +242,16 @@ copy_header_value(char *dst, size_t dstlen, const char *value, size_t len)
 static size_t
 read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 {
+	TransferState *xs = (TransferState *) userdata;
 	size_t		n = size * nitems;
 	const char *colon;
 	size_t		namelen;
 
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
-		xfer.request_id[0] = xfer.error_type[0] = xfer.content_type[0] = '\0';
-		xfer.input_tokens = xfer.output_tokens = -1;
-		xfer.cache_read_tokens = xfer.cache_write_tokens = -1;
+		xs->request_id[0] = xs->error_type[0] = xs->content_type[0] = '\0';
+		xs->input_tokens = xs->output_tokens = -1;
+		xs->cache_read_tokens = xs->cache_write_tokens = -1;
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
@@ -222,402 +261,52 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 
 #define HEADER_IS(name) (namelen == strlen(name) && pg_strncasecmp(buffer, name, namelen) == 0)
 	if (HEADER_IS("x-amzn-RequestId") || HEADER_IS("x-amz-request-id"))
-		copy_header_value(xfer.request_id, sizeof(xfer.request_id),
+		copy_header_value(xs->request_id, sizeof(xs->request_id),
 						  colon + 1, n - namelen - 1);
 	else if (HEADER_IS("x-amzn-ErrorType"))
 	{
 		char	   *sep;
 
-		copy_header_value(xfer.error_type, sizeof(xfer.error_type),
+		copy_header_value(xs->error_type, sizeof(xs->error_type),
 						  colon + 1, n - namelen - 1);
 		/* "ValidationException:http://internal.amazon.com/..." */
-		sep = strchr(xfer.error_type, ':');
+		sep = strchr(xs->error_type, ':');
 		if (sep)
 			*sep = '\0';
 	}
 	else if (HEADER_IS("Content-Type"))
-		copy_header_value(xfer.content_type, sizeof(xfer.content_type),
+		copy_header_value(xs->content_type, sizeof(xs->content_type),
 						  colon + 1, n - namelen - 1);
 	else if (HEADER_IS("X-Amzn-Bedrock-Input-Token-Count"))
 	{
 		char		num[32];
 
 		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xfer.input_tokens = strtol(num, NULL, 10);
+		xs->input_tokens = strtol(num, NULL, 10);
 	}
 	else if (HEADER_IS("X-Amzn-Bedrock-Output-Token-Count"))
 	{
 		char		num[32];
 
 		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xfer.output_tokens = strtol(num, NULL, 10);
+		xs->output_tokens = strtol(num, NULL, 10);
 	}
 	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Read-Input-Token-Count"))
 	{
 		char		num[32];
 
 		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xfer.cache_read_tokens = strtol(num, NULL, 10);
+		xs->cache_read_tokens = strtol(num, NULL, 10);
 	}
 	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Write-Input-Token-Count"))
 	{
 		char		num[32];
 
 		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xfer.cache_write_tokens = strtol(num, NULL, 10);
+		xs->cache_write_tokens = strtol(num, NULL, 10);
 	}
 #undef HEADER_IS
 	return n;
-}
-
-/* libcurl tells us which sockets to watch, and for what. */
-static int
-socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	int			i;
-
-	for (i = 0; i < nwatched; i++)
-		if (watched[i].fd == fd)
-			break;
-
-	if (what == CURL_POLL_REMOVE)
-	{
-		if (i < nwatched)
-		{
-			watched[i] = watched[nwatched - 1];
-			nwatched--;
-			watched_changed = true;
-		}
-		return 0;
-	}
-	if (i == nwatched)
-	{
-		if (nwatched == MAX_WATCHED_SOCKETS)
-		{
-			watched_overflow = true;
-			return -1;
-		}
-		nwatched++;
-	}
-	if (watched[i].fd != fd || watched[i].what != what || i == nwatched - 1)
-		watched_changed = true;
-	watched[i].fd = fd;
-	watched[i].what = what;
-	return 0;
-}
-
-/* libcurl's one timer: when it next wants curl_multi_socket_action(TIMEOUT). */
-static int
-timer_callback(CURLM *multi, long timeout_ms, void *userp)
-{
-	if (timeout_ms < 0)
-		timer_armed = false;
-	else
-	{
-		timer_armed = true;
-		timer_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	}
-	return 0;
-}
-
-/*
- * Create the handles on first use.  They are never freed: the backend's
- * exit releases them, and keeping them is what keeps connections alive.
- */
-static void
-http_setup_handles(void)
-{
-	curl_version_info_data *info;
-
-	if (curl_easy != NULL)
-		return;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not initialise libcurl")));
-	info = curl_version_info(CURLVERSION_NOW);
-	default_cainfo = info->cainfo;
-	default_capath = info->capath;
-
-	curl_multi = curl_multi_init();
-	if (curl_multi == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl multi handle")));
-	curl_multi_setopt(curl_multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
-	curl_multi_setopt(curl_multi, CURLMOPT_TIMERFUNCTION, timer_callback);
-
-	curl_easy = curl_easy_init();
-	if (curl_easy == NULL)
-	{
-		curl_multi_cleanup(curl_multi);
-		curl_multi = NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl handle")));
-	}
-}
-
-/*
- * Options that hold for every request.  Set on each call because some
- * (timeouts, CA file) follow settings that may change between calls.
- */
-static void
-http_set_options(const ClaudeHttpRequest *req, struct curl_slist *headers)
-{
-	CURL	   *h = curl_easy;
-
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075700
-	/* do not wait for a DNS resolver thread when a cancel detaches us */
-	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
-#endif
-	curl_easy_setopt(h, CURLOPT_USERAGENT, CLAUDE_USER_AGENT);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-					 (long) (req->timeout_ms >= 0 ? req->timeout_ms : claude_timeout_ms));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-					 (long) (req->connect_timeout_ms >= 0 ? req->connect_timeout_ms :
-							 claude_connect_timeout_ms));
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, read_header);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, xfer.errbuf);
-
-	/* TLS verification is never optional. */
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-
-	/*
-	 * claude.ca_file adds to the system's trust: the file replaces libcurl's
-	 * default bundle, while the system's hashed directory stays.
-	 */
-	if (claude_ca_file && claude_ca_file[0])
-	{
-		curl_easy_setopt(h, CURLOPT_CAINFO, claude_ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath ? default_capath : "/etc/ssl/certs");
-	}
-	else
-	{
-		curl_easy_setopt(h, CURLOPT_CAINFO, default_cainfo);
-		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath);
-	}
-
-	if (strcmp(req->method, "GET") == 0)
-	{
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	}
-	else
-	{
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-		if (strcmp(req->method, "POST") != 0)
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-		else
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	}
-}
-
-/* A WaitEventSet for the latch, postmaster death and libcurl's sockets. */
-static WaitEventSet *
-build_wait_set(void)
-{
-	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, nwatched + 2);
-	int			i;
-
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	/* a single-user backend has no postmaster to watch */
-	if (IsUnderPostmaster)
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < nwatched; i++)
-	{
-		uint32		events = 0;
-
-		if (watched[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (watched[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(set, events, watched[i].fd, NULL, NULL);
-	}
-	watched_changed = false;
-	return set;
-}
-
-/* Collect a finished transfer's result code; true when ours is done. */
-static bool
-transfer_finished(CURLcode *code)
-{
-	CURLMsg    *msg;
-	int			left;
-	bool		done = false;
-
-	while ((msg = curl_multi_info_read(curl_multi, &left)) != NULL)
-	{
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == curl_easy)
-		{
-			*code = msg->data.result;
-			done = true;
-		}
-	}
-	return done;
-}
-
-/*
- * Drive one transfer to completion, waiting on the latch and libcurl's
- * sockets.  Interrupts are serviced on every wake; an ERROR from them
- * (cancel, statement_timeout, terminate) unwinds through PG_FINALLY, which
- * detaches the transfer so its half-used connection is discarded, while
- * the handles and the other cached connections survive.
- */
-static void
-http_perform_once(const ClaudeHttpRequest *req, struct curl_slist *headers,
-				  ClaudeHttpResponse *resp)
-{
-	WaitEventSet *volatile set = NULL;
-	volatile bool attached = false;
-
-	http_setup_handles();
-	memset(&xfer, 0, sizeof(xfer));
-	xfer.input_tokens = xfer.output_tokens = -1;
-	xfer.cache_read_tokens = xfer.cache_write_tokens = -1;
-	nwatched = 0;
-	watched_changed = true;
-	watched_overflow = false;
-	timer_armed = false;
-
-	PG_TRY();
-	{
-		int			running;
-		CURLcode	code = CURLE_OK;
-		bool		done = false;
-		WaitEvent	events[MAX_WATCHED_SOCKETS + 2];
-		curl_off_t	total_us = 0;
-		long		status = 0;
-		long		connects = 0;
-
-		http_set_options(req, headers);
-		if (curl_multi_add_handle(curl_multi, curl_easy) != CURLM_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not start an HTTP transfer")));
-		attached = true;
-		requests_sent++;
-
-		while (!done)
-		{
-			long		timeout_ms;
-			int			nevents;
-			int			i;
-
-			if (timer_armed && GetCurrentTimestamp() >= timer_deadline)
-			{
-				timer_armed = false;
-				curl_multi_socket_action(curl_multi, CURL_SOCKET_TIMEOUT, 0, &running);
-				if (transfer_finished(&code))
-					break;
-			}
-			if (watched_overflow)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("too many sockets in one HTTP transfer")));
-
-			if (watched_changed || set == NULL)
-			{
-				if (set != NULL)
-					FreeWaitEventSet(set);
-				set = NULL;
-				set = build_wait_set();
-			}
-
-			if (timer_armed)
-			{
-				long		secs;
-				int			usecs;
-
-				TimestampDifference(GetCurrentTimestamp(), timer_deadline, &secs, &usecs);
-				timeout_ms = secs * 1000 + (usecs + 999) / 1000;
-			}
-			else
-				timeout_ms = 1000;	/* nothing pending: recheck soon anyway */
-
-			nevents = WaitEventSetWait(set, timeout_ms, events, lengthof(events),
-									   PG_WAIT_EXTENSION);
-			for (i = 0; i < nevents && !done; i++)
-			{
-				WaitEvent  *ev = &events[i];
-
-				if (ev->events & WL_LATCH_SET)
-				{
-					ResetLatch(MyLatch);
-					CHECK_FOR_INTERRUPTS();
-				}
-				else if (ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-				{
-					int			mask = 0;
-
-					if (ev->events & WL_SOCKET_READABLE)
-						mask |= CURL_CSELECT_IN;
-					if (ev->events & WL_SOCKET_WRITEABLE)
-						mask |= CURL_CSELECT_OUT;
-					curl_multi_socket_action(curl_multi, ev->fd, mask, &running);
-					done = transfer_finished(&code);
-				}
-			}
-		}
-
-		curl_easy_getinfo(curl_easy, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_getinfo(curl_easy, CURLINFO_NUM_CONNECTS, &connects);
-		curl_easy_getinfo(curl_easy, CURLINFO_TOTAL_TIME_T, &total_us);
-
-		resp->status = status;
-		resp->curl_code = code;
-		resp->connects += connects;
-		connections_opened += connects;
-		resp->latency_ms = total_us / 1000.0;
-		if (code == CURLE_WRITE_ERROR && xfer.too_large)
-			snprintf(resp->curl_error, sizeof(resp->curl_error),
-					 "response larger than %d bytes", MAX_RESPONSE_BYTES);
-		else if (code == CURLE_WRITE_ERROR && xfer.out_of_memory)
-			snprintf(resp->curl_error, sizeof(resp->curl_error), "out of memory");
-		else if (code != CURLE_OK)
-			strlcpy(resp->curl_error, xfer.errbuf[0] ? xfer.errbuf : curl_easy_strerror(code),
-					sizeof(resp->curl_error));
-		else
-			resp->curl_error[0] = '\0';
-		strlcpy(resp->request_id, xfer.request_id, sizeof(resp->request_id));
-		strlcpy(resp->error_type, xfer.error_type, sizeof(resp->error_type));
-		strlcpy(resp->content_type, xfer.content_type, sizeof(resp->content_type));
-		resp->input_tokens = xfer.input_tokens;
-		resp->output_tokens = xfer.output_tokens;
-		resp->cache_read_tokens = xfer.cache_read_tokens;
-		resp->cache_write_tokens = xfer.cache_write_tokens;
-		resp->body = palloc(xfer.len + 1);
-		if (xfer.len > 0)
-			memcpy(resp->body, xfer.data, xfer.len);
-		resp->body[xfer.len] = '\0';
-		resp->body_len = xfer.len;
-	}
-	PG_FINALLY();
-	{
-		if (attached)
-			curl_multi_remove_handle(curl_multi, curl_easy);
-		if (set != NULL)
-			FreeWaitEventSet(set);
-		if (xfer.data)
-			explicit_bzero(xfer.data, xfer.cap);
-		free(xfer.data);
-		xfer.data = NULL;
-		xfer.len = xfer.cap = 0;
-	}
-	PG_END_TRY();
 }
 
 bool
@@ -672,29 +361,6 @@ claude_http_backoff_ms(int attempt, bool throttled, double jitter)
 	return (long) (jitter * ceiling);
 }
 
-/* Sleep on the latch, so a cancel during backoff is as quick as in flight. */
-static void
-interruptible_sleep(long ms)
-{
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-
-	for (;;)
-	{
-		long		secs;
-		int			usecs;
-		long		left;
-
-		CHECK_FOR_INTERRUPTS();
-		TimestampDifference(GetCurrentTimestamp(), end, &secs, &usecs);
-		left = secs * 1000 + usecs / 1000;
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-}
-
 /* Wipe header values (they carry the session token) before freeing. */
 static void
 free_headers(struct curl_slist *headers)
@@ -704,6 +370,569 @@ free_headers(struct curl_slist *headers)
 	for (h = headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(headers);
+}
+
+/* libcurl tells us which sockets to watch, and for what. */
+static int
+socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	Engine	   *e = (Engine *) userp;
+	int			i;
+
+	for (i = 0; i < e->nwatched; i++)
+		if (e->watched[i].fd == fd)
+			break;
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < e->nwatched)
+		{
+			e->watched[i] = e->watched[e->nwatched - 1];
+			e->nwatched--;
+			e->watched_changed = true;
+		}
+		return 0;
+	}
+	if (i == e->nwatched)
+	{
+		if (e->nwatched == MAX_WATCHED_SOCKETS)
+		{
+			e->watched_overflow = true;
+			return -1;
+		}
+		e->nwatched++;
+		e->watched[i].fd = fd;
+		e->watched[i].what = what;
+		e->watched_changed = true;
+		return 0;
+	}
+	if (e->watched[i].what != what)
+		e->watched_changed = true;
+	e->watched[i].what = what;
+	return 0;
+}
+
+/* libcurl's one timer: when it next wants curl_multi_socket_action(TIMEOUT). */
+static int
+timer_callback(CURLM *multi, long timeout_ms, void *userp)
+{
+	Engine	   *e = (Engine *) userp;
+
+	if (timeout_ms < 0)
+		e->timer_armed = false;
+	else
+	{
+		e->timer_armed = true;
+		e->timer_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	}
+	return 0;
+}
+
+/*
+ * The engine of the current depth, created on first use.  Handles are
+ * never freed: the backend's exit releases them, and keeping them is what
+ * keeps connections alive.
+ */
+static Engine *
+engine_get(void)
+{
+	Engine	   *e;
+
+	if (depth >= MAX_DEPTH)
+		elog(ERROR, "pg_claude: HTTP requests nested too deeply");
+	if (!curl_ready)
+	{
+		curl_version_info_data *info;
+
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not initialise libcurl")));
+		info = curl_version_info(CURLVERSION_NOW);
+		default_cainfo = info->cainfo;
+		default_capath = info->capath;
+		curl_ready = true;
+	}
+	e = &engines[depth];
+	if (e->multi == NULL)
+	{
+		e->slots = MemoryContextAllocZero(TopMemoryContext, sizeof(Slot) * MAX_SLOTS);
+		e->multi = curl_multi_init();
+		if (e->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl multi handle")));
+		curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
+		curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+		curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_callback);
+		curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+		/* one connection per host is enough when HTTP/2 multiplexes */
+		curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+	}
+	return e;
+}
+
+/* An idle slot, its easy handle created on first use. */
+static Slot *
+slot_get(Engine *e)
+{
+	int			i;
+
+	for (i = 0; i < MAX_SLOTS; i++)
+	{
+		Slot	   *s = &e->slots[i];
+
+		if (s->entry != NULL)
+			continue;
+		if (s->easy == NULL)
+		{
+			s->easy = curl_easy_init();
+			if (s->easy == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("could not create a libcurl handle")));
+		}
+		return s;
+	}
+	elog(ERROR, "pg_claude: no free HTTP slot");
+	return NULL;
+}
+
+/*
+ * Options that hold for every request.  Set on each start because some
+ * (timeouts, CA file) follow settings that may change between calls.
+ */
+static void
+slot_set_options(Slot *s, const ClaudeHttpRequest *req)
+{
+	CURL	   *h = s->easy;
+
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* do not wait for a DNS resolver thread when a cancel detaches us */
+	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
+#endif
+	curl_easy_setopt(h, CURLOPT_USERAGENT, CLAUDE_USER_AGENT);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->headers);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+					 (long) (req->timeout_ms >= 0 ? req->timeout_ms : claude_timeout_ms));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+					 (long) (req->connect_timeout_ms >= 0 ? req->connect_timeout_ms :
+							 claude_connect_timeout_ms));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s->xfer);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, read_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &s->xfer);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->xfer.errbuf);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
+
+	/* TLS verification is never optional. */
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+
+	/*
+	 * claude.ca_file adds to the system's trust: the file replaces libcurl's
+	 * default bundle, while the system's hashed directory stays.
+	 */
+	if (claude_ca_file && claude_ca_file[0])
+	{
+		curl_easy_setopt(h, CURLOPT_CAINFO, claude_ca_file);
+		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath ? default_capath : "/etc/ssl/certs");
+	}
+	else
+	{
+		curl_easy_setopt(h, CURLOPT_CAINFO, default_cainfo);
+		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath);
+	}
+
+	if (strcmp(req->method, "GET") == 0)
+	{
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
+	else
+	{
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		if (strcmp(req->method, "POST") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+		else
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
+}
+
+/* Free what a slot's transfer holds (wiped: bodies may carry secrets). */
+static void
+slot_release(Engine *e, Slot *s, bool attached)
+{
+	if (attached)
+		curl_multi_remove_handle(e->multi, s->easy);
+	if (s->headers)
+	{
+		free_headers(s->headers);
+		s->headers = NULL;
+	}
+	if (s->xfer.data)
+	{
+		explicit_bzero(s->xfer.data, s->xfer.cap);
+		free(s->xfer.data);
+	}
+	memset(&s->xfer, 0, sizeof(s->xfer));
+	s->entry = NULL;
+}
+
+/* Sign and start one attempt of a request. */
+static void
+pump_start(Engine *e, PumpEntry *pe)
+{
+	Slot	   *s = slot_get(e);
+	ClaudeHttpRequest *req = pe->req;
+	struct curl_slist *headers;
+
+	/*
+	 * Signing may fetch credentials over HTTP: that happens one engine
+	 * deeper, so the transfers in flight here are not disturbed.
+	 */
+	depth++;
+	PG_TRY();
+	{
+		headers = req->prepare(req->prepare_arg, pe->attempt, pe->attempt > 0 ? &pe->resp : NULL);
+	}
+	PG_FINALLY();
+	{
+		depth--;
+	}
+	PG_END_TRY();
+
+	if (pe->resp.body)
+	{
+		explicit_bzero(pe->resp.body, pe->resp.body_len);
+		pfree(pe->resp.body);
+		pe->resp.body = NULL;
+	}
+	memset(&s->xfer, 0, sizeof(s->xfer));
+	s->xfer.input_tokens = s->xfer.output_tokens = -1;
+	s->xfer.cache_read_tokens = s->xfer.cache_write_tokens = -1;
+	s->headers = headers;
+	s->entry = (struct PumpEntry *) pe;
+	slot_set_options(s, req);
+	if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
+	{
+		slot_release(e, s, false);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start an HTTP transfer")));
+	}
+	pe->active = true;
+	requests_sent++;
+}
+
+/* Copy a finished transfer's outcome into its entry's response. */
+static void
+pump_collect(Engine *e, Slot *s, CURLcode code)
+{
+	PumpEntry  *pe = (PumpEntry *) s->entry;
+	ClaudeHttpResponse *resp = &pe->resp;
+	long		status = 0;
+	long		connects = 0;
+	curl_off_t	total_us = 0;
+	TransferState *xs = &s->xfer;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+
+	resp->status = status;
+	resp->curl_code = code;
+	resp->connects += connects;
+	connections_opened += connects;
+	resp->latency_ms = total_us / 1000.0;
+	resp->retries = pe->attempt;
+	resp->interrupted = false;
+	if (code == CURLE_WRITE_ERROR && xs->too_large)
+		snprintf(resp->curl_error, sizeof(resp->curl_error),
+				 "response larger than %d bytes", MAX_RESPONSE_BYTES);
+	else if (code == CURLE_WRITE_ERROR && xs->out_of_memory)
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "out of memory");
+	else if (code != CURLE_OK)
+		strlcpy(resp->curl_error, xs->errbuf[0] ? xs->errbuf : curl_easy_strerror(code),
+				sizeof(resp->curl_error));
+	else
+		resp->curl_error[0] = '\0';
+	strlcpy(resp->request_id, xs->request_id, sizeof(resp->request_id));
+	strlcpy(resp->error_type, xs->error_type, sizeof(resp->error_type));
+	strlcpy(resp->content_type, xs->content_type, sizeof(resp->content_type));
+	resp->input_tokens = xs->input_tokens;
+	resp->output_tokens = xs->output_tokens;
+	resp->cache_read_tokens = xs->cache_read_tokens;
+	resp->cache_write_tokens = xs->cache_write_tokens;
+	resp->body = palloc(xs->len + 1);
+	if (xs->len > 0)
+		memcpy(resp->body, xs->data, xs->len);
+	resp->body[xs->len] = '\0';
+	resp->body_len = xs->len;
+	pe->active = false;
+	slot_release(e, s, true);
+}
+
+/* A WaitEventSet for the latch, postmaster death and libcurl's sockets. */
+static WaitEventSet *
+build_wait_set(Engine *e)
+{
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, e->nwatched + 2);
+	int			i;
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	/* a single-user backend has no postmaster to watch */
+	if (IsUnderPostmaster)
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < e->nwatched; i++)
+	{
+		uint32		events = 0;
+
+		if (e->watched[i].what & CURL_POLL_IN)
+			events |= WL_SOCKET_READABLE;
+		if (e->watched[i].what & CURL_POLL_OUT)
+			events |= WL_SOCKET_WRITEABLE;
+		AddWaitEventToSet(set, events, e->watched[i].fd, NULL, NULL);
+	}
+	e->watched_changed = false;
+	return set;
+}
+
+static long
+ms_until(TimestampTz t)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(GetCurrentTimestamp(), t, &secs, &usecs);
+	return secs * 1000 + (usecs + 999) / 1000;
+}
+
+void
+claude_http_pump(ClaudeHttpPump *pump)
+{
+	Engine	   *e = engine_get();
+	WaitEventSet *volatile set = NULL;
+	PumpEntry  *volatile waiting = NULL;	/* not in flight: new or backing off */
+	volatile int active = 0;
+	bool		exhausted = false;
+	int			concurrency = Max(1, Min(pump->concurrency, MAX_SLOTS));
+	WaitEvent  *events = palloc(sizeof(WaitEvent) * (MAX_WATCHED_SOCKETS + 2));
+
+	e->nwatched = 0;
+	e->watched_changed = true;
+	e->watched_overflow = false;
+	e->timer_armed = false;
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			PumpEntry **link;
+			TimestampTz earliest = 0;
+			CURLMsg    *msg;
+			int			left;
+			int			running;
+			long		timeout_ms;
+			int			nevents;
+			int			i;
+
+			CHECK_FOR_INTERRUPTS();
+
+			/* start what may start: due retries first, then new requests */
+			for (link = (PumpEntry **) &waiting; *link && active < concurrency;)
+			{
+				PumpEntry  *pe = *link;
+
+				if (pe->not_before <= now)
+				{
+					*link = pe->next;
+					pump_start(e, pe);
+					active++;
+				}
+				else
+					link = &pe->next;
+			}
+			while (active < concurrency && !exhausted)
+			{
+				ClaudeHttpRequest *req;
+				void	   *tag;
+				PumpEntry  *pe;
+
+				if (!pump->next(pump->arg, &req, &tag))
+				{
+					exhausted = true;
+					break;
+				}
+				pe = palloc0(sizeof(PumpEntry));
+				pe->req = req;
+				pe->tag = tag;
+				pump_start(e, pe);
+				active++;
+			}
+			if (active == 0 && waiting == NULL)
+				break;
+
+			/* libcurl's timer */
+			if (e->timer_armed && GetCurrentTimestamp() >= e->timer_deadline)
+			{
+				e->timer_armed = false;
+				curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			}
+
+			/* finished transfers: retry, or hand over */
+			while ((msg = curl_multi_info_read(e->multi, &left)) != NULL)
+			{
+				Slot	   *s;
+				PumpEntry  *pe;
+				ClaudeHttpRequest *req;
+				int			max_retries;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &s);
+				pe = (PumpEntry *) s->entry;
+				req = pe->req;
+				pump_collect(e, s, msg->data.result);
+				active--;
+				if (req->on_attempt)
+					req->on_attempt(req->prepare_arg, &pe->resp, pe->attempt);
+
+				max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
+				if (req->refresh_credentials && !pe->refreshed &&
+					strcmp(pe->resp.error_type, "ExpiredTokenException") == 0)
+				{
+					/* refresh and try again at once, once, whatever the budget */
+					pe->refreshed = true;
+					req->refresh_credentials(req->prepare_arg);
+					pe->attempt++;
+					pe->not_before = 0;
+					pe->next = waiting;
+					waiting = pe;
+				}
+				else if (pe->attempt < max_retries && claude_http_retryable(&pe->resp))
+				{
+					pe->attempt++;
+					pe->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																 claude_http_backoff_ms(pe->attempt, is_throttle(&pe->resp),
+																						pg_prng_double(&pg_global_prng_state)));
+					ereport(DEBUG1,
+							(errmsg_internal("pg_claude: retrying after %s (attempt %d of %d)",
+											 pe->resp.curl_code != CURLE_OK ? pe->resp.curl_error :
+											 pe->resp.error_type[0] ? pe->resp.error_type : "HTTP error",
+											 pe->attempt + 1, max_retries + 1)));
+					pe->next = waiting;
+					waiting = pe;
+				}
+				else
+				{
+					pump->done(pump->arg, pe->tag, &pe->resp);
+					if (pe->resp.body)
+					{
+						explicit_bzero(pe->resp.body, pe->resp.body_len);
+						pfree(pe->resp.body);
+					}
+					pfree(pe);
+				}
+			}
+			if (e->watched_overflow)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many sockets in flight")));
+
+			/* anything startable now? then loop without waiting */
+			now = GetCurrentTimestamp();
+			for (link = (PumpEntry **) &waiting; *link; link = &(*link)->next)
+				if (earliest == 0 || (*link)->not_before < earliest)
+					earliest = (*link)->not_before;
+			if (active < concurrency && ((waiting && earliest <= now) || (!exhausted)))
+				continue;
+			if (active == 0 && waiting == NULL)
+				break;
+
+			if (e->watched_changed || set == NULL)
+			{
+				if (set != NULL)
+					FreeWaitEventSet(set);
+				set = NULL;
+				set = build_wait_set(e);
+			}
+
+			timeout_ms = 1000;	/* nothing pending: recheck soon anyway */
+			if (e->timer_armed)
+				timeout_ms = Min(timeout_ms, ms_until(e->timer_deadline));
+			if (waiting && active < concurrency)
+				timeout_ms = Min(timeout_ms, ms_until(earliest));
+			timeout_ms = Max(timeout_ms, 0);
+
+			nevents = WaitEventSetWait(set, timeout_ms, events, MAX_WATCHED_SOCKETS + 2,
+									   PG_WAIT_EXTENSION);
+			for (i = 0; i < nevents; i++)
+			{
+				WaitEvent  *ev = &events[i];
+
+				if (ev->events & WL_LATCH_SET)
+				{
+					ResetLatch(MyLatch);
+					CHECK_FOR_INTERRUPTS();
+				}
+				else if (ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+				{
+					int			mask = 0;
+
+					if (ev->events & WL_SOCKET_READABLE)
+						mask |= CURL_CSELECT_IN;
+					if (ev->events & WL_SOCKET_WRITEABLE)
+						mask |= CURL_CSELECT_OUT;
+					curl_multi_socket_action(e->multi, ev->fd, mask, &running);
+				}
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		int			i;
+
+		/*
+		 * Cancelled (or failed) with requests in flight: they may well have
+		 * reached the endpoint, so they are attempts to record; then detach
+		 * them, which discards their half-used connections.
+		 */
+		for (i = 0; i < MAX_SLOTS; i++)
+		{
+			Slot	   *s = &e->slots[i];
+			PumpEntry  *pe = (PumpEntry *) s->entry;
+
+			if (pe == NULL)
+				continue;
+			if (pe->req->on_attempt)
+			{
+				pe->resp.interrupted = true;
+				pe->resp.retries = pe->attempt;
+				pe->resp.curl_code = CURLE_ABORTED_BY_CALLBACK;
+				pe->req->on_attempt(pe->req->prepare_arg, &pe->resp, pe->attempt);
+			}
+			slot_release(e, s, true);
+		}
+		if (set != NULL)
+			FreeWaitEventSet(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (set != NULL)
+		FreeWaitEventSet(set);
+	pfree(events);
 }
 
 void
@@ -752,76 +981,52 @@ claude_http_fixed_headers(ClaudeHttpRequest *req, const char *const *headers)
 	req->prepare_arg = (void *) headers;
 }
 
+/* The pump of one request behind claude_http_execute. */
+typedef struct SingleState
+{
+	ClaudeHttpRequest *req;
+	ClaudeHttpResponse *resp;
+	bool		given;
+} SingleState;
+
+static bool
+single_next(void *arg, ClaudeHttpRequest **req, void **tag)
+{
+	SingleState *st = (SingleState *) arg;
+
+	if (st->given)
+		return false;
+	st->given = true;
+	*req = st->req;
+	*tag = NULL;
+	return true;
+}
+
+static void
+single_done(void *arg, void *tag, ClaudeHttpResponse *resp)
+{
+	SingleState *st = (SingleState *) arg;
+
+	/* take the response, body included */
+	*st->resp = *resp;
+	resp->body = NULL;
+}
+
 void
 claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 {
-	int			attempt;
-	int			max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
-	bool		refreshed = false;
+	SingleState st;
+	ClaudeHttpPump pump;
 
 	memset(resp, 0, sizeof(*resp));
-	for (attempt = 0;; attempt++)
-	{
-		struct curl_slist *volatile headers;
-
-		headers = req->prepare(req->prepare_arg, attempt, attempt > 0 ? resp : NULL);
-		if (resp->body)
-		{
-			explicit_bzero(resp->body, resp->body_len);
-			pfree(resp->body);
-			resp->body = NULL;
-		}
-		PG_TRY();
-		{
-			http_perform_once(req, headers, resp);
-		}
-		PG_CATCH();
-		{
-			/*
-			 * Cancelled in flight: the request may well have reached the
-			 * endpoint, so it is still an attempt to record.
-			 */
-			free_headers(headers);
-			headers = NULL;
-			if (req->on_attempt)
-			{
-				resp->interrupted = true;
-				resp->retries = attempt;
-				resp->curl_code = CURLE_ABORTED_BY_CALLBACK;
-				req->on_attempt(req->prepare_arg, resp, attempt);
-			}
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		free_headers(headers);
-
-		resp->retries = attempt;
-		if (req->on_attempt)
-			req->on_attempt(req->prepare_arg, resp, attempt);
-
-		/*
-		 * Expired temporary credentials: refresh and try again at once, but
-		 * only once, and whatever the retry budget (it is not the
-		 * endpoint's fault).
-		 */
-		if (req->refresh_credentials && !refreshed &&
-			strcmp(resp->error_type, "ExpiredTokenException") == 0)
-		{
-			refreshed = true;
-			req->refresh_credentials(req->prepare_arg);
-			continue;
-		}
-		if (attempt >= max_retries || !claude_http_retryable(resp))
-			break;
-
-		ereport(DEBUG1,
-				(errmsg_internal("pg_claude: retrying after %s (attempt %d of %d)",
-								 resp->curl_code != CURLE_OK ? resp->curl_error :
-								 resp->error_type[0] ? resp->error_type : "HTTP error",
-								 attempt + 1, max_retries + 1)));
-		interruptible_sleep(claude_http_backoff_ms(attempt + 1, is_throttle(resp),
-												   pg_prng_double(&pg_global_prng_state)));
-	}
+	st.req = (ClaudeHttpRequest *) req;
+	st.resp = resp;
+	st.given = false;
+	pump.concurrency = 1;
+	pump.next = single_next;
+	pump.done = single_done;
+	pump.arg = &st;
+	claude_http_pump(&pump);
 }
 
 void

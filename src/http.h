@@ -93,6 +93,22 @@ struct ClaudeHttpResponse
 extern void claude_http_execute(const ClaudeHttpRequest *req,
 								ClaudeHttpResponse *resp);
 
+/*
+ * The engine: up to concurrency requests in flight, pulled with next()
+ * (false when there are no more), each handed to done() once finished
+ * (after the retry policy).  done() may take resp->body by setting it to
+ * NULL.  Cancels interrupt everything in flight.
+ */
+typedef struct ClaudeHttpPump
+{
+	int			concurrency;
+	bool		(*next) (void *arg, ClaudeHttpRequest **req, void **tag);
+	void		(*done) (void *arg, void *tag, ClaudeHttpResponse *resp);
+	void	   *arg;
+} ClaudeHttpPump;
+
+extern void claude_http_pump(ClaudeHttpPump *pump);
+
 /* Would the retry policy retry this outcome? */
 extern bool claude_http_retryable(const ClaudeHttpResponse *resp);
 
