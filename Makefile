@@ -8,7 +8,7 @@ PGFILEDESC   = "pg_claude - call Claude on Amazon Bedrock from SQL"
 
 # pg_regress tests (sql/<name>.sql, expected/<name>.out); they need the
 # emulator and a configured server, so run them through test/run.
-REGRESS      = complete invoke errors settings residency functions
+REGRESS      = complete invoke errors settings residency functions batch
 
 PG_CPPFLAGS += -DEXTVERSION=\"$(EXTVERSION)\" -Isrc
 # -Wno-clobbered: PostgreSQL's own PG_TRY/PG_FINALLY macros trip it under -Wextra

@@ -346,6 +346,50 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) IS
 'Input tokens of a Messages body (Bedrock CountTokens)';
 
+-- Set-based forms: many requests in flight from one statement.
+CREATE FUNCTION @extschema@.claude_complete_batch(
+    prompts     text[],
+    system      text   DEFAULT NULL,
+    model       text   DEFAULT NULL,
+    max_tokens  int    DEFAULT NULL,
+    temperature float8 DEFAULT NULL)
+RETURNS TABLE (ord int, completion text, error text)
+AS 'MODULE_PATHNAME', 'claude_complete_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_extract_batch(
+    inputs       text[],
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, result jsonb, error text)
+AS 'MODULE_PATHNAME', 'claude_extract_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_sentiment_batch(
+    inputs text[],
+    model  text DEFAULT NULL)
+RETURNS TABLE (ord int, sentiment float8, error text)
+AS 'MODULE_PATHNAME', 'claude_sentiment_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_summarize_batch(
+    inputs    text[],
+    max_words int  DEFAULT 50,
+    model     text DEFAULT NULL)
+RETURNS TABLE (ord int, summary text, error text)
+AS 'MODULE_PATHNAME', 'claude_summarize_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
 CREATE FUNCTION @extschema@.claude_http_stats(
     OUT requests    bigint,
     OUT connections bigint)
@@ -423,6 +467,11 @@ COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 REVOKE ALL ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_invoke(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_http_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_complete_batch(text[], text, text, int, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_credentials() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;

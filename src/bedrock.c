@@ -93,24 +93,7 @@ claude_bedrock_base_url(char *host_header, size_t host_header_len,
 	return pstrdup(ep.base_url);
 }
 
-/* What sign_attempt needs to sign every attempt afresh. */
-typedef struct SignContext
-{
-	const char *method;
-	const char *path;			/* as on the wire */
-	const char *host_header;
-	const char *body;
-	size_t		body_len;
-	char		signed_with[128];	/* access key id of the last attempt */
 
-	/* for the audit log */
-	const char *operation;
-	const char *model;
-	const char *geography;
-	const char *endpoint_host;
-	char		cache_key[65];
-	char		prompt_sha256[65];
-} SignContext;
 
 static struct curl_slist *
 append_header(struct curl_slist *list, const char *header)
@@ -290,7 +273,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
-		claude_audit_usage(&r, claude_current_input ? claude_current_input : ctx->body);
+		claude_audit_usage(&r, ctx->input ? ctx->input : ctx->body);
 }
 
 /* ExpiredTokenException: drop the credentials that were just refused. */
@@ -303,35 +286,34 @@ refresh_after_expiry(void *arg)
 }
 
 /*
- * POST an operation on a model: residency check, signing, transport with
- * retries, data-flow record, and the error mapping.  Returns the body of a
- * 2xx answer.
+ * Everything before sending: residency check (raises), the cache (returns
+ * true when answered from it, the answer in call->resp), the path, and the
+ * transport request with its signing and audit callbacks.
  */
-static char *
-bedrock_post(const char *operation, const char *suffix, const char *model,
-			 const char *body, size_t body_len, ClaudeHttpResponse *resp)
+bool
+claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const char *suffix,
+					   const char *model, const char *body, size_t body_len, const char *input)
 {
+	SignContext *ctx = &call->ctx;
 	ClaudeEndpoint ep;
-	ClaudeHttpRequest req;
-	SignContext ctx;
 	char	   *encoded;
 	char	   *path;
 	const char *geography;
 
+	memset(call, 0, sizeof(*call));
 	resolve_endpoint(&ep);
-
 	claude_audit_prepare();
 
 	/* residency first: nothing is signed, let alone sent, if it is refused */
 	geography = claude_residency_enforce(operation, model,
 										 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.operation = operation;
-	ctx.model = model;
-	ctx.geography = geography;
-	ctx.endpoint_host = ep.host;
-	claude_sha256_text(claude_current_input ? claude_current_input : body, ctx.prompt_sha256);
+	ctx->operation = operation;
+	ctx->model = model;
+	ctx->geography = geography;
+	ctx->endpoint_host = pstrdup(ep.host);
+	ctx->input = input ? input : claude_current_input;
+	claude_sha256_text(ctx->input ? ctx->input : body, ctx->prompt_sha256);
 
 	/* the cache: an identical request already answered costs nothing */
 	if (strcmp(operation, "InvokeModel") == 0 && claude_cache_mode != CLAUDE_CACHE_OFF)
@@ -339,8 +321,8 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		claude_cache_key(model, body, ctx.cache_key);
-		cached = claude_cache_lookup(ctx.cache_key);
+		claude_cache_key(model, body, ctx->cache_key);
+		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{
 			ClaudeUsageRecord r;
@@ -353,16 +335,16 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 			r.cache_hit = true;
 			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 			r.latency_ms = secs * 1000.0 + usecs / 1000.0;
-			strlcpy(r.cache_key, ctx.cache_key, sizeof(r.cache_key));
-			strlcpy(r.prompt_sha256, ctx.prompt_sha256, sizeof(r.prompt_sha256));
-			claude_audit_usage(&r, claude_current_input ? claude_current_input : body);
+			strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
+			strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+			claude_audit_usage(&r, ctx->input ? ctx->input : body);
 
-			memset(resp, 0, sizeof(*resp));
-			resp->status = 200;
-			resp->body = cached;
-			resp->body_len = strlen(cached);
-			resp->input_tokens = resp->output_tokens = -1;
-			return resp->body;
+			call->from_cache = true;
+			call->resp.status = 200;
+			call->resp.body = cached;
+			call->resp.body_len = strlen(cached);
+			call->resp.input_tokens = call->resp.output_tokens = -1;
+			return true;
 		}
 	}
 
@@ -375,40 +357,71 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 	path = psprintf("%s/model/%s/%s", ep.path_prefix, encoded, suffix);
 	free(encoded);
 
-	ctx.method = "POST";
-	ctx.path = path;
-	ctx.host_header = ep.host_header;
-	ctx.body = body;
-	ctx.body_len = body_len;
+	ctx->method = "POST";
+	ctx->path = path;
+	ctx->host_header = pstrdup(ep.host_header);
+	ctx->body = body;
+	ctx->body_len = body_len;
 
-	ctx.signed_with[0] = '\0';
-
-	claude_http_request_init(&req, "POST",
+	claude_http_request_init(&call->req, "POST",
 							 psprintf("%s://%s%s", ep.https ? "https" : "http", ep.host_header, path));
-	req.body = body;
-	req.body_len = body_len;
-	req.prepare = sign_attempt;
-	req.prepare_arg = &ctx;
-	req.refresh_credentials = refresh_after_expiry;
-	req.on_attempt = audit_attempt;
+	call->req.body = body;
+	call->req.body_len = body_len;
+	call->req.prepare = sign_attempt;
+	call->req.prepare_arg = ctx;
+	call->req.refresh_credentials = refresh_after_expiry;
+	call->req.on_attempt = audit_attempt;
+	return false;
+}
 
-	claude_http_execute(&req, resp);
-	if (resp->curl_code != CURLE_OK || resp->status < 200 || resp->status >= 300)
-		claude_bedrock_raise(operation, model, resp);
+bool
+claude_bedrock_ok(const ClaudeHttpResponse *resp)
+{
+	return resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300;
+}
 
-	if (ctx.cache_key[0] && claude_cache_mode == CLAUDE_CACHE_ON)
+/* After the transport: a good answer goes to the cache. */
+void
+claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp)
+{
+	SignContext *ctx = &call->ctx;
+
+	if (call->from_cache || !claude_bedrock_ok(resp))
+		return;
+	if (ctx->cache_key[0] && claude_cache_mode == CLAUDE_CACHE_ON)
 	{
 		ClaudeCacheRecord c;
 
 		memset(&c, 0, sizeof(c));
-		strlcpy(c.key, ctx.cache_key, sizeof(c.key));
-		strlcpy(c.model, model, sizeof(c.model));
-		strlcpy(c.operation, operation, sizeof(c.operation));
-		strlcpy(c.prompt_sha256, ctx.prompt_sha256, sizeof(c.prompt_sha256));
+		strlcpy(c.key, ctx->cache_key, sizeof(c.key));
+		strlcpy(c.model, ctx->model, sizeof(c.model));
+		strlcpy(c.operation, ctx->operation, sizeof(c.operation));
+		strlcpy(c.prompt_sha256, ctx->prompt_sha256, sizeof(c.prompt_sha256));
 		c.input_tokens = resp->input_tokens;
 		c.output_tokens = resp->output_tokens;
 		claude_audit_cache_store(&c, resp->body);
 	}
+}
+
+/*
+ * POST an operation on a model: prepare, send with retries, finish, and
+ * the error mapping.  Returns the body of a 2xx answer.
+ */
+static char *
+bedrock_post(const char *operation, const char *suffix, const char *model,
+			 const char *body, size_t body_len, ClaudeHttpResponse *resp)
+{
+	ClaudeBedrockCall *call = palloc(sizeof(ClaudeBedrockCall));
+
+	if (claude_bedrock_prepare(call, operation, suffix, model, body, body_len, NULL))
+	{
+		*resp = call->resp;
+		return resp->body;
+	}
+	claude_http_execute(&call->req, resp);
+	if (!claude_bedrock_ok(resp))
+		claude_bedrock_raise(operation, model, resp);
+	claude_bedrock_finish(call, resp);
 	return resp->body;
 }
 
@@ -610,4 +623,35 @@ claude_bedrock_raise(const char *operation, const char *model,
 								resp->request_id[0] ? resp->request_id : "(none)",
 								resp->retries),
 			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * The error claude_bedrock_raise would raise, as text, for a row of a
+ * batch: "message (detail)".  Raising and catching is safe here: the raise
+ * only formats text.
+ */
+char *
+claude_bedrock_error_text(const char *operation, const char *model,
+						  const ClaudeHttpResponse *resp)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *text = NULL;
+
+	PG_TRY();
+	{
+		claude_bedrock_raise(operation, model, resp);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		text = edata->detail ? psprintf("%s (%s)", edata->message, edata->detail) :
+			pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return text;
 }

@@ -12,13 +12,51 @@
 
 #include "http.h"
 
-typedef struct ClaudeBedrockCall
+/* What signing and the audit need for every attempt of one request. */
+typedef struct SignContext
 {
-	const char *operation;		/* "InvokeModel", for messages */
-	const char *model;			/* model id, profile id or ARN */
+	const char *method;
+	const char *path;			/* as on the wire */
+	const char *host_header;
 	const char *body;
 	size_t		body_len;
+	char		signed_with[128];	/* access key id of the last attempt */
+
+	/* for the audit log */
+	const char *operation;
+	const char *model;
+	const char *geography;
+	const char *endpoint_host;
+	const char *input;			/* the caller's input, for prompt_sha256 */
+	char		cache_key[65];
+	char		prompt_sha256[65];
+} SignContext;
+
+/* One Bedrock request: prepared, then sent alone or in a pump. */
+typedef struct ClaudeBedrockCall
+{
+	SignContext ctx;
+	ClaudeHttpRequest req;
+	bool		from_cache;
+	ClaudeHttpResponse resp;	/* the answer, when from the cache */
 } ClaudeBedrockCall;
+
+/*
+ * Residency check (raises 42R01), cache lookup (true: answered, see
+ * call->resp), then call->req ready for the transport.
+ */
+extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation,
+								   const char *suffix, const char *model,
+								   const char *body, size_t body_len, const char *input);
+
+/* After the transport: store a good answer in the cache. */
+extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);
+
+extern bool claude_bedrock_ok(const ClaudeHttpResponse *resp);
+
+/* The error of a failed exchange as text (for per-row errors). */
+extern char *claude_bedrock_error_text(const char *operation, const char *model,
+									   const ClaudeHttpResponse *resp);
 
 /*
  * InvokeModel: sign, send (with retries), and return the response body on

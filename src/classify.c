@@ -27,6 +27,7 @@
 
 #include "call.h"
 #include "tools.h"
+#include "functions.h"
 
 #define MAX_LABELS 1000
 
@@ -44,6 +45,9 @@ typedef struct ClassifyArgs
 	char	   *model;
 	bool		multi;
 } ClassifyArgs;
+
+static char *classify_schema(ClassifyArgs *a);
+static char *classify_system(ClassifyArgs *a);
 
 static void
 check_labels(ClassifyArgs *a)
@@ -125,6 +129,45 @@ labels_from_jsonb(ClassifyArgs *a, Jsonb *map)
 		i++;
 	}
 	check_labels(a);
+}
+
+char *
+claude_classify_schema(int nlabels, char **labels, bool multi)
+{
+	ClassifyArgs a;
+
+	memset(&a, 0, sizeof(a));
+	a.nlabels = nlabels;
+	a.labels = labels;
+	a.multi = multi;
+	return classify_schema(&a);
+}
+
+char *
+claude_classify_system(int nlabels, char **labels, char **descriptions,
+					   const char *instructions, bool multi)
+{
+	ClassifyArgs a;
+
+	memset(&a, 0, sizeof(a));
+	a.nlabels = nlabels;
+	a.labels = labels;
+	a.descriptions = descriptions;
+	a.instructions = (char *) instructions;
+	a.multi = multi;
+	return classify_system(&a);
+}
+
+void
+claude_classify_labels(ArrayType *arr, int *nlabels, char ***labels, char ***descriptions)
+{
+	ClassifyArgs a;
+
+	memset(&a, 0, sizeof(a));
+	labels_from_array(&a, arr);
+	*nlabels = a.nlabels;
+	*labels = a.labels;
+	*descriptions = a.descriptions;
 }
 
 static char *

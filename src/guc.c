@@ -41,6 +41,7 @@ char	   *claude_role_arn = NULL;
 char	   *claude_role_session_name = NULL;
 char	   *claude_role_external_id = NULL;
 int			claude_on_error = CLAUDE_ON_ERROR_RAISE;
+int			claude_max_concurrency = 8;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
 int			claude_cache_ttl_s = 0;
@@ -426,6 +427,14 @@ claude_guc_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   check_external_id, NULL, NULL);
+
+	DefineCustomIntVariable("claude.max_concurrency",
+							gettext_noop("Sets how many requests a set-based call keeps in flight."),
+							NULL,
+							&claude_max_concurrency,
+							8, 1, 256,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("claude.on_error",
 							 gettext_noop("Sets what a failed call does: raise an error, or return NULL with a WARNING."),

@@ -34,6 +34,7 @@ typedef enum ClaudeOnError
 } ClaudeOnError;
 
 extern int	claude_on_error;
+extern int	claude_max_concurrency;
 extern int	claude_cache_mode;
 extern int	claude_cache_ttl_s;
 extern int	claude_cache_max_entries;

@@ -26,6 +26,7 @@
 
 #include "call.h"
 #include "guc.h"
+#include "functions.h"
 
 #define DEFAULT_MAX_WORDS 50
 #define DEFAULT_AGG_MAX_WORDS 100
@@ -59,10 +60,22 @@ words_arg(FunctionCallInfo fcinfo, int n, int dflt)
 }
 
 /* Output budget for a summary of max_words words. */
-static int
-summary_max_tokens(int max_words)
+int
+claude_summary_max_tokens(int max_words)
 {
 	return max_words * 2 + 64;
+}
+
+const char *
+claude_summarize_system(void)
+{
+	return summarize_system;
+}
+
+char *
+claude_summarize_prompt(const char *input, int max_words)
+{
+	return psprintf("Summarise the following text in at most %d words:\n\n%s", max_words, input);
 }
 
 typedef struct SummarizeArgs
@@ -87,8 +100,8 @@ summarize_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("input must not be empty")));
-	prompt = psprintf("Summarise the following text in at most %d words:\n\n%s", a->max_words, a->input);
-	answer = claude_message_text(a->model, summarize_system, prompt, summary_max_tokens(a->max_words));
+	prompt = claude_summarize_prompt(a->input, a->max_words);
+	answer = claude_message_text(a->model, summarize_system, prompt, claude_summary_max_tokens(a->max_words));
 	MemoryContextSwitchTo(oldcxt);
 	result = CStringGetTextDatum(answer);
 	MemoryContextDelete(callcxt);
@@ -198,7 +211,7 @@ summarize_chunk(const char *model, List *items, int max_words)
 			appendStringInfoChar(&prompt, (*p == '\n' || *p == '\r') ? ' ' : *p);
 		appendStringInfoChar(&prompt, '\n');
 	}
-	return claude_message_text(model, summarize_system, prompt.data, summary_max_tokens(max_words));
+	return claude_message_text(model, summarize_system, prompt.data, claude_summary_max_tokens(max_words));
 }
 
 /*
