@@ -198,6 +198,101 @@ SELECT u.model,
 FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
 GROUP BY u.model, u.day, errs.errors_by_code;
 
+-- ---------------------------------------------------------------------------
+-- Asynchronous requests and enrichment jobs, done by the pg_claude worker.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.requests (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    role_name    text NOT NULL DEFAULT current_user,
+    model        text NOT NULL,
+    body         text NOT NULL,
+    prompt       text,
+    state        text NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'running', 'done', 'error')),
+    result       text,
+    response     jsonb,
+    error        text,
+    completed_at timestamptz
+);
+CREATE INDEX requests_pending_idx ON claude.requests (id) WHERE state IN ('pending', 'running');
+COMMENT ON TABLE claude.requests IS
+'claude_complete_async() requests and their results (kept for claude.request_retention)';
+ALTER TABLE claude.requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY requests_own_rows ON claude.requests FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+
+CREATE TABLE claude.job (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    role_name     text NOT NULL DEFAULT current_user,
+    source        regclass NOT NULL,
+    input         text NOT NULL,
+    output        name NOT NULL,
+    task          text NOT NULL CHECK (task IN ('complete', 'classify', 'summarize', 'extract', 'sentiment')),
+    options       jsonb NOT NULL DEFAULT '{}',
+    state         text NOT NULL DEFAULT 'queued'
+                  CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed', 'cancelled')),
+    rows_total    bigint,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    rows_failed   bigint NOT NULL DEFAULT 0,
+    input_tokens  bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    error         text
+);
+COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progress';
+
+CREATE TABLE claude.job_items (
+    job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
+    pk            jsonb NOT NULL,
+    input_sha256  text,
+    state         text NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    attempts      int NOT NULL DEFAULT 0,
+    error         text,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, pk)
+);
+CREATE INDEX job_items_pending_idx ON claude.job_items (job_id) WHERE state = 'pending';
+COMMENT ON TABLE claude.job_items IS 'One row per source row a job must fill; per-row errors are kept here';
+
+-- What each output was made from: a row is re-processed only when its
+-- input changed since its result was written.
+CREATE TABLE claude.enrich_hashes (
+    source        regclass NOT NULL,
+    output        name NOT NULL,
+    pk            jsonb NOT NULL,
+    input_sha256  text NOT NULL,
+    job_id        bigint,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, output, pk)
+);
+
+CREATE VIEW claude.jobs AS
+SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
+       j.rows_total, j.rows_done, j.rows_failed,
+       CASE WHEN j.rows_total > 0
+            THEN round(100.0 * (j.rows_done + j.rows_failed) / j.rows_total, 1) END AS percent_done,
+       j.input_tokens, j.output_tokens,
+       round((j.input_tokens * coalesce((claude.price_of(coalesce(j.options->>'model', current_setting('claude.model')))).input_per_mtok, 0)
+            + j.output_tokens * coalesce((claude.price_of(coalesce(j.options->>'model', current_setting('claude.model')))).output_per_mtok, 0))
+            / 1000000.0, 6) AS estimated_cost_usd,
+       CASE WHEN j.started_at IS NOT NULL AND j.rows_done + j.rows_failed > 0
+            THEN round(((j.rows_done + j.rows_failed)
+                 / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001))::numeric, 2)
+       END AS rows_per_second,
+       CASE WHEN j.state = 'running' AND j.rows_done + j.rows_failed > 0 AND j.rows_total IS NOT NULL
+            THEN (j.rows_total - j.rows_done - j.rows_failed)
+                 * (coalesce(j.finished_at, now()) - j.started_at) / (j.rows_done + j.rows_failed)
+       END AS eta,
+       j.created_at, j.started_at, j.finished_at, j.error
+FROM claude.job j
+WHERE j.role_name = current_user OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+   OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
+
 CREATE FUNCTION @extschema@.claude_complete(
     prompt      text,
     system      text    DEFAULT NULL,
@@ -346,6 +441,67 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) IS
 'Input tokens of a Messages body (Bedrock CountTokens)';
 
+CREATE FUNCTION @extschema@.claude_complete_async(
+    prompt      text,
+    system      text   DEFAULT NULL,
+    model       text   DEFAULT NULL,
+    max_tokens  int    DEFAULT NULL,
+    temperature float8 DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_complete_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_complete_async(text, text, text, int, float8) IS
+'Queue a completion for the worker; the result appears in claude.requests (needs shared_preload_libraries)';
+
+CREATE FUNCTION @extschema@.claude_enrich(
+    source  regclass,
+    input   text,
+    output  text,
+    task    text,
+    options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_enrich'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) IS
+'Queue a job filling output for every row of source whose input has no result or changed; returns the job id';
+
+CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE claude.job SET state = 'cancelled', finished_at = now()
+    WHERE id = job AND state IN ('queued', 'running', 'paused')
+      AND (role_name = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+    RETURNING true
+$$;
+
+CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE claude.job SET state = 'paused'
+    WHERE id = job AND state IN ('queued', 'running')
+      AND (role_name = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+    RETURNING true
+$$;
+
+CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_job_resume'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.claude_job_wait(job bigint, timeout interval DEFAULT '1 hour')
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_job_wait'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.claude_job_wait(bigint, interval) IS
+'Wait until the job is done, failed or cancelled (or the timeout passes); returns its state';
+
 -- Set-based forms: many requests in flight from one statement.
 CREATE FUNCTION @extschema@.claude_complete_batch(
     prompts     text[],
@@ -467,6 +623,12 @@ COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 REVOKE ALL ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_invoke(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_http_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_complete_async(text, text, text, int, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_pause(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_resume(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_wait(bigint, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_complete_batch(text[], text, text, int, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) FROM PUBLIC;
@@ -498,5 +660,5 @@ REVOKE ALL ON ALL TABLES IN SCHEMA claude FROM PUBLIC;
 -- Everyone may read their own audit rows (row-level security) and the
 -- prices and statistics; nobody but the extension writes the audit log.
 GRANT USAGE ON SCHEMA claude TO PUBLIC;
-GRANT SELECT ON claude.usage, claude.prices, claude.stats TO PUBLIC;
+GRANT SELECT ON claude.usage, claude.prices, claude.stats, claude.requests, claude.jobs TO PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUBLIC;

@@ -48,6 +48,8 @@
 const char *claude_current_function = NULL;
 const char *claude_current_input = NULL;
 int64		claude_current_job_id = 0;
+const char *claude_current_role_name = NULL;
+static char audit_dbname[64] = "";
 
 typedef enum RecordKind
 {
@@ -144,6 +146,12 @@ void
 claude_audit_prepare(void)
 {
 	(void) ring_usable();
+	if (audit_dbname[0] == '\0')
+	{
+		char	   *db = get_database_name(MyDatabaseId);
+
+		strlcpy(audit_dbname, db ? db : "?", sizeof(audit_dbname));
+	}
 }
 
 static void
@@ -402,20 +410,20 @@ write_direct(RecordKind kind, const void *rec, const char *text)
 void
 claude_usage_init(ClaudeUsageRecord *r, const char *operation, const char *model)
 {
-	static char dbname[64] = "";
-	char	   *role;
-
 	memset(r, 0, sizeof(*r));
 	r->ts = GetCurrentTimestamp();
-	role = GetUserNameFromId(GetUserId(), true);
-	strlcpy(r->role_name, role ? role : "?", sizeof(r->role_name));
-	if (dbname[0] == '\0')
+	/* outside a transaction (the worker's transfers) no catalog lookup is possible */
+	if (claude_current_role_name)
+		strlcpy(r->role_name, claude_current_role_name, sizeof(r->role_name));
+	else if (IsTransactionState())
 	{
-		char	   *db = get_database_name(MyDatabaseId);
+		char	   *role = GetUserNameFromId(GetUserId(), true);
 
-		strlcpy(dbname, db ? db : "?", sizeof(dbname));
+		strlcpy(r->role_name, role ? role : "?", sizeof(r->role_name));
 	}
-	strlcpy(r->database_name, dbname, sizeof(r->database_name));
+	if (audit_dbname[0] == '\0' && IsTransactionState())
+		claude_audit_prepare();
+	strlcpy(r->database_name, audit_dbname, sizeof(r->database_name));
 	r->backend_pid = MyProcPid;
 	strlcpy(r->function_name, claude_current_function ? claude_current_function : "", sizeof(r->function_name));
 	strlcpy(r->operation, operation, sizeof(r->operation));
@@ -583,6 +591,11 @@ claude_audit_maintain(void)
 		spi_check(rc, "usage retention");
 		deleted += SPI_processed;
 	}
+	rc = SPI_execute(psprintf("DELETE FROM claude.requests WHERE state IN ('done', 'error') "
+							  "AND completed_at < now() - interval '%d seconds'", claude_request_retention_s),
+					 false, 0);
+	spi_check(rc, "request retention");
+	deleted += SPI_processed;
 	if (claude_cache_ttl_s > 0)
 	{
 		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE created_at < now() - interval '%d seconds'",
@@ -600,4 +613,18 @@ claude_audit_maintain(void)
 	}
 	SPI_finish();
 	return deleted;
+}
+
+void
+claude_audit_wake_writer(void)
+{
+	Latch	   *latch;
+
+	if (ring == NULL)
+		return;
+	LWLockAcquire(ring->lock, LW_SHARED);
+	latch = ring->writer_latch;
+	LWLockRelease(ring->lock);
+	if (latch)
+		SetLatch(latch);
 }

@@ -80,6 +80,9 @@ extern void claude_audit_shmem_init(void);
 extern bool claude_audit_shared(void);
 extern void claude_audit_set_writer_latch(Latch *latch);
 
+/* Wake the worker (its latch). */
+extern void claude_audit_wake_writer(void);
+
 /* Worker: write what is queued (in its own transaction); returns records written. */
 extern int	claude_audit_drain(void);
 
@@ -93,5 +96,6 @@ extern int64 claude_audit_maintain(void);
 extern const char *claude_current_function;
 extern const char *claude_current_input;
 extern int64 claude_current_job_id;
+extern const char *claude_current_role_name;
 
 #endif							/* PG_CLAUDE_AUDIT_H */

@@ -35,23 +35,13 @@
 #include "functions.h"
 #include "guc.h"
 #include "jsonschema.h"
+#include "task.h"
 
 PG_FUNCTION_INFO_V1(claude_complete_batch);
 PG_FUNCTION_INFO_V1(claude_classify_batch);
 PG_FUNCTION_INFO_V1(claude_extract_batch);
 PG_FUNCTION_INFO_V1(claude_sentiment_batch);
 PG_FUNCTION_INFO_V1(claude_summarize_batch);
-
-#define TOOL_ROUNDS 2
-
-typedef enum BatchKind
-{
-	BATCH_COMPLETE,
-	BATCH_SUMMARIZE,
-	BATCH_CLASSIFY,
-	BATCH_EXTRACT,
-	BATCH_SENTIMENT
-} BatchKind;
 
 typedef struct BatchItem
 {
@@ -68,127 +58,28 @@ typedef struct BatchItem
 
 typedef struct Batch
 {
-	BatchKind	kind;
+	ClaudeTask	task;
 	const char *function_name;
-	char	   *model;
 	int			n;
 	BatchItem  *items;
 	int			cursor;			/* pump: next item to consider */
-
-	/* request shape */
-	const char *system;
-	int			max_tokens;
-	bool		has_temperature;
-	double		temperature;
-	int			max_words;
-	const char *tool_name;
-	const char *tool_description;
-	char	   *schema_text;
-	cJSON	   *schema;
-	bool		cache;
 } Batch;
 
-static bool
-is_tool_kind(Batch *b)
-{
-	return b->kind == BATCH_CLASSIFY || b->kind == BATCH_EXTRACT || b->kind == BATCH_SENTIMENT;
-}
-
-static char *
-build_body(Batch *b, BatchItem *it)
-{
-	if (b->kind == BATCH_COMPLETE || b->kind == BATCH_SUMMARIZE)
-	{
-		ClaudeMessageRequest msg = {0};
-
-		msg.prompt = b->kind == BATCH_SUMMARIZE ?
-			claude_summarize_prompt(it->input, b->max_words) : it->input;
-		msg.system = b->system;
-		msg.max_tokens = b->max_tokens;
-		msg.has_temperature = b->has_temperature;
-		msg.temperature = b->temperature;
-		claude_check_context(strlen(msg.prompt) + (msg.system ? strlen(msg.system) : 0), msg.max_tokens);
-		return claude_anthropic_build(&msg);
-	}
-	else
-	{
-		ClaudeToolRequest req = {0};
-
-		req.system = it->why ?
-			psprintf("%s\n\nYour previous answer was not acceptable: %s. Answer again by calling the %s "
-					 "tool, using only allowed values.", b->system, it->why, b->tool_name) :
-			b->system;
-		req.prompt = it->input;
-		req.tool_name = b->tool_name;
-		req.tool_description = b->tool_description;
-		req.input_schema = b->schema_text;
-		req.max_tokens = b->max_tokens;
-		req.has_temperature = true;
-		req.temperature = b->has_temperature ? b->temperature : 0.0;
-		req.cache = b->cache && it->why == NULL;
-		claude_check_context(strlen(it->input) + strlen(req.system) + strlen(b->schema_text), req.max_tokens);
-		return claude_anthropic_build_tool(&req);
-	}
-}
-
-/*
- * Interpret a good answer: the result text, or (for tools) a refusal
- * that asks for another round.  Runs our own parsers only, so errors they
- * raise are caught without a subtransaction and become the row's error.
- */
+/* An answer: a result, another round, or the row's error. */
 static void
 interpret(Batch *b, BatchItem *it, const char *json)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	char	   *why;
 
-	PG_TRY();
+	claude_task_interpret(&b->task, json, &it->result, &why, &it->error);
+	if (why != NULL)
 	{
-		ClaudeUsage usage;
-		char	   *stop_reason;
-
-		if (!is_tool_kind(b))
-			it->result = claude_anthropic_response_text(json, &usage, &stop_reason);
+		it->why = why;
+		if (it->rounds < CLAUDE_TASK_ROUNDS)
+			it->send = true;	/* ask again, saying why */
 		else
-		{
-			cJSON	   *input = claude_anthropic_tool_input(json, b->tool_name, &usage, &stop_reason);
-			char	   *why = NULL;
-
-			if (input == NULL)
-				why = psprintf("the answer did not use the %s tool", b->tool_name);
-			else if (!claude_schema_validate(b->schema, input, &why))
-				;
-			else if (b->kind == BATCH_CLASSIFY)
-				it->result = pstrdup(cJSON_GetObjectItemCaseSensitive(input, "label")->valuestring);
-			else if (b->kind == BATCH_SENTIMENT)
-				it->result = psprintf("%.17g", cJSON_GetObjectItemCaseSensitive(input, "score")->valuedouble);
-			else
-				it->result = cJSON_PrintUnformatted(input);
-
-			if (why != NULL)
-			{
-				it->why = why;
-				if (it->rounds < TOOL_ROUNDS)
-					it->send = true;	/* ask again */
-				else
-					it->error = psprintf(b->kind == BATCH_CLASSIFY ?
-										 "Claude could not be made to answer with one of the labels: %s" :
-										 b->kind == BATCH_SENTIMENT ?
-										 "Claude could not be made to answer with a score in [-1, 1]: %s" :
-										 "Claude's answer does not conform to the schema: %s", why);
-			}
-		}
+			it->error = claude_task_refusal(&b->task, why);
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		it->error = pstrdup(edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
 	if (!it->send)
 		it->finished = true;
 }
@@ -221,7 +112,7 @@ batch_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 
 	if (!claude_bedrock_ok(resp))
 	{
-		it->error = claude_bedrock_error_text("InvokeModel", b->model, resp);
+		it->error = claude_bedrock_error_text("InvokeModel", b->task.model, resp);
 		it->finished = true;
 		return;
 	}
@@ -249,7 +140,7 @@ prepare_round(Batch *b)
 		it->rounds++;
 		PG_TRY();
 		{
-			it->body = build_body(b, it);
+			it->body = claude_task_body(&b->task, it->input, it->why);
 		}
 		PG_CATCH();
 		{
@@ -267,7 +158,7 @@ prepare_round(Batch *b)
 			continue;
 
 		/* residency refusals raise: they are the statement's, not a row's */
-		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", b->model,
+		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", b->task.model,
 								   it->body, strlen(it->body), it->input))
 		{
 			interpret(b, it, it->call.resp.body);
@@ -286,7 +177,7 @@ run_batch(Batch *b)
 
 	claude_current_function = b->function_name;
 	claude_current_input = NULL;
-	for (round = 0; round < TOOL_ROUNDS; round++)
+	for (round = 0; round < CLAUDE_TASK_ROUNDS; round++)
 	{
 		ClaudeHttpPump pump;
 
@@ -298,7 +189,7 @@ run_batch(Batch *b)
 		pump.done = batch_done;
 		pump.arg = b;
 		claude_http_pump(&pump);
-		if (!is_tool_kind(b))
+		if (!claude_task_uses_tool(&b->task))
 			break;
 	}
 }
@@ -368,8 +259,8 @@ batch_items(Batch *b, FunctionCallInfo fcinfo)
 static void
 tool_defaults(Batch *b)
 {
-	b->has_temperature = claude_guc_temperature(&b->temperature);
-	b->cache = claude_model_supports_caching(b->model);
+	b->task.has_temperature = claude_guc_temperature(&b->task.temperature);
+	b->task.cache = claude_model_supports_caching(b->task.model);
 }
 
 /* claude_complete_batch(prompts text[], system, model, max_tokens, temperature) */
@@ -379,23 +270,23 @@ claude_complete_batch(PG_FUNCTION_ARGS)
 	Batch		b;
 
 	memset(&b, 0, sizeof(b));
-	b.kind = BATCH_COMPLETE;
+	b.task.kind = TASK_COMPLETE;
 	b.function_name = "claude_complete_batch";
 	batch_items(&b, fcinfo);
-	b.system = claude_text_arg(fcinfo, 1);
-	b.model = claude_model_arg(fcinfo, 2);
-	b.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	b.task.system = claude_text_arg(fcinfo, 1);
+	b.task.model = claude_model_arg(fcinfo, 2);
+	b.task.max_tokens = claude_max_tokens_arg(fcinfo, 3);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
-		b.temperature = PG_GETARG_FLOAT8(4);
-		if (!(b.temperature >= 0.0 && b.temperature <= 1.0))
+		b.task.temperature = PG_GETARG_FLOAT8(4);
+		if (!(b.task.temperature >= 0.0 && b.task.temperature <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("temperature must be between 0 and 1")));
-		b.has_temperature = true;
+		b.task.has_temperature = true;
 	}
 	else
-		b.has_temperature = claude_guc_temperature(&b.temperature);
+		b.task.has_temperature = claude_guc_temperature(&b.task.temperature);
 	run_batch(&b);
 	emit(fcinfo, &b, TEXTOID);
 	return (Datum) 0;
@@ -415,17 +306,17 @@ claude_classify_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("labels must not be NULL")));
 	memset(&b, 0, sizeof(b));
-	b.kind = BATCH_CLASSIFY;
+	b.task.kind = TASK_CLASSIFY;
 	b.function_name = "claude_classify_batch";
 	claude_classify_labels(PG_GETARG_ARRAYTYPE_P(1), &nlabels, &labels, &descriptions);
 	batch_items(&b, fcinfo);
-	b.model = claude_model_arg(fcinfo, 3);
-	b.system = claude_classify_system(nlabels, labels, descriptions, claude_text_arg(fcinfo, 2), false);
-	b.schema_text = claude_classify_schema(nlabels, labels, false);
-	b.schema = cJSON_Parse(b.schema_text);
-	b.tool_name = "classify";
-	b.tool_description = "Record the one label that best fits the text.";
-	b.max_tokens = 256 + 16 * nlabels;
+	b.task.model = claude_model_arg(fcinfo, 3);
+	b.task.system = claude_classify_system(nlabels, labels, descriptions, claude_text_arg(fcinfo, 2), false);
+	b.task.schema_text = claude_classify_schema(nlabels, labels, false);
+	b.task.schema = cJSON_Parse(b.task.schema_text);
+	b.task.tool_name = "classify";
+	b.task.tool_description = "Record the one label that best fits the text.";
+	b.task.max_tokens = 256 + 16 * nlabels;
 	tool_defaults(&b);
 	run_batch(&b);
 	emit(fcinfo, &b, TEXTOID);
@@ -445,21 +336,21 @@ claude_extract_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("schema must not be NULL")));
 	memset(&b, 0, sizeof(b));
-	b.kind = BATCH_EXTRACT;
+	b.task.kind = TASK_EXTRACT;
 	b.function_name = "claude_extract_batch";
 	schema = PG_GETARG_JSONB_P(1);
-	b.schema_text = JsonbToCString(NULL, &schema->root, VARSIZE(schema));
-	b.schema = cJSON_Parse(b.schema_text);
-	if (!claude_schema_check(b.schema, &why))
+	b.task.schema_text = JsonbToCString(NULL, &schema->root, VARSIZE(schema));
+	b.task.schema = cJSON_Parse(b.task.schema_text);
+	if (!claude_schema_check(b.task.schema, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid extraction schema: %s", why)));
 	batch_items(&b, fcinfo);
-	b.model = claude_model_arg(fcinfo, 3);
-	b.system = claude_extract_system(claude_text_arg(fcinfo, 2));
-	b.tool_name = "extract";
-	b.tool_description = "Record the information extracted from the text.";
-	b.max_tokens = claude_max_tokens;
+	b.task.model = claude_model_arg(fcinfo, 3);
+	b.task.system = claude_extract_system(claude_text_arg(fcinfo, 2));
+	b.task.tool_name = "extract";
+	b.task.tool_description = "Record the information extracted from the text.";
+	b.task.max_tokens = claude_max_tokens;
 	tool_defaults(&b);
 	run_batch(&b);
 	emit(fcinfo, &b, JSONBOID);
@@ -473,16 +364,16 @@ claude_sentiment_batch(PG_FUNCTION_ARGS)
 	Batch		b;
 
 	memset(&b, 0, sizeof(b));
-	b.kind = BATCH_SENTIMENT;
+	b.task.kind = TASK_SENTIMENT;
 	b.function_name = "claude_sentiment_batch";
 	batch_items(&b, fcinfo);
-	b.model = claude_model_arg(fcinfo, 1);
-	b.system = claude_sentiment_system();
-	b.schema_text = pstrdup(claude_sentiment_schema());
-	b.schema = cJSON_Parse(b.schema_text);
-	b.tool_name = "sentiment";
-	b.tool_description = "Record the sentiment score of the text.";
-	b.max_tokens = 128;
+	b.task.model = claude_model_arg(fcinfo, 1);
+	b.task.system = claude_sentiment_system();
+	b.task.schema_text = pstrdup(claude_sentiment_schema());
+	b.task.schema = cJSON_Parse(b.task.schema_text);
+	b.task.tool_name = "sentiment";
+	b.task.tool_description = "Record the sentiment score of the text.";
+	b.task.max_tokens = 128;
 	tool_defaults(&b);
 	run_batch(&b);
 	emit(fcinfo, &b, FLOAT8OID);
@@ -496,18 +387,18 @@ claude_summarize_batch(PG_FUNCTION_ARGS)
 	Batch		b;
 
 	memset(&b, 0, sizeof(b));
-	b.kind = BATCH_SUMMARIZE;
+	b.task.kind = TASK_SUMMARIZE;
 	b.function_name = "claude_summarize_batch";
-	b.max_words = PG_ARGISNULL(1) ? 50 : PG_GETARG_INT32(1);
-	if (b.max_words < 1 || b.max_words > 10000)
+	b.task.max_words = PG_ARGISNULL(1) ? 50 : PG_GETARG_INT32(1);
+	if (b.task.max_words < 1 || b.task.max_words > 10000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_words must be between 1 and 10000")));
 	batch_items(&b, fcinfo);
-	b.model = claude_model_arg(fcinfo, 2);
-	b.system = claude_summarize_system();
-	b.max_tokens = claude_summary_max_tokens(b.max_words);
-	b.has_temperature = claude_guc_temperature(&b.temperature);
+	b.task.model = claude_model_arg(fcinfo, 2);
+	b.task.system = claude_summarize_system();
+	b.task.max_tokens = claude_summary_max_tokens(b.task.max_words);
+	b.task.has_temperature = claude_guc_temperature(&b.task.temperature);
 	run_batch(&b);
 	emit(fcinfo, &b, TEXTOID);
 	return (Datum) 0;

@@ -240,6 +240,10 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	ClaudeUsageRecord r;
 
 	claude_usage_init(&r, ctx->operation, ctx->model);
+	if (ctx->role_name)
+		strlcpy(r.role_name, ctx->role_name, sizeof(r.role_name));
+	if (ctx->job_id > 0)
+		r.job_id = ctx->job_id;
 	strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, ctx->endpoint_host, sizeof(r.endpoint_host));
 	strlcpy(r.geography, ctx->geography, sizeof(r.geography));
@@ -313,6 +317,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 	ctx->geography = geography;
 	ctx->endpoint_host = pstrdup(ep.host);
 	ctx->input = input ? input : claude_current_input;
+	ctx->role_name = claude_current_role_name;
+	ctx->job_id = claude_current_job_id;
 	claude_sha256_text(ctx->input ? ctx->input : body, ctx->prompt_sha256);
 
 	/* the cache: an identical request already answered costs nothing */
@@ -330,6 +336,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 			int			usecs;
 
 			claude_usage_init(&r, operation, model);
+			if (ctx->role_name)
+				strlcpy(r.role_name, ctx->role_name, sizeof(r.role_name));
 			strlcpy(r.region, claude_region, sizeof(r.region));
 			strlcpy(r.geography, geography, sizeof(r.geography));
 			r.cache_hit = true;
@@ -654,4 +662,15 @@ claude_bedrock_error_text(const char *operation, const char *model,
 	}
 	PG_END_TRY();
 	return text;
+}
+
+/* The residency check alone, with the current settings (for work queued now, sent later). */
+void
+claude_bedrock_check_residency(const char *model)
+{
+	ClaudeEndpoint ep;
+
+	resolve_endpoint(&ep);
+	(void) claude_residency_enforce("InvokeModel", model,
+									claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 }

@@ -28,6 +28,8 @@ typedef struct SignContext
 	const char *geography;
 	const char *endpoint_host;
 	const char *input;			/* the caller's input, for prompt_sha256 */
+	const char *role_name;		/* on whose behalf (the worker's jobs), or NULL */
+	int64		job_id;
 	char		cache_key[65];
 	char		prompt_sha256[65];
 } SignContext;
@@ -53,6 +55,9 @@ extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operatio
 extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);
 
 extern bool claude_bedrock_ok(const ClaudeHttpResponse *resp);
+
+/* The residency check alone (raises 42R01). */
+extern void claude_bedrock_check_residency(const char *model);
 
 /* The error of a failed exchange as text (for per-row errors). */
 extern char *claude_bedrock_error_text(const char *operation, const char *model,

@@ -42,6 +42,10 @@ char	   *claude_role_session_name = NULL;
 char	   *claude_role_external_id = NULL;
 int			claude_on_error = CLAUDE_ON_ERROR_RAISE;
 int			claude_max_concurrency = 8;
+int			claude_worker_concurrency = 16;
+int			claude_requests_per_minute = 0;
+int			claude_tokens_per_minute = 0;
+int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
 int			claude_cache_ttl_s = 0;
@@ -434,6 +438,38 @@ claude_guc_init(void)
 							&claude_max_concurrency,
 							8, 1, 256,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.worker_concurrency",
+							gettext_noop("Sets how many requests the pg_claude worker keeps in flight."),
+							NULL,
+							&claude_worker_concurrency,
+							16, 1, 256,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.requests_per_minute",
+							gettext_noop("Sets the worker's request rate limit; 0 means none."),
+							NULL,
+							&claude_requests_per_minute,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.tokens_per_minute",
+							gettext_noop("Sets the worker's token rate limit (input and output); 0 means none."),
+							NULL,
+							&claude_tokens_per_minute,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.request_retention",
+							gettext_noop("Sets how long finished claude_complete_async() results are kept."),
+							NULL,
+							&claude_request_retention_s,
+							24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("claude.on_error",

@@ -35,6 +35,10 @@ typedef enum ClaudeOnError
 
 extern int	claude_on_error;
 extern int	claude_max_concurrency;
+extern int	claude_worker_concurrency;
+extern int	claude_requests_per_minute;
+extern int	claude_tokens_per_minute;
+extern int	claude_request_retention_s;
 extern int	claude_cache_mode;
 extern int	claude_cache_ttl_s;
 extern int	claude_cache_max_entries;

@@ -32,6 +32,7 @@
 
 #include "audit.h"
 #include "guc.h"
+#include "jobs.h"
 #include "worker.h"
 
 #define WORKER_NAPTIME_MS 1000
@@ -92,10 +93,15 @@ claude_worker_main(Datum arg)
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_claude worker loop",
 									ALLOCSET_DEFAULT_SIZES);
+
+	/* what a crash or kill left claimed goes back to the queue */
+	claude_jobs_recover();
+
 	for (;;)
 	{
 		MemoryContext oldcxt;
 		int			written;
+		bool		worked;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -117,8 +123,13 @@ claude_worker_main(Datum arg)
 			run_maintenance();
 			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MAINTENANCE_INTERVAL_MS);
 		}
+
+		/* asynchronous requests and job rows (their audit records too) */
+		worked = claude_jobs_work();
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(loopcxt);
+		if (worked)
+			continue;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAPTIME_MS, PG_WAIT_EXTENSION);

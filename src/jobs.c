@@ -1,0 +1,984 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs.c
+ *	  The worker's work: asynchronous requests (claude.requests) and
+ *	  enrichment jobs (claude.job, claude.job_items).
+ *
+ * No Bedrock call happens inside a transaction.  A round is three short
+ * steps: claim rows (state 'running') and commit; send them, up to
+ * claude.worker_concurrency in flight, with no transaction open; write
+ * the results and mark the rows done in one transaction.  A crash between
+ * the steps leaves rows 'running', which the next start puts back to
+ * 'pending': the waste is bounded by what was claimed (twice the
+ * concurrency), and since a row's result and its 'done' mark commit
+ * together, no row is written twice.
+ *
+ * A job reads its source and writes its output as the role that created
+ * it (never as the worker's superuser), so the input expression and the
+ * output column are only what that role could read and write itself.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "utils/guc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "anthropic.h"
+#include "audit.h"
+#include "bedrock.h"
+#include "guc.h"
+#include "jobs.h"
+#include "task.h"
+
+void
+claude_jobs_wake_worker(void)
+{
+	claude_audit_wake_writer();
+}
+
+void
+claude_jobs_check_options(const char *task, const char *options)
+{
+	ClaudeTask	t;
+
+	claude_task_from_options(&t, task, options);
+}
+
+/* ---------------------------------------------------------------------
+ * Transactions and roles
+ * --------------------------------------------------------------------- */
+
+static MemoryContext work_cxt = NULL;
+
+/* where a transaction's caller goes on allocating after it (work_cxt or a chunk's) */
+static MemoryContext target_cxt = NULL;
+
+/*
+ * SPI leaves CurrentMemoryContext in its own procedure context after every
+ * call, and copies datums out into the context current at SPI_connect: so
+ * connect from the target context, and come back to it after each call.
+ */
+static void
+xact_begin(void)
+{
+	MemoryContext target = target_cxt ? target_cxt : work_cxt;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(target);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(target);
+}
+
+static void
+xact_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(target_cxt ? target_cxt : work_cxt);
+	pgstat_report_stat(false);
+}
+
+static int
+run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "pg_claude worker: query failed (%s): %s", SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/* Act as role (its privileges, for the user's own tables); back with InvalidOid. */
+static void
+become(Oid role)
+{
+	SetUserIdAndSecContext(OidIsValid(role) ? role : BOOTSTRAP_SUPERUSERID,
+						   OidIsValid(role) ? SECURITY_LOCAL_USERID_CHANGE : 0);
+}
+
+void
+claude_jobs_recover(void)
+{
+	if (work_cxt == NULL)
+		work_cxt = AllocSetContextCreate(TopMemoryContext, "pg_claude jobs", ALLOCSET_DEFAULT_SIZES);
+	xact_begin();
+	if (OidIsValid(get_extension_oid("pg_claude", true)))
+	{
+		run("UPDATE claude.requests SET state = 'pending' WHERE state = 'running'", 0, NULL, NULL, NULL);
+		run("UPDATE claude.job_items SET state = 'pending' WHERE state = 'running'", 0, NULL, NULL, NULL);
+		if (SPI_processed > 0)
+			ereport(LOG, (errmsg("pg_claude worker: requeued " UINT64_FORMAT " job rows left in flight", SPI_processed)));
+	}
+	xact_end();
+}
+
+/* ---------------------------------------------------------------------
+ * Rate limits: token buckets, shrunk by throttling (adaptive)
+ * --------------------------------------------------------------------- */
+
+static double rate_factor = 1.0;	/* 0.1 .. 1, shrinks on 429 */
+static double request_tokens = 0;
+static double token_tokens = 0;
+static TimestampTz bucket_time = 0;
+
+static void
+buckets_refill(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	double		secs = bucket_time ? (now - bucket_time) / 1000000.0 : 0;
+
+	bucket_time = now;
+	if (claude_requests_per_minute > 0)
+		request_tokens = Min(request_tokens + secs * claude_requests_per_minute * rate_factor / 60.0,
+							 Max(1.0, claude_requests_per_minute / 60.0));
+	if (claude_tokens_per_minute > 0)
+		token_tokens = Min(token_tokens + secs * claude_tokens_per_minute * rate_factor / 60.0,
+						   claude_tokens_per_minute / 6.0);
+}
+
+/* May a request of about est_tokens go now?  Takes the tokens if so. */
+static bool
+buckets_take(long est_tokens)
+{
+	buckets_refill();
+	if (claude_requests_per_minute > 0 && request_tokens < 1.0)
+		return false;
+	if (claude_tokens_per_minute > 0 && token_tokens < est_tokens && token_tokens < claude_tokens_per_minute / 6.0)
+		return false;
+	if (claude_requests_per_minute > 0)
+		request_tokens -= 1.0;
+	if (claude_tokens_per_minute > 0)
+		token_tokens -= est_tokens;
+	return true;
+}
+
+static void
+rate_feedback(const ClaudeHttpResponse *resp)
+{
+	if (resp->status == 429)
+		rate_factor = Max(0.1, rate_factor * 0.7);
+	else if (resp->status >= 200 && resp->status < 300)
+		rate_factor = Min(1.0, rate_factor + 0.02);
+	if (claude_tokens_per_minute > 0 && resp->output_tokens > 0)
+		token_tokens -= resp->output_tokens;
+}
+
+/* ms until the buckets could let a request go */
+static long
+buckets_wait_ms(void)
+{
+	double		need = 0;
+
+	if (claude_requests_per_minute > 0 && request_tokens < 1.0)
+		need = (1.0 - request_tokens) * 60000.0 / (claude_requests_per_minute * rate_factor);
+	return Max(10, Min((long) need + 1, 1000));
+}
+
+/* ---------------------------------------------------------------------
+ * One unit of work in flight
+ * --------------------------------------------------------------------- */
+
+typedef struct WorkItem
+{
+	int64		request_id;		/* claude.requests, or 0 */
+	Datum		pk;				/* job row: its primary key (jsonb) */
+	char	   *pk_text;
+	char	   *input;
+	char	   *input_sha256;
+	char	   *body;
+	ClaudeBedrockCall call;
+	bool		sent;
+	bool		answered;
+	int			rounds;
+	char	   *why;
+	char	   *result;
+	char	   *response;
+	char	   *error;
+	long		input_tokens;
+	long		output_tokens;
+} WorkItem;
+
+typedef struct WorkRound
+{
+	WorkItem   *items;
+	int			n;
+	Datum		claimed;		/* jsonb[] of the claimed job rows' keys */
+	int			cursor;
+	const char *model;
+	ClaudeTask *task;			/* NULL for plain requests */
+} WorkRound;
+
+static bool
+round_next(void *arg, ClaudeHttpRequest **req, void **tag)
+{
+	WorkRound  *r = (WorkRound *) arg;
+
+	while (r->cursor < r->n)
+	{
+		WorkItem   *it = &r->items[r->cursor];
+
+		if (it->sent || it->answered || it->error)
+		{
+			r->cursor++;
+			continue;
+		}
+		if (!buckets_take((long) (strlen(it->body) / 3)))
+			return false;		/* the rate limit: the rest waits for the next pump */
+		r->cursor++;
+		it->sent = true;
+		*req = &it->call.req;
+		*tag = it;
+		return true;
+	}
+	return false;
+}
+
+static void
+round_done(void *arg, void *tag, ClaudeHttpResponse *resp)
+{
+	WorkRound  *r = (WorkRound *) arg;
+	WorkItem   *it = (WorkItem *) tag;
+
+	rate_feedback(resp);
+	if (!claude_bedrock_ok(resp))
+	{
+		it->error = claude_bedrock_error_text("InvokeModel", r->model, resp);
+		return;
+	}
+	claude_bedrock_finish(&it->call, resp);
+	it->input_tokens += Max(resp->input_tokens, 0);
+	it->output_tokens += Max(resp->output_tokens, 0);
+	it->response = pstrdup(resp->body);
+	it->answered = true;
+}
+
+/*
+ * Send a round's items (all that are prepared and not yet answered),
+ * honouring the rate limits.  Errors of the transport itself (no
+ * credentials, say) become every unfinished item's error.
+ */
+static void
+send_round(WorkRound *r)
+{
+	for (;;)
+	{
+		ClaudeHttpPump pump;
+		int			i;
+		bool		unsent = false;
+
+		r->cursor = 0;
+		pump.concurrency = Max(1, (int) (claude_worker_concurrency *
+										 (claude_requests_per_minute > 0 ? 1.0 : rate_factor)));
+		pump.next = round_next;
+		pump.done = round_done;
+		pump.arg = r;
+		PG_TRY();
+		{
+			claude_http_pump(&pump);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(work_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(edata);
+			for (i = 0; i < r->n; i++)
+				if (!r->items[i].answered && !r->items[i].error)
+					r->items[i].error = pstrdup(edata->message);
+			EmitErrorReport();
+			FreeErrorData(edata);
+			return;
+		}
+		PG_END_TRY();
+
+		for (i = 0; i < r->n; i++)
+			if (!r->items[i].sent && !r->items[i].answered && !r->items[i].error)
+				unsent = true;
+		if (!unsent)
+			return;
+		/* rate-limited: wait for the buckets, then send the rest */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 buckets_wait_ms(), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Prepare an item (residency, cache); an error is the item's. */
+static void
+prepare_item(WorkRound *r, WorkItem *it)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		it->body = r->task ? claude_task_body(r->task, it->input, it->why) : it->body;
+		it->sent = false;
+		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", r->model,
+								   it->body, strlen(it->body), it->input))
+		{
+			it->response = pstrdup(it->call.resp.body);
+			it->answered = true;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		it->error = pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/* ---------------------------------------------------------------------
+ * Asynchronous requests
+ * --------------------------------------------------------------------- */
+
+static bool
+work_requests(void)
+{
+	WorkRound	r;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int			i;
+
+	memset(&r, 0, sizeof(r));
+	xact_begin();
+	values[0] = Int32GetDatum(claude_worker_concurrency * 2);
+	run("UPDATE claude.requests SET state = 'running' WHERE id IN (SELECT id FROM claude.requests "
+		"WHERE state = 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+		"RETURNING id, model, body, prompt, role_name", 1, types, values, NULL);
+	r.n = (int) SPI_processed;
+	r.items = palloc0(sizeof(WorkItem) * Max(r.n, 1));
+	for (i = 0; i < r.n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		WorkItem   *it = &r.items[i];
+		bool		isnull;
+
+		it->request_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r.model = SPI_getvalue(tup, desc, 2);
+		it->body = SPI_getvalue(tup, desc, 3);
+		it->input = SPI_getvalue(tup, desc, 4);
+		claude_current_role_name = SPI_getvalue(tup, desc, 5);
+		claude_current_function = "claude_complete_async";
+		/* each request may name its own model: prepare one by one */
+		prepare_item(&r, it);
+	}
+	xact_end();
+	claude_current_role_name = NULL;
+	if (r.n == 0)
+		return false;
+
+	/* requests of different models: one round each would be purer; the model is per call */
+	send_round(&r);
+
+	xact_begin();
+	for (i = 0; i < r.n; i++)
+	{
+		WorkItem   *it = &r.items[i];
+		Oid			t2[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		v2[5];
+		char		n2[6] = "     ";
+
+		if (it->answered && !it->error)
+		{
+			ClaudeUsage usage;
+			char	   *stop;
+			char	   *text = NULL;
+			char	   *why = NULL;
+
+			ClaudeTask	plain = {0};
+
+			plain.kind = TASK_COMPLETE;
+			claude_task_interpret(&plain, it->response, &text, &why, &it->error);
+			(void) usage;
+			(void) stop;
+			it->result = text;
+		}
+		v2[0] = Int64GetDatum(it->request_id);
+		v2[1] = it->error ? CStringGetTextDatum("error") : CStringGetTextDatum("done");
+		if (it->result)
+			v2[2] = CStringGetTextDatum(it->result);
+		else
+			n2[2] = 'n';
+		if (it->response && !it->error)
+			v2[3] = CStringGetTextDatum(it->response);
+		else
+			n2[3] = 'n';
+		if (it->error)
+			v2[4] = CStringGetTextDatum(it->error);
+		else
+			n2[4] = 'n';
+		run("UPDATE claude.requests SET state = $2, result = $3, response = $4::jsonb, error = $5, "
+			"completed_at = now() WHERE id = $1", 5, t2, v2, n2);
+	}
+	xact_end();
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Enrichment jobs
+ * --------------------------------------------------------------------- */
+
+typedef struct Job
+{
+	int64		id;
+	Oid			owner;
+	char	   *owner_name;
+	Oid			source;
+	char	   *source_name;	/* qualified, quoted */
+	char	   *input;			/* SQL expression over the source row */
+	char	   *output;			/* column name */
+	char	   *output_type;	/* format_type of the output column */
+	char	   *task_name;
+	char	   *options;
+	char	   *state;
+	char	   *pk_object;		/* jsonb_build_object('a', s.a, ...) */
+	char	   *pk_columns;		/* s.a, s.b */
+	char	   *pk_from_json;	/* (x->>'a')::ta, ... over jsonb x */
+	ClaudeTask	task;
+} Job;
+
+/* The primary key's columns, as SQL fragments. */
+static void
+job_pk_sql(Job *job)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(job->source)};
+	StringInfoData obj,
+				cols,
+				fromjson;
+	uint64		i;
+
+	run("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+		"JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+		"WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+		1, types, values, NULL);
+	initStringInfo(&obj);
+	initStringInfo(&cols);
+	initStringInfo(&fromjson);
+	appendStringInfoString(&obj, "jsonb_build_object(");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		const char *q = quote_identifier(name);
+
+		appendStringInfo(&obj, "%s%s, s.%s", i ? ", " : "", quote_literal_cstr(name), q);
+		appendStringInfo(&cols, "%ss.%s", i ? ", " : "", q);
+		appendStringInfo(&fromjson, "%s(x->>%s)::%s", i ? ", " : "", quote_literal_cstr(name), type);
+	}
+	appendStringInfoChar(&obj, ')');
+	job->pk_object = obj.data;
+	job->pk_columns = cols.data;
+	job->pk_from_json = fromjson.data;
+}
+
+/* The oldest job to work on, or NULL. */
+static Job *
+job_pick(void)
+{
+	Job		   *job;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	run("SELECT j.id, j.role_name, j.source::oid, j.input, j.output, j.task, j.options::text, j.state, "
+		"quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
+		"(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = j.output) "
+		"FROM claude.job j JOIN pg_class c ON c.oid = j.source JOIN pg_namespace n ON n.oid = c.relnamespace "
+		"WHERE j.state IN ('queued', 'running') ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
+	if (SPI_processed == 0)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	job = palloc0(sizeof(Job));
+	job->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	job->owner_name = SPI_getvalue(tup, desc, 2);
+	job->source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	job->input = SPI_getvalue(tup, desc, 4);
+	job->output = SPI_getvalue(tup, desc, 5);
+	job->task_name = SPI_getvalue(tup, desc, 6);
+	job->options = SPI_getvalue(tup, desc, 7);
+	job->state = SPI_getvalue(tup, desc, 8);
+	job->source_name = SPI_getvalue(tup, desc, 9);
+	job->output_type = SPI_getvalue(tup, desc, 10);
+	job->owner = get_role_oid(job->owner_name, true);
+	return job;
+}
+
+static void
+job_fail(Job *job, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(job->id), CStringGetTextDatum(error)};
+
+	run("UPDATE claude.job SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+		2, types, values, NULL);
+}
+
+/*
+ * A queued job's rows: every row whose input has no result, or a result
+ * made from a different input.  Read as the owner, written as the worker,
+ * a cursor's worth at a time.
+ */
+static void
+job_populate(Job *job)
+{
+	char	   *select = psprintf(
+								  "SELECT %s, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex') "
+								  "FROM %s s LEFT JOIN claude.enrich_hashes h ON h.source = %u AND h.output = %s "
+								  "AND h.pk = %s WHERE (%s) IS NOT NULL AND (s.%s IS NULL OR h.input_sha256 IS DISTINCT FROM "
+								  "encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex'))",
+								  job->pk_object, job->input, job->source_name, job->source,
+								  quote_literal_cstr(job->output), job->pk_object, job->input,
+								  quote_identifier(job->output), job->input);
+	Portal		portal;
+	SPIPlanPtr	plan;
+	int64		total = 0;
+
+	become(job->owner);
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		plan = SPI_prepare(select, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the job's selection: %s", SPI_result_code_string(SPI_result));
+		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+		MemoryContextSwitchTo(cxt);
+	}
+	for (;;)
+	{
+		uint64		i;
+		Datum	   *pks;
+		Datum	   *hashes;
+		ArrayType  *pka;
+		ArrayType  *ha;
+		Oid			types[3] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID};
+		Datum		values[3];
+		uint64		n;
+
+		become(job->owner);
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+
+			SPI_cursor_fetch(portal, true, 10000);
+			MemoryContextSwitchTo(cxt);
+		}
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		pks = palloc(sizeof(Datum) * n);
+		hashes = palloc(sizeof(Datum) * n);
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+			hashes[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull), false, -1);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		become(InvalidOid);
+		pka = construct_array(pks, n, JSONBOID, -1, false, TYPALIGN_INT);
+		ha = construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT);
+		values[0] = Int64GetDatum(job->id);
+		values[1] = PointerGetDatum(pka);
+		values[2] = PointerGetDatum(ha);
+		run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, p, h FROM unnest($2, $3) AS u(p, h) "
+			"ON CONFLICT DO NOTHING", 3, types, values, NULL);
+		total += n;
+	}
+	become(InvalidOid);
+	SPI_cursor_close(portal);
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+		Datum		values[2] = {Int64GetDatum(job->id), Int64GetDatum(total)};
+
+		run("UPDATE claude.job SET state = 'running', rows_total = $2, started_at = now() WHERE id = $1",
+			2, types, values, NULL);
+	}
+}
+
+/* Claim up to n pending rows and read their inputs (as the owner). */
+static WorkRound *
+job_claim(Job *job, int n)
+{
+	WorkRound  *r = palloc0(sizeof(WorkRound));
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(n)};
+	Datum	   *pks;
+	uint64		i;
+	uint64		got;
+
+	r->task = &job->task;
+	r->model = job->task.model;
+	run("UPDATE claude.job_items SET state = 'running', attempts = attempts + 1, updated_at = now() "
+		"WHERE (job_id, pk) IN (SELECT job_id, pk FROM claude.job_items WHERE job_id = $1 AND state = 'pending' "
+		"LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING pk, input_sha256", 2, types, values, NULL);
+	got = SPI_processed;
+	if (got == 0)
+		return r;
+	r->items = palloc0(sizeof(WorkItem) * got);
+	pks = palloc(sizeof(Datum) * got);
+	for (i = 0; i < got; i++)
+	{
+		bool		isnull;
+
+		pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	}
+
+	/* the inputs, as the owner; rows deleted meanwhile simply do not come back */
+	{
+		char	   *sql = psprintf("SELECT %s, (%s)::text, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex') "
+								   "FROM %s s WHERE (%s) IN (SELECT %s FROM unnest($1) AS x)",
+								   job->pk_object, job->input, job->input, job->source_name,
+								   job->pk_columns, job->pk_from_json);
+		Oid			t1[1] = {JSONBARRAYOID};
+		Datum		v1[1] = {PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT))};
+
+		become(job->owner);
+		run(sql, 1, t1, v1, NULL);
+		become(InvalidOid);
+	}
+	r->n = (int) SPI_processed;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		WorkItem   *it = &r->items[i];
+		bool		isnull;
+
+		it->pk = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+		it->pk_text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		it->input = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		it->input_sha256 = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+	}
+	r->claimed = PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT));
+	return r;
+}
+
+/*
+ * Write a round's outcomes: each result into its source row (as the
+ * owner), its input hash, its item marked done, and the job's counters,
+ * all in one transaction.
+ */
+static void
+job_write(Job *job, WorkRound *r)
+{
+	char	   *update = psprintf("UPDATE %s s SET %s = $1::text::%s WHERE (%s) = (SELECT %s FROM (SELECT $2::jsonb AS x) j)",
+								  job->source_name, quote_identifier(job->output), job->output_type,
+								  job->pk_columns, job->pk_from_json);
+	int64		done = 0;
+	int64		failed = 0;
+	int64		in_tokens = 0;
+	int64		out_tokens = 0;
+	int			i;
+
+	for (i = 0; i < r->n; i++)
+	{
+		WorkItem   *it = &r->items[i];
+		Oid			t3[4] = {INT8OID, JSONBOID, TEXTOID, TEXTOID};
+		Datum		v3[4];
+		char		n3[5] = "    ";
+
+		in_tokens += it->input_tokens;
+		out_tokens += it->output_tokens;
+		if (!it->error && it->result)
+		{
+			Oid			t1[2] = {TEXTOID, JSONBOID};
+			Datum		v1[2] = {CStringGetTextDatum(it->result), it->pk};
+			Oid			t2[5] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
+			Datum		v2[5];
+			MemoryContext cxt = CurrentMemoryContext;
+			ResourceOwner owner = CurrentResourceOwner;
+
+			/* the owner's write may fail (a constraint, a type): that is the row's error */
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				become(job->owner);
+				run(update, 2, t1, v1, NULL);
+				become(InvalidOid);
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				become(InvalidOid);
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				it->error = psprintf("could not write the result: %s", edata->message);
+				FreeErrorData(edata);
+			}
+			PG_END_TRY();
+
+			if (!it->error)
+			{
+				v2[0] = ObjectIdGetDatum(job->source);
+				v2[1] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
+				v2[2] = it->pk;
+				v2[3] = CStringGetTextDatum(it->input_sha256);
+				v2[4] = Int64GetDatum(job->id);
+				t2[1] = NAMEOID;
+				run("INSERT INTO claude.enrich_hashes (source, output, pk, input_sha256, job_id) "
+					"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, output, pk) DO UPDATE SET "
+					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, updated_at = now()",
+					5, t2, v2, NULL);
+			}
+		}
+		v3[0] = Int64GetDatum(job->id);
+		v3[1] = it->pk;
+		if (it->error)
+		{
+			v3[2] = CStringGetTextDatum("failed");
+			v3[3] = CStringGetTextDatum(it->error);
+			failed++;
+		}
+		else
+		{
+			v3[2] = CStringGetTextDatum("done");
+			n3[3] = 'n';
+			done++;
+		}
+		run("UPDATE claude.job_items SET state = $3, error = $4, updated_at = now() "
+			"WHERE job_id = $1 AND pk = $2 AND state = 'running'", 4, t3, v3, n3);
+	}
+	/* claimed rows whose source row is gone meanwhile: nothing to fill */
+	{
+		Oid			types[2] = {INT8OID, JSONBARRAYOID};
+		Datum		values[2] = {Int64GetDatum(job->id), r->claimed};
+
+		run("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists', "
+			"updated_at = now() WHERE job_id = $1 AND state = 'running' AND pk = ANY($2)",
+			2, types, values, NULL);
+		done += SPI_processed;
+	}
+	{
+		Oid			types[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[5] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
+		Int64GetDatum(in_tokens), Int64GetDatum(out_tokens)};
+
+		run("UPDATE claude.job SET rows_done = rows_done + $2, rows_failed = rows_failed + $3, "
+			"input_tokens = input_tokens + $4, output_tokens = output_tokens + $5 WHERE id = $1",
+			5, types, values, NULL);
+	}
+}
+
+/* Interpret answers; tool answers that do not validate get another round. */
+static bool
+round_interpret(WorkRound *r)
+{
+	bool		again = false;
+	int			i;
+
+	for (i = 0; i < r->n; i++)
+	{
+		WorkItem   *it = &r->items[i];
+		char	   *why = NULL;
+
+		if (it->error || !it->answered || it->result)
+			continue;
+		it->rounds++;
+		claude_task_interpret(r->task, it->response, &it->result, &why, &it->error);
+		if (why)
+		{
+			if (it->rounds < CLAUDE_TASK_ROUNDS)
+			{
+				it->why = why;
+				it->answered = false;
+				again = true;
+			}
+			else
+				it->error = claude_task_refusal(r->task, why);
+		}
+	}
+	return again;
+}
+
+static bool
+work_job(void)
+{
+	Job		   *job;
+	bool		worked = false;
+	MemoryContext chunk_cxt;
+
+	xact_begin();
+	job = job_pick();
+	if (job == NULL)
+	{
+		xact_end();
+		return false;
+	}
+	claude_current_job_id = job->id;
+	claude_current_role_name = job->owner_name;
+	claude_current_function = "claude_enrich";
+	PG_TRY();
+	{
+		if (!OidIsValid(job->owner))
+			elog(ERROR, "the role that created job " INT64_FORMAT " no longer exists", job->id);
+		claude_task_from_options(&job->task, job->task_name, job->options);
+		job_pk_sql(job);
+		if (strcmp(job->state, "queued") == 0)
+			job_populate(job);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(work_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(work_cxt);
+		become(InvalidOid);
+		xact_begin();
+		job_fail(job, edata->message);
+		xact_end();
+		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", job->id, edata->message)));
+		claude_current_job_id = 0;
+		claude_current_role_name = NULL;
+		return true;
+	}
+	PG_END_TRY();
+	xact_end();
+
+	chunk_cxt = AllocSetContextCreate(work_cxt, "pg_claude job chunk", ALLOCSET_DEFAULT_SIZES);
+	target_cxt = chunk_cxt;
+	MemoryContextSwitchTo(chunk_cxt);
+	for (;;)
+	{
+		WorkRound  *r;
+		int			i;
+		char	   *state;
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(job->id)};
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* step 1: claim, and prepare the requests */
+		xact_begin();
+		run("SELECT state FROM claude.job WHERE id = $1", 1, types, values, NULL);
+		state = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "cancelled";
+		if (strcmp(state, "running") != 0)
+		{
+			xact_end();
+			break;
+		}
+		r = job_claim(job, Max(claude_worker_concurrency * 2, 8));
+		if (r->n == 0)
+		{
+			run("UPDATE claude.job SET state = 'done', finished_at = now() WHERE id = $1 AND state = 'running' "
+				"AND NOT EXISTS (SELECT 1 FROM claude.job_items WHERE job_id = $1 AND state IN ('pending', 'running'))",
+				1, types, values, NULL);
+			xact_end();
+			worked = true;
+			break;
+		}
+		for (i = 0; i < r->n; i++)
+			prepare_item(r, &r->items[i]);
+		xact_end();
+
+		/* step 2: Bedrock, no transaction open; a second round for refused tool answers */
+		for (;;)
+		{
+			send_round(r);
+			if (!round_interpret(r))
+				break;
+			xact_begin();
+			for (i = 0; i < r->n; i++)
+				if (r->items[i].why && !r->items[i].answered && !r->items[i].error)
+					prepare_item(r, &r->items[i]);
+			xact_end();
+		}
+
+		/* step 3: results and 'done' marks together */
+		xact_begin();
+		job_write(job, r);
+		xact_end();
+
+		/* keep the audit ring drained and settings fresh during a long job */
+		while (claude_audit_drain() > 0)
+			;
+		MemoryContextSwitchTo(chunk_cxt);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		pgstat_report_activity(STATE_RUNNING, psprintf("pg_claude job " INT64_FORMAT, job->id));
+		worked = true;
+		MemoryContextReset(chunk_cxt);
+	}
+	target_cxt = NULL;
+	MemoryContextSwitchTo(work_cxt);
+	MemoryContextDelete(chunk_cxt);
+	claude_current_job_id = 0;
+	claude_current_role_name = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return worked;
+}
+
+bool
+claude_jobs_work(void)
+{
+	bool		worked = false;
+	bool		ready;
+
+	if (work_cxt == NULL)
+		work_cxt = AllocSetContextCreate(TopMemoryContext, "pg_claude jobs", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work_cxt);
+
+	xact_begin();
+	ready = OidIsValid(get_extension_oid("pg_claude", true));
+	xact_end();
+	if (!ready)
+		return false;
+
+	while (work_requests())
+		worked = true;
+	if (work_job())
+		worked = true;
+	MemoryContextReset(work_cxt);
+	return worked;
+}
