@@ -12,6 +12,7 @@ prints figures.   Usage: bench/cpu_per_call.py [N]
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -92,6 +93,7 @@ def main():
     finally:
         pg.destroy()
         emu.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{N} sequential calls against the emulator (no added latency), one process each")
     print(f"{'client':<22}{'calls/s':>10}{'CPU ms/call':>14}{'connections':>13}")
     for name, (wall, cpu, conns) in (("pg_claude backend", ext), ("boto3 (1 thread)", b3)):

@@ -136,6 +136,11 @@ class Session:
     def one(self, sql):
         return self.run(sql)[-1]
 
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def close(self):
         if self.proc.poll() is None:
             try:
@@ -304,11 +309,8 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         return max(0.0, cpu - self.bgw_idle_rate * seconds)
 
     def teardown(self):
-        for s in self.sessions:
-            try:
-                s.close()
-            except Exception:
-                pass
+        for s in self.sessions:           # a statement may still be running: no waiting
+            s.kill()
         for p in self.children:
             if p.poll() is None:
                 p.kill()

@@ -469,25 +469,16 @@ COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb)
 
 CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
 RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    UPDATE claude.job SET state = 'cancelled', finished_at = now()
-    WHERE id = job AND state IN ('queued', 'running', 'paused')
-      AND (role_name = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
-    RETURNING true
-$$;
+AS 'MODULE_PATHNAME', 'claude_job_cancel'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
+'Cancel a job (yours, or any for a superuser); rows already written stay';
 
 CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
 RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    UPDATE claude.job SET state = 'paused'
-    WHERE id = job AND state IN ('queued', 'running')
-      AND (role_name = current_user OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
-    RETURNING true
-$$;
+AS 'MODULE_PATHNAME', 'claude_job_pause'
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
 RETURNS boolean

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -44,6 +45,8 @@
 PG_FUNCTION_INFO_V1(claude_complete_async);
 PG_FUNCTION_INFO_V1(claude_enrich);
 PG_FUNCTION_INFO_V1(claude_job_resume);
+PG_FUNCTION_INFO_V1(claude_job_cancel);
+PG_FUNCTION_INFO_V1(claude_job_pause);
 PG_FUNCTION_INFO_V1(claude_job_wait);
 
 static bool wake_at_commit = false;
@@ -258,6 +261,46 @@ claude_enrich(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(id);
 }
 
+/* Change a job's state, if it is the caller's (or the caller is a superuser). */
+static bool
+job_set_state(Datum job, const char *sql)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, BOOLOID};
+	Datum		values[3];
+	bool		isnull;
+	Datum		r;
+
+	values[0] = job;
+	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[2] = BoolGetDatum(superuser());
+	r = spi_as_owner(sql, 3, types, values, NULL, &isnull);
+	return !isnull && DatumGetBool(r);
+}
+
+/* claude_job_cancel(job bigint) -> boolean */
+Datum
+claude_job_cancel(PG_FUNCTION_ARGS)
+{
+	bool		ok = job_set_state(PG_GETARG_DATUM(0),
+								   "UPDATE claude.job SET state = 'cancelled', finished_at = now() "
+								   "WHERE id = $1 AND state IN ('queued', 'running', 'paused') "
+								   "AND (role_name = $2 OR $3) RETURNING true");
+
+	if (ok)
+		claude_jobs_wake_worker();
+	PG_RETURN_BOOL(ok);
+}
+
+/* claude_job_pause(job bigint) -> boolean */
+Datum
+claude_job_pause(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(job_set_state(PG_GETARG_DATUM(0),
+								 "UPDATE claude.job SET state = 'paused' "
+								 "WHERE id = $1 AND state IN ('queued', 'running') "
+								 "AND (role_name = $2 OR $3) RETURNING true"));
+}
+
 /* claude_job_resume(job bigint) -> boolean */
 Datum
 claude_job_resume(PG_FUNCTION_ARGS)
@@ -268,13 +311,14 @@ claude_job_resume(PG_FUNCTION_ARGS)
 	Datum		r;
 
 	require_worker("claude_job_resume");
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	r = spi_as_owner("UPDATE claude.job SET state = CASE WHEN started_at IS NULL THEN 'queued' ELSE 'running' END "
-					 "WHERE id = $1 AND state = 'paused' AND (role_name = $2 OR "
-					 "(SELECT rolsuper FROM pg_roles WHERE rolname = $2)) RETURNING true",
-					 2, types, values, NULL, &isnull);
-	PG_RETURN_BOOL(!isnull && DatumGetBool(r));
+	(void) types;
+	(void) values;
+	(void) isnull;
+	(void) r;
+	PG_RETURN_BOOL(job_set_state(PG_GETARG_DATUM(0),
+								 "UPDATE claude.job SET state = CASE WHEN started_at IS NULL THEN 'queued' "
+								 "ELSE 'running' END WHERE id = $1 AND state = 'paused' "
+								 "AND (role_name = $2 OR $3) RETURNING true"));
 }
 
 /* claude_job_wait(job bigint, timeout interval) -> text (the job's state) */

@@ -154,9 +154,9 @@ buckets_refill(void)
 	double		secs = bucket_time ? (now - bucket_time) / 1000000.0 : 0;
 
 	bucket_time = now;
+	/* a bucket of one: requests are paced evenly, never in bursts */
 	if (claude_requests_per_minute > 0)
-		request_tokens = Min(request_tokens + secs * claude_requests_per_minute * rate_factor / 60.0,
-							 Max(1.0, claude_requests_per_minute / 60.0));
+		request_tokens = Min(request_tokens + secs * claude_requests_per_minute * rate_factor / 60.0, 1.0);
 	if (claude_tokens_per_minute > 0)
 		token_tokens = Min(token_tokens + secs * claude_tokens_per_minute * rate_factor / 60.0,
 						   claude_tokens_per_minute / 6.0);
