@@ -468,6 +468,13 @@ engine_get(void)
 		curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
 		/* one connection per host is enough when HTTP/2 multiplexes */
 		curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+
+		/*
+		 * Keep every connection: libcurl's default cache shrinks with the
+		 * number of handles attached, closing kept-alive connections as a
+		 * batch drains, only to open them again for the next one.
+		 */
+		curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long) MAX_SLOTS);
 	}
 	return e;
 }

@@ -687,6 +687,29 @@ job_claim(Job *job, int n)
 		it->input_sha256 = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 	}
 	r->claimed = PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT));
+
+	/* claimed rows whose source row is gone meanwhile: nothing to fill */
+	if ((uint64) r->n < got)
+	{
+		Datum	   *found = palloc(sizeof(Datum) * Max(r->n, 1));
+		Oid			t2[3] = {INT8OID, JSONBARRAYOID, JSONBARRAYOID};
+		Datum		v2[3];
+
+		for (i = 0; i < (uint64) r->n; i++)
+			found[i] = r->items[i].pk;
+		v2[0] = Int64GetDatum(job->id);
+		v2[1] = r->claimed;
+		v2[2] = PointerGetDatum(construct_array(found, r->n, JSONBOID, -1, false, TYPALIGN_INT));
+		run("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists', updated_at = now() "
+			"WHERE job_id = $1 AND state = 'running' AND pk = ANY($2) AND NOT (pk = ANY($3))", 3, t2, v2, NULL);
+		if (SPI_processed > 0)
+		{
+			Oid			t3[2] = {INT8OID, INT8OID};
+			Datum		v3[2] = {Int64GetDatum(job->id), Int64GetDatum((int64) SPI_processed)};
+
+			run("UPDATE claude.job SET rows_done = rows_done + $2 WHERE id = $1", 2, t3, v3, NULL);
+		}
+	}
 	return r;
 }
 
@@ -696,7 +719,7 @@ job_claim(Job *job, int n)
  * all in one transaction.
  */
 static void
-job_write(Job *job, WorkRound *r)
+job_write(Job *job, WorkItem **items, int nitems)
 {
 	char	   *update = psprintf("UPDATE %s s SET %s = $1::text::%s WHERE (%s) = (SELECT %s FROM (SELECT $2::jsonb AS x) j)",
 								  job->source_name, quote_identifier(job->output), job->output_type,
@@ -707,9 +730,9 @@ job_write(Job *job, WorkRound *r)
 	int64		out_tokens = 0;
 	int			i;
 
-	for (i = 0; i < r->n; i++)
+	for (i = 0; i < nitems; i++)
 	{
-		WorkItem   *it = &r->items[i];
+		WorkItem   *it = items[i];
 		Oid			t3[4] = {INT8OID, JSONBOID, TEXTOID, TEXTOID};
 		Datum		v3[4];
 		char		n3[5] = "    ";
@@ -784,16 +807,6 @@ job_write(Job *job, WorkRound *r)
 		run("UPDATE claude.job_items SET state = $3, error = $4, updated_at = now() "
 			"WHERE job_id = $1 AND pk = $2 AND state = 'running'", 4, t3, v3, n3);
 	}
-	/* claimed rows whose source row is gone meanwhile: nothing to fill */
-	{
-		Oid			types[2] = {INT8OID, JSONBARRAYOID};
-		Datum		values[2] = {Int64GetDatum(job->id), r->claimed};
-
-		run("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists', "
-			"updated_at = now() WHERE job_id = $1 AND state = 'running' AND pk = ANY($2)",
-			2, types, values, NULL);
-		done += SPI_processed;
-	}
 	{
 		Oid			types[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 		Datum		values[5] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
@@ -805,43 +818,229 @@ job_write(Job *job, WorkRound *r)
 	}
 }
 
-/* Interpret answers; tool answers that do not validate get another round. */
-static bool
-round_interpret(WorkRound *r)
+/*
+ * A job in flight: rows are claimed a few at a time while others are in
+ * flight (from the pump's next()), and results are written every few
+ * (from its done()), so the concurrency stays busy and a crash wastes at
+ * most what was claimed, in flight or not yet written: a few times the
+ * concurrency.  The pump is restarted every JOB_PUMP_ROWS rows, which
+ * bounds its memory whatever the job's size.
+ */
+#define JOB_PUMP_ROWS 4096
+#define FLUSH_INTERVAL_MS 250
+
+typedef struct JobPump
 {
-	bool		again = false;
+	Job		   *job;
+	WorkRound	round;			/* the task and model, for prepare_item */
+	List	   *queue;			/* prepared, not yet sent */
+	List	   *reask;			/* answered off the schema: to prepare again */
+	List	   *finished;		/* to write */
+	int			handed;
+	bool		no_more;		/* nothing pending left to claim */
+	bool		stop;			/* the job is no longer running */
+	TimestampTz last_flush;
+} JobPump;
+
+static int
+claim_size(void)
+{
+	return Max(claude_worker_concurrency, 4);
+}
+
+static void
+job_check_state(JobPump *jp)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(jp->job->id)};
+
+	run("SELECT state FROM claude.job WHERE id = $1", 1, types, values, NULL);
+	if (SPI_processed == 0 ||
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "running") != 0)
+		jp->stop = true;
+}
+
+/* Interpret an answer: finished, or asked again once. */
+static void
+job_interpret(JobPump *jp, WorkItem *it)
+{
+	char	   *why = NULL;
+
+	if (!it->error)
+	{
+		it->rounds++;
+		claude_task_interpret(&jp->job->task, it->response, &it->result, &why, &it->error);
+		if (why && it->rounds < CLAUDE_TASK_ROUNDS)
+		{
+			it->why = why;
+			it->answered = false;
+			it->sent = false;
+			it->result = NULL;
+			jp->reask = lappend(jp->reask, it);
+			return;
+		}
+		if (why)
+			it->error = claude_task_refusal(&jp->job->task, why);
+	}
+	jp->finished = lappend(jp->finished, it);
+}
+
+/* Claim and prepare more rows (and prepare re-asks), in one transaction. */
+static void
+job_claim_more(JobPump *jp)
+{
+	WorkRound  *r;
+	ListCell   *lc;
 	int			i;
 
+	xact_begin();
+	job_check_state(jp);
+	if (jp->stop)
+	{
+		xact_end();
+		return;
+	}
+	foreach(lc, jp->reask)
+	{
+		WorkItem   *it = lfirst(lc);
+
+		prepare_item(&jp->round, it);
+		if (it->error || it->answered)
+			job_interpret(jp, it);
+		else
+			jp->queue = lappend(jp->queue, it);
+	}
+	list_free(jp->reask);
+	jp->reask = NIL;
+
+	r = job_claim(jp->job, claim_size());
 	for (i = 0; i < r->n; i++)
 	{
 		WorkItem   *it = &r->items[i];
-		char	   *why = NULL;
 
-		if (it->error || !it->answered || it->result)
-			continue;
-		it->rounds++;
-		claude_task_interpret(r->task, it->response, &it->result, &why, &it->error);
-		if (why)
-		{
-			if (it->rounds < CLAUDE_TASK_ROUNDS)
-			{
-				it->why = why;
-				it->answered = false;
-				again = true;
-			}
-			else
-				it->error = claude_task_refusal(r->task, why);
-		}
+		prepare_item(&jp->round, it);
+		if (it->error || it->answered)
+			job_interpret(jp, it);	/* a cache hit, or refused before sending */
+		else
+			jp->queue = lappend(jp->queue, it);
 	}
-	return again;
+	if (r->n == 0 && jp->queue == NIL)
+		jp->no_more = true;
+	xact_end();
+}
+
+/* Write the finished rows, and look at the job's state. */
+static void
+job_flush(JobPump *jp)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	WorkItem  **items;
+	ListCell   *lc;
+	int			n = 0;
+
+	jp->last_flush = GetCurrentTimestamp();
+	if (jp->finished != NIL)
+	{
+		items = palloc(sizeof(WorkItem *) * list_length(jp->finished));
+		foreach(lc, jp->finished)
+			items[n++] = lfirst(lc);
+		xact_begin();
+		job_write(jp->job, items, n);
+		job_check_state(jp);
+		xact_end();
+		list_free(jp->finished);
+		jp->finished = NIL;
+	}
+
+	/* keep the audit ring drained and settings fresh during a long job */
+	while (claude_audit_drain() > 0)
+		;
+	MemoryContextSwitchTo(cxt);
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+	pgstat_report_activity(STATE_RUNNING, psprintf("pg_claude job " INT64_FORMAT, jp->job->id));
+}
+
+static bool
+job_next(void *arg, ClaudeHttpRequest **req, void **tag)
+{
+	JobPump    *jp = (JobPump *) arg;
+	WorkItem   *it;
+
+	if (jp->stop)
+		return false;
+	while (jp->queue == NIL)
+	{
+		if (jp->handed >= JOB_PUMP_ROWS || (jp->no_more && jp->reask == NIL))
+			return false;
+		job_claim_more(jp);
+		if (jp->stop || (jp->queue == NIL && jp->no_more))
+			return false;
+	}
+	it = linitial(jp->queue);
+	if (!buckets_take((long) (strlen(it->body) / 3)))
+		return false;			/* the rate limit: the pump ends, the rest waits */
+	jp->queue = list_delete_first(jp->queue);
+	it->sent = true;
+	jp->handed++;
+	*req = &it->call.req;
+	*tag = it;
+	return true;
+}
+
+static void
+job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
+{
+	JobPump    *jp = (JobPump *) arg;
+	WorkItem   *it = (WorkItem *) tag;
+
+	rate_feedback(resp);
+	if (!claude_bedrock_ok(resp))
+		it->error = claude_bedrock_error_text("InvokeModel", jp->job->task.model, resp);
+	else
+	{
+		claude_bedrock_finish(&it->call, resp);
+		it->input_tokens += Max(resp->input_tokens, 0);
+		it->output_tokens += Max(resp->output_tokens, 0);
+		it->response = pstrdup(resp->body);
+		it->answered = true;
+	}
+	job_interpret(jp, it);
+	if (list_length(jp->finished) >= Max(claude_worker_concurrency / 2, 4) ||
+		GetCurrentTimestamp() >= TimestampTzPlusMilliseconds(jp->last_flush, FLUSH_INTERVAL_MS))
+		job_flush(jp);
+}
+
+/* Rows claimed but never sent (a pause, a cancel): back to the queue. */
+static void
+job_release(JobPump *jp)
+{
+	ListCell   *lc;
+	List	   *unsent = list_concat(list_copy(jp->queue), jp->reask);
+
+	if (unsent == NIL)
+		return;
+	xact_begin();
+	foreach(lc, unsent)
+	{
+		WorkItem   *it = lfirst(lc);
+		Oid			types[2] = {INT8OID, JSONBOID};
+		Datum		values[2] = {Int64GetDatum(jp->job->id), it->pk};
+
+		run("UPDATE claude.job_items SET state = 'pending' WHERE job_id = $1 AND pk = $2 AND state = 'running'",
+			2, types, values, NULL);
+	}
+	xact_end();
 }
 
 static bool
 work_job(void)
 {
 	Job		   *job;
-	bool		worked = false;
-	MemoryContext chunk_cxt;
+	bool		finished = false;
 
 	xact_begin();
 	job = job_pick();
@@ -883,80 +1082,73 @@ work_job(void)
 	PG_END_TRY();
 	xact_end();
 
-	chunk_cxt = AllocSetContextCreate(work_cxt, "pg_claude job chunk", ALLOCSET_DEFAULT_SIZES);
-	target_cxt = chunk_cxt;
-	MemoryContextSwitchTo(chunk_cxt);
-	for (;;)
+	while (!finished)
 	{
-		WorkRound  *r;
-		int			i;
-		char	   *state;
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(job->id)};
+		MemoryContext pump_cxt = AllocSetContextCreate(work_cxt, "pg_claude job pump", ALLOCSET_DEFAULT_SIZES);
+		JobPump    *jp;
+		bool		stop;
 
-		CHECK_FOR_INTERRUPTS();
+		target_cxt = pump_cxt;
+		MemoryContextSwitchTo(pump_cxt);
+		jp = palloc0(sizeof(JobPump));
+		jp->job = job;
+		jp->round.task = &job->task;
+		jp->round.model = job->task.model;
+		jp->last_flush = GetCurrentTimestamp();
 
-		/* step 1: claim, and prepare the requests */
-		xact_begin();
-		run("SELECT state FROM claude.job WHERE id = $1", 1, types, values, NULL);
-		state = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "cancelled";
-		if (strcmp(state, "running") != 0)
+		for (;;)
 		{
-			xact_end();
-			break;
+			ClaudeHttpPump pump;
+
+			CHECK_FOR_INTERRUPTS();
+			pump.concurrency = Max(1, (int) (claude_worker_concurrency *
+											 (claude_requests_per_minute > 0 ? 1.0 : rate_factor)));
+			pump.next = job_next;
+			pump.done = job_done;
+			pump.arg = jp;
+			claude_http_pump(&pump);
+			job_flush(jp);
+			if (jp->stop)
+				break;
+			if (jp->no_more && jp->queue == NIL && jp->reask == NIL)
+			{
+				finished = true;
+				break;
+			}
+			if (jp->handed >= JOB_PUMP_ROWS)
+				break;
+			if (jp->queue != NIL)
+			{
+				/* rate-limited: wait for the buckets */
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 buckets_wait_ms(), PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
 		}
-		r = job_claim(job, Max(claude_worker_concurrency * 2, 8));
-		if (r->n == 0)
+		stop = jp->stop;
+		if (stop)
+			job_release(jp);
+		if (finished)
 		{
+			Oid			types[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(job->id)};
+
+			xact_begin();
 			run("UPDATE claude.job SET state = 'done', finished_at = now() WHERE id = $1 AND state = 'running' "
 				"AND NOT EXISTS (SELECT 1 FROM claude.job_items WHERE job_id = $1 AND state IN ('pending', 'running'))",
 				1, types, values, NULL);
 			xact_end();
-			worked = true;
+		}
+		target_cxt = NULL;
+		MemoryContextSwitchTo(work_cxt);
+		MemoryContextDelete(pump_cxt);
+		if (stop)
 			break;
-		}
-		for (i = 0; i < r->n; i++)
-			prepare_item(r, &r->items[i]);
-		xact_end();
-
-		/* step 2: Bedrock, no transaction open; a second round for refused tool answers */
-		for (;;)
-		{
-			send_round(r);
-			if (!round_interpret(r))
-				break;
-			xact_begin();
-			for (i = 0; i < r->n; i++)
-				if (r->items[i].why && !r->items[i].answered && !r->items[i].error)
-					prepare_item(r, &r->items[i]);
-			xact_end();
-		}
-
-		/* step 3: results and 'done' marks together */
-		xact_begin();
-		job_write(job, r);
-		xact_end();
-
-		/* keep the audit ring drained and settings fresh during a long job */
-		while (claude_audit_drain() > 0)
-			;
-		MemoryContextSwitchTo(chunk_cxt);
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		pgstat_report_activity(STATE_RUNNING, psprintf("pg_claude job " INT64_FORMAT, job->id));
-		worked = true;
-		MemoryContextReset(chunk_cxt);
 	}
-	target_cxt = NULL;
-	MemoryContextSwitchTo(work_cxt);
-	MemoryContextDelete(chunk_cxt);
 	claude_current_job_id = 0;
 	claude_current_role_name = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return worked;
+	return true;
 }
 
 bool
