@@ -408,6 +408,7 @@ claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp)
 		c.input_tokens = resp->input_tokens;
 		c.output_tokens = resp->output_tokens;
 		claude_audit_cache_store(&c, resp->body);
+		claude_cache_remember(ctx->cache_key, resp->body);
 	}
 }
 

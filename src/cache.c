@@ -29,6 +29,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "cache.h"
 #include "guc.h"
@@ -93,6 +95,59 @@ claude_cache_key(const char *model, const char *body, char out[65])
 	claude_sha256_text(material, out);
 }
 
+/*
+ * This backend's latest stores.  With pg_claude preloaded the worker
+ * writes claude.cache a moment after the call; until then this backend
+ * still answers its own repeats from here.  Bounded: RECENT_MAX entries.
+ */
+#define RECENT_MAX 128
+#define RECENT_MAX_BYTES (256 * 1024)
+
+typedef struct RecentEntry
+{
+	char		key[65];
+	char	   *response;
+	TimestampTz stored;
+} RecentEntry;
+
+static RecentEntry recent[RECENT_MAX];
+static int	recent_next = 0;
+
+void
+claude_cache_remember(const char *key, const char *response)
+{
+	RecentEntry *e = &recent[recent_next];
+	size_t		len = strlen(response);
+
+	if (len > RECENT_MAX_BYTES)
+		return;
+	if (e->response)
+		pfree(e->response);
+	strlcpy(e->key, key, sizeof(e->key));
+	e->response = MemoryContextStrdup(TopMemoryContext, response);
+	e->stored = GetCurrentTimestamp();
+	recent_next = (recent_next + 1) % RECENT_MAX;
+}
+
+static char *
+recent_lookup(const char *key)
+{
+	int			i;
+
+	for (i = 0; i < RECENT_MAX; i++)
+	{
+		RecentEntry *e = &recent[i];
+
+		if (e->response == NULL || strcmp(e->key, key) != 0)
+			continue;
+		if (claude_cache_ttl_s > 0 &&
+			GetCurrentTimestamp() > TimestampTzPlusMilliseconds(e->stored, (int64) claude_cache_ttl_s * 1000))
+			return NULL;
+		return pstrdup(e->response);
+	}
+	return NULL;
+}
+
 char *
 claude_cache_lookup(const char *key)
 {
@@ -106,6 +161,8 @@ claude_cache_lookup(const char *key)
 
 	if (claude_cache_mode == CLAUDE_CACHE_OFF)
 		return NULL;
+	if ((result = recent_lookup(key)) != NULL)
+		return result;
 	if (!OidIsValid(get_extension_oid("pg_claude", true)))
 		return NULL;
 

@@ -29,6 +29,9 @@ extern void claude_cache_key(const char *model, const char *body, char out[65]);
  */
 extern char *claude_cache_lookup(const char *key);
 
+/* Remember a stored answer in this backend until the table has it. */
+extern void claude_cache_remember(const char *key, const char *response);
+
 /* Hex SHA-256 of text, for prompt_sha256. */
 extern void claude_sha256_text(const char *text, char out[65]);
 

@@ -37,6 +37,7 @@
 
 #define WORKER_NAPTIME_MS 1000
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
+#define GATHER_MS 50
 
 PGDLLEXPORT void claude_worker_main(Datum arg);
 
@@ -131,8 +132,16 @@ claude_worker_main(Datum arg)
 		if (worked)
 			continue;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 WORKER_NAPTIME_MS, PG_WAIT_EXTENSION);
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					  WORKER_NAPTIME_MS, PG_WAIT_EXTENSION) & WL_LATCH_SET)
+		{
+			/*
+			 * Woken by a backend: gather for a moment, so that a stream of
+			 * single calls is written a batch per transaction rather than a
+			 * transaction per call.
+			 */
+			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, GATHER_MS, PG_WAIT_EXTENSION);
+		}
 		ResetLatch(MyLatch);
 	}
 }

@@ -340,8 +340,15 @@ def us_east_1_scope_uses_us_catalogue():
     c = client(region="us-east-1")
     _, message = invoke(c, US_SONNET)
     check(answer_text(message) == "You said: Hello emulator", message)
-    check(emu.control("GET", "/_emulator/requests?n=1")["requests"][0]["region"] == "us-east-1",
-          "region not recorded")
+    # the log entry is written after the answer is sent: give it a moment
+    region = None
+    for _ in range(50):
+        recent = emu.control("GET", "/_emulator/requests?n=1")["requests"]
+        region = recent[0]["region"] if recent else None
+        if region == "us-east-1":
+            break
+        time.sleep(0.02)
+    check(region == "us-east-1", "region not recorded")
     expect_error(lambda: invoke(c, AU_SONNET), "ValidationException", 400,
                  "The provided model identifier is invalid.")
 
