@@ -20,30 +20,23 @@
 #include "storage/fd.h"
 
 #include "aws_profile.h"
+#include "credentials.h"
 #include "guc.h"
-
-static const char *
-env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-
-	return (v != NULL && v[0] != '\0') ? v : NULL;
-}
 
 const char *
 aws_profile_active_name(void)
 {
 	if (claude_profile && claude_profile[0])
 		return claude_profile;
-	if (env_nonempty("AWS_PROFILE"))
-		return env_nonempty("AWS_PROFILE");
+	if (claude_getenv("AWS_PROFILE"))
+		return claude_getenv("AWS_PROFILE");
 	return "default";
 }
 
 static const char *
 home_directory(void)
 {
-	const char *home = env_nonempty("HOME");
+	const char *home = claude_getenv("HOME");
 	struct passwd *pw;
 
 	if (home)
@@ -55,7 +48,7 @@ home_directory(void)
 static char *
 shared_file_path(const char *env, const char *leaf)
 {
-	const char *p = env_nonempty(env);
+	const char *p = claude_getenv(env);
 	const char *home;
 
 	/* botocore expands ~ in these variables (os.path.expanduser) */

@@ -95,21 +95,6 @@ claude_bedrock_base_url(char *host_header, size_t host_header_len,
 
 
 
-static struct curl_slist *
-append_header(struct curl_slist *list, const char *header)
-{
-	struct curl_slist *grown = curl_slist_append(list, header);
-
-	if (grown == NULL)
-	{
-		curl_slist_free_all(list);
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	return grown;
-}
-
 /*
  * Sign one attempt with SigV4 (service "bedrock", claude.region).  Each
  * attempt is signed again: X-Amz-Date must be current and the credentials
@@ -139,12 +124,12 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	if (api_key != NULL)
 	{
 		line = psprintf("Host: %s", ctx->host_header);
-		list = append_header(list, line);
-		list = append_header(list, "Content-Type: application/json");
-		list = append_header(list, "Accept: application/json");
-		list = append_header(list, "Expect:");
+		list = claude_http_append_header(list, line);
+		list = claude_http_append_header(list, "Content-Type: application/json");
+		list = claude_http_append_header(list, "Accept: application/json");
+		list = claude_http_append_header(list, "Expect:");
 		line = psprintf("Authorization: Bearer %s", api_key);
-		list = append_header(list, line);
+		list = claude_http_append_header(list, line);
 		explicit_bzero(line, strlen(line));
 		strlcpy(ctx->signed_with, "bearer", sizeof(ctx->signed_with));
 		return list;
@@ -195,21 +180,21 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	sigv4_result_free(&res);
 
 	line = psprintf("Host: %s", ctx->host_header);
-	list = append_header(list, line);
-	list = append_header(list, "Content-Type: application/json");
-	list = append_header(list, "Accept: application/json");
+	list = claude_http_append_header(list, line);
+	list = claude_http_append_header(list, "Content-Type: application/json");
+	list = claude_http_append_header(list, "Accept: application/json");
 	/* libcurl would otherwise wait for "100 Continue" on large bodies */
-	list = append_header(list, "Expect:");
+	list = claude_http_append_header(list, "Expect:");
 	line = psprintf("X-Amz-Date: %s", amz_date);
-	list = append_header(list, line);
+	list = claude_http_append_header(list, line);
 	if (has_token)
 	{
 		line = psprintf("X-Amz-Security-Token: %s", creds->session_token);
-		list = append_header(list, line);
+		list = claude_http_append_header(list, line);
 		explicit_bzero(line, strlen(line));
 	}
 	line = psprintf("Authorization: %s", authorization);
-	list = append_header(list, line);
+	list = claude_http_append_header(list, line);
 	explicit_bzero(line, strlen(line));
 	explicit_bzero(authorization, strlen(authorization));
 	return list;

@@ -61,8 +61,8 @@
  * Small helpers
  * --------------------------------------------------------------------- */
 
-static const char *
-env_nonempty(const char *name)
+const char *
+claude_getenv(const char *name)
 {
 	const char *v = getenv(name);
 
@@ -174,7 +174,7 @@ claude_mask_key(const char *akid)
 const char *
 claude_bedrock_api_key(void)
 {
-	return env_nonempty("AWS_BEARER_TOKEN_BEDROCK");
+	return claude_getenv("AWS_BEARER_TOKEN_BEDROCK");
 }
 
 static bool
@@ -212,9 +212,9 @@ static bool web_identity_credentials(const char *token_file, const char *role_ar
 static bool
 provider_environment(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 {
-	const char *akid = env_nonempty("AWS_ACCESS_KEY_ID");
-	const char *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
-	const char *token = env_nonempty("AWS_SESSION_TOKEN");
+	const char *akid = claude_getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = claude_getenv("AWS_SECRET_ACCESS_KEY");
+	const char *token = claude_getenv("AWS_SESSION_TOKEN");
 
 	if (ctx && ctx->explicit_profile)
 	{
@@ -447,9 +447,9 @@ provider_web_identity(ChainContext *ctx, ClaudeCredentials *out, StringInfo why)
 
 	if (!ctx->explicit_profile)
 	{
-		token_file = env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
-		role_arn = env_nonempty("AWS_ROLE_ARN");
-		session = env_nonempty("AWS_ROLE_SESSION_NAME");
+		token_file = claude_getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+		role_arn = claude_getenv("AWS_ROLE_ARN");
+		session = claude_getenv("AWS_ROLE_SESSION_NAME");
 	}
 	if (token_file == NULL)
 	{

@@ -23,6 +23,9 @@ typedef struct ClaudeCredentials
 	TimestampTz expiration;		/* 0 when they do not expire */
 } ClaudeCredentials;
 
+/* A variable of the server's environment, or NULL when unset or empty. */
+extern const char *claude_getenv(const char *name);
+
 /* Refresh this long before credentials expire. */
 #define CLAUDE_CREDENTIALS_REFRESH_MARGIN_MS (5 * 60 * 1000)
 

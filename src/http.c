@@ -953,8 +953,8 @@ claude_http_request_init(ClaudeHttpRequest *req, const char *method, const char 
 	req->max_retries = -1;
 }
 
-static struct curl_slist *
-append_or_fail(struct curl_slist *list, const char *line)
+struct curl_slist *
+claude_http_append_header(struct curl_slist *list, const char *line)
 {
 	struct curl_slist *grown = curl_slist_append(list, line);
 
@@ -976,9 +976,9 @@ prepare_fixed_headers(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	struct curl_slist *list = NULL;
 
 	for (; lines && *lines; lines++)
-		list = append_or_fail(list, *lines);
+		list = claude_http_append_header(list, *lines);
 	/* never wait for "100 Continue" */
-	return append_or_fail(list, "Expect:");
+	return claude_http_append_header(list, "Expect:");
 }
 
 void

@@ -52,6 +52,12 @@ typedef struct ClaudeHttpRequest
 	void		(*on_attempt) (void *arg, const ClaudeHttpResponse *resp, int attempt);
 } ClaudeHttpRequest;
 
+/*
+ * Append a header line; on allocation failure free the list and raise
+ * (a curl_slist is malloc'd, so nothing else would free it).
+ */
+extern struct curl_slist *claude_http_append_header(struct curl_slist *list, const char *line);
+
 /* A request with every override unset. */
 extern void claude_http_request_init(ClaudeHttpRequest *req, const char *method,
 									 const char *url);

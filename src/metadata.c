@@ -39,14 +39,6 @@ static const char *const container_hosts[] = {
 	"fd00:ec2::23",				/* EKS Pod Identity, IPv6 */
 };
 
-static const char *
-env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-
-	return (v != NULL && v[0] != '\0') ? v : NULL;
-}
-
 /* GET or PUT with fixed headers, within a metadata budget. */
 static void
 metadata_request(const char *method, const char *url, const char *const *headers,
@@ -110,8 +102,8 @@ bool
 claude_imds_credentials(ClaudeCredentials *out, StringInfo why)
 {
 	const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
-	const char *endpoint = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *mode = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *endpoint = claude_getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = claude_getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	char	   *base;
 	char	   *token_header;
 	char	   *role;
@@ -216,8 +208,8 @@ container_uri_allowed(const char *uri)
 static char *
 container_auth_token(void)
 {
-	const char *file = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *value = env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *file = claude_getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *value = claude_getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	char	   *token = NULL;
 
 	if (file)
@@ -249,8 +241,8 @@ container_auth_token(void)
 bool
 claude_container_credentials(ClaudeCredentials *out, StringInfo why)
 {
-	const char *relative = env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *relative = claude_getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = claude_getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	char	   *uri;
 	char	   *token;
 	char	   *auth_line = NULL;

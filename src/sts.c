@@ -123,21 +123,6 @@ typedef struct StsSignContext
 	const char *body;
 } StsSignContext;
 
-static struct curl_slist *
-sts_append(struct curl_slist *list, const char *line)
-{
-	struct curl_slist *grown = curl_slist_append(list, line);
-
-	if (grown == NULL)
-	{
-		curl_slist_free_all(list);
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	return grown;
-}
-
 #define STS_CONTENT_TYPE "application/x-www-form-urlencoded; charset=utf-8"
 
 static struct curl_slist *
@@ -148,9 +133,9 @@ sts_prepare(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	char	   *line;
 
 	line = psprintf("Host: %s", ctx->host_header);
-	list = sts_append(list, line);
-	list = sts_append(list, "Content-Type: " STS_CONTENT_TYPE);
-	list = sts_append(list, "Expect:");
+	list = claude_http_append_header(list, line);
+	list = claude_http_append_header(list, "Content-Type: " STS_CONTENT_TYPE);
+	list = claude_http_append_header(list, "Expect:");
 
 	if (ctx->source != NULL)
 	{
@@ -191,15 +176,15 @@ sts_prepare(void *arg, int attempt, const ClaudeHttpResponse *prev)
 
 			sigv4_result_free(&res);
 			line = psprintf("X-Amz-Date: %s", amz_date);
-			list = sts_append(list, line);
+			list = claude_http_append_header(list, line);
 			if (has_token)
 			{
 				line = psprintf("X-Amz-Security-Token: %s", ctx->source->session_token);
-				list = sts_append(list, line);
+				list = claude_http_append_header(list, line);
 				explicit_bzero(line, strlen(line));
 			}
 			line = psprintf("Authorization: %s", authorization);
-			list = sts_append(list, line);
+			list = claude_http_append_header(list, line);
 			explicit_bzero(line, strlen(line));
 			explicit_bzero(authorization, strlen(authorization));
 		}
