@@ -215,6 +215,7 @@ class EmulatorState:
         self.bedrock_connections = 0
         self.by_operation = collections.Counter()
         self.by_status = collections.Counter()
+        self.in_flight = 0              # counted requests not yet recorded by finish()
         self.signature_failures = 0
         self.faults_applied = 0
         self.cache_writes = 0
@@ -246,6 +247,7 @@ class EmulatorState:
 
     def count_request(self, operation, last_request):
         with self.lock:
+            self.in_flight += 1
             self.requests += 1
             self.by_operation[operation] += 1
             self.last_request = last_request
@@ -277,6 +279,7 @@ class EmulatorState:
             "fault": outcome.fault, "request_id": outcome.request_id, "latency_ms": elapsed_ms,
         }
         with self.lock:
+            self.in_flight = max(0, self.in_flight - 1)
             self.by_status[str(outcome.status)] += 1
             self.recent.append(summary)
             if self.log_file:
@@ -357,7 +360,22 @@ class EmulatorState:
 
     # Views -----------------------------------------------------------------
 
+    def settle(self, timeout=0.5):
+        """Wait (briefly) until requests already answered are recorded too.
+
+        A request is recorded after its answer is written, so a client that
+        reads the counters right after its answer could otherwise race the
+        recording; a request still in progress (a long SLEEP) only delays
+        this by the timeout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if self.in_flight == 0:
+                    return
+            time.sleep(0.005)
+
     def stats(self):
+        self.settle()
         identity_counters = self.identity.stats()
         with self.lock:
             return dict(identity_counters, **{
@@ -924,6 +942,7 @@ class ControlApi:
 
     def get_requests(self):
         n = int(self.query.get("n", ["20"])[0])
+        self.state.settle()
         return {"requests": self.state.recent_requests(n)}
 
     def post_faults(self):
