@@ -229,6 +229,7 @@ CREATE TABLE claude.job (
     source        regclass NOT NULL,
     input         text NOT NULL,
     output        name NOT NULL,
+    into_table    regclass,      -- results in this table (keyed by the primary key), not in source
     task          text NOT NULL CHECK (task IN ('complete', 'classify', 'summarize', 'extract', 'sentiment')),
     options       jsonb NOT NULL DEFAULT '{}',
     state         text NOT NULL DEFAULT 'queued'

@@ -176,11 +176,13 @@ claude_enrich(PG_FUNCTION_ARGS)
 	char	   *task;
 	char	   *options;
 	Relation	rel;
-	AttrNumber	attno;
+	AttrNumber	attno = InvalidAttrNumber;
 	bool		task_ok = false;
 	int			i;
-	Oid			types[6] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID};
-	Datum		values[6];
+	Oid			types[7] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID};
+	Datum		values[7];
+	char		nulls[8] = "       ";
+	Oid			into_table = InvalidOid;
 	bool		isnull;
 	Datum		id;
 
@@ -216,24 +218,47 @@ claude_enrich(PG_FUNCTION_ARGS)
 	}
 	relation_close(rel, AccessShareLock);
 
-	attno = get_attnum(source, output);
-	if (attno == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist", output, get_rel_name(source)),
-				 errhint("Add the output column first, e.g. ALTER TABLE %s ADD COLUMN %s text.",
-						 get_rel_name(source), output)));
+	claude_jobs_check_options(task, options);
 
-	elog(DEBUG1, "claude_enrich: source %u attno %d user %u sel %d upd %d", source, attno, GetUserId(),
-		 pg_class_aclcheck(source, GetUserId(), ACL_SELECT), pg_class_aclcheck(source, GetUserId(), ACL_UPDATE));
-	/* the job runs as its owner: check now that the owner may do it */
-	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
-		(pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
-		 pg_attribute_aclcheck(source, attno, GetUserId(), ACL_UPDATE) != ACLCHECK_OK))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read \"%s\" or update its column \"%s\"",
-						get_rel_name(source), output)));
+	if (strcmp(claude_jobs_option(options, "into", "column"), "table") == 0)
+	{
+		/*
+		 * Results in a table of their own, keyed by the source's primary
+		 * key, and a view joining them: created now, by the caller, who
+		 * owns them.
+		 */
+		if (get_attnum(source, output) != InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("\"%s\" is a column of \"%s\"; with \"into\": \"table\" it names the result column",
+							output, get_rel_name(source))));
+		if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to read \"%s\"", get_rel_name(source))));
+		into_table = claude_jobs_create_result_table(source, output, task,
+													 claude_jobs_option(options, "table", NULL));
+	}
+	else
+	{
+		attno = get_attnum(source, output);
+		if (attno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist", output, get_rel_name(source)),
+					 errhint("Add the output column first, e.g. ALTER TABLE %s ADD COLUMN %s text, "
+							 "or pass '{\"into\": \"table\"}' for a result table.",
+							 get_rel_name(source), output)));
+
+		/* the job runs as its owner: check now that the owner may do it */
+		if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+			(pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+			 pg_attribute_aclcheck(source, attno, GetUserId(), ACL_UPDATE) != ACLCHECK_OK))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to read \"%s\" or update its column \"%s\"",
+							get_rel_name(source), output)));
+	}
 
 	/* the input expression must be valid SQL over the source row */
 	{
@@ -248,16 +273,17 @@ claude_enrich(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 
-	claude_jobs_check_options(task, options);
-
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[1] = ObjectIdGetDatum(source);
 	values[2] = CStringGetTextDatum(input);
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(output));
 	values[4] = CStringGetTextDatum(task);
 	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(options));
-	id = spi_as_owner("INSERT INTO claude.job (role_name, source, input, output, task, options) "
-					  "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", 6, types, values, NULL, &isnull);
+	values[6] = ObjectIdGetDatum(into_table);
+	if (!OidIsValid(into_table))
+		nulls[6] = 'n';
+	id = spi_as_owner("INSERT INTO claude.job (role_name, source, input, output, task, options, into_table) "
+					  "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", 7, types, values, nulls, &isnull);
 	PG_RETURN_DATUM(id);
 }
 

@@ -37,6 +37,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include <cjson/cJSON.h>
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -62,6 +65,83 @@ claude_jobs_check_options(const char *task, const char *options)
 	ClaudeTask	t;
 
 	claude_task_from_options(&t, task, options);
+}
+
+const char *
+claude_jobs_option(const char *options, const char *name, const char *dflt)
+{
+	cJSON	   *root = cJSON_Parse(options);
+	const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, name) : NULL;
+
+	if (v == NULL || cJSON_IsNull(v))
+		return dflt;
+	if (!cJSON_IsString(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a string", name)));
+	return pstrdup(v->valuestring);
+}
+
+/* The SQL type of a task's result. */
+static const char *
+task_result_type(const char *task)
+{
+	if (strcmp(task, "extract") == 0)
+		return "jsonb";
+	if (strcmp(task, "sentiment") == 0)
+		return "double precision";
+	return "text";
+}
+
+Oid
+claude_jobs_create_result_table(Oid source, const char *output, const char *task,
+								const char *table_name)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(source));
+	char	   *rel = get_rel_name(source);
+	char	   *name = table_name ? pstrdup(table_name) : psprintf("%s_%s", rel, output);
+	char	   *qtable = quote_qualified_identifier(nsp, name);
+	char	   *qview = quote_qualified_identifier(nsp, psprintf("%s_with_%s", rel, output));
+	char	   *qsource = quote_qualified_identifier(nsp, rel);
+	StringInfoData cols;
+	StringInfoData keys;
+	StringInfoData join;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(source)};
+	uint64		i;
+	Oid			result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+							  "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+							  "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed == 0)
+		elog(ERROR, "could not read the primary key of \"%s\"", rel);
+	initStringInfo(&cols);
+	initStringInfo(&keys);
+	initStringInfo(&join);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		const char *col = quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		char	   *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		appendStringInfo(&cols, "%s %s NOT NULL, ", col, type);
+		appendStringInfo(&keys, "%s%s", i ? ", " : "", col);
+		appendStringInfo(&join, "%sr.%s = s.%s", i ? " AND " : "", col, col);
+	}
+	if (!OidIsValid(RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, true)) &&
+		SPI_execute(psprintf("CREATE TABLE %s (%s%s %s, input_sha256 text, "
+							 "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))",
+							 qtable, cols.data, quote_identifier(output), task_result_type(task), keys.data),
+					false, 0) < 0)
+		elog(ERROR, "could not create the result table %s", qtable);
+	if (SPI_execute(psprintf("CREATE OR REPLACE VIEW %s AS SELECT s.*, r.%s FROM %s s LEFT JOIN %s r ON %s",
+							 qview, quote_identifier(output), qsource, qtable, join.data), false, 0) < 0)
+		elog(ERROR, "could not create the view %s", qview);
+	SPI_finish();
+	result = RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, false);
+	return result;
 }
 
 /* ---------------------------------------------------------------------
@@ -465,6 +545,8 @@ typedef struct Job
 	char	   *input;			/* SQL expression over the source row */
 	char	   *output;			/* column name */
 	char	   *output_type;	/* format_type of the output column */
+	char	   *into;			/* the result table (qualified, quoted), or NULL: in place */
+	char	   *pk_names;		/* a, b (for the result table's columns) */
 	char	   *task_name;
 	char	   *options;
 	char	   *state;
@@ -482,6 +564,7 @@ job_pk_sql(Job *job)
 	Datum		values[1] = {ObjectIdGetDatum(job->source)};
 	StringInfoData obj,
 				cols,
+				names,
 				fromjson;
 	uint64		i;
 
@@ -491,6 +574,7 @@ job_pk_sql(Job *job)
 		1, types, values, NULL);
 	initStringInfo(&obj);
 	initStringInfo(&cols);
+	initStringInfo(&names);
 	initStringInfo(&fromjson);
 	appendStringInfoString(&obj, "jsonb_build_object(");
 	for (i = 0; i < SPI_processed; i++)
@@ -501,11 +585,13 @@ job_pk_sql(Job *job)
 
 		appendStringInfo(&obj, "%s%s, s.%s", i ? ", " : "", quote_literal_cstr(name), q);
 		appendStringInfo(&cols, "%ss.%s", i ? ", " : "", q);
+		appendStringInfo(&names, "%s%s", i ? ", " : "", q);
 		appendStringInfo(&fromjson, "%s(x->>%s)::%s", i ? ", " : "", quote_literal_cstr(name), type);
 	}
 	appendStringInfoChar(&obj, ')');
 	job->pk_object = obj.data;
 	job->pk_columns = cols.data;
+	job->pk_names = names.data;
 	job->pk_from_json = fromjson.data;
 }
 
@@ -520,7 +606,10 @@ job_pick(void)
 
 	run("SELECT j.id, j.role_name, j.source::oid, j.input, j.output, j.task, j.options::text, j.state, "
 		"quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
-		"(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = j.output) "
+		"(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+		" WHERE a.attrelid = coalesce(j.into_table::oid, c.oid) AND a.attname = j.output), "
+		"(SELECT quote_ident(n2.nspname) || '.' || quote_ident(c2.relname) FROM pg_class c2 "
+		" JOIN pg_namespace n2 ON n2.oid = c2.relnamespace WHERE c2.oid = j.into_table) "
 		"FROM claude.job j JOIN pg_class c ON c.oid = j.source JOIN pg_namespace n ON n.oid = c.relnamespace "
 		"WHERE j.state IN ('queued', 'running') ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
 	if (SPI_processed == 0)
@@ -538,6 +627,7 @@ job_pick(void)
 	job->state = SPI_getvalue(tup, desc, 8);
 	job->source_name = SPI_getvalue(tup, desc, 9);
 	job->output_type = SPI_getvalue(tup, desc, 10);
+	job->into = SPI_getvalue(tup, desc, 11);
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;
 }
@@ -560,14 +650,20 @@ job_fail(Job *job, const char *error)
 static void
 job_populate(Job *job)
 {
+	/* no result yet: a NULL output column, or no row in the result table */
+	char	   *missing = job->into ?
+		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (SELECT %s FROM (SELECT %s AS x) j) "
+				 "AND r.%s IS NOT NULL)", job->into, job->pk_names, job->pk_from_json, job->pk_object,
+				 quote_identifier(job->output)) :
+		psprintf("s.%s IS NULL", quote_identifier(job->output));
 	char	   *select = psprintf(
 								  "SELECT %s, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex') "
 								  "FROM %s s LEFT JOIN claude.enrich_hashes h ON h.source = %u AND h.output = %s "
-								  "AND h.pk = %s WHERE (%s) IS NOT NULL AND (s.%s IS NULL OR h.input_sha256 IS DISTINCT FROM "
+								  "AND h.pk = %s WHERE (%s) IS NOT NULL AND (%s OR h.input_sha256 IS DISTINCT FROM "
 								  "encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex'))",
 								  job->pk_object, job->input, job->source_name, job->source,
 								  quote_literal_cstr(job->output), job->pk_object, job->input,
-								  quote_identifier(job->output), job->input);
+								  missing, job->input);
 	Portal		portal;
 	SPIPlanPtr	plan;
 	int64		total = 0;
@@ -721,9 +817,17 @@ job_claim(Job *job, int n)
 static void
 job_write(Job *job, WorkItem **items, int nitems)
 {
-	char	   *update = psprintf("UPDATE %s s SET %s = $1::text::%s WHERE (%s) = (SELECT %s FROM (SELECT $2::jsonb AS x) j)",
-								  job->source_name, quote_identifier(job->output), job->output_type,
-								  job->pk_columns, job->pk_from_json);
+	char	   *update = job->into ?
+		psprintf("INSERT INTO %s (%s, %s, input_sha256, updated_at) SELECT %s, $1::text::%s, $3, now() "
+				 "FROM (SELECT $2::jsonb AS x) j ON CONFLICT (%s) DO UPDATE SET %s = EXCLUDED.%s, "
+				 "input_sha256 = EXCLUDED.input_sha256, updated_at = now()",
+				 job->into, job->pk_names, quote_identifier(job->output), job->pk_from_json,
+				 job->output_type, job->pk_names, quote_identifier(job->output),
+				 quote_identifier(job->output)) :
+		psprintf("UPDATE %s s SET %s = $1::text::%s WHERE (%s) = (SELECT %s FROM (SELECT $2::jsonb AS x) j) "
+				 "AND $3::text IS NOT NULL",
+				 job->source_name, quote_identifier(job->output), job->output_type,
+				 job->pk_columns, job->pk_from_json);
 	int64		done = 0;
 	int64		failed = 0;
 	int64		in_tokens = 0;
@@ -741,8 +845,8 @@ job_write(Job *job, WorkItem **items, int nitems)
 		out_tokens += it->output_tokens;
 		if (!it->error && it->result)
 		{
-			Oid			t1[2] = {TEXTOID, JSONBOID};
-			Datum		v1[2] = {CStringGetTextDatum(it->result), it->pk};
+			Oid			t1[3] = {TEXTOID, JSONBOID, TEXTOID};
+			Datum		v1[3] = {CStringGetTextDatum(it->result), it->pk, CStringGetTextDatum(it->input_sha256)};
 			Oid			t2[5] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
 			Datum		v2[5];
 			MemoryContext cxt = CurrentMemoryContext;
@@ -754,7 +858,7 @@ job_write(Job *job, WorkItem **items, int nitems)
 			PG_TRY();
 			{
 				become(job->owner);
-				run(update, 2, t1, v1, NULL);
+				run(update, 3, t1, v1, NULL);
 				become(InvalidOid);
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(cxt);

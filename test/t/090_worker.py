@@ -97,6 +97,24 @@ try:
          == "billing,billing,billing,billing",
          "only the 3 changed rows are re-processed", emu.stats()["requests"])
 
+    # results in a table of their own, keyed by the primary key, with a view
+    make_table("t_into", 60)
+    q("ALTER TABLE t_into DROP COLUMN label")
+    job = val(f"SELECT claude_enrich('t_into', 'body', 'label', 'classify', "
+              f"'{{\"labels\": [\"billing\", \"bug\"], \"into\": \"table\"}}')")
+    state = wait_state(job)
+    t.ok(state == "done" and val("SELECT count(*) FROM t_into_label WHERE label = CASE WHEN id % 3 = 0 "
+                                 "THEN 'billing' ELSE 'bug' END") == "60"
+         and val("SELECT count(label) FROM t_into_with_label") == "60",
+         "into a result table keyed by the primary key, joined by a view", state)
+    q("UPDATE t_into SET body = 'billing again' WHERE id = 1")
+    job = val(f"SELECT claude_enrich('t_into', 'body', 'label', 'classify', "
+              f"'{{\"labels\": [\"billing\", \"bug\"], \"into\": \"table\"}}')")
+    wait_state(job)
+    t.ok(val(f"SELECT rows_total FROM claude.job WHERE id = {job}") == "1" and
+         val("SELECT label FROM t_into_with_label WHERE id = 1") == "billing",
+         "a rerun into the table re-processes only the changed row")
+
     # --- kill -9 the worker mid-job ------------------------------------------------
     make_table("t_kill", 1500)
     emu.reset()
