@@ -24,6 +24,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -266,6 +267,12 @@ claude_enrich(PG_FUNCTION_ARGS)
 									 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
 																get_rel_name(source)));
 
+		/* one expression, not a way to smuggle in more statements */
+		if (list_length(pg_parse_query(probe)) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("input must be a single SQL expression over the row"),
+					 errdetail("The input was: %s", input)));
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute(probe, true, 0) < 0)

@@ -194,12 +194,30 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 	return rc;
 }
 
-/* Act as role (its privileges, for the user's own tables); back with InvalidOid. */
+/*
+ * Act as role (its privileges, for the user's own tables); back with
+ * InvalidOid.  The owner's code (the input expression, triggers on its
+ * table) runs as a restricted operation, as in VACUUM or REFRESH: it cannot
+ * change role, and whatever settings it changes are undone on the way back,
+ * so nothing it does outlives it in the worker, which runs as superuser.
+ */
+static int	owner_guc_level = 0;
+
 static void
 become(Oid role)
 {
-	SetUserIdAndSecContext(OidIsValid(role) ? role : BOOTSTRAP_SUPERUSERID,
-						   OidIsValid(role) ? SECURITY_LOCAL_USERID_CHANGE : 0);
+	if (OidIsValid(role))
+	{
+		SetUserIdAndSecContext(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		if (owner_guc_level == 0)
+			owner_guc_level = NewGUCNestLevel();
+		return;
+	}
+	/* after an abort the transaction has already undone the settings */
+	if (owner_guc_level > 0 && IsTransactionState())
+		AtEOXact_GUC(false, owner_guc_level);
+	owner_guc_level = 0;
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, 0);
 }
 
 void
@@ -657,13 +675,9 @@ job_populate(Job *job)
 				 quote_identifier(job->output)) :
 		psprintf("s.%s IS NULL", quote_identifier(job->output));
 	char	   *select = psprintf(
-								  "SELECT %s, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex') "
-								  "FROM %s s LEFT JOIN claude.enrich_hashes h ON h.source = %u AND h.output = %s "
-								  "AND h.pk = %s WHERE (%s) IS NOT NULL AND (%s OR h.input_sha256 IS DISTINCT FROM "
-								  "encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex'))",
-								  job->pk_object, job->input, job->source_name, job->source,
-								  quote_literal_cstr(job->output), job->pk_object, job->input,
-								  missing, job->input);
+								  "SELECT %s, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex'), %s "
+								  "FROM %s s WHERE (%s) IS NOT NULL",
+								  job->pk_object, job->input, missing, job->source_name, job->input);
 	Portal		portal;
 	SPIPlanPtr	plan;
 	int64		total = 0;
@@ -683,10 +697,9 @@ job_populate(Job *job)
 		uint64		i;
 		Datum	   *pks;
 		Datum	   *hashes;
-		ArrayType  *pka;
-		ArrayType  *ha;
-		Oid			types[3] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID};
-		Datum		values[3];
+		Datum	   *missings;
+		Oid			types[6] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID};
+		Datum		values[6];
 		uint64		n;
 
 		become(job->owner);
@@ -701,23 +714,31 @@ job_populate(Job *job)
 			break;
 		pks = palloc(sizeof(Datum) * n);
 		hashes = palloc(sizeof(Datum) * n);
+		missings = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
 		{
 			bool		isnull;
 
 			pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
 			hashes[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull), false, -1);
+			missings[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+			if (isnull)
+				missings[i] = BoolGetDatum(true);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		become(InvalidOid);
-		pka = construct_array(pks, n, JSONBOID, -1, false, TYPALIGN_INT);
-		ha = construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT);
+		/* the worker, not the owner, reads the hashes of earlier results */
 		values[0] = Int64GetDatum(job->id);
-		values[1] = PointerGetDatum(pka);
-		values[2] = PointerGetDatum(ha);
-		run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, p, h FROM unnest($2, $3) AS u(p, h) "
-			"ON CONFLICT DO NOTHING", 3, types, values, NULL);
-		total += n;
+		values[1] = PointerGetDatum(construct_array(pks, n, JSONBOID, -1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(missings, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+		values[4] = ObjectIdGetDatum(job->source);
+		values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
+		run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
+			"FROM unnest($2, $3, $4) AS u(p, h, m) LEFT JOIN claude.enrich_hashes e "
+			"ON e.source = $5 AND e.output = $6 AND e.pk = u.p "
+			"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING", 6, types, values, NULL);
+		total += SPI_processed;
 	}
 	become(InvalidOid);
 	SPI_cursor_close(portal);
@@ -1230,8 +1251,8 @@ work_job(void)
 			}
 		}
 		stop = jp->stop;
-		if (stop)
-			job_release(jp);
+		/* rows claimed but not sent (a stop, or the pump's row limit) go back */
+		job_release(jp);
 		if (finished)
 		{
 			Oid			types[1] = {INT8OID};
@@ -1271,10 +1292,49 @@ claude_jobs_work(void)
 	if (!ready)
 		return false;
 
-	while (work_requests())
+	/*
+	 * An error here (out of memory, a catalog change under us) costs one
+	 * round, not the worker: the job in hand is marked failed and the loop
+	 * goes on, rather than restarting into the same error forever.
+	 */
+	PG_TRY();
+	{
+		while (work_requests())
+		{
+			worked = true;
+			MemoryContextReset(work_cxt);
+		}
+		if (work_job())
+			worked = true;
+	}
+	PG_CATCH();
+	{
+		int64		failed_job = claude_current_job_id;
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(work_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+		become(InvalidOid);
+		target_cxt = NULL;
+		claude_current_job_id = 0;
+		claude_current_role_name = NULL;
+		ereport(LOG, (errmsg("pg_claude worker: %s", edata->message)));
+		if (failed_job != 0)
+		{
+			Job			job = {.id = failed_job};
+
+			xact_begin();
+			job_fail(&job, edata->message);
+			xact_end();
+		}
 		worked = true;
-	if (work_job())
-		worked = true;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(work_cxt);
 	MemoryContextReset(work_cxt);
 	return worked;
 }

@@ -240,6 +240,34 @@ try:
     t.ok("22023" in err and "labels" in err, "classify without labels is refused", err)
     rc, out, err = q("SELECT claude_enrich('tickets', 'body', 'label', 'translate')")
     t.ok("22023" in err, "an unknown task is refused", err)
+    rc, out, err = q("SELECT claude_enrich('tickets', 'body) FROM tickets; SELECT (body', 'label', 'classify', '"
+                     + LABELS + "')")
+    t.ok("42601" in err and "single" in err, "an input smuggling in a second statement is refused (42601)", err)
+
+    # --- a job owned by an ordinary role ------------------------------------------------------------
+    # The worker reads and writes the owner's table as the owner, in a restricted operation: the
+    # owner needs no rights on claude's own tables, and its input expression cannot change role.
+    emu.reset()
+    q("CREATE ROLE analyst LOGIN; GRANT EXECUTE ON FUNCTION claude_enrich(regclass, text, text, text, jsonb) "
+      "TO analyst; CREATE SCHEMA analyst AUTHORIZATION analyst; SET ROLE analyst;"
+      "CREATE TABLE analyst_tickets (id int PRIMARY KEY, body text, label text);"
+      "INSERT INTO analyst_tickets SELECT g, CASE WHEN g % 3 = 0 THEN 'billing question ' ELSE 'bug report ' "
+      "END || g FROM generate_series(1, 30) g;"
+      "CREATE FUNCTION escalate(t text) RETURNS text LANGUAGE sql AS "
+      "$$ SELECT set_config('role', 'postgres', false) || t $$")
+    job = val("SET ROLE analyst; SET search_path = analyst, public; SELECT claude_enrich('analyst_tickets', 'body', 'label', 'classify', '"
+              + LABELS + "')")
+    state = wait_state(job)
+    t.ok(state == "done" and val("SELECT count(*) FROM analyst.analyst_tickets WHERE label = CASE WHEN id % 3 = 0 "
+                                 "THEN 'billing' ELSE 'bug' END") == "30",
+         "a job owned by an ordinary role fills its table", (job, state, val(
+             f"SELECT error FROM claude.job WHERE id = {job}")))
+    job = val("SET ROLE analyst; SET search_path = analyst, public; SELECT claude_enrich('analyst_tickets', 'escalate(body)', 'label', 'classify', '"
+              + LABELS + "')")
+    state = wait_state(job)
+    err = val(f"SELECT coalesce(error, '') FROM claude.job WHERE id = {job}")
+    t.ok(state == "failed" and "role" in err and emu.stats()["requests"] == 30,
+         "an input expression that tries to change role fails the job before any request", (state, err))
 finally:
     pg.destroy()
     emu.stop()
