@@ -115,6 +115,24 @@ try:
          val("SELECT label FROM t_into_with_label WHERE id = 1") == "billing",
          "a rerun into the table re-processes only the changed row")
 
+    # --- an error mid-job costs that job, not the worker -----------------------------------------
+    make_table("t_gone", 1000)
+    emu.reset()
+    emu.control("config", {"latency_ms": 50})
+    pid = worker_pid()
+    job = val(f"SELECT claude_enrich('t_gone', 'body', 'label', 'classify', '{LABELS}')")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and int(val(f"SELECT rows_done FROM claude.job WHERE id = {job}") or 0) < 100:
+        time.sleep(0.05)
+    q("DROP TABLE t_gone")
+    state = wait_state(job, timeout=30)
+    make_table("t_after", 20)
+    job2 = val(f"SELECT claude_enrich('t_after', 'body', 'label', 'classify', '{LABELS}')")
+    state2 = wait_state(job2, timeout=30)
+    t.ok(state == "failed" and worker_pid() == pid and state2 == "done",
+         "a source dropped mid-job fails that job; the same worker goes on to the next",
+         (state, val(f"SELECT error FROM claude.job WHERE id = {job}"), pid, worker_pid(), state2))
+
     # --- kill -9 the worker mid-job ------------------------------------------------
     make_table("t_kill", 1500)
     emu.reset()
@@ -152,7 +170,11 @@ try:
     t.ok(1500 <= reqs <= 1500 + 2 * 16, f"upstream requests within rows + in flight ({reqs})", reqs)
 
     # --- 20 % faults ----------------------------------------------------------------------
+    # Faults are handed out in order, so late retries can meet several in a row: allow for that,
+    # the point here being that no row is lost or written twice, not the retry budget.
     make_table("t_faults", 500)
+    q("ALTER SYSTEM SET claude.max_retries = 10; SELECT pg_reload_conf()")
+    time.sleep(0.5)
     emu.reset()
     emu.control("config", {"latency_ms": 0})
     faults = []
@@ -165,7 +187,10 @@ try:
     state = wait_state(job)
     ok, detail = exactly_once("t_faults", job, 500)
     t.ok(state == "done" and ok, "with 20 % of attempts throttled or failing, every row is filled once",
-         (state, detail, emu.stats()["requests"]))
+         (state, detail, emu.stats()["requests"],
+          val(f"SELECT string_agg(DISTINCT coalesce(error, state), '; ') FROM claude.job_items "
+              f"WHERE job_id = {job} AND state <> 'done'")))
+    q("ALTER SYSTEM RESET claude.max_retries; SELECT pg_reload_conf()")
 
     # --- per-row errors do not stop the job ---------------------------------------------------
     q("CREATE TABLE t_err (id int PRIMARY KEY, body text, score int)")
