@@ -315,20 +315,32 @@ classify_common(FunctionCallInfo fcinfo, ClassifyArgs *a, const char *name)
 	PG_RETURN_DATUM(result);
 }
 
+/*
+ * The entry points' common start: a NULL input is a NULL answer, NULL
+ * labels an error.  False when the answer is NULL.
+ */
+static bool
+classify_begin(FunctionCallInfo fcinfo, ClassifyArgs *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (PG_ARGISNULL(0))
+		return false;
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("labels must not be NULL")));
+	a->input = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	return true;
+}
+
 /* claude_classify(input text, labels text[], instructions text, model text) -> text */
 Datum
 claude_classify(PG_FUNCTION_ARGS)
 {
 	ClassifyArgs a;
 
-	if (PG_ARGISNULL(0))
+	if (!classify_begin(fcinfo, &a))
 		PG_RETURN_NULL();
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
-	memset(&a, 0, sizeof(a));
-	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	labels_from_array(&a, PG_GETARG_ARRAYTYPE_P(1));
 	return classify_common(fcinfo, &a, "claude_classify");
 }
@@ -339,14 +351,8 @@ claude_classify_described(PG_FUNCTION_ARGS)
 {
 	ClassifyArgs a;
 
-	if (PG_ARGISNULL(0))
+	if (!classify_begin(fcinfo, &a))
 		PG_RETURN_NULL();
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
-	memset(&a, 0, sizeof(a));
-	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	labels_from_jsonb(&a, PG_GETARG_JSONB_P(1));
 	return classify_common(fcinfo, &a, "claude_classify");
 }
@@ -357,15 +363,9 @@ claude_classify_multi(PG_FUNCTION_ARGS)
 {
 	ClassifyArgs a;
 
-	if (PG_ARGISNULL(0))
+	if (!classify_begin(fcinfo, &a))
 		PG_RETURN_NULL();
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
-	memset(&a, 0, sizeof(a));
 	a.multi = true;
-	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	labels_from_array(&a, PG_GETARG_ARRAYTYPE_P(1));
 	return classify_common(fcinfo, &a, "claude_classify_multi");
 }
