@@ -315,7 +315,7 @@ claude_classify_batch(PG_FUNCTION_ARGS)
 	b.task.schema_text = claude_classify_schema(nlabels, labels, false);
 	b.task.schema = cJSON_Parse(b.task.schema_text);
 	b.task.tool_name = "classify";
-	b.task.tool_description = "Record the one label that best fits the text.";
+	b.task.tool_description = CLAUDE_TOOL_CLASSIFY_DESCRIPTION;
 	b.task.max_tokens = 256 + 16 * nlabels;
 	tool_defaults(&b);
 	run_batch(&b);
@@ -349,7 +349,7 @@ claude_extract_batch(PG_FUNCTION_ARGS)
 	b.task.model = claude_model_arg(fcinfo, 3);
 	b.task.system = claude_extract_system(claude_text_arg(fcinfo, 2));
 	b.task.tool_name = "extract";
-	b.task.tool_description = "Record the information extracted from the text.";
+	b.task.tool_description = CLAUDE_TOOL_EXTRACT_DESCRIPTION;
 	b.task.max_tokens = claude_max_tokens;
 	tool_defaults(&b);
 	run_batch(&b);
@@ -372,7 +372,7 @@ claude_sentiment_batch(PG_FUNCTION_ARGS)
 	b.task.schema_text = pstrdup(claude_sentiment_schema());
 	b.task.schema = cJSON_Parse(b.task.schema_text);
 	b.task.tool_name = "sentiment";
-	b.task.tool_description = "Record the sentiment score of the text.";
+	b.task.tool_description = CLAUDE_TOOL_SENTIMENT_DESCRIPTION;
 	b.task.max_tokens = 128;
 	tool_defaults(&b);
 	run_batch(&b);

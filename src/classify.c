@@ -28,6 +28,7 @@
 #include "call.h"
 #include "tools.h"
 #include "functions.h"
+#include "task.h"
 
 #define MAX_LABELS 1000
 
@@ -255,8 +256,8 @@ classify_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	call.req.system = classify_system(a);
 	call.req.prompt = a->input;
 	call.req.tool_name = "classify";
-	call.req.tool_description = a->multi ? "Record every label that applies to the text." :
-		"Record the one label that best fits the text.";
+	call.req.tool_description = a->multi ? CLAUDE_TOOL_CLASSIFY_MULTI_DESCRIPTION :
+		CLAUDE_TOOL_CLASSIFY_DESCRIPTION;
 	call.req.input_schema = classify_schema(a);
 	call.schema = cJSON_Parse(call.req.input_schema);
 	claude_tool_defaults(&call.req, a->model, 256 + 16 * a->nlabels);

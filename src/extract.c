@@ -27,6 +27,7 @@
 #include "jsonschema.h"
 #include "tools.h"
 #include "functions.h"
+#include "task.h"
 
 #define EXTRACT_SYSTEM \
 	"Extract the information the extract tool's schema asks for from the text the user " \
@@ -89,7 +90,7 @@ extract_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	call.req.system = claude_extract_system(a->instructions);
 	call.req.prompt = a->input;
 	call.req.tool_name = "extract";
-	call.req.tool_description = "Record the information extracted from the text.";
+	call.req.tool_description = CLAUDE_TOOL_EXTRACT_DESCRIPTION;
 	call.req.input_schema = a->schema_text;
 	call.schema = a->schema;
 	claude_tool_defaults(&call.req, a->model, claude_max_tokens);
@@ -174,7 +175,7 @@ sentiment_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	call.req.system = claude_sentiment_system();
 	call.req.prompt = a->input;
 	call.req.tool_name = "sentiment";
-	call.req.tool_description = "Record the sentiment score of the text.";
+	call.req.tool_description = CLAUDE_TOOL_SENTIMENT_DESCRIPTION;
 	call.req.input_schema = SENTIMENT_SCHEMA;
 	call.schema = cJSON_Parse(SENTIMENT_SCHEMA);
 	claude_tool_defaults(&call.req, a->model, 128);

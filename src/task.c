@@ -185,7 +185,6 @@ claude_task_from_options(ClaudeTask *t, const char *task, const char *options_js
 		char	  **names;
 		char	  **descs;
 		int			n = 0;
-		int			i;
 		int			j;
 
 		if (!cJSON_IsArray(labels) || cJSON_GetArraySize(labels) == 0)
@@ -211,9 +210,8 @@ claude_task_from_options(ClaudeTask *t, const char *task, const char *options_js
 		t->system = claude_classify_system(n, names, descs, instructions, false);
 		t->schema_text = claude_classify_schema(n, names, false);
 		t->tool_name = "classify";
-		t->tool_description = "Record the one label that best fits the text.";
+		t->tool_description = CLAUDE_TOOL_CLASSIFY_DESCRIPTION;
 		t->max_tokens = 256 + 16 * n;
-		(void) i;
 	}
 	else if (strcmp(task, "extract") == 0)
 	{
@@ -228,7 +226,7 @@ claude_task_from_options(ClaudeTask *t, const char *task, const char *options_js
 		t->system = claude_extract_system(instructions);
 		t->schema_text = cJSON_PrintUnformatted(schema);
 		t->tool_name = "extract";
-		t->tool_description = "Record the information extracted from the text.";
+		t->tool_description = CLAUDE_TOOL_EXTRACT_DESCRIPTION;
 	}
 	else if (strcmp(task, "sentiment") == 0)
 	{
@@ -236,7 +234,7 @@ claude_task_from_options(ClaudeTask *t, const char *task, const char *options_js
 		t->system = claude_sentiment_system();
 		t->schema_text = pstrdup(claude_sentiment_schema());
 		t->tool_name = "sentiment";
-		t->tool_description = "Record the sentiment score of the text.";
+		t->tool_description = CLAUDE_TOOL_SENTIMENT_DESCRIPTION;
 		t->max_tokens = 128;
 	}
 	else

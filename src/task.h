@@ -42,6 +42,12 @@ typedef struct ClaudeTask
 /* Rounds of asking for a tool answer that validates. */
 #define CLAUDE_TASK_ROUNDS 2
 
+/* What each task's tool says it is for: one wording for the scalar, batch and worker paths. */
+#define CLAUDE_TOOL_CLASSIFY_DESCRIPTION "Record the one label that best fits the text."
+#define CLAUDE_TOOL_CLASSIFY_MULTI_DESCRIPTION "Record every label that applies to the text."
+#define CLAUDE_TOOL_EXTRACT_DESCRIPTION "Record the information extracted from the text."
+#define CLAUDE_TOOL_SENTIMENT_DESCRIPTION "Record the sentiment score of the text."
+
 extern bool claude_task_uses_tool(const ClaudeTask *t);
 
 /* The request body for input (why: the previous answer's fault, or NULL). */
