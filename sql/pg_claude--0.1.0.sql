@@ -241,7 +241,8 @@ CREATE TABLE claude.job (
     output_tokens bigint NOT NULL DEFAULT 0,
     started_at    timestamptz,
     finished_at   timestamptz,
-    error         text
+    error         text,
+    search_path   text           -- the owner's search_path at claude_enrich: the input is evaluated under it
 );
 COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progress';
 
@@ -271,7 +272,9 @@ CREATE TABLE claude.enrich_hashes (
     PRIMARY KEY (source, output, pk)
 );
 
-CREATE VIEW claude.jobs AS
+-- security_barrier: a caller's own (leaky) functions in WHERE never see
+-- the rows of jobs they may not.
+CREATE VIEW claude.jobs WITH (security_barrier) AS
 SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        j.rows_total, j.rows_done, j.rows_failed,
        CASE WHEN j.rows_total > 0
@@ -290,8 +293,12 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        END AS eta,
        j.created_at, j.started_at, j.finished_at, j.error
 FROM claude.job j
-WHERE j.role_name = current_user OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
-   OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
+   OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+              WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
+                AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
+   OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
 
 CREATE FUNCTION @extschema@.claude_complete(

@@ -18,7 +18,14 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "catalog/catalog.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "commands/extension.h"
+#include "optimizer/optimizer.h"
+#include "utils/plancache.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -41,6 +48,7 @@
 #include "call.h"
 #include "guc.h"
 #include "jobs.h"
+#include "privilege.h"
 #include "residency.h"
 
 PG_FUNCTION_INFO_V1(claude_complete_async);
@@ -51,15 +59,32 @@ PG_FUNCTION_INFO_V1(claude_job_pause);
 PG_FUNCTION_INFO_V1(claude_job_wait);
 
 static bool wake_at_commit = false;
+static int64 interrupt_at_commit = 0;
 static bool xact_callback_registered = false;
 
+/* Only a committed change is the worker's to see: wake or interrupt it then. */
 static void
-wake_worker_at_commit(XactEvent event, void *arg)
+tell_worker_at_commit(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
 		claude_jobs_wake_worker();
+	if (event == XACT_EVENT_COMMIT && interrupt_at_commit != 0)
+		claude_jobs_interrupt(interrupt_at_commit);
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
 		wake_at_commit = false;
+		interrupt_at_commit = 0;
+	}
+}
+
+static void
+register_xact_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(tell_worker_at_commit, NULL);
+		xact_callback_registered = true;
+	}
 }
 
 static void
@@ -75,46 +100,8 @@ require_worker(const char *function_name)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the pg_claude worker serves database \"%s\", not this one", claude_database_name),
 				 errhint("Call %s in that database, or set claude.database_name and restart.", function_name)));
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(wake_worker_at_commit, NULL);
-		xact_callback_registered = true;
-	}
+	register_xact_callback();
 	wake_at_commit = true;
-}
-
-/* Run SQL with arguments as the bootstrap superuser; one result value. */
-static Datum
-spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, bool *isnull)
-{
-	Oid			save_userid;
-	int			save_sec;
-	Datum		result = (Datum) 0;
-
-	*isnull = true;
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		int			rc;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 1);
-		if (rc < 0)
-			elog(ERROR, "pg_claude: %s failed: %s", sql, SPI_result_code_string(rc));
-		if (SPI_processed > 0 && SPI_tuptable)
-			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-		if (!*isnull)
-			result = SPI_datumTransfer(result, true, -1);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	return result;
 }
 
 /* claude_complete_async(prompt, system, model, max_tokens, temperature) -> bigint */
@@ -157,12 +144,137 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(model);
 	values[2] = CStringGetTextDatum(body);
 	values[3] = CStringGetTextDatum(msg.prompt);
-	id = spi_as_owner("INSERT INTO claude.requests (role_name, model, body, prompt) VALUES ($1, $2, $3, $4) "
-					  "RETURNING id", 4, types, values, NULL, &isnull);
+	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt) "
+							"VALUES ($1, $2, $3, $4) RETURNING id", 4, types, values, NULL, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 
 static const char *const tasks[] = {"complete", "classify", "summarize", "extract", "sentiment"};
+
+/*
+ * What claude_enrich may write: an ordinary table of the caller's
+ * database that is neither a catalog nor pg_claude's own, not a temporary
+ * table (the worker cannot see another session's), with a primary key.
+ */
+static void
+check_enrich_target(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	const char *name = RelationGetRelationName(rel);
+	Oid			ext = get_extension_oid("pg_claude", true);
+
+	if (IsCatalogRelation(rel) || IsCatalogNamespace(RelationGetNamespace(rel)) ||
+		IsToastNamespace(RelationGetNamespace(rel)) ||
+		strcmp(get_namespace_name(RelationGetNamespace(rel)), "information_schema") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("claude_enrich cannot write system catalog \"%s\"", name),
+				 errdetail("An enrichment job updates the rows of its source table.")));
+	if (OidIsValid(ext) && (getExtensionOfObject(RelationRelationId, relid) == ext ||
+							RelationGetNamespace(rel) == get_namespace_oid("claude", true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("claude_enrich cannot write pg_claude's own table \"%s\"", name)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", name),
+				 errdetail("claude_enrich writes results into an ordinary table; views, materialized views, "
+						   "foreign tables and sequences cannot take them."),
+				 errhint("Enrich the underlying table, or pass '{\"into\": \"table\"}' to keep results in a table of their own.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("claude_enrich cannot work on temporary table \"%s\"", name),
+				 errdetail("The pg_claude worker runs in a session of its own and cannot see this session's temporary tables."),
+				 errhint("Use an ordinary or unlogged table.")));
+	if (!OidIsValid(RelationGetPrimaryKeyIndex(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no primary key", name),
+				 errhint("claude_enrich writes each result beside its row, found by primary key.")));
+}
+
+/*
+ * The input expression: one expression over the source row, checked now
+ * by planning it as the caller; returns the source columns it reads.
+ */
+static Bitmapset *
+check_enrich_input(Oid source, const char *input)
+{
+	char	   *probe = psprintf("SELECT (%s)::pg_catalog.text FROM %s AS s LIMIT 0", input,
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
+															get_rel_name(source)));
+	SPIPlanPtr	plan;
+	List	   *sources;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+
+	/* one expression, not a way to smuggle in more statements */
+	if (list_length(pg_parse_query(probe)) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("input must be a single SQL expression over the row"),
+				 errdetail("The input was: %s", input)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(probe, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not check the input expression: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	foreach(lc, sources)
+	{
+		CachedPlanSource *ps = lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, ps->query_list)
+		{
+			Query	   *query = lfirst_node(Query, lq);
+
+			pull_varattnos((Node *) query->targetList, 1, &attrs);
+		}
+	}
+	SPI_finish();
+	return attrs;
+}
+
+/* The output column: a plain column of the source, not the input, not a key. */
+static AttrNumber
+check_enrich_output(Relation rel, const char *output, Bitmapset *input_attrs)
+{
+	Oid			source = RelationGetRelid(rel);
+	const char *name = RelationGetRelationName(rel);
+	AttrNumber	attno = get_attnum(source, output);
+	Bitmapset  *keys;
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", output, name),
+				 errhint("Add the output column first, e.g. ALTER TABLE %s ADD COLUMN %s text, "
+						 "or pass '{\"into\": \"table\"}' for a result table.", name, output)));
+	if (attno < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("cannot write results into system column \"%s\"", output)));
+	if (TupleDescAttr(RelationGetDescr(rel), attno - 1)->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("cannot write results into generated column \"%s\"", output)));
+	keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	if (bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, keys))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("output column \"%s\" is part of the primary key of \"%s\"", output, name),
+				 errdetail("The worker finds each row by its primary key; rewriting the key would lose the row.")));
+	if (bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, input_attrs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("output column \"%s\" is also read by the input", output),
+				 errdetail("Each result would change its own input, and the next run would send it again."),
+				 errhint("Write the results into a column of their own.")));
+	return attno;
+}
 
 /*
  * claude_enrich(source regclass, input text, output text, task text,
@@ -177,12 +289,13 @@ claude_enrich(PG_FUNCTION_ARGS)
 	char	   *task;
 	char	   *options;
 	Relation	rel;
-	AttrNumber	attno = InvalidAttrNumber;
+	Bitmapset  *input_attrs;
 	bool		task_ok = false;
+	bool		into_table_mode;
 	int			i;
-	Oid			types[7] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID};
-	Datum		values[7];
-	char		nulls[8] = "       ";
+	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[9] = "        ";
 	Oid			into_table = InvalidOid;
 	bool		isnull;
 	Datum		id;
@@ -207,21 +320,18 @@ claude_enrich(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown task \"%s\"", task),
 				 errhint("Use complete, classify, summarize, extract or sentiment.")));
+	claude_jobs_check_options(task, options);
+	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
 	rel = relation_open(source, AccessShareLock);
-	if (!OidIsValid(RelationGetPrimaryKeyIndex(rel)))
-	{
-		relation_close(rel, AccessShareLock);
+	check_enrich_target(rel);
+	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
-				 errhint("claude_enrich writes each result beside its row, found by primary key.")));
-	}
-	relation_close(rel, AccessShareLock);
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read \"%s\"", RelationGetRelationName(rel))));
+	input_attrs = check_enrich_input(source, input);
 
-	claude_jobs_check_options(task, options);
-
-	if (strcmp(claude_jobs_option(options, "into", "column"), "table") == 0)
+	if (into_table_mode)
 	{
 		/*
 		 * Results in a table of their own, keyed by the source's primary
@@ -233,52 +343,22 @@ claude_enrich(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("\"%s\" is a column of \"%s\"; with \"into\": \"table\" it names the result column",
 							output, get_rel_name(source))));
-		if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to read \"%s\"", get_rel_name(source))));
 		into_table = claude_jobs_create_result_table(source, output, task,
 													 claude_jobs_option(options, "table", NULL));
 	}
 	else
 	{
-		attno = get_attnum(source, output);
-		if (attno == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist", output, get_rel_name(source)),
-					 errhint("Add the output column first, e.g. ALTER TABLE %s ADD COLUMN %s text, "
-							 "or pass '{\"into\": \"table\"}' for a result table.",
-							 get_rel_name(source), output)));
+		AttrNumber	attno = check_enrich_output(rel, output, input_attrs);
 
 		/* the job runs as its owner: check now that the owner may do it */
-		if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
-			(pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
-			 pg_attribute_aclcheck(source, attno, GetUserId(), ACL_UPDATE) != ACLCHECK_OK))
+		if (pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+			pg_attribute_aclcheck(source, attno, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to read \"%s\" or update its column \"%s\"",
-							get_rel_name(source), output)));
+					 errmsg("permission denied to update column \"%s\" of \"%s\"",
+							output, get_rel_name(source))));
 	}
-
-	/* the input expression must be valid SQL over the source row */
-	{
-		char	   *probe = psprintf("SELECT (%s)::text FROM %s LIMIT 0", input,
-									 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
-																get_rel_name(source)));
-
-		/* one expression, not a way to smuggle in more statements */
-		if (list_length(pg_parse_query(probe)) != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_SYNTAX_ERROR),
-					 errmsg("input must be a single SQL expression over the row"),
-					 errdetail("The input was: %s", input)));
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(probe, true, 0) < 0)
-			elog(ERROR, "could not check the input expression");
-		SPI_finish();
-	}
+	relation_close(rel, AccessShareLock);
 
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[1] = ObjectIdGetDatum(source);
@@ -289,24 +369,75 @@ claude_enrich(PG_FUNCTION_ARGS)
 	values[6] = ObjectIdGetDatum(into_table);
 	if (!OidIsValid(into_table))
 		nulls[6] = 'n';
-	id = spi_as_owner("INSERT INTO claude.job (role_name, source, input, output, task, options, into_table) "
-					  "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", 7, types, values, nulls, &isnull);
+	/* the input is evaluated later under the path it was written for */
+	values[7] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
+	id = claude_owner_query("INSERT INTO claude.job (role_name, source, input, output, task, options, "
+							"into_table, search_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+							8, types, values, nulls, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 
-/* Change a job's state, if it is the caller's (or the caller is a superuser). */
+/*
+ * May the caller see or change this job?  Its owner may, and so may a
+ * superuser; claude_auditor and pg_read_all_stats members may look.
+ */
 static bool
-job_set_state(Datum job, const char *sql)
+may_see_job(const char *owner, bool to_change)
 {
-	Oid			types[3] = {INT8OID, TEXTOID, BOOLOID};
-	Datum		values[3];
+	Oid			auditor;
+
+	if (superuser() || strcmp(owner, GetUserNameFromId(GetUserId(), false)) == 0)
+		return true;
+	if (to_change)
+		return false;
+	auditor = get_role_oid("claude_auditor", true);
+	return (OidIsValid(auditor) && has_privs_of_role(GetUserId(), auditor)) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/* The job's owner and state, or false if the caller may not see it. */
+static bool
+job_lookup(int64 job, bool to_change, char **state)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job)};
 	bool		isnull;
+	Datum		d;
+	char	   *row;
+	char	   *sep;
+
+	/* a fresh snapshot each time: the worker commits progress meanwhile */
+	d = claude_owner_query("SELECT j.role_name OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) j.state "
+						   "FROM claude.job AS j WHERE j.id OPERATOR(pg_catalog.=) $1",
+						   1, types, values, NULL, true, &isnull);
+	if (isnull)
+		return false;
+	row = TextDatumGetCString(d);
+	sep = strrchr(row, ' ');
+	*sep = '\0';
+	*state = sep + 1;
+	return may_see_job(row, to_change);
+}
+
+/*
+ * Move a job from one of the states in from[] to the state to; false when
+ * the caller may not, or the job is in none of them.  Conditional on the
+ * current state, so a cancel is never undone by a later change.
+ */
+static bool
+job_set_state(int64 job, const char *from, const char *sql)
+{
+	Oid			types[2] = {INT8OID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		isnull;
+	char	   *state;
 	Datum		r;
 
-	values[0] = job;
-	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	values[2] = BoolGetDatum(superuser());
-	r = spi_as_owner(sql, 3, types, values, NULL, &isnull);
+	if (!job_lookup(job, true, &state))
+		return false;
+	values[0] = Int64GetDatum(job);
+	values[1] = DirectFunctionCall3(array_in, CStringGetDatum(from), ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1));
+	r = claude_owner_query(sql, 2, types, values, NULL, false, &isnull);
 	return !isnull && DatumGetBool(r);
 }
 
@@ -314,13 +445,17 @@ job_set_state(Datum job, const char *sql)
 Datum
 claude_job_cancel(PG_FUNCTION_ARGS)
 {
-	bool		ok = job_set_state(PG_GETARG_DATUM(0),
-								   "UPDATE claude.job SET state = 'cancelled', finished_at = now() "
-								   "WHERE id = $1 AND state IN ('queued', 'running', 'paused') "
-								   "AND (role_name = $2 OR $3) RETURNING true");
+	bool		ok = job_set_state(PG_GETARG_INT64(0), "{queued,running,paused}",
+								   "UPDATE claude.job SET state = 'cancelled', finished_at = pg_catalog.now() "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ($2) "
+								   "RETURNING true");
 
 	if (ok)
-		claude_jobs_wake_worker();
+	{
+		register_xact_callback();
+		wake_at_commit = true;
+		interrupt_at_commit = PG_GETARG_INT64(0);
+	}
 	PG_RETURN_BOOL(ok);
 }
 
@@ -328,30 +463,28 @@ claude_job_cancel(PG_FUNCTION_ARGS)
 Datum
 claude_job_pause(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(job_set_state(PG_GETARG_DATUM(0),
-								 "UPDATE claude.job SET state = 'paused' "
-								 "WHERE id = $1 AND state IN ('queued', 'running') "
-								 "AND (role_name = $2 OR $3) RETURNING true"));
+	bool		ok = job_set_state(PG_GETARG_INT64(0), "{queued,running}",
+								   "UPDATE claude.job SET state = 'paused' "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ($2) "
+								   "RETURNING true");
+
+	if (ok)
+	{
+		register_xact_callback();
+		interrupt_at_commit = PG_GETARG_INT64(0);
+	}
+	PG_RETURN_BOOL(ok);
 }
 
 /* claude_job_resume(job bigint) -> boolean */
 Datum
 claude_job_resume(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		r;
-
 	require_worker("claude_job_resume");
-	(void) types;
-	(void) values;
-	(void) isnull;
-	(void) r;
-	PG_RETURN_BOOL(job_set_state(PG_GETARG_DATUM(0),
+	PG_RETURN_BOOL(job_set_state(PG_GETARG_INT64(0), "{paused}",
 								 "UPDATE claude.job SET state = CASE WHEN started_at IS NULL THEN 'queued' "
-								 "ELSE 'running' END WHERE id = $1 AND state = 'paused' "
-								 "AND (role_name = $2 OR $3) RETURNING true"));
+								 "ELSE 'running' END WHERE id OPERATOR(pg_catalog.=) $1 "
+								 "AND state OPERATOR(pg_catalog.=) ANY ($2) RETURNING true"));
 }
 
 /* claude_job_wait(job bigint, timeout interval) -> text (the job's state) */
@@ -363,23 +496,16 @@ claude_job_wait(PG_FUNCTION_ARGS)
 	TimestampTz deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 																   TimestampTzGetDatum(GetCurrentTimestamp()),
 																   IntervalPGetDatum(timeout)));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
 	char	   *state = NULL;
 
-	values[0] = Int64GetDatum(job);
 	for (;;)
 	{
-		bool		isnull;
-		Datum		d;
-
-		/* a fresh snapshot each time: the worker commits progress meanwhile */
-		d = spi_as_owner("SELECT state FROM claude.job WHERE id = $1", 1, types, values, NULL, &isnull);
-		if (isnull)
+		/* someone else's job is answered as no job at all: ids are not enumerable */
+		if (!job_lookup(job, false, &state))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job " INT64_FORMAT " does not exist", job)));
-		state = TextDatumGetCString(d);
+					 errmsg("job " INT64_FORMAT " does not exist", job),
+					 errhint("claude.jobs lists the jobs you may see.")));
 		if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
 			strcmp(state, "cancelled") == 0 || GetCurrentTimestamp() >= deadline)
 			break;

@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "privilege.h"
 #include "guc.h"
 
 const char *claude_current_function = NULL;
@@ -226,13 +227,14 @@ ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size 
 	"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
 
 #define CACHE_HIT_UPDATE \
-	"UPDATE claude.cache SET hits = hits + 1, last_used_at = greatest(last_used_at, $1) WHERE key = $2"
+	"UPDATE claude.cache SET hits = hits OPERATOR(pg_catalog.+) 1, last_used_at = greatest(last_used_at, $1) " \
+	"WHERE key OPERATOR(pg_catalog.=) $2"
 
 #define CACHE_UPSERT \
 	"INSERT INTO claude.cache (key, model, operation, prompt_sha256, response, input_tokens, output_tokens) " \
 	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, " \
 	"model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, " \
-	"created_at = now(), last_used_at = now()"
+	"created_at = pg_catalog.now(), last_used_at = pg_catalog.now()"
 
 /*
  * Plans kept for the life of the process (SPI_keepplan): the worker
@@ -377,8 +379,8 @@ log_record(const ClaudeUsageRecord *r, const char *why)
 }
 
 /*
- * Write from this backend, in a subtransaction, as the bootstrap
- * superuser (callers may not write the audit tables themselves).
+ * Write from this backend, in a subtransaction, as the extension owner
+ * (callers may not write the audit tables themselves; privilege.c).
  */
 static void
 write_direct(RecordKind kind, const void *rec, const char *text)
@@ -400,8 +402,9 @@ write_direct(RecordKind kind, const void *rec, const char *text)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-							   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		ClaudePrivilege priv;
+
+		claude_privilege_enter(&priv);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (kind == RECORD_USAGE)
@@ -409,7 +412,7 @@ write_direct(RecordKind kind, const void *rec, const char *text)
 		else
 			write_cache((const ClaudeCacheRecord *) rec, text);
 		SPI_finish();
-		SetUserIdAndSecContext(save_userid, save_sec);
+		claude_privilege_leave(&priv);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -622,26 +625,29 @@ claude_audit_maintain(void)
 		elog(ERROR, "SPI_connect failed");
 	if (claude_usage_retention_s > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.usage WHERE ts < now() - interval '%d seconds'",
+		rc = SPI_execute(psprintf("DELETE FROM claude.usage WHERE ts OPERATOR(pg_catalog.<) (pg_catalog.now() "
+								  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))",
 								  claude_usage_retention_s), false, 0);
 		spi_check(rc, "usage retention");
 		deleted += SPI_processed;
 	}
-	rc = SPI_execute(psprintf("DELETE FROM claude.requests WHERE state IN ('done', 'error') "
-							  "AND completed_at < now() - interval '%d seconds'", claude_request_retention_s),
+	rc = SPI_execute(psprintf("DELETE FROM claude.requests WHERE state OPERATOR(pg_catalog.=) ANY ('{done,error}') "
+							  "AND completed_at OPERATOR(pg_catalog.<) (pg_catalog.now() "
+							  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))", claude_request_retention_s),
 					 false, 0);
 	spi_check(rc, "request retention");
 	deleted += SPI_processed;
 	if (claude_cache_ttl_s > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE created_at < now() - interval '%d seconds'",
+		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE created_at OPERATOR(pg_catalog.<) (pg_catalog.now() "
+								  "OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))",
 								  claude_cache_ttl_s), false, 0);
 		spi_check(rc, "cache expiry");
 		deleted += SPI_processed;
 	}
 	if (claude_cache_max_entries > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE key IN (SELECT key FROM claude.cache "
+		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE key OPERATOR(pg_catalog.=) ANY (SELECT key FROM claude.cache "
 								  "ORDER BY last_used_at DESC, key OFFSET %d)", claude_cache_max_entries),
 						 false, 0);
 		spi_check(rc, "cache eviction");

@@ -312,7 +312,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		claude_cache_key(model, body, ctx->cache_key);
+		claude_cache_key(claude_cache_role(ctx->role_name), model, body, ctx->cache_key);
 		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{

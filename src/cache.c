@@ -19,7 +19,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
@@ -34,6 +33,7 @@
 
 #include "cache.h"
 #include "guc.h"
+#include "privilege.h"
 #include "sigv4.h"
 
 void
@@ -76,8 +76,16 @@ json_sort_keys(cJSON *node)
 			json_sort_keys(child);
 }
 
+const char *
+claude_cache_role(const char *acting_role)
+{
+	if (claude_cache_scope == CLAUDE_CACHE_SCOPE_SHARED)
+		return NULL;
+	return acting_role ? acting_role : GetUserNameFromId(GetUserId(), false);
+}
+
 void
-claude_cache_key(const char *model, const char *body, char out[65])
+claude_cache_key(const char *role, const char *model, const char *body, char out[65])
 {
 	cJSON	   *root = cJSON_Parse(body);
 	char	   *canonical;
@@ -91,7 +99,8 @@ claude_cache_key(const char *model, const char *body, char out[65])
 	}
 	else
 		canonical = pstrdup(body);
-	material = psprintf("%s\n%s", model, canonical);
+	material = role ? psprintf("role %s\n%s\n%s", role, model, canonical) :
+		psprintf("%s\n%s", model, canonical);
 	claude_sha256_text(material, out);
 }
 
@@ -151,13 +160,11 @@ recent_lookup(const char *key)
 char *
 claude_cache_lookup(const char *key)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec;
-	char	   *volatile result = NULL;
+	char	   *result = NULL;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
-	int			rc;
+	Datum		d;
+	bool		isnull;
 
 	if (claude_cache_mode == CLAUDE_CACHE_OFF)
 		return NULL;
@@ -186,32 +193,13 @@ claude_cache_lookup(const char *key)
 	values[0] = CStringGetTextDatum(key);
 	values[1] = Int32GetDatum(claude_cache_ttl_s);
 
-	/* the cache is the extension's: read it as its owner, not the caller */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args("SELECT response FROM claude.cache WHERE key = $1 "
-								   "AND ($2 = 0 OR created_at > now() - make_interval(secs => $2))",
-								   2, types, values, NULL, true, 1);
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			/* copied into the caller's context: SPI_finish frees SPI's */
-			if (!isnull)
-				result = MemoryContextStrdup(callercxt, TextDatumGetCString(d));
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	/* the cache is the extension's: read as its owner (privilege.c) */
+	d = claude_owner_query("SELECT c.response FROM claude.cache AS c "
+						   "WHERE c.key OPERATOR(pg_catalog.=) $1 "
+						   "AND ($2 OPERATOR(pg_catalog.=) 0 OR c.created_at OPERATOR(pg_catalog.>) "
+						   "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2)))",
+						   2, types, values, NULL, true, &isnull);
+	if (!isnull)
+		result = TextDatumGetCString(d);
 	return result;
 }

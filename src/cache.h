@@ -17,11 +17,23 @@ typedef enum ClaudeCacheMode
 	CLAUDE_CACHE_READ_ONLY
 } ClaudeCacheMode;
 
+/* claude.cache_scope: whose answers a role may reuse */
+typedef enum ClaudeCacheScope
+{
+	CLAUDE_CACHE_SCOPE_ROLE,
+	CLAUDE_CACHE_SCOPE_SHARED
+} ClaudeCacheScope;
+
 /*
  * The key of a request: hex SHA-256 of the model id, a newline, and the
- * body as canonical JSON (object keys sorted, no insignificant space).
+ * body as canonical JSON (object keys sorted, no insignificant space),
+ * preceded by the role's name and a newline under claude.cache_scope =
+ * role, so that no role is answered from another's requests.
  */
-extern void claude_cache_key(const char *model, const char *body, char out[65]);
+extern void claude_cache_key(const char *role, const char *model, const char *body, char out[65]);
+
+/* The role whose cache a request of this backend uses (NULL: shared). */
+extern const char *claude_cache_role(const char *acting_role);
 
 /*
  * A cached response for key (palloc'd), or NULL; honours claude.cache and

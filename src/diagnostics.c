@@ -28,6 +28,7 @@
 #include "credentials.h"
 #include "endpoint.h"
 #include "guc.h"
+#include "privilege.h"
 #include "residency.h"
 #include "http.h"
 
@@ -144,11 +145,24 @@ claude_dropped_records(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) claude_audit_dropped());
 }
 
-/* claude_maintain() -> bigint: retention and eviction now */
+static void
+maintain_as_owner(void *arg)
+{
+	*(int64 *) arg = claude_audit_maintain();
+}
+
+/*
+ * claude_maintain() -> bigint: retention and eviction now.  Whoever was
+ * granted it deletes as the extension owner, never with their own search
+ * path (privilege.c).
+ */
 Datum
 claude_maintain(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(claude_audit_maintain());
+	int64		deleted = 0;
+
+	claude_run_privileged(maintain_as_owner, &deleted);
+	PG_RETURN_INT64(deleted);
 }
 
 /* claude_cache_key(body jsonb, model text) -> text */
@@ -163,6 +177,6 @@ claude_cache_key_sql(PG_FUNCTION_ARGS)
 	body = claude_anthropic_normalize_body(body, &model);
 	if (model == NULL)
 		model = claude_model;
-	claude_cache_key(model, body, key);
+	claude_cache_key(claude_cache_role(NULL), model, body, key);
 	PG_RETURN_TEXT_P(cstring_to_text(key));
 }

@@ -48,6 +48,8 @@ int			claude_tokens_per_minute = 0;
 int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
+int			claude_cache_scope = CLAUDE_CACHE_SCOPE_ROLE;
+int			claude_job_input_timeout_ms = 10000;
 int			claude_cache_ttl_s = 0;
 int			claude_cache_max_entries = 100000;
 int			claude_usage_retention_s = 90 * 24 * 3600;
@@ -60,6 +62,12 @@ static const struct config_enum_entry cache_options[] = {
 	{"off", CLAUDE_CACHE_OFF, false},
 	{"read-only", CLAUDE_CACHE_READ_ONLY, false},
 	{"read_only", CLAUDE_CACHE_READ_ONLY, true},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry cache_scope_options[] = {
+	{"role", CLAUDE_CACHE_SCOPE_ROLE, false},
+	{"shared", CLAUDE_CACHE_SCOPE_SHARED, false},
 	{NULL, 0, false}
 };
 
@@ -497,6 +505,28 @@ claude_guc_init(void)
 							 cache_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+
+	/*
+	 * Shared answers leak: a hit answers in microseconds, so any role
+	 * could learn whether another sent an exact prompt.  Only a superuser
+	 * may trade that for the savings.
+	 */
+	DefineCustomEnumVariable("claude.cache_scope",
+							 gettext_noop("Sets whose cached answers a role may reuse: its own (role) or every role's (shared)."),
+							 NULL,
+							 &claude_cache_scope,
+							 CLAUDE_CACHE_SCOPE_ROLE,
+							 cache_scope_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.job_input_timeout",
+							gettext_noop("Sets the statement timeout the worker applies when it evaluates a job's input expression over a batch of rows."),
+							gettext_noop("A job whose input takes longer fails, rather than holding the worker; 0 means no limit."),
+							&claude_job_input_timeout_ms,
+							10000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("claude.cache_ttl",
 							gettext_noop("Sets how long a cached response may be reused; 0 means without limit."),

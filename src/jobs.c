@@ -33,6 +33,9 @@
 #include "postmaster/interrupt.h"
 #include "utils/guc.h"
 #include "storage/latch.h"
+#include "storage/shmem.h"
+#include "port/atomics.h"
+#include <signal.h>
 #include "storage/lwlock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -43,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -50,6 +54,7 @@
 #include "audit.h"
 #include "bedrock.h"
 #include "guc.h"
+#include "privilege.h"
 #include "jobs.h"
 #include "task.h"
 
@@ -57,6 +62,85 @@ void
 claude_jobs_wake_worker(void)
 {
 	claude_audit_wake_writer();
+}
+
+/* ---------------------------------------------------------------------
+ * Shared state: the job in hand, so that a cancel can interrupt it
+ * --------------------------------------------------------------------- */
+
+typedef struct JobWorkerState
+{
+	pg_atomic_uint32 pid;		/* the worker's, or 0 */
+	pg_atomic_uint64 job;		/* the job it works on, or 0 */
+} JobWorkerState;
+
+static JobWorkerState *job_worker = NULL;
+
+Size
+claude_jobs_shmem_size(void)
+{
+	return MAXALIGN(sizeof(JobWorkerState));
+}
+
+void
+claude_jobs_shmem_init(void)
+{
+	bool		found;
+
+	job_worker = ShmemInitStruct("pg_claude job worker", sizeof(JobWorkerState), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&job_worker->pid, 0);
+		pg_atomic_init_u64(&job_worker->job, 0);
+	}
+}
+
+static void
+set_job_in_hand(int64 job)
+{
+	if (job_worker == NULL)
+		return;
+	pg_atomic_write_u32(&job_worker->pid, (uint32) MyProcPid);
+	pg_atomic_write_u64(&job_worker->job, (uint64) job);
+}
+
+void
+claude_jobs_interrupt(int64 job)
+{
+	pid_t		pid;
+
+	if (job_worker == NULL || pg_atomic_read_u64(&job_worker->job) != (uint64) job)
+		return;
+	pid = (pid_t) pg_atomic_read_u32(&job_worker->pid);
+	/* as pg_cancel_backend does; the worker then finds the job stopped */
+	if (pid != 0)
+		(void) kill(pid, SIGINT);
+}
+
+/*
+ * Owner code must finish within claude.job_input_timeout.  A timeout of
+ * our own (not statement_timeout) so the error can say which limit hit.
+ */
+static TimeoutId input_timeout = MAX_TIMEOUTS;
+static volatile sig_atomic_t input_timed_out = false;
+
+static void
+input_timeout_handler(void)
+{
+	input_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* What to record for an error that ended a job's round. */
+static char *
+job_error_message(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && input_timed_out)
+		return psprintf("the job's input expression (or a trigger on its table) ran longer than "
+						"claude.job_input_timeout (%d ms) over a batch of rows", claude_job_input_timeout_ms);
+	return edata->message;
 }
 
 void
@@ -195,24 +279,42 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 }
 
 /*
- * Act as role (its privileges, for the user's own tables); back with
- * InvalidOid.  The owner's code (the input expression, triggers on its
- * table) runs as a restricted operation, as in VACUUM or REFRESH: it cannot
- * change role, and whatever settings it changes are undone on the way back,
- * so nothing it does outlives it in the worker, which runs as superuser.
+ * Act as a job's owner (its privileges, for the user's own tables), and
+ * back as the worker.  The owner's code (the input expression, triggers on
+ * its table) runs as a restricted operation, as in VACUUM or REFRESH: it
+ * cannot change role, whatever settings it changes are undone on the way
+ * back, it runs under the search_path the owner had at claude_enrich
+ * (never one another role could have shaped), and it must finish within
+ * claude.job_input_timeout, so no input can hold the worker.  The worker
+ * itself runs with search_path = pg_catalog, pg_temp (privilege.h).
  */
 static int	owner_guc_level = 0;
 
 static void
-become(Oid role)
+become_owner(Oid role, const char *search_path)
 {
-	if (OidIsValid(role))
+	SetUserIdAndSecContext(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	if (owner_guc_level == 0)
 	{
-		SetUserIdAndSecContext(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-		if (owner_guc_level == 0)
-			owner_guc_level = NewGUCNestLevel();
-		return;
+		owner_guc_level = NewGUCNestLevel();
+		(void) set_config_option("search_path", search_path ? search_path : "\"$user\", public",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	}
+	if (input_timeout == MAX_TIMEOUTS)
+		input_timeout = RegisterTimeout(USER_TIMEOUT, input_timeout_handler);
+	input_timed_out = false;
+	/* a cancel interrupts owner code only, never requests in flight (paid for) */
+	set_job_in_hand(claude_current_job_id);
+	if (claude_job_input_timeout_ms > 0)
+		enable_timeout_after(input_timeout, claude_job_input_timeout_ms);
+}
+
+static void
+become_worker(void)
+{
+	if (input_timeout != MAX_TIMEOUTS)
+		disable_timeout(input_timeout, false);
+	set_job_in_hand(0);
 	/* after an abort the transaction has already undone the settings */
 	if (owner_guc_level > 0 && IsTransactionState())
 		AtEOXact_GUC(false, owner_guc_level);
@@ -228,8 +330,10 @@ claude_jobs_recover(void)
 	xact_begin();
 	if (OidIsValid(get_extension_oid("pg_claude", true)))
 	{
-		run("UPDATE claude.requests SET state = 'pending' WHERE state = 'running'", 0, NULL, NULL, NULL);
-		run("UPDATE claude.job_items SET state = 'pending' WHERE state = 'running'", 0, NULL, NULL, NULL);
+		run("UPDATE claude.requests SET state = 'pending' WHERE state OPERATOR(pg_catalog.=) 'running'",
+			0, NULL, NULL, NULL);
+		run("UPDATE claude.job_items SET state = 'pending' WHERE state OPERATOR(pg_catalog.=) 'running'",
+			0, NULL, NULL, NULL);
 		if (SPI_processed > 0)
 			ereport(LOG, (errmsg("pg_claude worker: requeued " UINT64_FORMAT " job rows left in flight", SPI_processed)));
 	}
@@ -476,8 +580,8 @@ work_requests(void)
 	memset(&r, 0, sizeof(r));
 	xact_begin();
 	values[0] = Int32GetDatum(claude_worker_concurrency * 2);
-	run("UPDATE claude.requests SET state = 'running' WHERE id IN (SELECT id FROM claude.requests "
-		"WHERE state = 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+	run("UPDATE claude.requests SET state = 'running' WHERE id OPERATOR(pg_catalog.=) ANY (SELECT id FROM claude.requests "
+		"WHERE state OPERATOR(pg_catalog.=) 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
 		"RETURNING id, model, body, prompt, role_name", 1, types, values, NULL);
 	r.n = (int) SPI_processed;
 	r.items = palloc0(sizeof(WorkItem) * Max(r.n, 1));
@@ -542,8 +646,8 @@ work_requests(void)
 			v2[4] = CStringGetTextDatum(it->error);
 		else
 			n2[4] = 'n';
-		run("UPDATE claude.requests SET state = $2, result = $3, response = $4::jsonb, error = $5, "
-			"completed_at = now() WHERE id = $1", 5, t2, v2, n2);
+		run("UPDATE claude.requests SET state = $2, result = $3, response = $4::pg_catalog.jsonb, error = $5, "
+			"completed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1", 5, t2, v2, n2);
 	}
 	xact_end();
 	return true;
@@ -559,61 +663,103 @@ typedef struct Job
 	Oid			owner;
 	char	   *owner_name;
 	Oid			source;
-	char	   *source_name;	/* qualified, quoted */
+	char	   *source_name;	/* qualified, quoted; NULL when the table is gone */
 	char	   *input;			/* SQL expression over the source row */
 	char	   *output;			/* column name */
 	char	   *output_type;	/* format_type of the output column */
 	char	   *into;			/* the result table (qualified, quoted), or NULL: in place */
-	char	   *pk_names;		/* a, b (for the result table's columns) */
 	char	   *task_name;
 	char	   *options;
 	char	   *state;
-	char	   *pk_object;		/* jsonb_build_object('a', s.a, ...) */
-	char	   *pk_columns;		/* s.a, s.b */
-	char	   *pk_from_json;	/* (x->>'a')::ta, ... over jsonb x */
+	char	   *search_path;	/* the owner's, at claude_enrich */
+	List	   *pk_names;		/* the primary key's columns, quoted */
+	List	   *pk_types;		/* and their types (format_type) */
 	ClaudeTask	task;
 } Job;
 
-/* The primary key's columns, as SQL fragments. */
+/*
+ * SQL fragments over the primary key.  Everything pg_claude adds to SQL
+ * that runs as the owner is schema-qualified: only the owner's input
+ * expression is resolved through the owner's search_path.
+ */
+typedef enum PkForm
+{
+	PK_NAMES,					/* a, b */
+	PK_COLUMNS,					/* s.a, s.b */
+	PK_OBJECT,					/* pg_catalog.jsonb_build_object('a', s.a, ...) */
+	PK_FROM_JSON				/* (x ->> 'a')::ta, ... for a jsonb expression x */
+} PkForm;
+
+static char *
+pk_sql(const Job *job, PkForm form, const char *json)
+{
+	StringInfoData buf;
+	ListCell   *ln,
+			   *lt;
+
+	initStringInfo(&buf);
+	if (form == PK_OBJECT)
+		appendStringInfoString(&buf, "pg_catalog.jsonb_build_object(");
+	forboth(ln, job->pk_names, lt, job->pk_types)
+	{
+		const char *q = lfirst(ln);
+
+		if (buf.len > 0 && buf.data[buf.len - 1] != '(')
+			appendStringInfoString(&buf, ", ");
+		switch (form)
+		{
+			case PK_NAMES:
+				appendStringInfoString(&buf, q);
+				break;
+			case PK_COLUMNS:
+				appendStringInfo(&buf, "s.%s", q);
+				break;
+			case PK_OBJECT:
+				appendStringInfo(&buf, "%s, s.%s", quote_literal_cstr(q), q);
+				break;
+			case PK_FROM_JSON:
+				appendStringInfo(&buf, "(%s OPERATOR(pg_catalog.->>) %s)::%s", json,
+								 quote_literal_cstr(q), (char *) lfirst(lt));
+				break;
+		}
+	}
+	if (form == PK_OBJECT)
+		appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* The primary key's columns and types (as the worker: catalogs only). */
 static void
-job_pk_sql(Job *job)
+job_pk_columns(Job *job)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(job->source)};
-	StringInfoData obj,
-				cols,
-				names,
-				fromjson;
 	uint64		i;
 
-	run("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
-		"JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-		"WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+	run("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+		"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+		"ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey) "
+		"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+		"ORDER BY pg_catalog.array_position(i.indkey, a.attnum)",
 		1, types, values, NULL);
-	initStringInfo(&obj);
-	initStringInfo(&cols);
-	initStringInfo(&names);
-	initStringInfo(&fromjson);
-	appendStringInfoString(&obj, "jsonb_build_object(");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table %s no longer has a primary key", job->source_name)));
+	job->pk_names = NIL;
+	job->pk_types = NIL;
 	for (i = 0; i < SPI_processed; i++)
 	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		char	   *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		const char *q = quote_identifier(name);
-
-		appendStringInfo(&obj, "%s%s, s.%s", i ? ", " : "", quote_literal_cstr(name), q);
-		appendStringInfo(&cols, "%ss.%s", i ? ", " : "", q);
-		appendStringInfo(&names, "%s%s", i ? ", " : "", q);
-		appendStringInfo(&fromjson, "%s(x->>%s)::%s", i ? ", " : "", quote_literal_cstr(name), type);
+		job->pk_names = lappend(job->pk_names,
+								(char *) quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		job->pk_types = lappend(job->pk_types, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	}
-	appendStringInfoChar(&obj, ')');
-	job->pk_object = obj.data;
-	job->pk_columns = cols.data;
-	job->pk_names = names.data;
-	job->pk_from_json = fromjson.data;
 }
 
-/* The oldest job to work on, or NULL. */
+/*
+ * The oldest job to work on, or NULL.  A job whose source table is gone
+ * is still picked (to be failed with a reason), never left queued.
+ */
 static Job *
 job_pick(void)
 {
@@ -622,14 +768,21 @@ job_pick(void)
 	TupleDesc	desc;
 	bool		isnull;
 
-	run("SELECT j.id, j.role_name, j.source::oid, j.input, j.output, j.task, j.options::text, j.state, "
-		"quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
-		"(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-		" WHERE a.attrelid = coalesce(j.into_table::oid, c.oid) AND a.attname = j.output), "
-		"(SELECT quote_ident(n2.nspname) || '.' || quote_ident(c2.relname) FROM pg_class c2 "
-		" JOIN pg_namespace n2 ON n2.oid = c2.relnamespace WHERE c2.oid = j.into_table) "
-		"FROM claude.job j JOIN pg_class c ON c.oid = j.source JOIN pg_namespace n ON n.oid = c.relnamespace "
-		"WHERE j.state IN ('queued', 'running') ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
+	run("SELECT j.id, j.role_name, j.source::pg_catalog.oid, j.input, j.output, j.task, "
+		"j.options::pg_catalog.text, j.state, j.search_path, "
+		"(SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.' "
+		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname::pg_catalog.text) "
+		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+		" WHERE c.oid OPERATOR(pg_catalog.=) j.source::pg_catalog.oid), "
+		"(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+		" WHERE a.attrelid OPERATOR(pg_catalog.=) coalesce(j.into_table::pg_catalog.oid, j.source::pg_catalog.oid) "
+		" AND a.attname OPERATOR(pg_catalog.=) j.output AND NOT a.attisdropped), "
+		"(SELECT pg_catalog.quote_ident(n2.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.' "
+		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c2.relname::pg_catalog.text) "
+		" FROM pg_catalog.pg_class c2 JOIN pg_catalog.pg_namespace n2 ON n2.oid OPERATOR(pg_catalog.=) c2.relnamespace "
+		" WHERE c2.oid OPERATOR(pg_catalog.=) j.into_table::pg_catalog.oid) "
+		"FROM claude.job j WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
+		"ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
 	if (SPI_processed == 0)
 		return NULL;
 	tup = SPI_tuptable->vals[0];
@@ -643,112 +796,173 @@ job_pick(void)
 	job->task_name = SPI_getvalue(tup, desc, 6);
 	job->options = SPI_getvalue(tup, desc, 7);
 	job->state = SPI_getvalue(tup, desc, 8);
-	job->source_name = SPI_getvalue(tup, desc, 9);
-	job->output_type = SPI_getvalue(tup, desc, 10);
-	job->into = SPI_getvalue(tup, desc, 11);
+	job->search_path = SPI_getvalue(tup, desc, 9);
+	job->source_name = SPI_getvalue(tup, desc, 10);
+	job->output_type = SPI_getvalue(tup, desc, 11);
+	job->into = SPI_getvalue(tup, desc, 12);
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;
 }
 
+/* Fail a job that is still queued or running (never undo a cancel). */
 static void
 job_fail(Job *job, const char *error)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(job->id), CStringGetTextDatum(error)};
 
-	run("UPDATE claude.job SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+	run("UPDATE claude.job SET state = 'failed', error = $2, finished_at = pg_catalog.now() "
+		"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}')",
 		2, types, values, NULL);
+}
+
+/* The job's state as committed now. */
+static char *
+job_state(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	run("SELECT state FROM claude.job WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	return SPI_processed == 0 ? "gone" : SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
  * A queued job's rows: every row whose input has no result, or a result
- * made from a different input.  Read as the owner, written as the worker,
- * a cursor's worth at a time.
+ * made from a different input.  Read as the owner and written as the
+ * worker, in primary-key order, POPULATE_ROWS at a time, each batch in a
+ * transaction of its own: memory and transaction size stay flat however
+ * large the table, and a crash midway only repeats the population (items
+ * are inserted ON CONFLICT DO NOTHING).  Each input is evaluated once.
+ * Returns false if the job stopped being queued meanwhile (a cancel).
  */
-static void
+#define POPULATE_ROWS 10000
+
+static bool
 job_populate(Job *job)
 {
 	/* no result yet: a NULL output column, or no row in the result table */
 	char	   *missing = job->into ?
-		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (SELECT %s FROM (SELECT %s AS x) j) "
-				 "AND r.%s IS NOT NULL)", job->into, job->pk_names, job->pk_from_json, job->pk_object,
-				 quote_identifier(job->output)) :
+		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
+				 "AND r.%s IS NOT NULL)", job->into, pk_sql(job, PK_NAMES, NULL),
+				 pk_sql(job, PK_COLUMNS, NULL), quote_identifier(job->output)) :
 		psprintf("s.%s IS NULL", quote_identifier(job->output));
-	char	   *select = psprintf(
-								  "SELECT %s, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex'), %s "
-								  "FROM %s s WHERE (%s) IS NOT NULL",
-								  job->pk_object, job->input, missing, job->source_name, job->input);
-	Portal		portal;
-	SPIPlanPtr	plan;
-	int64		total = 0;
+	const char *select_fmt =
+		"SELECT %s, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((%s)::pg_catalog.text, "
+		"'UTF8'::pg_catalog.name)), 'hex'), %s FROM %s s %s ORDER BY %s LIMIT %d";
+	char	   *first = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+								 job->source_name, "", pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
+	char	   *next = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+								job->source_name,
+								psprintf("WHERE (%s) OPERATOR(pg_catalog.>) (%s)", pk_sql(job, PK_COLUMNS, NULL),
+										 pk_sql(job, PK_FROM_JSON, "$1::pg_catalog.jsonb")),
+								pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext batch_cxt = AllocSetContextCreate(outer, "pg_claude populate", ALLOCSET_DEFAULT_SIZES);
+	char	   *last_pk = NULL;
+	bool		queued = true;
 
-	become(job->owner);
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-
-		plan = SPI_prepare(select, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the job's selection: %s", SPI_result_code_string(SPI_result));
-		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-		MemoryContextSwitchTo(cxt);
-	}
 	for (;;)
 	{
 		uint64		i;
+		uint64		n;
+		uint64		kept = 0;
 		Datum	   *pks;
 		Datum	   *hashes;
 		Datum	   *missings;
 		Oid			types[6] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID};
 		Datum		values[6];
-		uint64		n;
+		Oid			t1[1] = {TEXTOID};
+		Datum		v1[1];
 
-		become(job->owner);
+		target_cxt = batch_cxt;
+		xact_begin();
+		if (strcmp(job_state(job->id), "queued") != 0)
 		{
-			MemoryContext cxt = CurrentMemoryContext;
-
-			SPI_cursor_fetch(portal, true, 10000);
-			MemoryContextSwitchTo(cxt);
+			queued = false;
+			xact_end();
+			break;
 		}
+		become_owner(job->owner, job->search_path);
+		if (last_pk == NULL)
+			run(first, 0, NULL, NULL, NULL);
+		else
+		{
+			v1[0] = CStringGetTextDatum(last_pk);
+			run(next, 1, t1, v1, NULL);
+		}
+		become_worker();
 		n = SPI_processed;
 		if (n == 0)
+		{
+			xact_end();
 			break;
+		}
 		pks = palloc(sizeof(Datum) * n);
 		hashes = palloc(sizeof(Datum) * n);
 		missings = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
 		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
+			Datum		hash = SPI_getbinval(tup, desc, 2, &isnull);
 
-			pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
-			hashes[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull), false, -1);
-			missings[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+			if (i == n - 1)
+				last_pk = MemoryContextStrdup(outer, SPI_getvalue(tup, desc, 1));
 			if (isnull)
-				missings[i] = BoolGetDatum(true);
+				continue;		/* a NULL input: nothing to send */
+			pks[kept] = SPI_getbinval(tup, desc, 1, &isnull);
+			hashes[kept] = hash;
+			missings[kept] = SPI_getbinval(tup, desc, 3, &isnull);
+			if (isnull)
+				missings[kept] = BoolGetDatum(true);
+			kept++;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		become(InvalidOid);
-		/* the worker, not the owner, reads the hashes of earlier results */
-		values[0] = Int64GetDatum(job->id);
-		values[1] = PointerGetDatum(construct_array(pks, n, JSONBOID, -1, false, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT));
-		values[3] = PointerGetDatum(construct_array(missings, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-		values[4] = ObjectIdGetDatum(job->source);
-		values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
-		run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
-			"FROM unnest($2, $3, $4) AS u(p, h, m) LEFT JOIN claude.enrich_hashes e "
-			"ON e.source = $5 AND e.output = $6 AND e.pk = u.p "
-			"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING", 6, types, values, NULL);
-		total += SPI_processed;
+		if (kept > 0)
+		{
+			/* the worker, not the owner, reads the hashes of earlier results */
+			values[0] = Int64GetDatum(job->id);
+			values[1] = PointerGetDatum(construct_array(pks, kept, JSONBOID, -1, false, TYPALIGN_INT));
+			values[2] = PointerGetDatum(construct_array(hashes, kept, TEXTOID, -1, false, TYPALIGN_INT));
+			values[3] = PointerGetDatum(construct_array(missings, kept, BOOLOID, 1, true, TYPALIGN_CHAR));
+			values[4] = ObjectIdGetDatum(job->source);
+			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
+			run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
+				"FROM pg_catalog.unnest($2, $3, $4) AS u(p, h, m) LEFT JOIN claude.enrich_hashes e "
+				"ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
+				"AND e.pk OPERATOR(pg_catalog.=) u.p "
+				"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING",
+				6, types, values, NULL);
+		}
+		xact_end();
+		target_cxt = NULL;
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(batch_cxt);
+		if (n < POPULATE_ROWS)
+			break;
 	}
-	become(InvalidOid);
-	SPI_cursor_close(portal);
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-		Datum		values[2] = {Int64GetDatum(job->id), Int64GetDatum(total)};
+	target_cxt = NULL;
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(batch_cxt);
+	if (!queued)
+		return false;
 
-		run("UPDATE claude.job SET state = 'running', rows_total = $2, started_at = now() WHERE id = $1",
-			2, types, values, NULL);
+	/* running only if still queued: a cancel meanwhile stays a cancel */
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(job->id)};
+
+		xact_begin();
+		run("UPDATE claude.job SET state = 'running', started_at = pg_catalog.now(), "
+			"rows_total = (SELECT pg_catalog.count(*) FROM claude.job_items i "
+			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1) "
+			"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'queued'",
+			1, types, values, NULL);
+		queued = SPI_processed > 0;
+		xact_end();
 	}
+	return queued;
 }
 
 /* Claim up to n pending rows and read their inputs (as the owner). */
@@ -764,8 +978,10 @@ job_claim(Job *job, int n)
 
 	r->task = &job->task;
 	r->model = job->task.model;
-	run("UPDATE claude.job_items SET state = 'running', attempts = attempts + 1, updated_at = now() "
-		"WHERE (job_id, pk) IN (SELECT job_id, pk FROM claude.job_items WHERE job_id = $1 AND state = 'pending' "
+	run("UPDATE claude.job_items SET state = 'running', attempts = attempts OPERATOR(pg_catalog.+) 1, "
+		"updated_at = pg_catalog.now() "
+		"WHERE (job_id, pk) OPERATOR(pg_catalog.=) ANY (SELECT job_id, pk FROM claude.job_items "
+		"WHERE job_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'pending' "
 		"LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING pk, input_sha256", 2, types, values, NULL);
 	got = SPI_processed;
 	if (got == 0)
@@ -779,33 +995,46 @@ job_claim(Job *job, int n)
 		pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
 	}
 
-	/* the inputs, as the owner; rows deleted meanwhile simply do not come back */
+	/*
+	 * The inputs, as the owner, each evaluated once (OFFSET 0 keeps the
+	 * planner from copying the expression into both outputs); rows deleted
+	 * meanwhile simply do not come back.
+	 */
 	{
-		char	   *sql = psprintf("SELECT %s, (%s)::text, encode(sha256(convert_to((%s)::text, 'UTF8')), 'hex') "
-								   "FROM %s s WHERE (%s) IN (SELECT %s FROM unnest($1) AS x)",
-								   job->pk_object, job->input, job->input, job->source_name,
-								   job->pk_columns, job->pk_from_json);
+		char	   *sql = psprintf("SELECT q.pk, q.t, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+								   "q.t, 'UTF8'::pg_catalog.name)), 'hex') FROM (SELECT %s AS pk, "
+								   "(%s)::pg_catalog.text AS t FROM %s s WHERE (%s) OPERATOR(pg_catalog.=) ANY "
+								   "(SELECT %s FROM pg_catalog.unnest($1) AS x) OFFSET 0) q",
+								   pk_sql(job, PK_OBJECT, NULL), job->input, job->source_name,
+								   pk_sql(job, PK_COLUMNS, NULL), pk_sql(job, PK_FROM_JSON, "x"));
 		Oid			t1[1] = {JSONBARRAYOID};
 		Datum		v1[1] = {PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT))};
 
-		become(job->owner);
+		become_owner(job->owner, job->search_path);
 		run(sql, 1, t1, v1, NULL);
-		become(InvalidOid);
+		become_worker();
 	}
-	r->n = (int) SPI_processed;
+	/* a row whose input became NULL has nothing to send: it is only marked */
+	r->n = 0;
 	for (i = 0; i < SPI_processed; i++)
 	{
-		WorkItem   *it = &r->items[i];
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		WorkItem   *it = &r->items[r->n];
 		bool		isnull;
 
-		it->pk = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
-		it->pk_text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		it->input = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		it->input_sha256 = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		(void) SPI_getbinval(tup, desc, 2, &isnull);
+		if (isnull)
+			continue;
+		it->pk = SPI_datumTransfer(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+		it->pk_text = SPI_getvalue(tup, desc, 1);
+		it->input = SPI_getvalue(tup, desc, 2);
+		it->input_sha256 = SPI_getvalue(tup, desc, 3);
+		r->n++;
 	}
 	r->claimed = PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT));
 
-	/* claimed rows whose source row is gone meanwhile: nothing to fill */
+	/* claimed rows whose source row is gone meanwhile, or whose input is NULL: nothing to fill */
 	if ((uint64) r->n < got)
 	{
 		Datum	   *found = palloc(sizeof(Datum) * Max(r->n, 1));
@@ -817,14 +1046,18 @@ job_claim(Job *job, int n)
 		v2[0] = Int64GetDatum(job->id);
 		v2[1] = r->claimed;
 		v2[2] = PointerGetDatum(construct_array(found, r->n, JSONBOID, -1, false, TYPALIGN_INT));
-		run("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists', updated_at = now() "
-			"WHERE job_id = $1 AND state = 'running' AND pk = ANY($2) AND NOT (pk = ANY($3))", 3, t2, v2, NULL);
+		run("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists or its input is NULL', "
+			"updated_at = pg_catalog.now() "
+			"WHERE job_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running' "
+			"AND pk OPERATOR(pg_catalog.=) ANY ($2) AND NOT (pk OPERATOR(pg_catalog.=) ANY ($3))",
+			3, t2, v2, NULL);
 		if (SPI_processed > 0)
 		{
 			Oid			t3[2] = {INT8OID, INT8OID};
 			Datum		v3[2] = {Int64GetDatum(job->id), Int64GetDatum((int64) SPI_processed)};
 
-			run("UPDATE claude.job SET rows_done = rows_done + $2 WHERE id = $1", 2, t3, v3, NULL);
+			run("UPDATE claude.job SET rows_done = rows_done OPERATOR(pg_catalog.+) $2 "
+				"WHERE id OPERATOR(pg_catalog.=) $1", 2, t3, v3, NULL);
 		}
 	}
 	return r;
@@ -839,16 +1072,16 @@ static void
 job_write(Job *job, WorkItem **items, int nitems)
 {
 	char	   *update = job->into ?
-		psprintf("INSERT INTO %s (%s, %s, input_sha256, updated_at) SELECT %s, $1::text::%s, $3, now() "
-				 "FROM (SELECT $2::jsonb AS x) j ON CONFLICT (%s) DO UPDATE SET %s = EXCLUDED.%s, "
-				 "input_sha256 = EXCLUDED.input_sha256, updated_at = now()",
-				 job->into, job->pk_names, quote_identifier(job->output), job->pk_from_json,
-				 job->output_type, job->pk_names, quote_identifier(job->output),
-				 quote_identifier(job->output)) :
-		psprintf("UPDATE %s s SET %s = $1::text::%s WHERE (%s) = (SELECT %s FROM (SELECT $2::jsonb AS x) j) "
-				 "AND $3::text IS NOT NULL",
+		psprintf("INSERT INTO %s (%s, %s, input_sha256, updated_at) SELECT %s, $1::pg_catalog.text::%s, $3, "
+				 "pg_catalog.now() ON CONFLICT (%s) DO UPDATE SET %s = EXCLUDED.%s, "
+				 "input_sha256 = EXCLUDED.input_sha256, updated_at = pg_catalog.now()",
+				 job->into, pk_sql(job, PK_NAMES, NULL), quote_identifier(job->output),
+				 pk_sql(job, PK_FROM_JSON, "$2::pg_catalog.jsonb"), job->output_type,
+				 pk_sql(job, PK_NAMES, NULL), quote_identifier(job->output), quote_identifier(job->output)) :
+		psprintf("UPDATE %s s SET %s = $1::pg_catalog.text::%s WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
+				 "AND $3::pg_catalog.text IS NOT NULL",
 				 job->source_name, quote_identifier(job->output), job->output_type,
-				 job->pk_columns, job->pk_from_json);
+				 pk_sql(job, PK_COLUMNS, NULL), pk_sql(job, PK_FROM_JSON, "$2::pg_catalog.jsonb"));
 	int64		done = 0;
 	int64		failed = 0;
 	int64		in_tokens = 0;
@@ -878,9 +1111,9 @@ job_write(Job *job, WorkItem **items, int nitems)
 			MemoryContextSwitchTo(cxt);
 			PG_TRY();
 			{
-				become(job->owner);
+				become_owner(job->owner, job->search_path);
 				run(update, 3, t1, v1, NULL);
-				become(InvalidOid);
+				become_worker();
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(cxt);
 				CurrentResourceOwner = owner;
@@ -889,7 +1122,7 @@ job_write(Job *job, WorkItem **items, int nitems)
 			{
 				ErrorData  *edata;
 
-				become(InvalidOid);
+				become_worker();
 				MemoryContextSwitchTo(cxt);
 				edata = CopyErrorData();
 				FlushErrorState();
@@ -911,7 +1144,7 @@ job_write(Job *job, WorkItem **items, int nitems)
 				t2[1] = NAMEOID;
 				run("INSERT INTO claude.enrich_hashes (source, output, pk, input_sha256, job_id) "
 					"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, output, pk) DO UPDATE SET "
-					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, updated_at = now()",
+					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, updated_at = pg_catalog.now()",
 					5, t2, v2, NULL);
 			}
 		}
@@ -929,16 +1162,19 @@ job_write(Job *job, WorkItem **items, int nitems)
 			n3[3] = 'n';
 			done++;
 		}
-		run("UPDATE claude.job_items SET state = $3, error = $4, updated_at = now() "
-			"WHERE job_id = $1 AND pk = $2 AND state = 'running'", 4, t3, v3, n3);
+		run("UPDATE claude.job_items SET state = $3, error = $4, updated_at = pg_catalog.now() "
+			"WHERE job_id OPERATOR(pg_catalog.=) $1 AND pk OPERATOR(pg_catalog.=) $2 "
+			"AND state OPERATOR(pg_catalog.=) 'running'", 4, t3, v3, n3);
 	}
 	{
 		Oid			types[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 		Datum		values[5] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
 		Int64GetDatum(in_tokens), Int64GetDatum(out_tokens)};
 
-		run("UPDATE claude.job SET rows_done = rows_done + $2, rows_failed = rows_failed + $3, "
-			"input_tokens = input_tokens + $4, output_tokens = output_tokens + $5 WHERE id = $1",
+		run("UPDATE claude.job SET rows_done = rows_done OPERATOR(pg_catalog.+) $2, "
+			"rows_failed = rows_failed OPERATOR(pg_catalog.+) $3, "
+			"input_tokens = input_tokens OPERATOR(pg_catalog.+) $4, "
+			"output_tokens = output_tokens OPERATOR(pg_catalog.+) $5 WHERE id OPERATOR(pg_catalog.=) $1",
 			5, types, values, NULL);
 	}
 }
@@ -976,12 +1212,7 @@ claim_size(void)
 static void
 job_check_state(JobPump *jp)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(jp->job->id)};
-
-	run("SELECT state FROM claude.job WHERE id = $1", 1, types, values, NULL);
-	if (SPI_processed == 0 ||
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "running") != 0)
+	if (strcmp(job_state(jp->job->id), "running") != 0)
 		jp->stop = true;
 }
 
@@ -1155,10 +1386,32 @@ job_release(JobPump *jp)
 		Oid			types[2] = {INT8OID, JSONBOID};
 		Datum		values[2] = {Int64GetDatum(jp->job->id), it->pk};
 
-		run("UPDATE claude.job_items SET state = 'pending' WHERE job_id = $1 AND pk = $2 AND state = 'running'",
+		run("UPDATE claude.job_items SET state = 'pending' WHERE job_id OPERATOR(pg_catalog.=) $1 "
+			"AND pk OPERATOR(pg_catalog.=) $2 AND state OPERATOR(pg_catalog.=) 'running'",
 			2, types, values, NULL);
 	}
 	xact_end();
+}
+
+/*
+ * After a round ended by an error: rows claimed but not written go back
+ * to the queue (the worker is the only claimer, so every 'running' row of
+ * the job is its own), and claimed requests too, or, when the error is
+ * not a mere interruption, they fail with it.
+ */
+static void
+requeue_claimed(int64 job, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(job), error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[3] = {' ', error ? ' ' : 'n', '\0'};
+
+	if (job != 0)
+		run("UPDATE claude.job_items SET state = 'pending' WHERE job_id OPERATOR(pg_catalog.=) $1 "
+			"AND state OPERATOR(pg_catalog.=) 'running'", 1, types, values, NULL);
+	run("UPDATE claude.requests SET state = CASE WHEN $2 IS NULL THEN 'pending' ELSE 'error' END, "
+		"error = $2, completed_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.now() END "
+		"WHERE state OPERATOR(pg_catalog.=) 'running'", 2, types, values, nulls);
 }
 
 static bool
@@ -1166,6 +1419,7 @@ work_job(void)
 {
 	Job		   *job;
 	bool		finished = false;
+	bool		stopped = false;
 
 	xact_begin();
 	job = job_pick();
@@ -1179,33 +1433,55 @@ work_job(void)
 	claude_current_function = "claude_enrich";
 	PG_TRY();
 	{
+		if (job->source_name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("the source table of job " INT64_FORMAT " no longer exists", job->id)));
+		if (job->output_type == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("the output column \"%s\" of job " INT64_FORMAT " no longer exists",
+							job->output, job->id)));
 		if (!OidIsValid(job->owner))
-			elog(ERROR, "the role that created job " INT64_FORMAT " no longer exists", job->id);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the role that created job " INT64_FORMAT " no longer exists", job->id)));
 		claude_task_from_options(&job->task, job->task_name, job->options);
-		job_pk_sql(job);
-		if (strcmp(job->state, "queued") == 0)
-			job_populate(job);
+		job_pk_columns(job);
+		xact_end();
+		if (strcmp(job->state, "queued") == 0 && !job_populate(job))
+			stopped = true;		/* cancelled or paused while being populated */
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		char	   *why;
 
+		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(work_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
 		MemoryContextSwitchTo(work_cxt);
-		become(InvalidOid);
+		become_worker();
+		target_cxt = NULL;
+		why = job_error_message(edata);
 		xact_begin();
-		job_fail(job, edata->message);
+		job_fail(job, why);
 		xact_end();
-		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", job->id, edata->message)));
+		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", job->id, why)));
 		claude_current_job_id = 0;
 		claude_current_role_name = NULL;
 		return true;
 	}
 	PG_END_TRY();
-	xact_end();
+	if (stopped)
+	{
+		claude_current_job_id = 0;
+		claude_current_role_name = NULL;
+		return true;
+	}
 
 	while (!finished)
 	{
@@ -1259,8 +1535,10 @@ work_job(void)
 			Datum		values[1] = {Int64GetDatum(job->id)};
 
 			xact_begin();
-			run("UPDATE claude.job SET state = 'done', finished_at = now() WHERE id = $1 AND state = 'running' "
-				"AND NOT EXISTS (SELECT 1 FROM claude.job_items WHERE job_id = $1 AND state IN ('pending', 'running'))",
+			run("UPDATE claude.job SET state = 'done', finished_at = pg_catalog.now() "
+				"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running' "
+				"AND NOT EXISTS (SELECT 1 FROM claude.job_items i WHERE i.job_id OPERATOR(pg_catalog.=) $1 "
+				"AND i.state OPERATOR(pg_catalog.=) ANY ('{pending,running}'))",
 				1, types, values, NULL);
 			xact_end();
 		}
@@ -1311,6 +1589,8 @@ claude_jobs_work(void)
 	{
 		int64		failed_job = claude_current_job_id;
 		ErrorData  *edata;
+		bool		interrupted;
+		char	   *why;
 
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(work_cxt);
@@ -1318,19 +1598,23 @@ claude_jobs_work(void)
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
-		become(InvalidOid);
+		become_worker();
 		target_cxt = NULL;
 		claude_current_job_id = 0;
 		claude_current_role_name = NULL;
-		ereport(LOG, (errmsg("pg_claude worker: %s", edata->message)));
-		if (failed_job != 0)
+		/* a cancel (claude_job_cancel, pause, pg_cancel_backend) stops the round, not the job */
+		interrupted = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !input_timed_out;
+		why = job_error_message(edata);
+		ereport(LOG, (errmsg("pg_claude worker: %s", why)));
+		xact_begin();
+		requeue_claimed(failed_job, interrupted ? NULL : why);
+		if (failed_job != 0 && !interrupted)
 		{
 			Job			job = {.id = failed_job};
 
-			xact_begin();
-			job_fail(&job, edata->message);
-			xact_end();
+			job_fail(&job, why);
 		}
+		xact_end();
 		worked = true;
 	}
 	PG_END_TRY();

@@ -27,6 +27,16 @@ extern const char *claude_jobs_option(const char *options, const char *name, con
 extern Oid	claude_jobs_create_result_table(Oid source, const char *output, const char *task,
 											const char *table_name);
 
+/* Shared state of the job worker: which job it is working on. */
+extern Size claude_jobs_shmem_size(void);
+extern void claude_jobs_shmem_init(void);
+
+/*
+ * Interrupt the worker if it is working on this job (a committed cancel
+ * or pause): whatever the job's input is doing stops now.
+ */
+extern void claude_jobs_interrupt(int64 job);
+
 /* Worker start: requeue what a crash left claimed. */
 extern void claude_jobs_recover(void);
 

@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "credentials.h"
+#include "jobs.h"
 #include "shmem.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -33,6 +34,7 @@ claude_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(claude_credentials_shmem_size());
 	RequestAddinShmemSpace(claude_audit_shmem_size());
+	RequestAddinShmemSpace(claude_jobs_shmem_size());
 	/* 0: shared credentials, 1: audit ring */
 	RequestNamedLWLockTranche("pg_claude", 2);
 }
@@ -45,6 +47,7 @@ claude_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	claude_credentials_shmem_init();
 	claude_audit_shmem_init();
+	claude_jobs_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

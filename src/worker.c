@@ -33,6 +33,7 @@
 #include "audit.h"
 #include "guc.h"
 #include "jobs.h"
+#include "privilege.h"
 #include "worker.h"
 
 #define WORKER_NAPTIME_MS 1000
@@ -89,6 +90,8 @@ claude_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(claude_database_name, NULL, 0);
+	/* the worker is a superuser: no schema but pg_catalog resolves its SQL */
+	SetConfigOption("search_path", CLAUDE_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
 	pgstat_report_appname("pg_claude worker");
 	claude_audit_set_writer_latch(MyLatch);
 
