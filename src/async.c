@@ -420,24 +420,22 @@ job_lookup(int64 job, bool to_change, char **state)
 }
 
 /*
- * Move a job from one of the states in from[] to the state to; false when
- * the caller may not, or the job is in none of them.  Conditional on the
- * current state, so a cancel is never undone by a later change.
+ * Change a job's state with sql (its $1 is the job id), if the caller may;
+ * the statement names the states it moves from, so a cancel is never
+ * undone by a later change.
  */
 static bool
-job_set_state(int64 job, const char *from, const char *sql)
+job_set_state(int64 job, const char *sql)
 {
-	Oid			types[2] = {INT8OID, TEXTARRAYOID};
-	Datum		values[2];
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job)};
 	bool		isnull;
 	char	   *state;
 	Datum		r;
 
 	if (!job_lookup(job, true, &state))
 		return false;
-	values[0] = Int64GetDatum(job);
-	values[1] = DirectFunctionCall3(array_in, CStringGetDatum(from), ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1));
-	r = claude_owner_query(sql, 2, types, values, NULL, false, &isnull);
+	r = claude_owner_query(sql, 1, types, values, NULL, false, &isnull);
 	return !isnull && DatumGetBool(r);
 }
 
@@ -445,9 +443,10 @@ job_set_state(int64 job, const char *from, const char *sql)
 Datum
 claude_job_cancel(PG_FUNCTION_ARGS)
 {
-	bool		ok = job_set_state(PG_GETARG_INT64(0), "{queued,running,paused}",
+	bool		ok = job_set_state(PG_GETARG_INT64(0),
 								   "UPDATE claude.job SET state = 'cancelled', finished_at = pg_catalog.now() "
-								   "WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ($2) "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 "
+								   "AND state OPERATOR(pg_catalog.=) ANY ('{queued,running,paused}') "
 								   "RETURNING true");
 
 	if (ok)
@@ -463,9 +462,9 @@ claude_job_cancel(PG_FUNCTION_ARGS)
 Datum
 claude_job_pause(PG_FUNCTION_ARGS)
 {
-	bool		ok = job_set_state(PG_GETARG_INT64(0), "{queued,running}",
-								   "UPDATE claude.job SET state = 'paused' "
-								   "WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ($2) "
+	bool		ok = job_set_state(PG_GETARG_INT64(0),
+								   "UPDATE claude.job SET state = 'paused' WHERE id OPERATOR(pg_catalog.=) $1 "
+								   "AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 								   "RETURNING true");
 
 	if (ok)
@@ -481,10 +480,10 @@ Datum
 claude_job_resume(PG_FUNCTION_ARGS)
 {
 	require_worker("claude_job_resume");
-	PG_RETURN_BOOL(job_set_state(PG_GETARG_INT64(0), "{paused}",
+	PG_RETURN_BOOL(job_set_state(PG_GETARG_INT64(0),
 								 "UPDATE claude.job SET state = CASE WHEN started_at IS NULL THEN 'queued' "
 								 "ELSE 'running' END WHERE id OPERATOR(pg_catalog.=) $1 "
-								 "AND state OPERATOR(pg_catalog.=) ANY ($2) RETURNING true"));
+								 "AND state OPERATOR(pg_catalog.=) 'paused' RETURNING true"));
 }
 
 /* claude_job_wait(job bigint, timeout interval) -> text (the job's state) */

@@ -929,7 +929,8 @@ job_populate(Job *job)
 			values[4] = ObjectIdGetDatum(job->source);
 			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
 			run("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
-				"FROM pg_catalog.unnest($2, $3, $4) AS u(p, h, m) LEFT JOIN claude.enrich_hashes e "
+				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
+				"LEFT JOIN claude.enrich_hashes e "
 				"ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
 				"AND e.pk OPERATOR(pg_catalog.=) u.p "
 				"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING",
