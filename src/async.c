@@ -354,18 +354,50 @@ claude_job_resume(PG_FUNCTION_ARGS)
 								 "AND (role_name = $2 OR $3) RETURNING true"));
 }
 
-/* claude_job_wait(job bigint, timeout interval) -> text (the job's state) */
+/*
+ * claude_job_wait(job bigint, timeout interval) -> text (the job's state)
+ *
+ * Not STRICT, so that a NULL timeout is refused rather than read as "do
+ * not wait"; a NULL job has no state.
+ */
 Datum
 claude_job_wait(PG_FUNCTION_ARGS)
 {
-	int64		job = PG_GETARG_INT64(0);
-	Interval   *timeout = PG_GETARG_INTERVAL_P(1);
-	TimestampTz deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																   TimestampTzGetDatum(GetCurrentTimestamp()),
-																   IntervalPGetDatum(timeout)));
+	int64		job;
+	Interval   *timeout;
+	double		usecs;
+	bool		forever;
+	TimestampTz deadline = 0;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1];
 	char	   *state = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be NULL"),
+				 errhint("To wait until the job ends, pass a long interval such as '100 years'; "
+						 "statement_timeout and a query cancel still end the wait.")));
+	job = PG_GETARG_INT64(0);
+	timeout = PG_GETARG_INTERVAL_P(1);
+
+	/*
+	 * Not timestamptz + interval: that overflows for '1000000 years'.  A
+	 * month counts 30 days, as interval comparison does; a timeout beyond
+	 * the last representable timestamp means no limit.
+	 */
+	usecs = (double) timeout->time + (double) timeout->day * USECS_PER_DAY +
+		(double) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (usecs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative"),
+				 errhint("Pass '0' to read the job's state without waiting.")));
+	forever = usecs >= (double) (END_TIMESTAMP - GetCurrentTimestamp());
+	if (!forever)
+		deadline = GetCurrentTimestamp() + (int64) usecs;
 
 	values[0] = Int64GetDatum(job);
 	for (;;)
@@ -381,7 +413,7 @@ claude_job_wait(PG_FUNCTION_ARGS)
 					 errmsg("job " INT64_FORMAT " does not exist", job)));
 		state = TextDatumGetCString(d);
 		if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0 || GetCurrentTimestamp() >= deadline)
+			strcmp(state, "cancelled") == 0 || (!forever && GetCurrentTimestamp() >= deadline))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

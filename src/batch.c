@@ -304,7 +304,8 @@ claude_classify_batch(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
+				 errmsg("labels must not be NULL"),
+				 errhint("Pass the labels to choose from, e.g. ARRAY['billing', 'bug'].")));
 	memset(&b, 0, sizeof(b));
 	b.task.kind = TASK_CLASSIFY;
 	b.function_name = "claude_classify_batch";
@@ -334,7 +335,8 @@ claude_extract_batch(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("schema must not be NULL")));
+				 errmsg("schema must not be NULL"),
+				 errhint("Pass a JSON Schema of type object, e.g. '{\"type\": \"object\", \"properties\": {...}}'.")));
 	memset(&b, 0, sizeof(b));
 	b.task.kind = TASK_EXTRACT;
 	b.function_name = "claude_extract_batch";
