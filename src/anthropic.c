@@ -210,9 +210,10 @@ claude_anthropic_normalize_body(const char *json, char **model_out)
 				 errmsg("request body must be a JSON object"),
 				 errhint("Pass an Anthropic Messages body such as {\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}.")));
 
-	if (!cJSON_HasObjectItem(root, "anthropic_version"))
+	/* case-sensitive, as Bedrock reads them: "Max_Tokens" is not max_tokens */
+	if (cJSON_GetObjectItemCaseSensitive(root, "anthropic_version") == NULL)
 		cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
-	if (!cJSON_HasObjectItem(root, "max_tokens"))
+	if (cJSON_GetObjectItemCaseSensitive(root, "max_tokens") == NULL)
 		cJSON_AddNumberToObject(root, "max_tokens", claude_max_tokens);
 
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
