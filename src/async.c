@@ -135,7 +135,7 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	msg.system = claude_text_arg(fcinfo, 1);
 	model = claude_model_arg(fcinfo, 2);
-	msg.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	msg.max_tokens = claude_max_tokens_arg(fcinfo, 3, model);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		msg.temperature = PG_GETARG_FLOAT8(4);

@@ -275,7 +275,7 @@ claude_complete_batch(PG_FUNCTION_ARGS)
 	batch_items(&b, fcinfo);
 	b.task.system = claude_text_arg(fcinfo, 1);
 	b.task.model = claude_model_arg(fcinfo, 2);
-	b.task.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	b.task.max_tokens = claude_max_tokens_arg(fcinfo, 3, b.task.model);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		b.task.temperature = PG_GETARG_FLOAT8(4);
