@@ -322,7 +322,7 @@ claude_http_retryable(const ClaudeHttpResponse *resp)
 		return false;
 	}
 	if (resp->status >= 200 && resp->status < 300)
-		return false;
+		return resp->unusable;
 	for (i = 0; i < (int) lengthof(retryable_error_codes); i++)
 		if (strcmp(resp->error_type, retryable_error_codes[i]) == 0)
 			return true;
@@ -813,6 +813,9 @@ claude_http_pump(ClaudeHttpPump *pump)
 				req = pe->req;
 				pump_collect(e, s, msg->data.result);
 				active--;
+				pe->resp.unusable = req->usable && pe->resp.curl_code == CURLE_OK &&
+					pe->resp.status >= 200 && pe->resp.status < 300 &&
+					!req->usable(req->prepare_arg, &pe->resp);
 				if (req->on_attempt)
 					req->on_attempt(req->prepare_arg, &pe->resp, pe->attempt);
 
