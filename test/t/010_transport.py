@@ -179,9 +179,21 @@ try:
     st = emu.stats()
     t.ok(rc == 0 and st["bedrock_connections"] == 1 and st["requests"] == 20,
          "20 calls over TLS reuse one connection", st)
-    rc, state, err = sql_error("SET claude.ca_file = '/nonexistent/ca.pem'; SET claude.max_retries = 0; "
-                               "SELECT claude_complete('bad ca file')")
-    t.ok(state == "08001", "unreadable claude.ca_file: 08001", err)
+    # a missing CA bundle is said to be missing, not a verification failure
+    rc, state, err = sql_error("LOAD 'pg_claude'; SET claude.ca_file = '/nonexistent/ca.pem'")
+    t.ok(state == "22023" and "/nonexistent/ca.pem" in err and "No such file" in err and "HINT" in err,
+         "SET claude.ca_file to a missing file: refused, saying it does not exist", err)
+    rc, state, err = sql_error("LOAD 'pg_claude'; SET claude.ca_file = '/tmp'")
+    t.ok(state == "22023" and "cannot be read" in err, "SET claude.ca_file to a directory: refused", err)
+    pg.query("LOAD 'pg_claude'; ALTER SYSTEM SET claude.ca_file = '/nonexistent/ca.pem'")
+    pg.query("SELECT pg_reload_conf()")
+    time.sleep(0.3)
+    rc, state, err = sql_error("SET claude.max_retries = 0; SELECT claude_complete('bad ca file')")
+    t.ok(state == "58P01" and "could not read claude.ca_file" in err and "No such file" in err
+         and "HINT" in err and "verify" not in err,
+         "claude.ca_file missing at use (from the configuration file): 58P01, not a TLS failure", err)
+    pg.query("LOAD 'pg_claude'; ALTER SYSTEM RESET claude.ca_file")
+    pg.query("SELECT pg_reload_conf()")
 
     # --- secrets never in the log -------------------------------------------
     log = pg.read_log()
