@@ -478,7 +478,7 @@ COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb)
 CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_cancel'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE STRICT;
 
 COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
 'Cancel a job (yours, or any for a superuser); rows already written stay';
@@ -486,12 +486,12 @@ COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
 CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_pause'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_resume'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE STRICT;
 
 CREATE FUNCTION @extschema@.claude_job_wait(job bigint, timeout interval DEFAULT '1 hour')
 RETURNS text

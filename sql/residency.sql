@@ -124,7 +124,18 @@ RESET claude.region;
 SET claude.model = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
 SELECT pg_temp.try($$SELECT claude_complete('hi')$$);
 RESET claude.model;
+-- inference profile ARNs without a geographic prefix, or naming nothing, fail closed
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/noprefix')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/anthropic.claude-sonnet-4-5-20250929-v1:0')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2::foundation-model/')$$);
+SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'arn:aws:bedrock:ap-southeast-2:123456789012:no-such-type/x')$$);
 SELECT requests - :before AS requests_sent_for_refused FROM claude_http_stats();
+-- under none they are let through (nothing is refused there)
+SET claude.residency = 'none';
+SELECT allowed FROM claude_residency_check('arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/noprefix');
+RESET claude.residency;
 
 -- allowed requests go, and the data flow (from the audit log) shows where
 SELECT clock_timestamp() AS t0 \gset

@@ -97,6 +97,41 @@ claude_model_supports_caching(const char *model)
 	return false;
 }
 
+/*
+ * The largest max_tokens each model accepts (Anthropic's model overview,
+ * 2026-11), matched as substrings like caching_models; the first match
+ * wins, so the more specific names come first.  A model not listed is not
+ * checked here (Bedrock then judges).
+ */
+static const struct
+{
+	const char *name;
+	int			max_output;
+}			output_limits[] = {
+	{"claude-3-haiku", 4096},
+	{"claude-3-5-sonnet-20240620", 4096},
+	{"claude-3-5-sonnet-20241022", 8192},
+	{"claude-3-5-haiku", 8192},
+	{"claude-3-7-sonnet", 64000},
+	{"claude-sonnet-4", 64000},
+	{"claude-haiku-4-5", 64000},
+	{"claude-opus-4-6", 128000},
+	{"claude-opus-4-5", 64000},
+	{"claude-opus-4-1", 32000},
+	{"claude-opus-4-2025", 32000},
+};
+
+int
+claude_model_max_output(const char *model)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(output_limits); i++)
+		if (strstr(model, output_limits[i].name) != NULL)
+			return output_limits[i].max_output;
+	return 0;
+}
+
 static cJSON *
 ephemeral(void)
 {
@@ -210,9 +245,10 @@ claude_anthropic_normalize_body(const char *json, char **model_out)
 				 errmsg("request body must be a JSON object"),
 				 errhint("Pass an Anthropic Messages body such as {\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}.")));
 
-	if (!cJSON_HasObjectItem(root, "anthropic_version"))
+	/* case-sensitive, as Bedrock reads them: "Max_Tokens" is not max_tokens */
+	if (cJSON_GetObjectItemCaseSensitive(root, "anthropic_version") == NULL)
 		cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
-	if (!cJSON_HasObjectItem(root, "max_tokens"))
+	if (cJSON_GetObjectItemCaseSensitive(root, "max_tokens") == NULL)
 		cJSON_AddNumberToObject(root, "max_tokens", claude_max_tokens);
 
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");

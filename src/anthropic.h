@@ -83,6 +83,9 @@ extern struct cJSON *claude_anthropic_tool_input(const char *json, const char *t
 /* Does this model accept cache_control (prompt caching on Bedrock)? */
 extern bool claude_model_supports_caching(const char *model);
 
+/* The most output tokens model may write, or 0 when not known. */
+extern int	claude_model_max_output(const char *model);
+
 /* Usage block of any Messages response, zeros when absent. */
 extern void claude_anthropic_usage(const char *json, ClaudeUsage *usage);
 

@@ -122,7 +122,7 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	msg.system = claude_text_arg(fcinfo, 1);
 	model = claude_model_arg(fcinfo, 2);
-	msg.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	msg.max_tokens = claude_max_tokens_arg(fcinfo, 3, model);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		msg.temperature = PG_GETARG_FLOAT8(4);
@@ -323,7 +323,11 @@ claude_enrich(PG_FUNCTION_ARGS)
 	claude_jobs_check_options(task, options);
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
-	rel = relation_open(source, AccessShareLock);
+	rel = try_relation_open(source, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", source)));
 	check_enrich_target(rel);
 	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
@@ -486,16 +490,48 @@ claude_job_resume(PG_FUNCTION_ARGS)
 								 "AND state OPERATOR(pg_catalog.=) 'paused' RETURNING true"));
 }
 
-/* claude_job_wait(job bigint, timeout interval) -> text (the job's state) */
+/*
+ * claude_job_wait(job bigint, timeout interval) -> text (the job's state)
+ *
+ * Not STRICT, so that a NULL timeout is refused rather than read as "do
+ * not wait"; a NULL job has no state.
+ */
 Datum
 claude_job_wait(PG_FUNCTION_ARGS)
 {
-	int64		job = PG_GETARG_INT64(0);
-	Interval   *timeout = PG_GETARG_INTERVAL_P(1);
-	TimestampTz deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																   TimestampTzGetDatum(GetCurrentTimestamp()),
-																   IntervalPGetDatum(timeout)));
+	int64		job;
+	Interval   *timeout;
+	double		usecs;
+	bool		forever;
+	TimestampTz deadline = 0;
 	char	   *state = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be NULL"),
+				 errhint("To wait until the job ends, pass a long interval such as '100 years'; "
+						 "statement_timeout and a query cancel still end the wait.")));
+	job = PG_GETARG_INT64(0);
+	timeout = PG_GETARG_INTERVAL_P(1);
+
+	/*
+	 * Not timestamptz + interval: that overflows for '1000000 years'.  A
+	 * month counts 30 days, as interval comparison does; a timeout beyond
+	 * the last representable timestamp means no limit.
+	 */
+	usecs = (double) timeout->time + (double) timeout->day * USECS_PER_DAY +
+		(double) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (usecs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative"),
+				 errhint("Pass '0' to read the job's state without waiting.")));
+	forever = usecs >= (double) (END_TIMESTAMP - GetCurrentTimestamp());
+	if (!forever)
+		deadline = GetCurrentTimestamp() + (int64) usecs;
 
 	for (;;)
 	{
@@ -506,7 +542,7 @@ claude_job_wait(PG_FUNCTION_ARGS)
 					 errmsg("job " INT64_FORMAT " does not exist", job),
 					 errhint("claude.jobs lists the jobs you may see.")));
 		if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0 || GetCurrentTimestamp() >= deadline)
+			strcmp(state, "cancelled") == 0 || (!forever && GetCurrentTimestamp() >= deadline))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

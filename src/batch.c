@@ -275,7 +275,7 @@ claude_complete_batch(PG_FUNCTION_ARGS)
 	batch_items(&b, fcinfo);
 	b.task.system = claude_text_arg(fcinfo, 1);
 	b.task.model = claude_model_arg(fcinfo, 2);
-	b.task.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	b.task.max_tokens = claude_max_tokens_arg(fcinfo, 3, b.task.model);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		b.task.temperature = PG_GETARG_FLOAT8(4);
@@ -304,7 +304,8 @@ claude_classify_batch(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
+				 errmsg("labels must not be NULL"),
+				 errhint("Pass the labels to choose from, e.g. ARRAY['billing', 'bug'].")));
 	memset(&b, 0, sizeof(b));
 	b.task.kind = TASK_CLASSIFY;
 	b.function_name = "claude_classify_batch";
@@ -334,7 +335,8 @@ claude_extract_batch(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("schema must not be NULL")));
+				 errmsg("schema must not be NULL"),
+				 errhint("Pass a JSON Schema of type object, e.g. '{\"type\": \"object\", \"properties\": {...}}'.")));
 	memset(&b, 0, sizeof(b));
 	b.task.kind = TASK_EXTRACT;
 	b.function_name = "claude_extract_batch";

@@ -214,6 +214,8 @@ attempt_error_code(const ClaudeHttpResponse *resp)
 		return resp->error_type;
 	if (resp->status < 200 || resp->status >= 300)
 		return psprintf("HTTP%ld", resp->status);
+	if (resp->unusable)
+		return "MalformedResponse";
 	return "";
 }
 
@@ -263,6 +265,25 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 		claude_audit_usage_in_error(&r);
 	else
 		claude_audit_usage(&r, ctx->input ? ctx->input : ctx->body);
+}
+
+/*
+ * usable callback of the transport: every operation sent here answers
+ * JSON, so a 2xx that is not JSON is a fault on the way (retried), never
+ * an answer to parse, cache or bill.
+ */
+static bool
+answer_is_json(void *arg, const ClaudeHttpResponse *resp)
+{
+	cJSON	   *root;
+
+	if (resp->body == NULL || resp->body_len == 0)
+		return false;
+	root = cJSON_ParseWithLength(resp->body, resp->body_len);
+	if (root == NULL)
+		return false;
+	cJSON_Delete(root);
+	return true;
 }
 
 /* ExpiredTokenException: drop the credentials that were just refused. */
@@ -364,13 +385,15 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 	call->req.prepare_arg = ctx;
 	call->req.refresh_credentials = refresh_after_expiry;
 	call->req.on_attempt = audit_attempt;
+	call->req.usable = answer_is_json;
 	return false;
 }
 
 bool
 claude_bedrock_ok(const ClaudeHttpResponse *resp)
 {
-	return resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300;
+	return resp->curl_code == CURLE_OK && resp->status >= 200 && resp->status < 300 &&
+		!resp->unusable;
 }
 
 /* After the transport: a good answer goes to the cache. */
@@ -594,6 +617,18 @@ claude_bedrock_raise(const char *operation, const char *model,
 
 	if (resp->curl_code != CURLE_OK)
 		raise_transport_error(operation, resp);
+	if (resp->unusable)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock %s answered with a body that is not JSON", operation),
+				 errdetail_internal("Model: %s. HTTP status %ld, content type %s, %zu bytes, request id %s, %d retries.",
+									model, resp->status,
+									resp->content_type[0] ? resp->content_type : "(none)",
+									resp->body_len,
+									resp->request_id[0] ? resp->request_id : "(none)",
+									resp->retries),
+				 errhint("Something between the database and Bedrock (a proxy, claude.endpoint) may be "
+						 "altering answers; claude.max_retries sets how often it is asked again.")));
 
 	message = aws_error_message(resp);
 	for (i = 0; code && i < (int) lengthof(aws_error_map); i++)

@@ -46,17 +46,37 @@ claude_model_arg(FunctionCallInfo fcinfo, int n)
 }
 
 int
-claude_max_tokens_arg(FunctionCallInfo fcinfo, int n)
+claude_max_tokens_arg(FunctionCallInfo fcinfo, int n, const char *model)
 {
 	int			max_tokens;
+	bool		from_setting = PG_NARGS() <= n || PG_ARGISNULL(n);
+	const char *name = from_setting ? "claude.max_tokens" : "max_tokens";
+	int			limit = claude_model_max_output(model);
 
-	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return claude_max_tokens;
-	max_tokens = PG_GETARG_INT32(n);
+	max_tokens = from_setting ? claude_max_tokens : PG_GETARG_INT32(n);
 	if (max_tokens < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_tokens must be at least 1")));
+
+	/*
+	 * Refused here, not by Bedrock after a round trip, and not blamed on the
+	 * input by the context-window check.
+	 */
+	if (limit > 0 && max_tokens > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %d is more than model \"%s\" can write", name, max_tokens, model),
+				 errdetail("The model writes at most %d output tokens per answer.", limit),
+				 from_setting ? errhint("Set claude.max_tokens to at most %d, or pass max_tokens.", limit) :
+				 errhint("Pass max_tokens of at most %d.", limit)));
+	if (max_tokens >= CLAUDE_CONTEXT_TOKENS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %d does not fit the model's context window", name, max_tokens),
+				 errdetail("The context window holds %d tokens, input and output together.",
+						   CLAUDE_CONTEXT_TOKENS),
+				 errhint("Pass a smaller max_tokens; Claude models write at most a few tens of thousands of tokens per answer.")));
 	return max_tokens;
 }
 
@@ -71,6 +91,14 @@ claude_check_context(size_t text_bytes, int max_tokens)
 {
 	long		estimate = claude_estimate_tokens(text_bytes);
 
+	/* max_tokens alone too large: that is max_tokens' fault, not the input's */
+	if (max_tokens >= CLAUDE_CONTEXT_TOKENS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_tokens %d does not fit the model's context window", max_tokens),
+				 errdetail("The context window holds %d tokens, input and output together.",
+						   CLAUDE_CONTEXT_TOKENS),
+				 errhint("Lower claude.max_tokens.")));
 	if (estimate + max_tokens > CLAUDE_CONTEXT_TOKENS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

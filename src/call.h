@@ -22,8 +22,11 @@ extern char *claude_text_arg(FunctionCallInfo fcinfo, int n);
 /* Model argument n, or claude.model when NULL; refuses "". */
 extern char *claude_model_arg(FunctionCallInfo fcinfo, int n);
 
-/* max_tokens argument n, or claude.max_tokens; refuses < 1. */
-extern int	claude_max_tokens_arg(FunctionCallInfo fcinfo, int n);
+/*
+ * max_tokens argument n, or claude.max_tokens; refuses < 1 and more than
+ * model can write (22023, naming max_tokens, not the input).
+ */
+extern int	claude_max_tokens_arg(FunctionCallInfo fcinfo, int n, const char *model);
 
 /*
  * Conservative token estimate of text (UTF-8 bytes / 3: English runs at

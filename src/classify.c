@@ -329,7 +329,8 @@ classify_begin(FunctionCallInfo fcinfo, ClassifyArgs *a)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("labels must not be NULL")));
+				 errmsg("labels must not be NULL"),
+				 errhint("Pass the labels to choose from, e.g. ARRAY['billing', 'bug'].")));
 	a->input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	return true;
 }

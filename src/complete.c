@@ -85,7 +85,7 @@ claude_complete(PG_FUNCTION_ARGS)
 	a.msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	a.msg.system = claude_text_arg(fcinfo, 1);
 	a.model = claude_model_arg(fcinfo, 2);
-	a.msg.max_tokens = claude_max_tokens_arg(fcinfo, 3);
+	a.msg.max_tokens = claude_max_tokens_arg(fcinfo, 3, a.model);
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{
 		a.msg.temperature = PG_GETARG_FLOAT8(4);

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -496,18 +497,50 @@ provider_credentials_file(ChainContext *ctx, ClaudeCredentials *out, StringInfo 
 
 #define CREDENTIAL_PROCESS_TIMEOUT_MS 60000
 #define CREDENTIAL_PROCESS_MAX_OUTPUT (1024 * 1024)
+/* how often stderr is drained while waiting for stdout */
+#define CREDENTIAL_PROCESS_POLL_MS 100
+
+/*
+ * Read what the helper wrote to stderr so far, counting it and keeping
+ * none of it: a helper may print its secrets there (debug output, a
+ * failed call quoting its request).  Non-blocking; false at EOF.
+ */
+static bool
+drain_stderr(int fd, size_t *bytes)
+{
+	char		chunk[4096];
+
+	for (;;)
+	{
+		ssize_t		n = read(fd, chunk, sizeof(chunk));
+
+		if (n > 0)
+		{
+			*bytes += n;
+			explicit_bzero(chunk, n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0;			/* EAGAIN: open, nothing more now */
+	}
+}
 
 /*
  * Run a credential_process command and collect what it prints.  Not popen:
  * the backend must keep servicing interrupts while it waits, and must be
  * able to kill a helper that hangs or ignores signals, so it forks the
  * shell itself, waits on the pipe together with its latch, and kills and
- * reaps the child on every way out.
+ * reaps the child on every way out.  Its stderr is a pipe of its own, read
+ * and discarded: inherited, it would go verbatim into the server log.
  */
 static char *
 run_credential_process(const char *command, const char *profile)
 {
 	int			fds[2];
+	int			errfds[2];
+	volatile bool err_open = true;
+	size_t		err_bytes = 0;
 	volatile pid_t child;
 	StringInfoData out;
 	TimestampTz deadline;
@@ -518,22 +551,35 @@ run_credential_process(const char *command, const char *profile)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("could not create a pipe for credential_process: %m")));
+	if (pipe(errfds) != 0)
+	{
+		close(fds[0]);
+		close(fds[1]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not create a pipe for credential_process: %m")));
+	}
 	fflush(NULL);
 	child = fork();
 	if (child < 0)
 	{
 		close(fds[0]);
 		close(fds[1]);
+		close(errfds[0]);
+		close(errfds[1]);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("could not run the credential_process of profile \"%s\": %m", profile)));
 	}
 	if (child == 0)
 	{
-		/* the child: stdout to the pipe, default signal handling, the shell */
+		/* the child: stdout and stderr to pipes, default signal handling, the shell */
 		dup2(fds[1], STDOUT_FILENO);
+		dup2(errfds[1], STDERR_FILENO);
 		close(fds[0]);
 		close(fds[1]);
+		close(errfds[0]);
+		close(errfds[1]);
 		pqsignal(SIGPIPE, SIG_DFL);
 		pqsignal(SIGINT, SIG_DFL);
 		pqsignal(SIGTERM, SIG_DFL);
@@ -542,6 +588,8 @@ run_credential_process(const char *command, const char *profile)
 		_exit(127);
 	}
 	close(fds[1]);
+	close(errfds[1]);
+	(void) fcntl(errfds[0], F_SETFL, O_NONBLOCK);
 
 	initStringInfo(&out);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CREDENTIAL_PROCESS_TIMEOUT_MS);
@@ -561,11 +609,15 @@ run_credential_process(const char *command, const char *profile)
 						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 						 errmsg("the credential_process of profile \"%s\" did not finish within %d seconds",
 								profile, CREDENTIAL_PROCESS_TIMEOUT_MS / 1000)));
+			/* woken at least every poll interval, so a chatty stderr never blocks the helper */
 			rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								   fds[0], secs * 1000 + usecs / 1000 + 1, PG_WAIT_EXTENSION);
+								   fds[0], Min(secs * 1000 + usecs / 1000 + 1, CREDENTIAL_PROCESS_POLL_MS),
+								   PG_WAIT_EXTENSION);
 			if (rc & WL_LATCH_SET)
 				ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			if (err_open)
+				err_open = drain_stderr(errfds[0], &err_bytes);
 			if (!(rc & WL_SOCKET_READABLE))
 				continue;
 			n = read(fds[0], chunk, sizeof(chunk));
@@ -583,10 +635,13 @@ run_credential_process(const char *command, const char *profile)
 		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 			CHECK_FOR_INTERRUPTS();
 		reaped = true;
+		if (err_open)
+			(void) drain_stderr(errfds[0], &err_bytes);
 	}
 	PG_FINALLY();
 	{
 		close(fds[0]);
+		close(errfds[0]);
 		if (!reaped)
 		{
 			kill(child, SIGKILL);
@@ -604,8 +659,16 @@ run_credential_process(const char *command, const char *profile)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("the credential_process of profile \"%s\" failed", profile),
-				 errdetail("%s", reason)));
+				 err_bytes > 0 ?
+				 errdetail("%s; it wrote %zu bytes to stderr, not shown because they may hold secrets.",
+						   reason, err_bytes) :
+				 errdetail("%s", reason),
+				 errhint("Run the command as the server's operating-system user to see its messages.")));
 	}
+	if (err_bytes > 0)
+		ereport(LOG,
+				(errmsg("the credential_process of profile \"%s\" wrote %zu bytes to stderr", profile, err_bytes),
+				 errdetail("Not logged: they may hold secrets.")));
 	return out.data;
 }
 

@@ -165,15 +165,24 @@ claude_maintain(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(deleted);
 }
 
-/* claude_cache_key(body jsonb, model text) -> text */
+/*
+ * claude_cache_key(body jsonb, model text) -> text
+ *
+ * Not STRICT: a NULL model means claude.model.  A NULL body has no key.
+ */
 Datum
 claude_cache_key_sql(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *in = PG_GETARG_JSONB_P(0);
-	char	   *model = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *body = JsonbToCString(NULL, &in->root, VARSIZE(in));
+	Jsonb	   *in;
+	char	   *model;
+	char	   *body;
 	char		key[65];
 
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	in = PG_GETARG_JSONB_P(0);
+	model = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	body = JsonbToCString(NULL, &in->root, VARSIZE(in));
 	body = claude_anthropic_normalize_body(body, &model);
 	if (model == NULL)
 		model = claude_model;

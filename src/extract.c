@@ -125,7 +125,8 @@ claude_extract(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("schema must not be NULL")));
+				 errmsg("schema must not be NULL"),
+				 errhint("Pass a JSON Schema of type object, e.g. '{\"type\": \"object\", \"properties\": {...}}'.")));
 	memset(&a, 0, sizeof(a));
 	a.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	schema = PG_GETARG_JSONB_P(1);

@@ -18,6 +18,8 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "utils/guc.h"
 
@@ -146,6 +148,43 @@ check_region(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errdetail("\"%s\" is not an AWS region name such as \"ap-southeast-2\".",
 							*newval);
+		return false;
+	}
+	return true;
+}
+
+int
+claude_file_unreadable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return EISDIR;
+	if (access(path, R_OK) != 0)
+		return errno;
+	return 0;
+}
+
+/*
+ * A CA bundle that is missing or unreadable would otherwise surface as a
+ * certificate that could not be verified.  Only a SET is refused: a value
+ * from a configuration file is judged when it is used (http.c), so that a
+ * bad line never stops the server.
+ */
+static bool
+check_ca_file(char **newval, void **extra, GucSource source)
+{
+	int			err;
+
+	if (*newval == NULL || (*newval)[0] == '\0' || source < PGC_S_INTERACTIVE)
+		return true;
+	err = claude_file_unreadable(*newval);
+	if (err != 0)
+	{
+		GUC_check_errdetail("The CA bundle \"%s\" cannot be read: %s.", *newval, strerror(err));
+		GUC_check_errhint("Name a PEM file the server's operating-system user can read, or '' for the system's CAs.");
 		return false;
 	}
 	return true;
@@ -406,7 +445,7 @@ claude_guc_init(void)
 							   &claude_ca_file,
 							   "",
 							   PGC_SUSET, 0,
-							   NULL, NULL, NULL);
+							   check_ca_file, NULL, NULL);
 
 	DefineCustomStringVariable("claude.profile",
 							   gettext_noop("Sets the profile read from the AWS shared credentials and config files."),

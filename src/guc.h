@@ -60,4 +60,10 @@ extern bool claude_guc_temperature(double *value);
 extern bool claude_valid_region(const char *region);
 extern bool claude_parse_temperature(const char *text, double *value);
 
+/*
+ * 0 when path is a regular file this process can read, else an errno
+ * value (EISDIR for anything that is not a regular file).
+ */
+extern int	claude_file_unreadable(const char *path);
+
 #endif							/* PG_CLAUDE_GUC_H */

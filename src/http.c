@@ -322,7 +322,7 @@ claude_http_retryable(const ClaudeHttpResponse *resp)
 		return false;
 	}
 	if (resp->status >= 200 && resp->status < 300)
-		return false;
+		return resp->unusable;
 	for (i = 0; i < (int) lengthof(retryable_error_codes); i++)
 		if (strcmp(resp->error_type, retryable_error_codes[i]) == 0)
 			return true;
@@ -605,6 +605,25 @@ pump_start(Engine *e, PumpEntry *pe)
 	struct curl_slist *headers;
 
 	/*
+	 * A missing or unreadable claude.ca_file is said plainly, not as a
+	 * certificate libcurl could not verify (it may have gone since SET).
+	 */
+	if (claude_ca_file && claude_ca_file[0] && pg_strncasecmp(req->url, "https:", 6) == 0)
+	{
+		int			err = claude_file_unreadable(claude_ca_file);
+
+		if (err != 0)
+		{
+			errno = err;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read claude.ca_file \"%s\": %m", claude_ca_file),
+					 errhint("Name a PEM CA bundle the server's operating-system user can read, "
+							 "or set claude.ca_file to '' for the system's CAs.")));
+		}
+	}
+
+	/*
 	 * Signing may fetch credentials over HTTP: that happens one engine
 	 * deeper, so the transfers in flight here are not disturbed.
 	 */
@@ -813,6 +832,9 @@ claude_http_pump(ClaudeHttpPump *pump)
 				req = pe->req;
 				pump_collect(e, s, msg->data.result);
 				active--;
+				pe->resp.unusable = req->usable && pe->resp.curl_code == CURLE_OK &&
+					pe->resp.status >= 200 && pe->resp.status < 300 &&
+					!req->usable(req->prepare_arg, &pe->resp);
 				if (req->on_attempt)
 					req->on_attempt(req->prepare_arg, &pe->resp, pe->attempt);
 

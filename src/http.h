@@ -50,6 +50,14 @@ typedef struct ClaudeHttpRequest
 
 	/* Called after every attempt, whatever its outcome (the audit log). */
 	void		(*on_attempt) (void *arg, const ClaudeHttpResponse *resp, int attempt);
+
+	/*
+	 * Optional: called on a 2xx answer, false when the caller cannot use
+	 * its body (a 200 that is not the format asked for, e.g. from a proxy
+	 * or a broken transfer).  Such an answer is marked unusable and retried
+	 * like a server fault.
+	 */
+	bool		(*usable) (void *arg, const ClaudeHttpResponse *resp);
 } ClaudeHttpRequest;
 
 /*
@@ -81,6 +89,7 @@ struct ClaudeHttpResponse
 	char		curl_error[CURL_ERROR_SIZE];
 	int			retries;		/* attempts made minus one */
 	bool		interrupted;	/* the attempt was cut short by an error (cancel) */
+	bool		unusable;		/* a 2xx whose body the request's usable() refused */
 	double		latency_ms;		/* of the last attempt */
 	long		connects;		/* connections opened by this call */
 	long		input_tokens;	/* X-Amzn-Bedrock-Input-Token-Count, or -1 */

@@ -350,8 +350,9 @@ validate(const cJSON *schema, const cJSON *v, const char *path, int depth, char 
 		{
 			cJSON_ArrayForEach(child, k)
 			{
+				/* JSON names are case-sensitive: "name" does not satisfy "Name" */
 				if (cJSON_IsString(child) &&
-					!cJSON_HasObjectItem(v, child->valuestring))
+					cJSON_GetObjectItemCaseSensitive(v, child->valuestring) == NULL)
 				{
 					*why = psprintf("%s: required property \"%s\" is missing", path, child->valuestring);
 					return false;

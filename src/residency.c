@@ -336,6 +336,12 @@ judge_arn(const char *residency, const Geography *geo, const char *model,
 		refuse(v, "unknown", NULL, "Bedrock resource type \"%s\" in \"%s\" is not known", fields[5], model);
 		return false;
 	}
+	/* an ARN that names no resource cannot be placed: fail closed */
+	if (slash == NULL || slash[1] == '\0')
+	{
+		refuse(v, "unknown", NULL, "ARN \"%s\" names no %s id", model, fields[5]);
+		return false;
+	}
 	snprintf(v->processed_in, sizeof(v->processed_in), "%s", fields[3]);
 	{
 		const Geography *g = geography_of_region(fields[3]);
@@ -343,14 +349,24 @@ judge_arn(const char *residency, const Geography *geo, const char *model,
 		strlcpy(v->geography, g ? g->name : fields[3], sizeof(v->geography));
 	}
 
-	/* an inference profile ARN routes by its profile id's prefix */
-	if (strcmp(fields[5], "inference-profile") == 0 && slash)
+	/*
+	 * A system-defined inference profile routes by its id's geographic
+	 * prefix, whatever region its ARN names; without a prefix where it
+	 * routes cannot be told.
+	 */
+	if (strcmp(fields[5], "inference-profile") == 0)
 	{
 		const char *id = slash + 1;
 		const char *dot = strchr(id, '.');
 
-		if (dot)
-			return judge_profile(residency, geo, id, dot, v);
+		if (dot == NULL)
+		{
+			refuse(v, "unknown", NULL, "inference profile \"%s\" in ARN \"%s\" has no geographic "
+				   "prefix (au., apac., jp., eu., us., global.), so where it routes requests cannot be told",
+				   id, model);
+			return false;
+		}
+		return judge_profile(residency, geo, id, dot, v);
 	}
 	/*
 	 * An application inference profile may be a copy of a cross-region

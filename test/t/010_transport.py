@@ -74,14 +74,31 @@ try:
          "ValidationException: 22023 with request id", err)
     t.ok(emu.stats()["requests"] == 1, "4xx validation errors are not retried", emu.stats()["requests"])
 
+    # a 200 whose body is not JSON is a fault on the way: retried, never cached
     emu.reset()
     emu.fault(fault="malformed", count=1)
-    rc, state, err = sql_error("SELECT claude_complete('malformed')")
-    t.ok(state == "38000" and "not valid JSON" in err, "malformed JSON answer: 38000", err)
+    rc, out, err = pg.psql("SELECT claude_complete('malformed once')")
+    t.ok(rc == 0 and out == "You said: malformed once" and emu.stats()["requests"] == 2,
+         "a 200 that is not JSON is retried, then answered", (out, err, emu.stats()["requests"]))
     emu.reset()
-    emu.fault(fault="malformed", count=1)
-    rc, state, err = sql_error("SELECT claude_invoke('{\"messages\":[{\"role\":\"user\",\"content\":\"m\"}]}')")
-    t.ok(state == "38000" and "not valid JSON" in err, "malformed JSON answer to claude_invoke: 38000", err)
+    emu.fault(fault="malformed", count=10)
+    rc, state, err = sql_error("SET claude.max_retries = 2; SELECT claude_complete('malformed')")
+    t.ok(state == "38000" and "not JSON" in err and "2 retries" in err and "HINT" in err
+         and emu.stats()["requests"] == 3,
+         "a 200 that is never JSON: retried under max_retries, then 38000 saying so", err)
+    emu.reset()
+    emu.fault(fault="malformed", count=10)
+    rc, state, err = sql_error("SET claude.max_retries = 1; "
+                               "SELECT claude_invoke('{\"messages\":[{\"role\":\"user\",\"content\":\"m\"}]}')")
+    t.ok(state == "38000" and "not JSON" in err and emu.stats()["requests"] == 2,
+         "malformed JSON answer to claude_invoke: retried, then 38000", err)
+    emu.reset()
+    for _ in range(30):   # the audit log may be written a moment later
+        rc, out, err = pg.psql("SELECT count(*) FROM claude.usage WHERE error_code = 'MalformedResponse'")
+        if rc == 0 and int(out or 0) >= 1:
+            break
+        time.sleep(0.1)
+    t.ok(rc == 0 and int(out or 0) >= 1, "a malformed attempt is audited as MalformedResponse", (out, err))
 
     # --- keep-alive --------------------------------------------------------
     emu.reset()
@@ -162,9 +179,21 @@ try:
     st = emu.stats()
     t.ok(rc == 0 and st["bedrock_connections"] == 1 and st["requests"] == 20,
          "20 calls over TLS reuse one connection", st)
-    rc, state, err = sql_error("SET claude.ca_file = '/nonexistent/ca.pem'; SET claude.max_retries = 0; "
-                               "SELECT claude_complete('bad ca file')")
-    t.ok(state == "08001", "unreadable claude.ca_file: 08001", err)
+    # a missing CA bundle is said to be missing, not a verification failure
+    rc, state, err = sql_error("LOAD 'pg_claude'; SET claude.ca_file = '/nonexistent/ca.pem'")
+    t.ok(state == "22023" and "/nonexistent/ca.pem" in err and "No such file" in err and "HINT" in err,
+         "SET claude.ca_file to a missing file: refused, saying it does not exist", err)
+    rc, state, err = sql_error("LOAD 'pg_claude'; SET claude.ca_file = '/tmp'")
+    t.ok(state == "22023" and "cannot be read" in err, "SET claude.ca_file to a directory: refused", err)
+    pg.query("LOAD 'pg_claude'; ALTER SYSTEM SET claude.ca_file = '/nonexistent/ca.pem'")
+    pg.query("SELECT pg_reload_conf()")
+    time.sleep(0.3)
+    rc, state, err = sql_error("SET claude.max_retries = 0; SELECT claude_complete('bad ca file')")
+    t.ok(state == "58P01" and "could not read claude.ca_file" in err and "No such file" in err
+         and "HINT" in err and "verify" not in err,
+         "claude.ca_file missing at use (from the configuration file): 58P01, not a TLS failure", err)
+    pg.query("LOAD 'pg_claude'; ALTER SYSTEM RESET claude.ca_file")
+    pg.query("SELECT pg_reload_conf()")
 
     # --- secrets never in the log -------------------------------------------
     log = pg.read_log()

@@ -221,6 +221,32 @@ role_session_name = pgc-profile
     t.ok(rc == 0 and out == "You said: via process" and creds()[0].startswith("credential_process"),
          "credential_process", err)
 
+    # its stderr may hold secrets: counted, never copied into the log or the error
+    leak = "AWS_SECRET_ACCESS_KEY=leaked/Stderr+Secret0123456789EXAMPLE"
+    write_owned(proc_script, "#!/bin/sh\n"
+                f"echo 'debug: {leak}' >&2\n"
+                f"echo '{{\"Version\": 1, \"AccessKeyId\": \"{EMU_AKID}\", \"SecretAccessKey\": \"{EMU_SECRET}\"}}'\n",
+                mode=0o700)
+    fresh({**NO_IMDS, "AWS_CONFIG_FILE": conf_file, "AWS_PROFILE": "proc",
+           "AWS_SHARED_CREDENTIALS_FILE": os.path.join(pg.base, "none")})
+    rc, out, state, err = call("chatty process")
+    log = pg.read_log()
+    t.ok(rc == 0 and out == "You said: chatty process" and leak not in log and "leaked/Stderr" not in log
+         and "wrote 67 bytes to stderr" in log,
+         "credential_process stderr: only its length is logged, never its text",
+         (err, [l for l in log.splitlines() if "stderr" in l or "leaked" in l]))
+    write_owned(proc_script, "#!/bin/sh\n"
+                + "".join(f"echo 'line {i}: {leak}' >&2\n" for i in range(2000))
+                + "exit 3\n", mode=0o700)
+    fresh({**NO_IMDS, "AWS_CONFIG_FILE": conf_file, "AWS_PROFILE": "proc",
+           "AWS_SHARED_CREDENTIALS_FILE": os.path.join(pg.base, "none")})
+    rc, out, state, err = call("failing chatty process")
+    log = pg.read_log()
+    t.ok(rc != 0 and state == "28000" and "bytes to stderr" in err and "leaked/Stderr" not in err
+         and "leaked/Stderr" not in log,
+         "a failing credential_process that floods stderr: no hang, no secret in the error or the log",
+         (err, [l for l in log.splitlines() if "leaked" in l][:3]))
+
     # --- order ----------------------------------------------------------------
     fresh({**IMDS, **emulator_env()})
     rc, out, state, err = call("env first")

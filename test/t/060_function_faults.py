@@ -68,6 +68,16 @@ try:
     t.ok(state == "38000" and "does not conform to the schema" in err and "$." in err,
          "extract off the schema twice: 38000 naming the violation", err)
 
+    # W1: "required" is case-sensitive. off_schema leaves out the first
+    # required name, "Name"; the answer still has "name", which must not do.
+    cased = ('{"type": "object", "properties": {"name": {"type": "string"}, "Name": {"type": "string"}},'
+             ' "required": ["Name"]}')
+    emu.reset()
+    emu.fault(fault="off_schema", count=2)
+    rc, out, state, err = sql(f"SELECT claude_extract('name: alice', '{cased}')")
+    t.ok(state == "38000" and 'required property "Name" is missing' in err and emu.stats()["requests"] == 2,
+         "extract: an answer with \"name\" does not satisfy a schema requiring \"Name\"", (out, err))
+
     emu.reset()
     emu.fault(fault="off_schema", count=2)
     rc, out, state, err = sql(f"SET claude.on_error = 'null'; SELECT claude_extract('priority: high', '{SCHEMA}') IS NULL")
