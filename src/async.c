@@ -413,7 +413,7 @@ job_lookup(int64 job, bool to_change, char **state)
 	/* a fresh snapshot each time: the worker commits progress meanwhile */
 	d = claude_owner_query("SELECT j.role_name OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) j.state "
 						   "FROM claude.job AS j WHERE j.id OPERATOR(pg_catalog.=) $1",
-						   1, types, values, NULL, true, &isnull);
+						   1, types, values, NULL, false, &isnull);
 	if (isnull)
 		return false;
 	row = TextDatumGetCString(d);

@@ -909,7 +909,11 @@ job_populate(Job *job)
 			Datum		hash = SPI_getbinval(tup, desc, 2, &isnull);
 
 			if (i == n - 1)
+			{
+				if (last_pk)
+					pfree(last_pk);
 				last_pk = MemoryContextStrdup(outer, SPI_getvalue(tup, desc, 1));
+			}
 			if (isnull)
 				continue;		/* a NULL input: nothing to send */
 			pks[kept] = SPI_getbinval(tup, desc, 1, &isnull);
