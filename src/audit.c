@@ -7,8 +7,9 @@
  * and every cache hit is recorded, and the record must outlive the
  * caller's transaction: a ROLLBACK does not un-spend the money.  With
  * shared_preload_libraries = 'pg_claude', a backend appends its records to
- * a bounded ring in shared memory and wakes the pg_claude worker, which
- * writes them in its own short transactions; nothing here waits on a lock
+ * a bounded ring in shared memory and wakes the pg_claude audit writer
+ * (audit_writer.c, a worker that does nothing else), which writes them in
+ * its own short transactions; nothing here waits on a lock
  * held by another backend's transaction, and parallel workers can record
  * too.  A full ring drops records and counts them (claude.stats shows the
  * count) rather than blocking a query.
@@ -44,6 +45,7 @@
 
 #include "audit.h"
 #include "guc.h"
+#include "worker.h"
 
 const char *claude_current_function = NULL;
 const char *claude_current_input = NULL;
@@ -67,7 +69,6 @@ typedef struct RecordHeader
 typedef struct AuditRing
 {
 	LWLock	   *lock;
-	Latch	   *writer_latch;
 	uint64		head;			/* bytes ever written */
 	uint64		tail;			/* bytes ever read */
 	uint64		dropped;
@@ -94,7 +95,6 @@ claude_audit_shmem_init(void)
 	if (!found)
 	{
 		ring->lock = &(GetNamedLWLockTranche("pg_claude"))[1].lock;
-		ring->writer_latch = NULL;
 		ring->head = ring->tail = ring->dropped = 0;
 		ring->capacity = (Size) claude_audit_buffer_kb * 1024;
 	}
@@ -106,12 +106,18 @@ claude_audit_shared(void)
 	return ring != NULL;
 }
 
-void
-claude_audit_set_writer_latch(Latch *latch)
+/* Is the ring at least half full (skip gathering)? */
+bool
+claude_audit_ring_pressed(void)
 {
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->writer_latch = latch;
+	bool		pressed;
+
+	if (ring == NULL)
+		return false;
+	LWLockAcquire(ring->lock, LW_SHARED);
+	pressed = ring->head - ring->tail >= ring->capacity / 2;
 	LWLockRelease(ring->lock);
+	return pressed;
 }
 
 uint64
@@ -181,7 +187,6 @@ static bool
 ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size text_len)
 {
 	RecordHeader h;
-	Latch	   *latch;
 
 	h.kind = kind;
 	h.text_len = (uint32) text_len;
@@ -197,7 +202,7 @@ ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size 
 			drop_warned = true;
 			ereport(WARNING,
 					(errmsg("pg_claude audit buffer is full; a record was dropped"),
-					 errhint("Check that the pg_claude worker is running, or raise claude.audit_buffer. "
+					 errhint("Check that the pg_claude audit writer is running, or raise claude.audit_buffer. "
 							 "Dropped records are counted in claude.stats.")));
 		}
 		return false;
@@ -207,10 +212,8 @@ ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size 
 	if (text_len > 0)
 		ring_copy_in(ring->head + sizeof(h) + rec_len, text, text_len);
 	ring->head += h.len;
-	latch = ring->writer_latch;
 	LWLockRelease(ring->lock);
-	if (latch)
-		SetLatch(latch);
+	claude_wake_audit_writer();
 	return true;
 }
 
@@ -649,18 +652,4 @@ claude_audit_maintain(void)
 	}
 	SPI_finish();
 	return deleted;
-}
-
-void
-claude_audit_wake_writer(void)
-{
-	Latch	   *latch;
-
-	if (ring == NULL)
-		return;
-	LWLockAcquire(ring->lock, LW_SHARED);
-	latch = ring->writer_latch;
-	LWLockRelease(ring->lock);
-	if (latch)
-		SetLatch(latch);
 }

@@ -52,11 +52,12 @@
 #include "guc.h"
 #include "jobs.h"
 #include "task.h"
+#include "worker.h"
 
 void
 claude_jobs_wake_worker(void)
 {
-	claude_audit_wake_writer();
+	claude_wake_job_worker();
 }
 
 void
@@ -203,6 +204,8 @@ run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
  */
 static int	owner_guc_level = 0;
 
+#define OWNER_SEARCH_PATH "\"$user\", public"
+
 static void
 become(Oid role)
 {
@@ -210,7 +213,12 @@ become(Oid role)
 	{
 		SetUserIdAndSecContext(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 		if (owner_guc_level == 0)
+		{
 			owner_guc_level = NewGUCNestLevel();
+			/* the worker's own path is pinned (worker.c); the owner's code resolves names as documented */
+			(void) set_config_option("search_path", OWNER_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
 		return;
 	}
 	/* after an abort the transaction has already undone the settings */
@@ -1077,9 +1085,7 @@ job_flush(JobPump *jp)
 		jp->finished = NIL;
 	}
 
-	/* keep the audit ring drained and settings fresh during a long job */
-	while (claude_audit_drain() > 0)
-		;
+	/* keep settings fresh during a long job (the audit writer drains the ring) */
 	MemoryContextSwitchTo(cxt);
 	if (ConfigReloadPending)
 	{

@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "credentials.h"
 #include "shmem.h"
+#include "worker.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -33,6 +34,7 @@ claude_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(claude_credentials_shmem_size());
 	RequestAddinShmemSpace(claude_audit_shmem_size());
+	RequestAddinShmemSpace(claude_worker_shmem_size());
 	/* 0: shared credentials, 1: audit ring */
 	RequestNamedLWLockTranche("pg_claude", 2);
 }
@@ -45,6 +47,7 @@ claude_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	claude_credentials_shmem_init();
 	claude_audit_shmem_init();
+	claude_worker_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
