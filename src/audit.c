@@ -360,14 +360,21 @@ ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size 
 	"job_id, prompt_sha256, prompt, cache_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
 	"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
 
+/*
+ * Every operator and function schema-qualified: these statements run with
+ * raised privileges, and a caller's search_path (the direct path) must not
+ * be able to substitute its own.  (OPERATOR() has no precedence of its
+ * own: parenthesise.)
+ */
 #define CACHE_HIT_UPDATE \
-	"UPDATE claude.cache SET hits = hits + 1, last_used_at = greatest(last_used_at, $1) WHERE key = $2"
+	"UPDATE claude.cache SET hits = hits OPERATOR(pg_catalog.+) 1, " \
+	"last_used_at = greatest(last_used_at, $1) WHERE key OPERATOR(pg_catalog.=) $2"
 
 #define CACHE_UPSERT \
 	"INSERT INTO claude.cache (key, model, operation, prompt_sha256, response, input_tokens, output_tokens) " \
 	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET response = EXCLUDED.response, " \
 	"model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, " \
-	"created_at = now(), last_used_at = now()"
+	"created_at = pg_catalog.now(), last_used_at = pg_catalog.now()"
 
 /*
  * Plans kept for the life of the process (SPI_keepplan): the worker
@@ -843,26 +850,30 @@ claude_audit_maintain(void)
 		elog(ERROR, "SPI_connect failed");
 	if (claude_usage_retention_s > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.usage WHERE ts < now() - interval '%d seconds'",
+		rc = SPI_execute(psprintf("DELETE FROM claude.usage WHERE ts OPERATOR(pg_catalog.<) "
+								  "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))",
 								  claude_usage_retention_s), false, 0);
 		spi_check(rc, "usage retention");
 		deleted += SPI_processed;
 	}
-	rc = SPI_execute(psprintf("DELETE FROM claude.requests WHERE state IN ('done', 'error') "
-							  "AND completed_at < now() - interval '%d seconds'", claude_request_retention_s),
+	rc = SPI_execute(psprintf("DELETE FROM claude.requests WHERE state OPERATOR(pg_catalog.=) ANY ('{done,error}') "
+							  "AND completed_at OPERATOR(pg_catalog.<) "
+							  "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))",
+							  claude_request_retention_s),
 					 false, 0);
 	spi_check(rc, "request retention");
 	deleted += SPI_processed;
 	if (claude_cache_ttl_s > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE created_at < now() - interval '%d seconds'",
+		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE created_at OPERATOR(pg_catalog.<) "
+								  "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %d))",
 								  claude_cache_ttl_s), false, 0);
 		spi_check(rc, "cache expiry");
 		deleted += SPI_processed;
 	}
 	if (claude_cache_max_entries > 0)
 	{
-		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE key IN (SELECT key FROM claude.cache "
+		rc = SPI_execute(psprintf("DELETE FROM claude.cache WHERE key OPERATOR(pg_catalog.=) ANY (SELECT key FROM claude.cache "
 								  "ORDER BY last_used_at DESC, key OFFSET %d)", claude_cache_max_entries),
 						 false, 0);
 		spi_check(rc, "cache eviction");
