@@ -13,8 +13,8 @@
  * backend's transaction, and parallel workers can record too.
  *
  * A full ring is back-pressure, not loss: the backend wakes the writer and
- * waits (in short, interruptible steps) until there is room.  Only if the
- * writer makes no progress for claude.audit_wait_timeout (not running, or
+ * waits (in short steps; a cancel ends the wait) until there is room.  Only
+ * if the writer makes no progress for claude.audit_wait_timeout (not running, or
  * stuck) does the backend write the record itself, in its own transaction
  * (a subtransaction of the caller's: such a row shares the caller's fate
  * on ROLLBACK), with a WARNING.  A record that cannot be written either
