@@ -282,7 +282,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
 """)
         self.pages = {t: int(self.admin.one(f"SELECT relpages FROM pg_class WHERE relname = '{t}'"))
                       for t in ("par_compact", "par_spread")}
-        self.bgw = int(self.admin.one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_claude worker'"))
+        self.bgw = int(self.admin.one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_claude audit writer'"))
         self.pg_version = self.admin.one("SELECT version()")
         # the exact request body claude_complete sends, for boto3 to send too
         self.emu_prepare(0)
@@ -299,13 +299,13 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         self.idle_hwm_kb = vm_hwm_kb(s.pid)
         s.close()
         self.wait_audit()
-        # the pg_claude worker wakes up every second even when idle: its idle rate, to take off
+        # the pg_claude audit writer wakes up every second even when idle: its idle rate, to take off
         c0, t0 = cpu_s(self.bgw), time.monotonic()
         time.sleep(3)
         self.bgw_idle_rate = (cpu_s(self.bgw) - c0) / (time.monotonic() - t0)
 
     def bgw_net(self, cpu, seconds):
-        """The pg_claude worker's CPU over a window, less its idle wake-ups."""
+        """The pg_claude audit writer's CPU over a window, less its idle wake-ups."""
         return max(0.0, cpu - self.bgw_idle_rate * seconds)
 
     def teardown(self):
@@ -334,7 +334,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         return int(self.admin.one("SELECT count(*) FROM claude.usage"))
 
     def wait_audit(self, expected=None, timeout=20):
-        """Until the pg_claude worker has written `expected` usage rows (or
+        """Until the pg_claude audit writer has written `expected` usage rows (or
         the count stops moving); returns the count."""
         deadline = time.monotonic() + timeout
         last, still = -1, 0
@@ -533,7 +533,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
                 f"{r['conns']} connections, {r['cpu_who']} CPU {r['cpu'] * 1000:.1f} ms, peak RSS "
                 f"{r['hwm_kb'] / 1024:.1f} MB")
         if r.get("bgw_cpu") is not None:
-            line += (f", pg_claude worker CPU {r['bgw_cpu'] * 1000:.1f} ms over {r['bgw_window']:.1f} s "
+            line += (f", pg_claude audit writer CPU {r['bgw_cpu'] * 1000:.1f} ms over {r['bgw_window']:.1f} s "
                      f"({r['bgw_net'] * 1000:.1f} ms net of idle wake-ups) for {r['audit_rows']} audit rows")
         print(line, flush=True)
         if "planned" in r:
@@ -553,7 +553,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
                   f"whole process incl. interpreter start {r['process_total_s']:.2f} s", flush=True)
 
     def print_cpu_row(self, r):
-        extra = f", pg_claude worker {r['bgw'] * 1e6 / r['n']:.0f} µs/req (audit)" if r.get("bgw") is not None else ""
+        extra = f", pg_claude audit writer {r['bgw'] * 1e6 / r['n']:.0f} µs/req (audit)" if r.get("bgw") is not None else ""
         if r.get("import_cpu") is not None:
             extra = (f", not counted: import boto3 {r['import_cpu'] * 1000:.0f} ms and boto3.client() "
                      f"{r['client_cpu'] * 1000:.0f} ms, once")
@@ -580,7 +580,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
                 if "planned" in r:
                     out.append(f"  {r['key']}: workers planned {r['planned']}, launched {r['launched']}; rows per "
                                f"worker {r['worker_rows']}, leader {r['leader_rows']}")
-            out.append(f"  CPU/req: CPU of the doing process(es) / requests sent; +audit: pg_claude worker µs/req "
+            out.append(f"  CPU/req: CPU of the doing process(es) / requests sent; +audit: pg_claude audit writer µs/req "
                        f"(writing claude.usage; net of its idle {self.bgw_idle_rate * 1000:.1f} ms/s); "
                        f"peak RSS: VmHWM (backend; c: max over leader and workers) or ru_maxrss (python); "
                        f"an idle backend's VmHWM is {self.idle_hwm_kb / 1024:.1f} MB")
@@ -598,7 +598,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
                 pg, b3 = by.get(("pg_claude backend", mode)), by.get(("boto3 process", mode))
                 if pg and b3:
                     out.append(f"boto3 CPU per request / pg_claude CPU per request, {mode}: {b3 / pg:.1f}x "
-                               f"({b3 / (pg + self.audit_per_req(mode)):.1f}x counting the pg_claude worker's audit)")
+                               f"({b3 / (pg + self.audit_per_req(mode)):.1f}x counting the pg_claude audit writer's audit)")
         return "\n".join(out)
 
     def audit_per_req(self, mode):

@@ -7,11 +7,19 @@
  * and every cache hit is recorded, and the record must outlive the
  * caller's transaction: a ROLLBACK does not un-spend the money.  With
  * shared_preload_libraries = 'pg_claude', a backend appends its records to
- * a bounded ring in shared memory and wakes the pg_claude worker, which
- * writes them in its own short transactions; nothing here waits on a lock
- * held by another backend's transaction, and parallel workers can record
- * too.  A full ring drops records and counts them (claude.stats shows the
- * count) rather than blocking a query.
+ * a bounded ring in shared memory and wakes the pg_claude audit writer
+ * (audit_writer.c, a worker that does nothing else), which writes them in
+ * its own short transactions; nothing here waits on a lock held by another
+ * backend's transaction, and parallel workers can record too.
+ *
+ * A full ring is back-pressure, not loss: the backend wakes the writer and
+ * waits (in short steps; a cancel ends the wait) until there is room.  Only
+ * if the writer makes no progress for claude.audit_wait_timeout (not running, or
+ * stuck) does the backend write the record itself, in its own transaction
+ * (a subtransaction of the caller's: such a row shares the caller's fate
+ * on ROLLBACK), with a WARNING.  A record that cannot be written either
+ * way (a parallel worker, say) goes to the server log and is counted in
+ * claude.dropped_records().
  *
  * Without preloading (or in a database the worker does not serve), the
  * backend writes its records itself, in a subtransaction of the caller's
@@ -34,6 +42,8 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -45,6 +55,13 @@
 #include "audit.h"
 #include "privilege.h"
 #include "guc.h"
+#include "worker.h"
+
+/* A backend waiting for room in the ring looks again at least this often. */
+#define RING_WAIT_STEP_MS 10
+
+/* An error path (or a cancelled wait) waits at most this long, uninterruptibly. */
+#define ERROR_PATH_WAIT_MS 1000
 
 const char *claude_current_function = NULL;
 const char *claude_current_input = NULL;
@@ -68,17 +85,27 @@ typedef struct RecordHeader
 typedef struct AuditRing
 {
 	LWLock	   *lock;
-	Latch	   *writer_latch;
+	ConditionVariable room;		/* broadcast when the writer takes records out */
 	uint64		head;			/* bytes ever written */
 	uint64		tail;			/* bytes ever read */
-	uint64		dropped;
+	uint64		dropped;		/* records lost: in neither claude.usage nor the ring */
 	Size		capacity;
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } AuditRing;
 
 static AuditRing *ring = NULL;
 static int	ring_serves_this_db = -1;	/* -1 unknown, 0 no, 1 yes */
-static bool drop_warned = false;
+
+/*
+ * The ring's tail when this backend last gave up waiting for the writer:
+ * while it has not moved, the writer is still stuck, and a full ring sends
+ * records straight to the backend's own transaction instead of waiting
+ * claude.audit_wait_timeout again for every record.
+ */
+static uint64 stuck_tail = PG_UINT64_MAX;
+static uint64 stuck_warned_tail = PG_UINT64_MAX;	/* one WARNING per stuck spell */
+
+static void log_record(const ClaudeUsageRecord *r, const char *why);
 
 Size
 claude_audit_shmem_size(void)
@@ -95,7 +122,7 @@ claude_audit_shmem_init(void)
 	if (!found)
 	{
 		ring->lock = &(GetNamedLWLockTranche("pg_claude"))[1].lock;
-		ring->writer_latch = NULL;
+		ConditionVariableInit(&ring->room);
 		ring->head = ring->tail = ring->dropped = 0;
 		ring->capacity = (Size) claude_audit_buffer_kb * 1024;
 	}
@@ -107,12 +134,38 @@ claude_audit_shared(void)
 	return ring != NULL;
 }
 
-void
-claude_audit_set_writer_latch(Latch *latch)
+/* Is the ring at least half full (backends may soon wait for room)? */
+bool
+claude_audit_ring_pressed(void)
+{
+	bool		pressed;
+
+	if (ring == NULL)
+		return false;
+	LWLockAcquire(ring->lock, LW_SHARED);
+	pressed = ring->head - ring->tail >= ring->capacity / 2;
+	LWLockRelease(ring->lock);
+	return pressed;
+}
+
+/* A record that reached neither the ring nor claude.usage. */
+static void
+count_lost(void)
 {
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->writer_latch = latch;
+	ring->dropped++;
 	LWLockRelease(ring->lock);
+}
+
+static uint64
+ring_tail(void)
+{
+	uint64		tail;
+
+	LWLockAcquire(ring->lock, LW_SHARED);
+	tail = ring->tail;
+	LWLockRelease(ring->lock);
+	return tail;
 }
 
 uint64
@@ -177,42 +230,124 @@ ring_copy_out(uint64 pos, void *dst, Size len)
 		memcpy((char *) dst + first, ring->data, len - first);
 }
 
-/* Append a record; false (and counted) when the ring is full. */
+typedef enum PutResult
+{
+	PUT_QUEUED,					/* in the ring: the writer will write it */
+	PUT_TOO_LARGE,				/* larger than the whole ring */
+	PUT_WRITER_STUCK,			/* no room, and the writer made none in time */
+	PUT_CANCELLED				/* no room, and the caller is being cancelled (or failing) */
+} PutResult;
+
+/* Append a record if there is room now. */
 static bool
-ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size text_len)
+ring_try_put(const RecordHeader *h, const void *rec, Size rec_len, const char *text, Size text_len)
+{
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	if (h->len > ring->capacity - (ring->head - ring->tail))
+	{
+		LWLockRelease(ring->lock);
+		return false;
+	}
+	ring_copy_in(ring->head, h, sizeof(*h));
+	ring_copy_in(ring->head + sizeof(*h), rec, rec_len);
+	if (text_len > 0)
+		ring_copy_in(ring->head + sizeof(*h) + rec_len, text, text_len);
+	ring->head += h->len;
+	LWLockRelease(ring->lock);
+	claude_wake_audit_writer();
+	return true;
+}
+
+/* A cancel, statement_timeout or termination waits to be raised. */
+static inline bool
+interrupt_waiting(void)
+{
+	return InterruptPending && (QueryCancelPending || ProcDiePending);
+}
+
+/*
+ * Append a record, waiting for room (back-pressure) for as long as the
+ * writer makes progress, within claude.audit_wait_timeout of none.
+ *
+ * The wait sleeps on this backend's latch (a condition variable the
+ * writer broadcasts as it takes records out) in short steps.  It holds
+ * interrupts, so that nothing is raised from inside an audit callback (the
+ * attempt would be recorded twice), and looks at them itself: once a
+ * cancel, statement_timeout or termination is pending it waits at most
+ * ERROR_PATH_WAIT_MS more, then returns, and the caller's next
+ * CHECK_FOR_INTERRUPTS raises it.  An error path (in_error) gets only
+ * ERROR_PATH_WAIT_MS in all.
+ */
+static PutResult
+ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size text_len,
+		 bool in_error)
 {
 	RecordHeader h;
-	Latch	   *latch;
+	uint64		seen;
+	uint64		start_tail;
+	TimestampTz deadline;		/* of no progress */
+	TimestampTz hard_deadline = 0;	/* whatever the progress; 0 = none */
+	PutResult	result = PUT_WRITER_STUCK;
 
 	h.kind = kind;
 	h.text_len = (uint32) text_len;
 	h.len = (uint32) MAXALIGN(sizeof(RecordHeader) + rec_len + text_len);
+	if (h.len > ring->capacity)
+		return PUT_TOO_LARGE;
+	if (ring_try_put(&h, rec, rec_len, text, text_len))
+		return PUT_QUEUED;
 
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	if (h.len > ring->capacity - (ring->head - ring->tail))
+	/* full: wait for the writer, unless it has not moved since this backend last gave up on it */
+	seen = start_tail = ring_tail();
+	if (seen == stuck_tail || claude_audit_wait_timeout_ms <= 0)
+		return (in_error || interrupt_waiting()) ? PUT_CANCELLED : PUT_WRITER_STUCK;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), claude_audit_wait_timeout_ms);
+	if (in_error)
+		hard_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Min(claude_audit_wait_timeout_ms, ERROR_PATH_WAIT_MS));
+
+	HOLD_INTERRUPTS();
+	ConditionVariablePrepareToSleep(&ring->room);
+	for (;;)
 	{
-		ring->dropped++;
-		LWLockRelease(ring->lock);
-		if (!drop_warned)
+		uint64		tail;
+		TimestampTz now;
+
+		claude_wake_audit_writer();
+		if (ring_try_put(&h, rec, rec_len, text, text_len))
 		{
-			drop_warned = true;
-			ereport(WARNING,
-					(errmsg("pg_claude audit buffer is full; a record was dropped"),
-					 errhint("Check that the pg_claude worker is running, or raise claude.audit_buffer. "
-							 "Dropped records are counted in claude.stats.")));
+			result = PUT_QUEUED;
+			break;
 		}
-		return false;
+		now = GetCurrentTimestamp();
+		tail = ring_tail();
+		if (hard_deadline == 0 && interrupt_waiting())
+			hard_deadline = TimestampTzPlusMilliseconds(now, ERROR_PATH_WAIT_MS);
+		if (tail != seen)
+		{
+			/* progress: the bound is on a writer that does not move */
+			seen = tail;
+			deadline = TimestampTzPlusMilliseconds(now, claude_audit_wait_timeout_ms);
+		}
+		else if (now >= deadline)
+		{
+			stuck_tail = tail;
+			result = hard_deadline != 0 ? PUT_CANCELLED : PUT_WRITER_STUCK;
+			break;
+		}
+		if (hard_deadline != 0 && now >= hard_deadline)
+		{
+			/* not moved at all meanwhile: stuck, do not wait for it again */
+			if (tail == start_tail)
+				stuck_tail = tail;
+			result = PUT_CANCELLED;
+			break;
+		}
+		(void) ConditionVariableTimedSleep(&ring->room, RING_WAIT_STEP_MS, PG_WAIT_EXTENSION);
 	}
-	ring_copy_in(ring->head, &h, sizeof(h));
-	ring_copy_in(ring->head + sizeof(h), rec, rec_len);
-	if (text_len > 0)
-		ring_copy_in(ring->head + sizeof(h) + rec_len, text, text_len);
-	ring->head += h.len;
-	latch = ring->writer_latch;
-	LWLockRelease(ring->lock);
-	if (latch)
-		SetLatch(latch);
-	return true;
+	ConditionVariableCancelSleep();
+	RESUME_INTERRUPTS();
+	return result;
 }
 
 /* ---------------------------------------------------------------------
@@ -226,6 +361,12 @@ ring_put(RecordKind kind, const void *rec, Size rec_len, const char *text, Size 
 	"job_id, prompt_sha256, prompt, cache_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
 	"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
 
+/*
+ * Every operator and function schema-qualified: these statements run with
+ * raised privileges, and a caller's search_path (the direct path) must not
+ * be able to substitute its own.  (OPERATOR() has no precedence of its
+ * own: parenthesise.)
+ */
 #define CACHE_HIT_UPDATE \
 	"UPDATE claude.cache SET hits = hits OPERATOR(pg_catalog.+) 1, last_used_at = greatest(last_used_at, $1) " \
 	"WHERE key OPERATOR(pg_catalog.=) $2"
@@ -382,7 +523,7 @@ log_record(const ClaudeUsageRecord *r, const char *why)
  * Write from this backend, in a subtransaction, as the extension owner
  * (callers may not write the audit tables themselves; privilege.c).
  */
-static void
+static bool
 write_direct(RecordKind kind, const void *rec, const char *text)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
@@ -394,7 +535,7 @@ write_direct(RecordKind kind, const void *rec, const char *text)
 	{
 		if (kind == RECORD_USAGE)
 			log_record((const ClaudeUsageRecord *) rec, "not written: no writable transaction");
-		return;
+		return false;
 	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -431,8 +572,50 @@ write_direct(RecordKind kind, const void *rec, const char *text)
 		if (kind == RECORD_USAGE)
 			log_record((const ClaudeUsageRecord *) rec, edata->message);
 		FreeErrorData(edata);
+		return false;
 	}
 	PG_END_TRY();
+	return true;
+}
+
+/*
+ * The ring could not take a record (the writer is stuck, or the record is
+ * larger than the ring): write it from this process.  In a transaction,
+ * that is a subtransaction of it, so the row is kept only if the caller
+ * commits; outside any (the job worker between its transactions), in a
+ * transaction of its own.  Returns whether it was written.
+ */
+static bool
+write_instead_of_ring(RecordKind kind, const void *rec, const char *text)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		written;
+
+	if (IsTransactionState() || IsTransactionOrTransactionBlock())
+		return write_direct(kind, rec, text);	/* an aborted one refuses */
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	written = write_direct(kind, rec, text);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return written;
+}
+
+/* What a backend says when the writer has not made room in time. */
+static void
+warn_writer_stuck(void)
+{
+	ereport(WARNING,
+			(errmsg("the pg_claude audit writer made no room in the audit buffer for %d ms; "
+					"this process writes its audit records itself", claude_audit_wait_timeout_ms),
+			 errdetail("Records written this way are part of the caller's transaction: a ROLLBACK removes them."),
+			 errhint("Check that the pg_claude audit writer is running (backend_type \"pg_claude audit writer\" "
+					 "in pg_stat_activity) and not blocked.")));
 }
 
 /* ---------------------------------------------------------------------
@@ -471,35 +654,75 @@ void
 claude_audit_usage(const ClaudeUsageRecord *r, const char *prompt)
 {
 	const char *text = (claude_log_prompts && prompt) ? prompt : NULL;
+	PutResult	put;
 
-	if (ring_usable())
+	if (!ring_usable())
 	{
-		if (ring_put(RECORD_USAGE, r, sizeof(*r), text, text ? strlen(text) + 1 : 0))
-			return;
-		log_record(r, "audit buffer full");
+		(void) write_direct(RECORD_USAGE, r, text);
 		return;
 	}
-	write_direct(RECORD_USAGE, r, text);
+	put = ring_put(RECORD_USAGE, r, sizeof(*r), text, text ? strlen(text) + 1 : 0, false);
+	if (put == PUT_QUEUED)
+		return;
+	if (put == PUT_CANCELLED)
+	{
+		/* its transaction is going away: the row would go with it */
+		count_lost();
+		log_record(r, "cancelled while the audit buffer was full");
+		return;
+	}
+	if (put == PUT_WRITER_STUCK && stuck_warned_tail != stuck_tail)
+	{
+		stuck_warned_tail = stuck_tail;
+		warn_writer_stuck();
+	}
+	else if (put == PUT_TOO_LARGE)
+		ereport(WARNING,
+				(errmsg("a pg_claude audit record is larger than claude.audit_buffer; "
+						"this process writes it itself"),
+				 errdetail("The record is part of the caller's transaction: a ROLLBACK removes it.")));
+	if (!write_instead_of_ring(RECORD_USAGE, r, text))
+		count_lost();
 }
 
+/*
+ * From an error path (a call interrupted in flight, a refused request
+ * about to raise): the transaction is going away, so the record goes to
+ * the ring (waiting briefly for room) or to the server log.
+ */
 void
 claude_audit_usage_in_error(const ClaudeUsageRecord *r)
 {
-	if (ring_usable() && ring_put(RECORD_USAGE, r, sizeof(*r), NULL, 0))
-		return;
+	if (ring_usable())
+	{
+		if (ring_put(RECORD_USAGE, r, sizeof(*r), NULL, 0, true) == PUT_QUEUED)
+			return;
+		count_lost();
+	}
 	log_record(r, "interrupted call");
 }
 
 void
 claude_audit_cache_store(const ClaudeCacheRecord *r, const char *response)
 {
-	if (ring_usable())
+	PutResult	put;
+
+	if (!ring_usable())
 	{
-		/* a dropped cache row costs a future call, not a fact: no log line */
-		(void) ring_put(RECORD_CACHE, r, sizeof(*r), response, strlen(response) + 1);
+		(void) write_direct(RECORD_CACHE, r, response);
 		return;
 	}
-	write_direct(RECORD_CACHE, r, response);
+	put = ring_put(RECORD_CACHE, r, sizeof(*r), response, strlen(response) + 1, false);
+	if (put == PUT_QUEUED)
+		return;
+	if (put == PUT_CANCELLED)
+	{
+		count_lost();
+		return;
+	}
+	/* a large answer, or a stuck writer: store it from here (no WARNING of its own) */
+	if (!write_instead_of_ring(RECORD_CACHE, r, response))
+		count_lost();
 }
 
 /* ---------------------------------------------------------------------
@@ -523,6 +746,9 @@ ring_pop(RecordHeader *h)
 		ring->tail += h->len;
 	}
 	LWLockRelease(ring->lock);
+	/* room: wake the backends waiting for it */
+	if (buf != NULL)
+		ConditionVariableBroadcast(&ring->room);
 	return buf;
 }
 
@@ -655,18 +881,4 @@ claude_audit_maintain(void)
 	}
 	SPI_finish();
 	return deleted;
-}
-
-void
-claude_audit_wake_writer(void)
-{
-	Latch	   *latch;
-
-	if (ring == NULL)
-		return;
-	LWLockAcquire(ring->lock, LW_SHARED);
-	latch = ring->writer_latch;
-	LWLockRelease(ring->lock);
-	if (latch)
-		SetLatch(latch);
 }

@@ -2,7 +2,7 @@
  *
  * audit.h
  *	  The audit log (claude.usage) and cache writes: records handed to
- *	  shared memory and written by the pg_claude worker, so that they
+ *	  shared memory and written by the pg_claude audit writer, so that they
  *	  survive the caller's ROLLBACK.
  *
  * Copyright (c) 2026, pg_claude developers
@@ -74,19 +74,18 @@ extern void claude_audit_cache_store(const ClaudeCacheRecord *r, const char *res
 /* Settle, in a normal state, where this backend's records go. */
 extern void claude_audit_prepare(void);
 
-/* Shared memory: size, attach; the worker's side. */
+/* Shared memory: size, attach; the audit writer's side. */
 extern Size claude_audit_shmem_size(void);
 extern void claude_audit_shmem_init(void);
 extern bool claude_audit_shared(void);
-extern void claude_audit_set_writer_latch(Latch *latch);
 
-/* Wake the worker (its latch). */
-extern void claude_audit_wake_writer(void);
+/* Audit writer: is the ring at least half full (skip gathering)? */
+extern bool claude_audit_ring_pressed(void);
 
-/* Worker: write what is queued (in its own transaction); returns records written. */
+/* Audit writer: write what is queued (in its own transaction); returns records written. */
 extern int	claude_audit_drain(void);
 
-/* Records dropped because the shared buffer was full (since start). */
+/* Records lost since start: in neither claude.usage nor the ring (server log only). */
 extern uint64 claude_audit_dropped(void);
 
 /* Retention and cache eviction; returns rows deleted. */

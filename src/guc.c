@@ -58,6 +58,7 @@ int			claude_usage_retention_s = 90 * 24 * 3600;
 bool		claude_log_prompts = false;
 char	   *claude_database_name = NULL;
 int			claude_audit_buffer_kb = 8192;
+int			claude_audit_wait_timeout_ms = 10000;
 
 static const struct config_enum_entry cache_options[] = {
 	{"on", CLAUDE_CACHE_ON, false},
@@ -589,6 +590,15 @@ claude_guc_init(void)
 							&claude_usage_retention_s,
 							90 * 24 * 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("claude.audit_wait_timeout",
+							gettext_noop("Sets how long a backend waits for room in a full audit buffer while the audit writer makes none; "
+										 "then it writes its records itself, in its own transaction. 0 means not at all."),
+							NULL,
+							&claude_audit_wait_timeout_ms,
+							10000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("claude.log_prompts",

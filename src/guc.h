@@ -48,6 +48,7 @@ extern int	claude_usage_retention_s;
 extern bool claude_log_prompts;
 extern char *claude_database_name;
 extern int	claude_audit_buffer_kb;
+extern int	claude_audit_wait_timeout_ms;
 extern int	claude_summarize_chunk_tokens;
 
 extern void claude_guc_init(void);

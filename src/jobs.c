@@ -57,11 +57,12 @@
 #include "privilege.h"
 #include "jobs.h"
 #include "task.h"
+#include "worker.h"
 
 void
 claude_jobs_wake_worker(void)
 {
-	claude_audit_wake_writer();
+	claude_wake_job_worker();
 }
 
 /* ---------------------------------------------------------------------
@@ -1313,9 +1314,7 @@ job_flush(JobPump *jp)
 		jp->finished = NIL;
 	}
 
-	/* keep the audit ring drained and settings fresh during a long job */
-	while (claude_audit_drain() > 0)
-		;
+	/* keep settings fresh during a long job (the audit writer drains the ring) */
 	MemoryContextSwitchTo(cxt);
 	if (ConfigReloadPending)
 	{

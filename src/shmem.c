@@ -23,6 +23,7 @@
 #include "credentials.h"
 #include "jobs.h"
 #include "shmem.h"
+#include "worker.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -35,6 +36,7 @@ claude_shmem_request(void)
 	RequestAddinShmemSpace(claude_credentials_shmem_size());
 	RequestAddinShmemSpace(claude_audit_shmem_size());
 	RequestAddinShmemSpace(claude_jobs_shmem_size());
+	RequestAddinShmemSpace(claude_worker_shmem_size());
 	/* 0: shared credentials, 1: audit ring */
 	RequestNamedLWLockTranche("pg_claude", 2);
 }
@@ -48,6 +50,7 @@ claude_shmem_startup(void)
 	claude_credentials_shmem_init();
 	claude_audit_shmem_init();
 	claude_jobs_shmem_init();
+	claude_worker_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -1,14 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The pg_claude background worker: writes the audit log and the cache
- *	  from shared memory, and keeps them within retention and size.
+ *	  The pg_claude job worker (asynchronous requests and enrichment jobs),
+ *	  the registration of both pg_claude background workers, and the
+ *	  shared wake-up state through which backends wake each of them.
  *
- * Follows worker_spi's skeleton: SIGHUP reloads, SIGTERM ends, the loop
- * waits on its latch (backends set it when they hand over records) with a
- * timeout as a safety net, and works in short transactions of its own.
- * It serves one database, claude.database_name, and waits quietly until
- * the extension exists there.
+ * There are two workers, so that neither can hold the other hostage:
+ *
+ *	- the job worker ("pg_claude worker" in pg_stat_activity) sends the
+ *	  asynchronous requests and the rows of enrichment jobs;
+ *	- the audit writer ("pg_claude audit writer", audit_writer.c) writes
+ *	  the audit and cache records that backends hand to the shared ring,
+ *	  and runs retention and eviction.
+ *
+ * A job may run for hours, block on a slow endpoint or evaluate an
+ * expensive input; none of that delays the audit log.  Each worker has a
+ * named slot (pid and latch) in the struct "pg_claude workers", and each
+ * is woken through its own slot only: records in the ring wake the writer,
+ * committed work wakes the job worker.
+ *
+ * Both follow worker_spi's skeleton: SIGHUP reloads, the loop waits on its
+ * latch with a timeout as a safety net, and works in short transactions of
+ * its own.  Both serve one database, claude.database_name, wait quietly
+ * until the extension exists there, and run their own SQL with
+ * search_path pinned to "pg_catalog, pg_temp" (set at start), so that no
+ * object another role creates can stand in for a built-in.
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -16,19 +32,17 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/timestamp.h"
 
 #include "audit.h"
 #include "guc.h"
@@ -37,63 +51,150 @@
 #include "worker.h"
 
 #define WORKER_NAPTIME_MS 1000
-#define MAINTENANCE_INTERVAL_MS (60 * 1000)
-#define GATHER_MS 50
 
 PGDLLEXPORT void claude_worker_main(Datum arg);
 
+/* One worker's wake-up state. */
+typedef struct ClaudeWorkerSlot
+{
+	pid_t		pid;			/* 0 when not running */
+	Latch	   *latch;
+} ClaudeWorkerSlot;
+
+typedef struct ClaudeWorkers
+{
+	slock_t		mutex;
+	ClaudeWorkerSlot job_worker;
+	ClaudeWorkerSlot audit_writer;
+} ClaudeWorkers;
+
+static ClaudeWorkers *workers = NULL;
+
+Size
+claude_worker_shmem_size(void)
+{
+	return MAXALIGN(sizeof(ClaudeWorkers));
+}
+
 void
-claude_worker_register(void)
+claude_worker_shmem_init(void)
+{
+	bool		found;
+
+	workers = ShmemInitStruct("pg_claude workers", claude_worker_shmem_size(), &found);
+	if (!found)
+	{
+		memset(workers, 0, sizeof(ClaudeWorkers));
+		SpinLockInit(&workers->mutex);
+	}
+}
+
+static void
+register_one(const char *function_name, const char *name, const char *type, int restart_s)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
+	worker.bgw_restart_time = restart_s;
 	strlcpy(worker.bgw_library_name, "pg_claude", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "claude_worker_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_claude %s worker", EXTVERSION);
-	strlcpy(worker.bgw_type, "pg_claude worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function_name, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Retention and eviction, in a transaction of their own. */
-static void
-run_maintenance(void)
+void
+claude_worker_register(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(get_extension_oid("pg_claude", true)))
-	{
-		int64		deleted;
+	char		name[BGW_MAXLEN];
 
-		pgstat_report_activity(STATE_RUNNING, "pg_claude maintenance");
-		deleted = claude_audit_maintain();
-		if (deleted > 0)
-			ereport(DEBUG1, (errmsg_internal("pg_claude worker: maintenance deleted " INT64_FORMAT " rows", deleted)));
+	snprintf(name, sizeof(name), "pg_claude %s worker", EXTVERSION);
+	register_one("claude_worker_main", name, "pg_claude worker", 5);
+	/* back within a second: backends wait for it when the ring is full */
+	snprintf(name, sizeof(name), "pg_claude %s audit writer", EXTVERSION);
+	register_one("claude_audit_writer_main", name, "pg_claude audit writer", 1);
+}
+
+static void
+wake(ClaudeWorkerSlot *slot)
+{
+	Latch	   *latch;
+
+	if (workers == NULL)
+		return;
+	SpinLockAcquire(&workers->mutex);
+	latch = slot->latch;
+	SpinLockRelease(&workers->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+claude_wake_job_worker(void)
+{
+	if (workers)
+		wake(&workers->job_worker);
+}
+
+void
+claude_wake_audit_writer(void)
+{
+	if (workers)
+		wake(&workers->audit_writer);
+}
+
+/* Clear this process's slot when it exits (a successor may have taken it). */
+static void
+slot_detach(int code, Datum arg)
+{
+	ClaudeWorkerSlot *slot = (ClaudeWorkerSlot *) DatumGetPointer(arg);
+
+	SpinLockAcquire(&workers->mutex);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	SpinLockRelease(&workers->mutex);
+}
+
+static void
+slot_attach(ClaudeWorkerSlot *slot)
+{
+	SpinLockAcquire(&workers->mutex);
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	SpinLockRelease(&workers->mutex);
+	on_shmem_exit(slot_detach, PointerGetDatum(slot));
+}
+
+void
+claude_worker_attach_audit_writer(void)
+{
+	slot_attach(&workers->audit_writer);
+}
+
+void
+claude_worker_pin_search_path(void)
+{
+	SetConfigOption("search_path", CLAUDE_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
 }
 
 void
 claude_worker_main(Datum arg)
 {
 	MemoryContext loopcxt;
-	TimestampTz next_maintenance = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(claude_database_name, NULL, 0);
-	/* the worker is a superuser: no schema but pg_catalog resolves its SQL */
-	SetConfigOption("search_path", CLAUDE_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
+	claude_worker_pin_search_path();
 	pgstat_report_appname("pg_claude worker");
-	claude_audit_set_writer_latch(MyLatch);
+	slot_attach(&workers->job_worker);
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_claude worker loop",
 									ALLOCSET_DEFAULT_SIZES);
@@ -104,7 +205,6 @@ claude_worker_main(Datum arg)
 	for (;;)
 	{
 		MemoryContext oldcxt;
-		int			written;
 		bool		worked;
 
 		CHECK_FOR_INTERRUPTS();
@@ -114,37 +214,16 @@ claude_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* asynchronous requests and job rows (their audit records go to the writer) */
 		oldcxt = MemoryContextSwitchTo(loopcxt);
-		do
-		{
-			written = claude_audit_drain();
-			if (written > 0)
-				pgstat_report_stat(false);
-		} while (written > 0);
-
-		if (GetCurrentTimestamp() >= next_maintenance)
-		{
-			run_maintenance();
-			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MAINTENANCE_INTERVAL_MS);
-		}
-
-		/* asynchronous requests and job rows (their audit records too) */
 		worked = claude_jobs_work();
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(loopcxt);
 		if (worked)
 			continue;
 
-		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					  WORKER_NAPTIME_MS, PG_WAIT_EXTENSION) & WL_LATCH_SET)
-		{
-			/*
-			 * Woken by a backend: gather for a moment, so that a stream of
-			 * single calls is written a batch per transaction rather than a
-			 * transaction per call.
-			 */
-			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, GATHER_MS, PG_WAIT_EXTENSION);
-		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 WORKER_NAPTIME_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

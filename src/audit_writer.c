@@ -1,0 +1,146 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_writer.c
+ *	  The pg_claude audit writer: a background worker of its own that
+ *	  writes the audit log (claude.usage) and the cache (claude.cache)
+ *	  from the shared ring, and keeps them within retention and size.
+ *
+ * It does nothing else, so that nothing can hold it up: enrichment jobs
+ * and asynchronous requests run in the job worker (worker.c).  Backends
+ * append records to the ring and set this process's latch; it writes
+ * them in short transactions of its own (audit.c, claude_audit_drain), so
+ * that they survive the callers' ROLLBACK.  When the ring is full,
+ * backends wait for it to make room (back-pressure, audit.c); it wakes
+ * them as it takes records out.
+ *
+ * Woken by a backend, it gathers for a moment, so that a stream of single
+ * calls is written a batch per transaction rather than a transaction per
+ * call, unless the ring is filling up.  On SIGTERM (shutdown, or
+ * pg_terminate_backend) it first writes what the ring still holds.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "guc.h"
+#include "worker.h"
+
+#define WRITER_NAPTIME_MS 1000
+#define MAINTENANCE_INTERVAL_MS (60 * 1000)
+#define GATHER_MS 50
+#define GATHER_STEP_MS 10
+
+PGDLLEXPORT void claude_audit_writer_main(Datum arg);
+
+/* Retention and eviction, in a transaction of their own. */
+static void
+run_maintenance(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(get_extension_oid("pg_claude", true)))
+	{
+		int64		deleted;
+
+		pgstat_report_activity(STATE_RUNNING, "pg_claude maintenance");
+		deleted = claude_audit_maintain();
+		if (deleted > 0)
+			ereport(DEBUG1, (errmsg_internal("pg_claude audit writer: maintenance deleted " INT64_FORMAT " rows", deleted)));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Write everything the ring holds now. */
+static void
+drain_all(MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	int			written;
+
+	do
+	{
+		written = claude_audit_drain();
+		if (written > 0)
+			pgstat_report_stat(false);
+		MemoryContextReset(cxt);
+	} while (written > 0);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+void
+claude_audit_writer_main(Datum arg)
+{
+	MemoryContext loopcxt;
+	TimestampTz next_maintenance = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	/* SIGTERM: write what is left in the ring, then exit */
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(claude_database_name, NULL, 0);
+	claude_worker_pin_search_path();
+	pgstat_report_appname("pg_claude audit writer");
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_claude audit writer loop",
+									ALLOCSET_DEFAULT_SIZES);
+	claude_worker_attach_audit_writer();
+
+	for (;;)
+	{
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		drain_all(loopcxt);
+		if (ShutdownRequestPending)
+			break;
+
+		if (GetCurrentTimestamp() >= next_maintenance)
+		{
+			run_maintenance();
+			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MAINTENANCE_INTERVAL_MS);
+			continue;
+		}
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   WRITER_NAPTIME_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if ((rc & WL_LATCH_SET) && !ShutdownRequestPending)
+		{
+			int			waited;
+
+			/* gather a batch, unless backends are (about to be) waiting for room */
+			for (waited = 0; waited < GATHER_MS && !claude_audit_ring_pressed(); waited += GATHER_STEP_MS)
+				(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, GATHER_STEP_MS, PG_WAIT_EXTENSION);
+		}
+	}
+
+	/* shutting down: the ring has been written out above */
+	proc_exit(1);
+}
