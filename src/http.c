@@ -147,6 +147,7 @@ typedef struct Engine
 	bool		watched_overflow;
 	bool		timer_armed;
 	TimestampTz timer_deadline;
+	MemoryContext scratch;		/* what an attempt's callbacks allocate; reset after each */
 } Engine;
 
 static Engine engines[MAX_DEPTH];
@@ -630,13 +631,17 @@ pump_start(Engine *e, PumpEntry *pe)
 	depth++;
 	PG_TRY();
 	{
+		MemoryContext old = MemoryContextSwitchTo(e->scratch);
+
 		headers = req->prepare(req->prepare_arg, pe->attempt, pe->attempt > 0 ? &pe->resp : NULL);
+		MemoryContextSwitchTo(old);
 	}
 	PG_FINALLY();
 	{
 		depth--;
 	}
 	PG_END_TRY();
+	MemoryContextReset(e->scratch);
 
 	if (pe->resp.body)
 	{
@@ -759,6 +764,14 @@ claude_http_pump(ClaudeHttpPump *pump)
 	e->watched_changed = true;
 	e->watched_overflow = false;
 	e->timer_armed = false;
+	/*
+	 * Signing, judging and auditing an attempt allocate a few kB that no
+	 * one keeps: without a context of their own a pump of thousands of
+	 * requests would hold all of it until it ends.
+	 */
+	if (e->scratch == NULL)
+		e->scratch = AllocSetContextCreate(TopMemoryContext, "pg_claude transport attempt",
+										   ALLOCSET_SMALL_SIZES);
 
 	PG_TRY();
 	{
@@ -832,11 +845,18 @@ claude_http_pump(ClaudeHttpPump *pump)
 				req = pe->req;
 				pump_collect(e, s, msg->data.result);
 				active--;
-				pe->resp.unusable = req->usable && pe->resp.curl_code == CURLE_OK &&
-					pe->resp.status >= 200 && pe->resp.status < 300 &&
-					!req->usable(req->prepare_arg, &pe->resp);
-				if (req->on_attempt)
-					req->on_attempt(req->prepare_arg, &pe->resp, pe->attempt);
+				{
+					/* the attempt's judging and auditing keep nothing: scratch memory */
+					MemoryContext old = MemoryContextSwitchTo(e->scratch);
+
+					pe->resp.unusable = req->usable && pe->resp.curl_code == CURLE_OK &&
+						pe->resp.status >= 200 && pe->resp.status < 300 &&
+						!req->usable(req->prepare_arg, &pe->resp);
+					if (req->on_attempt)
+						req->on_attempt(req->prepare_arg, &pe->resp, pe->attempt);
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(e->scratch);
+				}
 
 				max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
 				if (req->refresh_credentials && !pe->refreshed &&

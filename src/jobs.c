@@ -407,8 +407,11 @@ buckets_wait_ms(void)
  * One unit of work in flight
  * --------------------------------------------------------------------- */
 
+struct WorkRound;
+
 typedef struct WorkItem
 {
+	struct WorkRound *round;	/* the claim it came in, whose memory holds it */
 	int64		request_id;		/* claude.requests, or 0 */
 	Datum		pk;				/* job row: its primary key (jsonb) */
 	char	   *pk_text;
@@ -429,6 +432,8 @@ typedef struct WorkItem
 
 typedef struct WorkRound
 {
+	MemoryContext cxt;			/* a job's claim: its rows' memory, freed once all are written */
+	int			unwritten;		/* rows of the claim not yet written */
 	WorkItem   *items;
 	int			n;
 	Datum		claimed;		/* jsonb[] of the claimed job rows' keys */
@@ -536,11 +541,20 @@ send_round(WorkRound *r)
 	}
 }
 
+/* Where an item's own allocations go: its claim's memory, if it has one. */
+static MemoryContext
+item_cxt(WorkItem *it)
+{
+	return it->round && it->round->cxt ? it->round->cxt : CurrentMemoryContext;
+}
+
 /* Prepare an item (residency, cache); an error is the item's. */
 static void
 prepare_item(WorkRound *r, WorkItem *it)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+
+	MemoryContextSwitchTo(item_cxt(it));
 
 	PG_TRY();
 	{
@@ -564,6 +578,7 @@ prepare_item(WorkRound *r, WorkItem *it)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
 }
 
 /* ---------------------------------------------------------------------
@@ -1230,8 +1245,13 @@ job_interpret(JobPump *jp, WorkItem *it)
 
 	if (!it->error)
 	{
+		MemoryContext cxt = MemoryContextSwitchTo(item_cxt(it));
+
 		it->rounds++;
 		claude_task_interpret(&jp->job->task, it->response, &it->result, &why, &it->error);
+		if (why && it->rounds >= CLAUDE_TASK_ROUNDS)
+			it->error = claude_task_refusal(&jp->job->task, why);
+		MemoryContextSwitchTo(cxt);
 		if (why && it->rounds < CLAUDE_TASK_ROUNDS)
 		{
 			it->why = why;
@@ -1241,8 +1261,6 @@ job_interpret(JobPump *jp, WorkItem *it)
 			jp->reask = lappend(jp->reask, it);
 			return;
 		}
-		if (why)
-			it->error = claude_task_refusal(&jp->job->task, why);
 	}
 	jp->finished = lappend(jp->finished, it);
 }
@@ -1275,18 +1293,37 @@ job_claim_more(JobPump *jp)
 	list_free(jp->reask);
 	jp->reask = NIL;
 
-	r = job_claim(jp->job, claim_size());
-	for (i = 0; i < r->n; i++)
+	/* a claim's rows live in memory of their own, freed once all are written */
+	{
+		MemoryContext chunk = AllocSetContextCreate(CurrentMemoryContext, "pg_claude job rows",
+													ALLOCSET_DEFAULT_SIZES);
+		MemoryContext cxt = MemoryContextSwitchTo(chunk);
+
+		r = job_claim(jp->job, claim_size());
+		MemoryContextSwitchTo(cxt);
+		if (r->n == 0)
+		{
+			MemoryContextDelete(chunk);
+			r = NULL;
+		}
+		else
+		{
+			r->cxt = chunk;
+			r->unwritten = r->n;
+		}
+	}
+	for (i = 0; r != NULL && i < r->n; i++)
 	{
 		WorkItem   *it = &r->items[i];
 
+		it->round = r;
 		prepare_item(&jp->round, it);
 		if (it->error || it->answered)
 			job_interpret(jp, it);	/* a cache hit, or refused before sending */
 		else
 			jp->queue = lappend(jp->queue, it);
 	}
-	if (r->n == 0 && jp->queue == NIL)
+	if (r == NULL && jp->queue == NIL)
 		jp->no_more = true;
 	xact_end();
 }
@@ -1298,6 +1335,7 @@ job_flush(JobPump *jp)
 	MemoryContext cxt = CurrentMemoryContext;
 	WorkItem  **items;
 	ListCell   *lc;
+	List	   *claims_done = NIL;
 	int			n = 0;
 
 	jp->last_flush = GetCurrentTimestamp();
@@ -1312,6 +1350,19 @@ job_flush(JobPump *jp)
 		xact_end();
 		list_free(jp->finished);
 		jp->finished = NIL;
+
+		/* claims whose every row is now written give their memory back */
+		for (int i = 0; i < n; i++)
+		{
+			WorkRound  *r = items[i]->round;
+
+			if (r != NULL && --r->unwritten == 0)
+				claims_done = lappend(claims_done, r->cxt);
+		}
+		foreach(lc, claims_done)
+			MemoryContextDelete((MemoryContext) lfirst(lc));
+		list_free(claims_done);
+		pfree(items);
 	}
 
 	/* keep settings fresh during a long job (the audit writer drains the ring) */
@@ -1357,6 +1408,8 @@ job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	JobPump    *jp = (JobPump *) arg;
 	WorkItem   *it = (WorkItem *) tag;
 
+	MemoryContext cxt = MemoryContextSwitchTo(item_cxt(it));
+
 	rate_feedback(resp);
 	if (!claude_bedrock_ok(resp))
 		it->error = claude_bedrock_error_text("InvokeModel", jp->job->task.model, resp);
@@ -1368,6 +1421,7 @@ job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 		it->response = pstrdup(resp->body);
 		it->answered = true;
 	}
+	MemoryContextSwitchTo(cxt);
 	job_interpret(jp, it);
 	if (list_length(jp->finished) >= Max(claude_worker_concurrency / 2, 4) ||
 		GetCurrentTimestamp() >= TimestampTzPlusMilliseconds(jp->last_flush, FLUSH_INTERVAL_MS))
