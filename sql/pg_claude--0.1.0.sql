@@ -241,8 +241,7 @@ CREATE TABLE claude.job (
     output_tokens bigint NOT NULL DEFAULT 0,
     started_at    timestamptz,
     finished_at   timestamptz,
-    error         text,
-    search_path   text           -- the owner's search_path at claude_enrich: the input is evaluated under it
+    error         text
 );
 COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progress';
 
@@ -272,9 +271,7 @@ CREATE TABLE claude.enrich_hashes (
     PRIMARY KEY (source, output, pk)
 );
 
--- security_barrier: a caller's own (leaky) functions in WHERE never see
--- the rows of jobs they may not.
-CREATE VIEW claude.jobs WITH (security_barrier) AS
+CREATE VIEW claude.jobs AS
 SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        j.rows_total, j.rows_done, j.rows_failed,
        CASE WHEN j.rows_total > 0
@@ -293,12 +290,8 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        END AS eta,
        j.created_at, j.started_at, j.finished_at, j.error
 FROM claude.job j
-WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
-   OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
-   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-              WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
-                AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
-   OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+WHERE j.role_name = current_user OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+   OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
 
 CREATE FUNCTION @extschema@.claude_complete(
@@ -478,7 +471,7 @@ COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb)
 CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_cancel'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
 'Cancel a job (yours, or any for a superuser); rows already written stay';
@@ -486,12 +479,12 @@ COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
 CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_pause'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_resume'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.claude_job_wait(job bigint, timeout interval DEFAULT '1 hour')
 RETURNS text
