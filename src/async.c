@@ -47,6 +47,8 @@
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
+#include "enrich_table.h"
+#include "job_owner.h"
 #include "jobs.h"
 #include "privilege.h"
 #include "residency.h"

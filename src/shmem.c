@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "credentials.h"
+#include "job_owner.h"
 #include "jobs.h"
 #include "shmem.h"
 #include "worker.h"

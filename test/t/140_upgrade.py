@@ -33,7 +33,8 @@ def dump(db):
                         "-h", pg.base, "-p", str(pg.port), "-U", "postgres", db],
                        capture_output=True, text=True)
     # extension member objects are not dumped; dump what they are instead
-    out = r.stdout
+    # \restrict lines carry a random key per dump (pg_dump 15.14+)
+    out = "\n".join(ln for ln in r.stdout.splitlines() if not ln.startswith(("\\restrict", "\\unrestrict")))
     rc, cat, err = pg.psql(r"""
 SELECT pg_catalog.pg_describe_object(d.classid, d.objid, 0) || ' | ' ||
        coalesce(pg_catalog.pg_get_functiondef(p.oid), '') || coalesce(pg_catalog.pg_get_viewdef(c.oid), '') ||

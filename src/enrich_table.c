@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * enrich_table.c
+ *	  What claude_enrich sets up as its caller: options and result tables.
+ *
+ * Runs in the calling backend, with the caller's rights: the result table
+ * and its view belong to whoever asked for them.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <cjson/cJSON.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "enrich_table.h"
+#include "task.h"
+
+void
+claude_jobs_check_options(const char *task, const char *options)
+{
+	ClaudeTask	t;
+
+	claude_task_from_options(&t, task, options);
+}
+
+const char *
+claude_jobs_option(const char *options, const char *name, const char *dflt)
+{
+	cJSON	   *root = cJSON_Parse(options);
+	const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, name) : NULL;
+
+	if (v == NULL || cJSON_IsNull(v))
+		return dflt;
+	if (!cJSON_IsString(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a string", name)));
+	return pstrdup(v->valuestring);
+}
+
+/* The SQL type of a task's result. */
+static const char *
+task_result_type(const char *task)
+{
+	if (strcmp(task, "extract") == 0)
+		return "jsonb";
+	if (strcmp(task, "sentiment") == 0)
+		return "double precision";
+	return "text";
+}
+
+Oid
+claude_jobs_create_result_table(Oid source, const char *output, const char *task,
+								const char *table_name)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(source));
+	char	   *rel = get_rel_name(source);
+	char	   *name = table_name ? pstrdup(table_name) : psprintf("%s_%s", rel, output);
+	char	   *qtable = quote_qualified_identifier(nsp, name);
+	char	   *qview = quote_qualified_identifier(nsp, psprintf("%s_with_%s", rel, output));
+	char	   *qsource = quote_qualified_identifier(nsp, rel);
+	StringInfoData cols;
+	StringInfoData keys;
+	StringInfoData join;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(source)};
+	uint64		i;
+	Oid			result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+							  "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+							  "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed == 0)
+		elog(ERROR, "could not read the primary key of \"%s\"", rel);
+	initStringInfo(&cols);
+	initStringInfo(&keys);
+	initStringInfo(&join);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		const char *col = quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		char	   *type = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		appendStringInfo(&cols, "%s %s NOT NULL, ", col, type);
+		appendStringInfo(&keys, "%s%s", i ? ", " : "", col);
+		appendStringInfo(&join, "%sr.%s = s.%s", i ? " AND " : "", col, col);
+	}
+	if (!OidIsValid(RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, true)) &&
+		SPI_execute(psprintf("CREATE TABLE %s (%s%s %s, input_sha256 text, "
+							 "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))",
+							 qtable, cols.data, quote_identifier(output), task_result_type(task), keys.data),
+					false, 0) < 0)
+		elog(ERROR, "could not create the result table %s", qtable);
+	if (SPI_execute(psprintf("CREATE OR REPLACE VIEW %s AS SELECT s.*, r.%s FROM %s s LEFT JOIN %s r ON %s",
+							 qview, quote_identifier(output), qsource, qtable, join.data), false, 0) < 0)
+		elog(ERROR, "could not create the view %s", qview);
+	SPI_finish();
+	result = RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, false);
+	return result;
+}
+

@@ -1,0 +1,558 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_queue.c
+ *	  Enrichment jobs in the tables: pick, populate, claim, write.
+ *
+ * Every statement over claude.job, claude.job_items and claude.enrich_hashes
+ * the worker runs, and the SQL it runs as the job's owner over the source
+ * table (reading inputs, writing results).  The worker's own statements run
+ * under search_path = pg_catalog, pg_temp; what it wraps around the owner's
+ * input is schema-qualified (doc/security.md).  A row's result, its input
+ * hash and its 'done' mark commit together, so no row is written twice.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "job_owner.h"
+#include "job_queue.h"
+#include "work_xact.h"
+
+/*
+ * SQL fragments over the primary key.  Everything pg_claude adds to SQL
+ * that runs as the owner is schema-qualified: only the owner's input
+ * expression is resolved through the owner's search_path.
+ */
+typedef enum PkForm
+{
+	PK_NAMES,					/* a, b */
+	PK_COLUMNS,					/* s.a, s.b */
+	PK_OBJECT,					/* pg_catalog.jsonb_build_object('a', s.a, ...) */
+	PK_FROM_JSON				/* (x ->> 'a')::ta, ... for a jsonb expression x */
+} PkForm;
+
+static char *
+pk_sql(const Job *job, PkForm form, const char *json)
+{
+	StringInfoData buf;
+	ListCell   *ln,
+			   *lt;
+
+	initStringInfo(&buf);
+	if (form == PK_OBJECT)
+		appendStringInfoString(&buf, "pg_catalog.jsonb_build_object(");
+	forboth(ln, job->pk_names, lt, job->pk_types)
+	{
+		const char *q = lfirst(ln);
+
+		if (buf.len > 0 && buf.data[buf.len - 1] != '(')
+			appendStringInfoString(&buf, ", ");
+		switch (form)
+		{
+			case PK_NAMES:
+				appendStringInfoString(&buf, q);
+				break;
+			case PK_COLUMNS:
+				appendStringInfo(&buf, "s.%s", q);
+				break;
+			case PK_OBJECT:
+				appendStringInfo(&buf, "%s, s.%s", quote_literal_cstr(q), q);
+				break;
+			case PK_FROM_JSON:
+				appendStringInfo(&buf, "(%s OPERATOR(pg_catalog.->>) %s)::%s", json,
+								 quote_literal_cstr(q), (char *) lfirst(lt));
+				break;
+		}
+	}
+	if (form == PK_OBJECT)
+		appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* The primary key's columns and types (as the worker: catalogs only). */
+void
+claude_job_pk_columns(Job *job)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(job->source)};
+	uint64		i;
+
+	claude_work_sql("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+		"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+		"ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey) "
+		"WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+		"ORDER BY pg_catalog.array_position(i.indkey, a.attnum)",
+		1, types, values, NULL);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table %s no longer has a primary key", job->source_name)));
+	job->pk_names = NIL;
+	job->pk_types = NIL;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		job->pk_names = lappend(job->pk_names,
+								(char *) quote_identifier(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		job->pk_types = lappend(job->pk_types, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	}
+}
+
+/*
+ * The oldest job to work on, or NULL.  A job whose source table is gone
+ * is still picked (to be failed with a reason), never left queued.
+ */
+Job *
+claude_job_pick(void)
+{
+	Job		   *job;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	claude_work_sql("SELECT j.id, j.role_name, j.source::pg_catalog.oid, j.input, j.output, j.task, "
+		"j.options::pg_catalog.text, j.state, j.search_path, "
+		"(SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.' "
+		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname::pg_catalog.text) "
+		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+		" WHERE c.oid OPERATOR(pg_catalog.=) j.source::pg_catalog.oid), "
+		"(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+		" WHERE a.attrelid OPERATOR(pg_catalog.=) coalesce(j.into_table::pg_catalog.oid, j.source::pg_catalog.oid) "
+		" AND a.attname OPERATOR(pg_catalog.=) j.output AND NOT a.attisdropped), "
+		"(SELECT pg_catalog.quote_ident(n2.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.' "
+		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c2.relname::pg_catalog.text) "
+		" FROM pg_catalog.pg_class c2 JOIN pg_catalog.pg_namespace n2 ON n2.oid OPERATOR(pg_catalog.=) c2.relnamespace "
+		" WHERE c2.oid OPERATOR(pg_catalog.=) j.into_table::pg_catalog.oid) "
+		"FROM claude.job j WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
+		"ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
+	if (SPI_processed == 0)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	job = palloc0(sizeof(Job));
+	job->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	job->owner_name = SPI_getvalue(tup, desc, 2);
+	job->source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	job->input = SPI_getvalue(tup, desc, 4);
+	job->output = SPI_getvalue(tup, desc, 5);
+	job->task_name = SPI_getvalue(tup, desc, 6);
+	job->options = SPI_getvalue(tup, desc, 7);
+	job->state = SPI_getvalue(tup, desc, 8);
+	job->search_path = SPI_getvalue(tup, desc, 9);
+	job->source_name = SPI_getvalue(tup, desc, 10);
+	job->output_type = SPI_getvalue(tup, desc, 11);
+	job->into = SPI_getvalue(tup, desc, 12);
+	job->owner = get_role_oid(job->owner_name, true);
+	return job;
+}
+
+/* Fail a job that is still queued or running (never undo a cancel). */
+void
+claude_job_fail(Job *job, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(job->id), CStringGetTextDatum(error)};
+
+	claude_work_sql("UPDATE claude.job SET state = 'failed', error = $2, finished_at = pg_catalog.now() "
+		"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}')",
+		2, types, values, NULL);
+}
+
+/* The job's state as committed now. */
+char *
+claude_job_state(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	claude_work_sql("SELECT state FROM claude.job WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	return SPI_processed == 0 ? "gone" : SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * A queued job's rows: every row whose input has no result, or a result
+ * made from a different input.  Read as the owner and written as the
+ * worker, in primary-key order, POPULATE_ROWS at a time, each batch in a
+ * transaction of its own: memory and transaction size stay flat however
+ * large the table, and a crash midway only repeats the population (items
+ * are inserted ON CONFLICT DO NOTHING).  Each input is evaluated once.
+ * Returns false if the job stopped being queued meanwhile (a cancel).
+ */
+#define POPULATE_ROWS 10000
+
+bool
+claude_job_populate(Job *job)
+{
+	/* no result yet: a NULL output column, or no row in the result table */
+	char	   *missing = job->into ?
+		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
+				 "AND r.%s IS NOT NULL)", job->into, pk_sql(job, PK_NAMES, NULL),
+				 pk_sql(job, PK_COLUMNS, NULL), quote_identifier(job->output)) :
+		psprintf("s.%s IS NULL", quote_identifier(job->output));
+	const char *select_fmt =
+		"SELECT %s, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((%s)::pg_catalog.text, "
+		"'UTF8'::pg_catalog.name)), 'hex'), %s FROM %s s %s ORDER BY %s LIMIT %d";
+	char	   *first = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+								 job->source_name, "", pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
+	char	   *next = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+								job->source_name,
+								psprintf("WHERE (%s) OPERATOR(pg_catalog.>) (%s)", pk_sql(job, PK_COLUMNS, NULL),
+										 pk_sql(job, PK_FROM_JSON, "$1::pg_catalog.jsonb")),
+								pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext batch_cxt = AllocSetContextCreate(outer, "pg_claude populate", ALLOCSET_DEFAULT_SIZES);
+	char	   *last_pk = NULL;
+	bool		queued = true;
+
+	for (;;)
+	{
+		uint64		i;
+		uint64		n;
+		uint64		kept = 0;
+		Datum	   *pks;
+		Datum	   *hashes;
+		Datum	   *missings;
+		Oid			types[6] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID};
+		Datum		values[6];
+		Oid			t1[1] = {TEXTOID};
+		Datum		v1[1];
+
+		claude_work_set_target(batch_cxt);
+		claude_work_begin();
+		if (strcmp(claude_job_state(job->id), "queued") != 0)
+		{
+			queued = false;
+			claude_work_end();
+			break;
+		}
+		claude_job_become_owner(job->owner, job->search_path);
+		if (last_pk == NULL)
+			claude_work_sql(first, 0, NULL, NULL, NULL);
+		else
+		{
+			v1[0] = CStringGetTextDatum(last_pk);
+			claude_work_sql(next, 1, t1, v1, NULL);
+		}
+		claude_job_become_worker();
+		n = SPI_processed;
+		if (n == 0)
+		{
+			claude_work_end();
+			break;
+		}
+		pks = palloc(sizeof(Datum) * n);
+		hashes = palloc(sizeof(Datum) * n);
+		missings = palloc(sizeof(Datum) * n);
+		for (i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		hash = SPI_getbinval(tup, desc, 2, &isnull);
+
+			if (i == n - 1)
+			{
+				if (last_pk)
+					pfree(last_pk);
+				last_pk = MemoryContextStrdup(outer, SPI_getvalue(tup, desc, 1));
+			}
+			if (isnull)
+				continue;		/* a NULL input: nothing to send */
+			pks[kept] = SPI_getbinval(tup, desc, 1, &isnull);
+			hashes[kept] = hash;
+			missings[kept] = SPI_getbinval(tup, desc, 3, &isnull);
+			if (isnull)
+				missings[kept] = BoolGetDatum(true);
+			kept++;
+		}
+		if (kept > 0)
+		{
+			/* the worker, not the owner, reads the hashes of earlier results */
+			values[0] = Int64GetDatum(job->id);
+			values[1] = PointerGetDatum(construct_array(pks, kept, JSONBOID, -1, false, TYPALIGN_INT));
+			values[2] = PointerGetDatum(construct_array(hashes, kept, TEXTOID, -1, false, TYPALIGN_INT));
+			values[3] = PointerGetDatum(construct_array(missings, kept, BOOLOID, 1, true, TYPALIGN_CHAR));
+			values[4] = ObjectIdGetDatum(job->source);
+			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
+			claude_work_sql("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
+				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
+				"LEFT JOIN claude.enrich_hashes e "
+				"ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
+				"AND e.pk OPERATOR(pg_catalog.=) u.p "
+				"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING",
+				6, types, values, NULL);
+		}
+		claude_work_end();
+		claude_work_set_target(NULL);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(batch_cxt);
+		if (n < POPULATE_ROWS)
+			break;
+	}
+	claude_work_set_target(NULL);
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(batch_cxt);
+	if (!queued)
+		return false;
+
+	/* running only if still queued: a cancel meanwhile stays a cancel */
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(job->id)};
+
+		claude_work_begin();
+		claude_work_sql("UPDATE claude.job SET state = 'running', started_at = pg_catalog.now(), "
+			"rows_total = (SELECT pg_catalog.count(*) FROM claude.job_items i "
+			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1) "
+			"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'queued'",
+			1, types, values, NULL);
+		queued = SPI_processed > 0;
+		claude_work_end();
+	}
+	return queued;
+}
+
+/* Claim up to n pending rows and read their inputs (as the owner). */
+WorkRound *
+claude_job_claim(Job *job, int n)
+{
+	WorkRound  *r = palloc0(sizeof(WorkRound));
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(n)};
+	Datum	   *pks;
+	uint64		i;
+	uint64		got;
+
+	r->task = &job->task;
+	r->model = job->task.model;
+	claude_work_sql("UPDATE claude.job_items SET state = 'running', attempts = attempts OPERATOR(pg_catalog.+) 1, "
+		"updated_at = pg_catalog.now() "
+		"WHERE (job_id, pk) OPERATOR(pg_catalog.=) ANY (SELECT job_id, pk FROM claude.job_items "
+		"WHERE job_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'pending' "
+		"LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING pk, input_sha256", 2, types, values, NULL);
+	got = SPI_processed;
+	if (got == 0)
+		return r;
+	r->items = palloc0(sizeof(WorkItem) * got);
+	pks = palloc(sizeof(Datum) * got);
+	for (i = 0; i < got; i++)
+	{
+		bool		isnull;
+
+		pks[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	}
+
+	/*
+	 * The inputs, as the owner, each evaluated once (OFFSET 0 keeps the
+	 * planner from copying the expression into both outputs); rows deleted
+	 * meanwhile simply do not come back.
+	 */
+	{
+		char	   *sql = psprintf("SELECT q.pk, q.t, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+								   "q.t, 'UTF8'::pg_catalog.name)), 'hex') FROM (SELECT %s AS pk, "
+								   "(%s)::pg_catalog.text AS t FROM %s s WHERE (%s) OPERATOR(pg_catalog.=) ANY "
+								   "(SELECT %s FROM pg_catalog.unnest($1) AS x) OFFSET 0) q",
+								   pk_sql(job, PK_OBJECT, NULL), job->input, job->source_name,
+								   pk_sql(job, PK_COLUMNS, NULL), pk_sql(job, PK_FROM_JSON, "x"));
+		Oid			t1[1] = {JSONBARRAYOID};
+		Datum		v1[1] = {PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT))};
+
+		claude_job_become_owner(job->owner, job->search_path);
+		claude_work_sql(sql, 1, t1, v1, NULL);
+		claude_job_become_worker();
+	}
+	/* a row whose input became NULL has nothing to send: it is only marked */
+	r->n = 0;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		WorkItem   *it = &r->items[r->n];
+		bool		isnull;
+
+		(void) SPI_getbinval(tup, desc, 2, &isnull);
+		if (isnull)
+			continue;
+		it->pk = SPI_datumTransfer(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+		it->pk_text = SPI_getvalue(tup, desc, 1);
+		it->input = SPI_getvalue(tup, desc, 2);
+		it->input_sha256 = SPI_getvalue(tup, desc, 3);
+		r->n++;
+	}
+	r->claimed = PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT));
+
+	/* claimed rows whose source row is gone meanwhile, or whose input is NULL: nothing to fill */
+	if ((uint64) r->n < got)
+	{
+		Datum	   *found = palloc(sizeof(Datum) * Max(r->n, 1));
+		Oid			t2[3] = {INT8OID, JSONBARRAYOID, JSONBARRAYOID};
+		Datum		v2[3];
+
+		for (i = 0; i < (uint64) r->n; i++)
+			found[i] = r->items[i].pk;
+		v2[0] = Int64GetDatum(job->id);
+		v2[1] = r->claimed;
+		v2[2] = PointerGetDatum(construct_array(found, r->n, JSONBOID, -1, false, TYPALIGN_INT));
+		claude_work_sql("UPDATE claude.job_items SET state = 'done', error = 'source row no longer exists or its input is NULL', "
+			"updated_at = pg_catalog.now() "
+			"WHERE job_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running' "
+			"AND pk OPERATOR(pg_catalog.=) ANY ($2) AND NOT (pk OPERATOR(pg_catalog.=) ANY ($3))",
+			3, t2, v2, NULL);
+		if (SPI_processed > 0)
+		{
+			Oid			t3[2] = {INT8OID, INT8OID};
+			Datum		v3[2] = {Int64GetDatum(job->id), Int64GetDatum((int64) SPI_processed)};
+
+			claude_work_sql("UPDATE claude.job SET rows_done = rows_done OPERATOR(pg_catalog.+) $2 "
+				"WHERE id OPERATOR(pg_catalog.=) $1", 2, t3, v3, NULL);
+		}
+	}
+	return r;
+}
+
+/*
+ * Write a round's outcomes: each result into its source row (as the
+ * owner), its input hash, its item marked done, and the job's counters,
+ * all in one transaction.
+ */
+void
+claude_job_write(Job *job, WorkItem **items, int nitems)
+{
+	char	   *update = job->into ?
+		psprintf("INSERT INTO %s (%s, %s, input_sha256, updated_at) SELECT %s, $1::pg_catalog.text::%s, $3, "
+				 "pg_catalog.now() ON CONFLICT (%s) DO UPDATE SET %s = EXCLUDED.%s, "
+				 "input_sha256 = EXCLUDED.input_sha256, updated_at = pg_catalog.now()",
+				 job->into, pk_sql(job, PK_NAMES, NULL), quote_identifier(job->output),
+				 pk_sql(job, PK_FROM_JSON, "$2::pg_catalog.jsonb"), job->output_type,
+				 pk_sql(job, PK_NAMES, NULL), quote_identifier(job->output), quote_identifier(job->output)) :
+		psprintf("UPDATE %s s SET %s = $1::pg_catalog.text::%s WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
+				 "AND $3::pg_catalog.text IS NOT NULL",
+				 job->source_name, quote_identifier(job->output), job->output_type,
+				 pk_sql(job, PK_COLUMNS, NULL), pk_sql(job, PK_FROM_JSON, "$2::pg_catalog.jsonb"));
+	int64		done = 0;
+	int64		failed = 0;
+	int64		in_tokens = 0;
+	int64		out_tokens = 0;
+	int			i;
+
+	for (i = 0; i < nitems; i++)
+	{
+		WorkItem   *it = items[i];
+		Oid			t3[4] = {INT8OID, JSONBOID, TEXTOID, TEXTOID};
+		Datum		v3[4];
+		char		n3[5] = "    ";
+
+		in_tokens += it->input_tokens;
+		out_tokens += it->output_tokens;
+		if (!it->error && it->result)
+		{
+			Oid			t1[3] = {TEXTOID, JSONBOID, TEXTOID};
+			Datum		v1[3] = {CStringGetTextDatum(it->result), it->pk, CStringGetTextDatum(it->input_sha256)};
+			Oid			t2[5] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
+			Datum		v2[5];
+			MemoryContext cxt = CurrentMemoryContext;
+			ResourceOwner owner = CurrentResourceOwner;
+
+			/* the owner's write may fail (a constraint, a type): that is the row's error */
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				claude_job_become_owner(job->owner, job->search_path);
+				claude_work_sql(update, 3, t1, v1, NULL);
+				claude_job_become_worker();
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				claude_job_become_worker();
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(cxt);
+				CurrentResourceOwner = owner;
+				it->error = psprintf("could not write the result: %s", edata->message);
+				FreeErrorData(edata);
+			}
+			PG_END_TRY();
+
+			if (!it->error)
+			{
+				v2[0] = ObjectIdGetDatum(job->source);
+				v2[1] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
+				v2[2] = it->pk;
+				v2[3] = CStringGetTextDatum(it->input_sha256);
+				v2[4] = Int64GetDatum(job->id);
+				t2[1] = NAMEOID;
+				claude_work_sql("INSERT INTO claude.enrich_hashes (source, output, pk, input_sha256, job_id) "
+					"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, output, pk) DO UPDATE SET "
+					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, updated_at = pg_catalog.now()",
+					5, t2, v2, NULL);
+			}
+		}
+		v3[0] = Int64GetDatum(job->id);
+		v3[1] = it->pk;
+		if (it->error)
+		{
+			v3[2] = CStringGetTextDatum("failed");
+			v3[3] = CStringGetTextDatum(it->error);
+			failed++;
+		}
+		else
+		{
+			v3[2] = CStringGetTextDatum("done");
+			n3[3] = 'n';
+			done++;
+		}
+		claude_work_sql("UPDATE claude.job_items SET state = $3, error = $4, updated_at = pg_catalog.now() "
+			"WHERE job_id OPERATOR(pg_catalog.=) $1 AND pk OPERATOR(pg_catalog.=) $2 "
+			"AND state OPERATOR(pg_catalog.=) 'running'", 4, t3, v3, n3);
+	}
+	{
+		Oid			types[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[5] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
+		Int64GetDatum(in_tokens), Int64GetDatum(out_tokens)};
+
+		claude_work_sql("UPDATE claude.job SET rows_done = rows_done OPERATOR(pg_catalog.+) $2, "
+			"rows_failed = rows_failed OPERATOR(pg_catalog.+) $3, "
+			"input_tokens = input_tokens OPERATOR(pg_catalog.+) $4, "
+			"output_tokens = output_tokens OPERATOR(pg_catalog.+) $5 WHERE id OPERATOR(pg_catalog.=) $1",
+			5, types, values, NULL);
+	}
+}
+
+/*
+ * After a round ended by an error: rows claimed but not written go back
+ * to the queue (the worker is the only claimer, so every 'running' row of
+ * the job is its own), and claimed requests too, or, when the error is
+ * not a mere interruption, they fail with it.
+ */
+void
+claude_job_requeue_claimed(int64 job, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(job), error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[3] = {' ', error ? ' ' : 'n', '\0'};
+
+	if (job != 0)
+		claude_work_sql("UPDATE claude.job_items SET state = 'pending' WHERE job_id OPERATOR(pg_catalog.=) $1 "
+			"AND state OPERATOR(pg_catalog.=) 'running'", 1, types, values, NULL);
+	claude_work_sql("UPDATE claude.requests SET state = CASE WHEN $2 IS NULL THEN 'pending' ELSE 'error' END, "
+		"error = $2, completed_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.now() END "
+		"WHERE state OPERATOR(pg_catalog.=) 'running'", 2, types, values, nulls);
+}
+

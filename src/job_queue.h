@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_queue.h
+ *	  Enrichment jobs in the tables (job_queue.c).
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_JOB_QUEUE_H
+#define PG_CLAUDE_JOB_QUEUE_H
+
+#include "nodes/pg_list.h"
+
+#include "task.h"
+#include "work_item.h"
+
+typedef struct Job
+{
+	int64		id;
+	Oid			owner;
+	char	   *owner_name;
+	Oid			source;
+	char	   *source_name;	/* qualified, quoted; NULL when the table is gone */
+	char	   *input;			/* SQL expression over the source row */
+	char	   *output;			/* column name */
+	char	   *output_type;	/* format_type of the output column */
+	char	   *into;			/* the result table (qualified, quoted), or NULL: in place */
+	char	   *task_name;
+	char	   *options;
+	char	   *state;
+	char	   *search_path;	/* the owner's, at claude_enrich */
+	List	   *pk_names;		/* the primary key's columns, quoted */
+	List	   *pk_types;		/* and their types (format_type) */
+	ClaudeTask	task;
+} Job;
+
+/* The oldest queued or running job, or NULL; in a work transaction. */
+extern Job *claude_job_pick(void);
+
+/* The primary key's columns and types, for the job's SQL. */
+extern void claude_job_pk_columns(Job *job);
+
+/* The job's state as committed now ("gone" if deleted). */
+extern char *claude_job_state(int64 id);
+
+/* Fail a job that is still queued or running (never undo a cancel). */
+extern void claude_job_fail(Job *job, const char *error);
+
+/*
+ * Queue every row whose input has no result or changed, in transactions
+ * of its own; false if the job stopped being queued meanwhile.
+ */
+extern bool claude_job_populate(Job *job);
+
+/* Claim up to n pending rows and read their inputs (as the owner). */
+extern WorkRound *claude_job_claim(Job *job, int n);
+
+/* Write finished rows: results (as the owner), hashes, marks, counters. */
+extern void claude_job_write(Job *job, WorkItem **items, int nitems);
+
+/* After an error: claimed rows back to the queue (requests failed with error, if any). */
+extern void claude_job_requeue_claimed(int64 job, const char *error);
+
+#endif							/* PG_CLAUDE_JOB_QUEUE_H */

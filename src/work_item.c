@@ -1,0 +1,164 @@
+/*-------------------------------------------------------------------------
+ *
+ * work_item.c
+ *	  One request of the worker's: prepared, sent in a round, answered.
+ *
+ * A work item is a row of a job or an asynchronous request on its way:
+ * its body, its prepared Bedrock call, and what came back.  Items of a
+ * job's claim share the claim's memory, freed once they are all written.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "bedrock.h"
+#include "rate_limit.h"
+#include "task.h"
+#include "work_item.h"
+#include "work_xact.h"
+
+static bool
+round_next(void *arg, ClaudeHttpRequest **req, void **tag)
+{
+	WorkRound  *r = (WorkRound *) arg;
+
+	while (r->cursor < r->n)
+	{
+		WorkItem   *it = &r->items[r->cursor];
+
+		if (it->sent || it->answered || it->error)
+		{
+			r->cursor++;
+			continue;
+		}
+		if (!claude_rate_take((long) (strlen(it->body) / 3)))
+			return false;		/* the rate limit: the rest waits for the next pump */
+		r->cursor++;
+		it->sent = true;
+		*req = &it->call.req;
+		*tag = it;
+		return true;
+	}
+	return false;
+}
+
+static void
+round_done(void *arg, void *tag, ClaudeHttpResponse *resp)
+{
+	WorkRound  *r = (WorkRound *) arg;
+	WorkItem   *it = (WorkItem *) tag;
+
+	claude_rate_feedback(resp);
+	if (!claude_bedrock_ok(resp))
+	{
+		it->error = claude_bedrock_error_text("InvokeModel", r->model, resp);
+		return;
+	}
+	claude_bedrock_finish(&it->call, resp);
+	it->input_tokens += Max(resp->input_tokens, 0);
+	it->output_tokens += Max(resp->output_tokens, 0);
+	it->response = pstrdup(resp->body);
+	it->answered = true;
+}
+
+/*
+ * Send a round's items (all that are prepared and not yet answered),
+ * honouring the rate limits.  Errors of the transport itself (no
+ * credentials, say) become every unfinished item's error.
+ */
+void
+claude_work_send_round(WorkRound *r)
+{
+	for (;;)
+	{
+		ClaudeHttpPump pump;
+		int			i;
+		bool		unsent = false;
+
+		r->cursor = 0;
+		pump.concurrency = claude_rate_concurrency();
+		pump.next = round_next;
+		pump.done = round_done;
+		pump.arg = r;
+		PG_TRY();
+		{
+			claude_http_pump(&pump);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(claude_work_context());
+			edata = CopyErrorData();
+			FlushErrorState();
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+				ReThrowError(edata);
+			for (i = 0; i < r->n; i++)
+				if (!r->items[i].answered && !r->items[i].error)
+					r->items[i].error = pstrdup(edata->message);
+			EmitErrorReport();
+			FreeErrorData(edata);
+			return;
+		}
+		PG_END_TRY();
+
+		for (i = 0; i < r->n; i++)
+			if (!r->items[i].sent && !r->items[i].answered && !r->items[i].error)
+				unsent = true;
+		if (!unsent)
+			return;
+		/* rate-limited: wait for the buckets, then send the rest */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 claude_rate_wait_ms(), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Where an item's own allocations go: its claim's memory, if it has one. */
+MemoryContext
+claude_work_item_cxt(WorkItem *it)
+{
+	return it->round && it->round->cxt ? it->round->cxt : CurrentMemoryContext;
+}
+
+/* Prepare an item (residency, cache); an error is the item's. */
+void
+claude_work_prepare(WorkRound *r, WorkItem *it)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	MemoryContextSwitchTo(claude_work_item_cxt(it));
+
+	PG_TRY();
+	{
+		it->body = r->task ? claude_task_body(r->task, it->input, it->why) : it->body;
+		it->sent = false;
+		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", r->model,
+								   it->body, strlen(it->body), it->input))
+		{
+			it->response = pstrdup(it->call.resp.body);
+			it->answered = true;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		it->error = pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
+

@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * work_item.h
+ *	  One request of the worker's (work_item.c).
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_WORK_ITEM_H
+#define PG_CLAUDE_WORK_ITEM_H
+
+#include "bedrock.h"
+#include "task.h"
+
+struct WorkRound;
+
+typedef struct WorkItem
+{
+	struct WorkRound *round;	/* the claim it came in, whose memory holds it */
+	int64		request_id;		/* claude.requests, or 0 */
+	Datum		pk;				/* job row: its primary key (jsonb) */
+	char	   *pk_text;
+	char	   *input;
+	char	   *input_sha256;
+	char	   *body;
+	ClaudeBedrockCall call;
+	bool		sent;
+	bool		answered;
+	int			rounds;
+	char	   *why;
+	char	   *result;
+	char	   *response;
+	char	   *error;
+	long		input_tokens;
+	long		output_tokens;
+} WorkItem;
+
+typedef struct WorkRound
+{
+	MemoryContext cxt;			/* a job's claim: its rows' memory, freed once all are written */
+	int			unwritten;		/* rows of the claim not yet written */
+	WorkItem   *items;
+	int			n;
+	Datum		claimed;		/* jsonb[] of the claimed job rows' keys */
+	int			cursor;
+	const char *model;
+	ClaudeTask *task;			/* NULL for plain requests */
+} WorkRound;
+
+/* Where an item's own allocations go: its claim's memory, if it has one. */
+extern MemoryContext claude_work_item_cxt(WorkItem *it);
+
+/* Prepare an item (residency, cache, its request); an error is the item's. */
+extern void claude_work_prepare(WorkRound *r, WorkItem *it);
+
+/* Send a round's prepared items, within the rate limits. */
+extern void claude_work_send_round(WorkRound *r);
+
+#endif							/* PG_CLAUDE_WORK_ITEM_H */
