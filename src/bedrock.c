@@ -16,6 +16,7 @@
 #include "common/base64.h"
 #include "utils/timestamp.h"
 
+#include "aws_response.h"
 #include "bedrock.h"
 #include "anthropic.h"
 #include "audit.h"
@@ -386,6 +387,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 	call->req.refresh_credentials = refresh_after_expiry;
 	call->req.on_attempt = audit_attempt;
 	call->req.usable = answer_is_json;
+	claude_aws_response_setup(&call->req);
 	return false;
 }
 

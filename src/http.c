@@ -38,61 +38,13 @@
 
 #include "guc.h"
 #include "http.h"
+#include "retry.h"
 
 #define CLAUDE_USER_AGENT "pg_claude/" EXTVERSION
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 #define MAX_WATCHED_SOCKETS 1024
 #define MAX_SLOTS 512
 #define MAX_DEPTH 3
-
-/* Backoff: AWS SDK "standard" retry mode bases, capped at 20 s. */
-#define BACKOFF_BASE_MS			100
-#define BACKOFF_THROTTLE_BASE_MS 500
-#define BACKOFF_CAP_MS			20000
-
-/*
- * AWS error codes that are worth another attempt, whatever the status
- * (botocore's standard retry mode throttling and transient lists, plus
- * Bedrock's ModelNotReadyException, which AWS documents as retried by the
- * SDKs).
- */
-static const char *const retryable_error_codes[] = {
-	"ThrottlingException",
-	"Throttling",
-	"TooManyRequestsException",
-	"RequestLimitExceeded",
-	"ServiceUnavailableException",
-	"InternalServerException",
-	"ModelNotReadyException",
-	"RequestTimeout",
-	"RequestTimeoutException",
-	"PriorRequestNotComplete",
-};
-
-/* Throttling codes get the longer backoff base. */
-static const char *const throttling_error_codes[] = {
-	"ThrottlingException",
-	"Throttling",
-	"TooManyRequestsException",
-	"RequestLimitExceeded",
-};
-
-/* HTTP statuses retried regardless of the error code. */
-static const long retryable_statuses[] = {429, 500, 502, 503, 504};
-
-/* Transport failures retried: the exchange broke, not the request. */
-static const CURLcode retryable_curl_codes[] = {
-	CURLE_COULDNT_RESOLVE_HOST,
-	CURLE_COULDNT_CONNECT,
-	CURLE_OPERATION_TIMEDOUT,
-	CURLE_SEND_ERROR,
-	CURLE_RECV_ERROR,
-	CURLE_GOT_NOTHING,
-	CURLE_PARTIAL_FILE,
-	CURLE_HTTP2,
-	CURLE_HTTP2_STREAM,
-	CURLE_SSL_CONNECT_ERROR,
-};
 
 /*
  * What one transfer produced.  Filled from libcurl callbacks, so it is
@@ -105,13 +57,9 @@ typedef struct TransferState
 	size_t		cap;
 	bool		too_large;
 	bool		out_of_memory;
-	char		request_id[128];
-	char		error_type[128];
+	const char *const *capture;	/* the request's capture_headers */
+	char		captured[CLAUDE_HTTP_MAX_CAPTURED][CLAUDE_HTTP_CAPTURED_LEN];
 	char		content_type[128];
-	long		input_tokens;
-	long		output_tokens;
-	long		cache_read_tokens;
-	long		cache_write_tokens;
 	char		errbuf[CURL_ERROR_SIZE];
 } TransferState;
 
@@ -237,8 +185,8 @@ copy_header_value(char *dst, size_t dstlen, const char *value, size_t len)
 }
 
 /*
- * Header reader: remembers the AWS request id, error type and content
- * type.  A new status line (after "100 Continue", say) starts afresh.
+ * Header reader: keeps the content type and the headers the request asked
+ * for.  A new status line (after "100 Continue", say) starts afresh.
  */
 static size_t
 read_header(char *buffer, size_t size, size_t nitems, void *userdata)
@@ -250,116 +198,20 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
-		xs->request_id[0] = xs->error_type[0] = xs->content_type[0] = '\0';
-		xs->input_tokens = xs->output_tokens = -1;
-		xs->cache_read_tokens = xs->cache_write_tokens = -1;
+		memset(xs->captured, 0, sizeof(xs->captured));
+		xs->content_type[0] = '\0';
 		return n;
 	}
 	colon = memchr(buffer, ':', n);
 	if (colon == NULL)
 		return n;
 	namelen = colon - buffer;
-
-#define HEADER_IS(name) (namelen == strlen(name) && pg_strncasecmp(buffer, name, namelen) == 0)
-	if (HEADER_IS("x-amzn-RequestId") || HEADER_IS("x-amz-request-id"))
-		copy_header_value(xs->request_id, sizeof(xs->request_id),
-						  colon + 1, n - namelen - 1);
-	else if (HEADER_IS("x-amzn-ErrorType"))
-	{
-		char	   *sep;
-
-		copy_header_value(xs->error_type, sizeof(xs->error_type),
-						  colon + 1, n - namelen - 1);
-		/* "ValidationException:http://internal.amazon.com/..." */
-		sep = strchr(xs->error_type, ':');
-		if (sep)
-			*sep = '\0';
-	}
-	else if (HEADER_IS("Content-Type"))
-		copy_header_value(xs->content_type, sizeof(xs->content_type),
-						  colon + 1, n - namelen - 1);
-	else if (HEADER_IS("X-Amzn-Bedrock-Input-Token-Count"))
-	{
-		char		num[32];
-
-		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xs->input_tokens = strtol(num, NULL, 10);
-	}
-	else if (HEADER_IS("X-Amzn-Bedrock-Output-Token-Count"))
-	{
-		char		num[32];
-
-		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xs->output_tokens = strtol(num, NULL, 10);
-	}
-	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Read-Input-Token-Count"))
-	{
-		char		num[32];
-
-		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xs->cache_read_tokens = strtol(num, NULL, 10);
-	}
-	else if (HEADER_IS("X-Amzn-Bedrock-Cache-Write-Input-Token-Count"))
-	{
-		char		num[32];
-
-		copy_header_value(num, sizeof(num), colon + 1, n - namelen - 1);
-		xs->cache_write_tokens = strtol(num, NULL, 10);
-	}
-#undef HEADER_IS
+	if (namelen == strlen("Content-Type") && pg_strncasecmp(buffer, "Content-Type", namelen) == 0)
+		copy_header_value(xs->content_type, sizeof(xs->content_type), colon + 1, n - namelen - 1);
+	for (int i = 0; xs->capture && xs->capture[i] && i < CLAUDE_HTTP_MAX_CAPTURED; i++)
+		if (namelen == strlen(xs->capture[i]) && pg_strncasecmp(buffer, xs->capture[i], namelen) == 0)
+			copy_header_value(xs->captured[i], CLAUDE_HTTP_CAPTURED_LEN, colon + 1, n - namelen - 1);
 	return n;
-}
-
-bool
-claude_http_retryable(const ClaudeHttpResponse *resp)
-{
-	int			i;
-
-	if (resp->curl_code != CURLE_OK)
-	{
-		for (i = 0; i < (int) lengthof(retryable_curl_codes); i++)
-			if (resp->curl_code == retryable_curl_codes[i])
-				return true;
-		return false;
-	}
-	if (resp->status >= 200 && resp->status < 300)
-		return resp->unusable;
-	for (i = 0; i < (int) lengthof(retryable_error_codes); i++)
-		if (strcmp(resp->error_type, retryable_error_codes[i]) == 0)
-			return true;
-	for (i = 0; i < (int) lengthof(retryable_statuses); i++)
-		if (resp->status == retryable_statuses[i])
-			return true;
-	return false;
-}
-
-static bool
-is_throttle(const ClaudeHttpResponse *resp)
-{
-	int			i;
-
-	if (resp->status == 429)
-		return true;
-	for (i = 0; i < (int) lengthof(throttling_error_codes); i++)
-		if (strcmp(resp->error_type, throttling_error_codes[i]) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Capped exponential backoff with full jitter: a uniformly random wait in
- * [0, min(cap, base * 2^(attempt-1))].  The jitter is a parameter so tests
- * can pin it.
- */
-long
-claude_http_backoff_ms(int attempt, bool throttled, double jitter)
-{
-	double		base = throttled ? BACKOFF_THROTTLE_BASE_MS : BACKOFF_BASE_MS;
-	double		ceiling = base * pow(2.0, Max(attempt - 1, 0));
-
-	if (ceiling > BACKOFF_CAP_MS)
-		ceiling = BACKOFF_CAP_MS;
-	return (long) (jitter * ceiling);
 }
 
 /* Wipe header values (they carry the session token) before freeing. */
@@ -650,8 +502,7 @@ pump_start(Engine *e, PumpEntry *pe)
 		pe->resp.body = NULL;
 	}
 	memset(&s->xfer, 0, sizeof(s->xfer));
-	s->xfer.input_tokens = s->xfer.output_tokens = -1;
-	s->xfer.cache_read_tokens = s->xfer.cache_write_tokens = -1;
+	s->xfer.capture = req->capture_headers;
 	s->headers = headers;
 	s->entry = (struct PumpEntry *) pe;
 	slot_set_options(s, req);
@@ -698,13 +549,13 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 				sizeof(resp->curl_error));
 	else
 		resp->curl_error[0] = '\0';
-	strlcpy(resp->request_id, xs->request_id, sizeof(resp->request_id));
-	strlcpy(resp->error_type, xs->error_type, sizeof(resp->error_type));
 	strlcpy(resp->content_type, xs->content_type, sizeof(resp->content_type));
-	resp->input_tokens = xs->input_tokens;
-	resp->output_tokens = xs->output_tokens;
-	resp->cache_read_tokens = xs->cache_read_tokens;
-	resp->cache_write_tokens = xs->cache_write_tokens;
+	memcpy(resp->captured, xs->captured, sizeof(resp->captured));
+	resp->request_id[0] = resp->error_type[0] = '\0';
+	resp->input_tokens = resp->output_tokens = -1;
+	resp->cache_read_tokens = resp->cache_write_tokens = -1;
+	if (pe->req->read_response)
+		pe->req->read_response(resp);
 	resp->body = palloc(xs->len + 1);
 	if (xs->len > 0)
 		memcpy(resp->body, xs->data, xs->len);
@@ -837,6 +688,7 @@ claude_http_pump(ClaudeHttpPump *pump)
 				PumpEntry  *pe;
 				ClaudeHttpRequest *req;
 				int			max_retries;
+				ClaudeRetry verdict;
 
 				if (msg->msg != CURLMSG_DONE)
 					continue;
@@ -859,8 +711,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 				}
 
 				max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
-				if (req->refresh_credentials && !pe->refreshed &&
-					strcmp(pe->resp.error_type, "ExpiredTokenException") == 0)
+				verdict = req->retry_policy ? req->retry_policy(&pe->resp) : claude_retry_http(&pe->resp);
+				if (verdict == CLAUDE_RETRY_REFRESH && req->refresh_credentials && !pe->refreshed)
 				{
 					/* refresh and try again at once, once, whatever the budget */
 					pe->refreshed = true;
@@ -870,12 +722,13 @@ claude_http_pump(ClaudeHttpPump *pump)
 					pe->next = waiting;
 					waiting = pe;
 				}
-				else if (pe->attempt < max_retries && claude_http_retryable(&pe->resp))
+				else if (pe->attempt < max_retries &&
+						 (verdict == CLAUDE_RETRY || verdict == CLAUDE_RETRY_THROTTLED))
 				{
 					pe->attempt++;
 					pe->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-																 claude_http_backoff_ms(pe->attempt, is_throttle(&pe->resp),
-																						pg_prng_double(&pg_global_prng_state)));
+																 claude_retry_backoff_ms(pe->attempt, verdict == CLAUDE_RETRY_THROTTLED,
+																						 pg_prng_double(&pg_global_prng_state)));
 					ereport(DEBUG1,
 							(errmsg_internal("pg_claude: retrying after %s (attempt %d of %d)",
 											 pe->resp.curl_code != CURLE_OK ? pe->resp.curl_error :

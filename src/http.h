@@ -15,6 +15,19 @@
 
 typedef struct ClaudeHttpResponse ClaudeHttpResponse;
 
+/* What the retry policy (retry.h) makes of an attempt. */
+typedef enum ClaudeRetry
+{
+	CLAUDE_RETRY_NO,			/* final: hand it over */
+	CLAUDE_RETRY,				/* transient: again, after a backoff */
+	CLAUDE_RETRY_THROTTLED,		/* throttled: again, after a longer backoff */
+	CLAUDE_RETRY_REFRESH		/* credentials expired: refresh, then at once, once */
+} ClaudeRetry;
+
+/* Response headers a request may ask the transport to keep. */
+#define CLAUDE_HTTP_MAX_CAPTURED 8
+#define CLAUDE_HTTP_CAPTURED_LEN 128
+
 /*
  * Builds the headers of one attempt.  Called before every attempt (a retry
  * must be signed again: X-Amz-Date moves on, and credentials may have been
@@ -58,6 +71,19 @@ typedef struct ClaudeHttpRequest
 	 * like a server fault.
 	 */
 	bool		(*usable) (void *arg, const ClaudeHttpResponse *resp);
+
+	/*
+	 * The service's own response headers: capture_headers (NULL-terminated,
+	 * case-insensitive, at most CLAUDE_HTTP_MAX_CAPTURED) are kept in
+	 * resp->captured, and read_response, called after every attempt before
+	 * it is judged, turns them into request_id, error_type and the token
+	 * counts.  The transport itself knows no service's headers.
+	 */
+	const char *const *capture_headers;
+	void		(*read_response) (ClaudeHttpResponse *resp);
+
+	/* The retry policy (retry.h); NULL means claude_retry_http. */
+	ClaudeRetry (*retry_policy) (const ClaudeHttpResponse *resp);
 } ClaudeHttpRequest;
 
 /*
@@ -82,8 +108,10 @@ struct ClaudeHttpResponse
 	long		status;			/* HTTP status, 0 when none arrived */
 	char	   *body;			/* palloc'd, NUL-terminated */
 	size_t		body_len;
-	char		request_id[128];	/* x-amzn-RequestId */
-	char		error_type[128];	/* x-amzn-ErrorType, before any ':' */
+	char		captured[CLAUDE_HTTP_MAX_CAPTURED][CLAUDE_HTTP_CAPTURED_LEN];	/* capture_headers' values, or "" */
+	/* set by the request's read_response from its captured headers */
+	char		request_id[128];
+	char		error_type[128];
 	char		content_type[128];
 	CURLcode	curl_code;		/* CURLE_OK when the exchange completed */
 	char		curl_error[CURL_ERROR_SIZE];
@@ -92,10 +120,10 @@ struct ClaudeHttpResponse
 	bool		unusable;		/* a 2xx whose body the request's usable() refused */
 	double		latency_ms;		/* of the last attempt */
 	long		connects;		/* connections opened by this call */
-	long		input_tokens;	/* X-Amzn-Bedrock-Input-Token-Count, or -1 */
-	long		output_tokens;	/* X-Amzn-Bedrock-Output-Token-Count, or -1 */
-	long		cache_read_tokens;	/* X-Amzn-Bedrock-Cache-Read-Input-Token-Count, or -1 */
-	long		cache_write_tokens; /* X-Amzn-Bedrock-Cache-Write-Input-Token-Count, or -1 */
+	long		input_tokens;	/* token counts the service reported in headers, or -1 */
+	long		output_tokens;
+	long		cache_read_tokens;
+	long		cache_write_tokens;
 };
 
 /*
@@ -123,12 +151,6 @@ typedef struct ClaudeHttpPump
 } ClaudeHttpPump;
 
 extern void claude_http_pump(ClaudeHttpPump *pump);
-
-/* Would the retry policy retry this outcome? */
-extern bool claude_http_retryable(const ClaudeHttpResponse *resp);
-
-/* Backoff before retry number attempt (1-based), in ms, full jitter. */
-extern long claude_http_backoff_ms(int attempt, bool throttled, double jitter);
 
 /* Counters for this backend: requests sent and connections opened. */
 extern void claude_http_counters(int64 *requests, int64 *connections);

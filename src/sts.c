@@ -22,6 +22,7 @@
 #include "guc.h"
 #include "http.h"
 #include "sigv4.h"
+#include "aws_response.h"
 #include "sts.h"
 
 #define STS_TIMEOUT_MS 10000
@@ -232,6 +233,7 @@ sts_call(const char *action, const ClaudeCredentials *source, const char *body,
 	req.prepare_arg = &ctx;
 	req.timeout_ms = STS_TIMEOUT_MS;
 	req.max_retries = 2;
+	claude_aws_response_setup(&req);
 
 	claude_http_execute(&req, &resp);
 
