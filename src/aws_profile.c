@@ -20,7 +20,7 @@
 #include "storage/fd.h"
 
 #include "aws_profile.h"
-#include "credentials.h"
+#include "aws_util.h"
 #include "guc.h"
 
 const char *

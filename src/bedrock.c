@@ -20,6 +20,8 @@
 #include "bedrock.h"
 #include "anthropic.h"
 #include "audit.h"
+#include "aws_sign.h"
+#include "aws_util.h"
 #include "cache.h"
 #include "credentials.h"
 #include "endpoint.h"
@@ -107,16 +109,19 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	SignContext *ctx = (SignContext *) arg;
 	const char *api_key = claude_bedrock_api_key();
 	const ClaudeCredentials *creds;
-	SigV4Header headers[3];
-	SigV4Request req = {0};
-	SigV4Credentials sc = {0};
-	SigV4Params params = {0};
-	SigV4Result res;
-	struct curl_slist *list = NULL;
-	char	   *line;
-	char	   *amz_date;
-	char	   *authorization;
-	bool		has_token;
+	AwsSignRequest req = {0};
+
+	req.label = "Bedrock";
+	req.method = ctx->method;
+	req.host = ctx->host_header;
+	req.path = ctx->path;
+	req.body = ctx->body;
+	req.body_len = ctx->body_len;
+	req.content_type = "application/json";
+	req.accept = "application/json";
+	req.service = "bedrock";
+	req.region = claude_region;
+	req.now = time(NULL);
 
 	/*
 	 * A Bedrock API key in the environment wins over SigV4 credentials, as
@@ -124,12 +129,9 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	 */
 	if (api_key != NULL)
 	{
-		line = psprintf("Host: %s", ctx->host_header);
-		list = claude_http_append_header(list, line);
-		list = claude_http_append_header(list, "Content-Type: application/json");
-		list = claude_http_append_header(list, "Accept: application/json");
-		list = claude_http_append_header(list, "Expect:");
-		line = psprintf("Authorization: Bearer %s", api_key);
+		struct curl_slist *list = aws_request_headers(&req);
+		char	   *line = psprintf("Authorization: Bearer %s", api_key);
+
 		list = claude_http_append_header(list, line);
 		explicit_bzero(line, strlen(line));
 		strlcpy(ctx->signed_with, "bearer", sizeof(ctx->signed_with));
@@ -137,68 +139,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	}
 
 	creds = claude_credentials_get();
-	has_token = creds->session_token && creds->session_token[0];
 	strlcpy(ctx->signed_with, creds->access_key_id, sizeof(ctx->signed_with));
-
-	headers[0].name = "host";
-	headers[0].value = ctx->host_header;
-	headers[1].name = "content-type";
-	headers[1].value = "application/json";
-	headers[2].name = "accept";
-	headers[2].value = "application/json";
-
-	req.method = ctx->method;
-	req.path = ctx->path;
-	req.query = NULL;
-	req.headers = headers;
-	req.nheaders = lengthof(headers);
-	req.payload = (const unsigned char *) ctx->body;
-	req.payload_len = ctx->body_len;
-	req.normalize_path = true;
-	req.double_encode_path = true;
-
-	sc.access_key_id = creds->access_key_id;
-	sc.secret_access_key = creds->secret_access_key;
-	sc.session_token = has_token ? creds->session_token : NULL;
-
-	params.region = claude_region;
-	params.service = "bedrock";
-	params.timestamp = time(NULL);
-
-	if (sigv4_sign(&req, &sc, &params, &res) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not sign the Bedrock request"),
-				 errdetail("The signer ran out of memory or was given an empty access key id.")));
-
-	/*
-	 * Take what the headers need and release the signer's buffers (they
-	 * hold the canonical request, token included) before anything here can
-	 * fail.
-	 */
-	amz_date = pstrdup(res.amz_date);
-	authorization = pstrdup(res.authorization);
-	sigv4_result_free(&res);
-
-	line = psprintf("Host: %s", ctx->host_header);
-	list = claude_http_append_header(list, line);
-	list = claude_http_append_header(list, "Content-Type: application/json");
-	list = claude_http_append_header(list, "Accept: application/json");
-	/* libcurl would otherwise wait for "100 Continue" on large bodies */
-	list = claude_http_append_header(list, "Expect:");
-	line = psprintf("X-Amz-Date: %s", amz_date);
-	list = claude_http_append_header(list, line);
-	if (has_token)
-	{
-		line = psprintf("X-Amz-Security-Token: %s", creds->session_token);
-		list = claude_http_append_header(list, line);
-		explicit_bzero(line, strlen(line));
-	}
-	line = psprintf("Authorization: %s", authorization);
-	list = claude_http_append_header(list, line);
-	explicit_bzero(line, strlen(line));
-	explicit_bzero(authorization, strlen(authorization));
-	return list;
+	return aws_sign(&req, creds);
 }
 
 /* What an attempt that got no AWS error code failed with, for the audit log. */
@@ -502,41 +444,6 @@ claude_bedrock_count_tokens(const char *model, const char *invoke_body)
 	tokens = (long) count->valuedouble;
 	cJSON_Delete(root);
 	return tokens;
-}
-
-/*
- * AWS's long signature-mismatch message quotes the canonical request it
- * computed, which includes the X-Amz-Security-Token header's value: keep
- * only the sentence before it.  Applied to every AWS message before it
- * reaches an error, a log line or a table.
- */
-char *
-claude_scrub_aws_message(char *msg)
-{
-	static const char *const cut_at[] = {
-		"The Canonical String for this request",
-		"The String-to-Sign should have been",
-		"x-amz-security-token",
-		"X-Amz-Security-Token",
-		"Signature=",
-		"Credential=",
-	};
-	int			i;
-	size_t		len;
-
-	if (msg == NULL)
-		return NULL;
-	for (i = 0; i < (int) lengthof(cut_at); i++)
-	{
-		char	   *hit = strstr(msg, cut_at[i]);
-
-		if (hit)
-			*hit = '\0';
-	}
-	len = strlen(msg);
-	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ' || msg[len - 1] == '\r'))
-		msg[--len] = '\0';
-	return msg;
 }
 
 /* The "message" of an AWS JSON error body, or NULL. */

@@ -77,9 +77,6 @@ extern long claude_bedrock_count_tokens(const char *model, const char *invoke_bo
 /* The foundation model id CountTokens is asked about for model. */
 extern char *claude_bedrock_count_tokens_model(const char *model);
 
-/* Cut an AWS error message before anything that could quote a secret. */
-extern char *claude_scrub_aws_message(char *msg);
-
 /* Raise the error that describes a failed exchange (never returns). */
 extern void claude_bedrock_raise(const char *operation, const char *model,
 								 const ClaudeHttpResponse *resp) pg_attribute_noreturn();

@@ -17,8 +17,7 @@
  */
 #include "postgres.h"
 
-#include <cjson/cJSON.h>
-
+#include "aws_util.h"
 #include "endpoint.h"
 #include "http.h"
 #include "metadata.h"
@@ -57,45 +56,6 @@ metadata_request(const char *method, const char *url, const char *const *headers
 		req.body_len = 0;
 	}
 	claude_http_execute(&req, resp);
-}
-
-/*
- * Read AccessKeyId, SecretAccessKey, Token and Expiration from a metadata
- * JSON document.  Returns false when a field is missing.
- */
-static bool
-parse_credentials_json(const char *json, const char *provider, ClaudeCredentials *out,
-					   char **role_arn)
-{
-	cJSON	   *root = cJSON_Parse(json);
-	const cJSON *akid;
-	const cJSON *secret;
-	const cJSON *token;
-	const cJSON *expiration;
-	const cJSON *arn;
-	TimestampTz exp_ts = 0;
-
-	if (root == NULL)
-		return false;
-	akid = cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId");
-	secret = cJSON_GetObjectItemCaseSensitive(root, "SecretAccessKey");
-	token = cJSON_GetObjectItemCaseSensitive(root, "Token");
-	expiration = cJSON_GetObjectItemCaseSensitive(root, "Expiration");
-	arn = cJSON_GetObjectItemCaseSensitive(root, "RoleArn");
-	if (!cJSON_IsString(akid) || !cJSON_IsString(secret) || !cJSON_IsString(token) ||
-		(cJSON_IsString(expiration) && !claude_parse_aws_time(expiration->valuestring, &exp_ts)))
-	{
-		cJSON_Delete(root);
-		return false;
-	}
-	claude_credentials_fill(out, provider, akid->valuestring, secret->valuestring,
-							token->valuestring, exp_ts);
-	if (role_arn && cJSON_IsString(arn))
-		*role_arn = pstrdup(arn->valuestring);
-	explicit_bzero(secret->valuestring, strlen(secret->valuestring));
-	explicit_bzero(token->valuestring, strlen(token->valuestring));
-	cJSON_Delete(root);
-	return true;
 }
 
 bool
@@ -159,7 +119,7 @@ claude_imds_credentials(ClaudeCredentials *out, StringInfo why)
 					 IMDS_TIMEOUT_MS, 0, &resp);
 	explicit_bzero(token_header, strlen(token_header));
 	if (resp.curl_code != CURLE_OK || resp.status != 200 ||
-		!parse_credentials_json(resp.body, "", out, NULL))
+		!claude_parse_credentials_json(resp.body, CLAUDE_CREDENTIALS_JSON_METADATA, out, NULL))
 	{
 		appendStringInfo(why, "instance metadata (%s): %s", base,
 						 resp.curl_code != CURLE_OK ? resp.curl_error :
@@ -291,7 +251,7 @@ claude_container_credentials(ClaudeCredentials *out, StringInfo why)
 				 errdetail_internal("%s", resp.curl_code != CURLE_OK ? resp.curl_error :
 									psprintf("HTTP %ld", resp.status)),
 				 errhint("Check AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI and the authorization token.")));
-	if (!parse_credentials_json(resp.body, "", out, &role_arn))
+	if (!claude_parse_credentials_json(resp.body, CLAUDE_CREDENTIALS_JSON_METADATA, out, &role_arn))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("the container endpoint %s returned no credentials", uri)));

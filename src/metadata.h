@@ -11,7 +11,9 @@
 #ifndef PG_CLAUDE_METADATA_H
 #define PG_CLAUDE_METADATA_H
 
-#include "credentials.h"
+#include "lib/stringinfo.h"
+
+#include "aws_util.h"
 
 /*
  * Each returns true and fills out when it supplied credentials; false with

@@ -17,7 +17,10 @@
 
 #include <time.h>
 
-#include "bedrock.h"
+#include "lib/stringinfo.h"
+
+#include "aws_sign.h"
+#include "aws_util.h"
 #include "endpoint.h"
 #include "guc.h"
 #include "http.h"
@@ -31,11 +34,11 @@
 char *
 claude_sts_endpoint(void)
 {
-	const char *url = getenv("AWS_ENDPOINT_URL_STS");
+	const char *url = claude_getenv("AWS_ENDPOINT_URL_STS");
 
-	if (url == NULL || url[0] == '\0')
-		url = getenv("AWS_ENDPOINT_URL");
-	if (url != NULL && url[0] != '\0')
+	if (url == NULL)
+		url = claude_getenv("AWS_ENDPOINT_URL");
+	if (url != NULL)
 		return pstrdup(url);
 	return psprintf("https://sts.%s.%s", claude_region,
 					strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
@@ -126,71 +129,24 @@ typedef struct StsSignContext
 
 #define STS_CONTENT_TYPE "application/x-www-form-urlencoded; charset=utf-8"
 
+/* Headers of one attempt: signed by the source credentials, or unsigned. */
 static struct curl_slist *
 sts_prepare(void *arg, int attempt, const ClaudeHttpResponse *prev)
 {
 	StsSignContext *ctx = (StsSignContext *) arg;
-	struct curl_slist *list = NULL;
-	char	   *line;
+	AwsSignRequest req = {0};
 
-	line = psprintf("Host: %s", ctx->host_header);
-	list = claude_http_append_header(list, line);
-	list = claude_http_append_header(list, "Content-Type: " STS_CONTENT_TYPE);
-	list = claude_http_append_header(list, "Expect:");
-
-	if (ctx->source != NULL)
-	{
-		SigV4Header headers[2] = {
-			{"host", ctx->host_header},
-			{"content-type", STS_CONTENT_TYPE},
-		};
-		SigV4Request req = {0};
-		SigV4Credentials sc = {0};
-		SigV4Params params = {0};
-		SigV4Result res;
-		bool		has_token = ctx->source->session_token && ctx->source->session_token[0];
-
-		req.method = "POST";
-		req.path = ctx->path;
-		req.headers = headers;
-		req.nheaders = lengthof(headers);
-		req.payload = (const unsigned char *) ctx->body;
-		req.payload_len = strlen(ctx->body);
-		req.normalize_path = true;
-		req.double_encode_path = true;
-		sc.access_key_id = ctx->source->access_key_id;
-		sc.secret_access_key = ctx->source->secret_access_key;
-		sc.session_token = has_token ? ctx->source->session_token : NULL;
-		params.region = claude_region;
-		params.service = "sts";
-		params.timestamp = time(NULL);
-		if (sigv4_sign(&req, &sc, &params, &res) != 0)
-		{
-			curl_slist_free_all(list);
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not sign the STS request")));
-		}
-		{
-			char	   *amz_date = pstrdup(res.amz_date);
-			char	   *authorization = pstrdup(res.authorization);
-
-			sigv4_result_free(&res);
-			line = psprintf("X-Amz-Date: %s", amz_date);
-			list = claude_http_append_header(list, line);
-			if (has_token)
-			{
-				line = psprintf("X-Amz-Security-Token: %s", ctx->source->session_token);
-				list = claude_http_append_header(list, line);
-				explicit_bzero(line, strlen(line));
-			}
-			line = psprintf("Authorization: %s", authorization);
-			list = claude_http_append_header(list, line);
-			explicit_bzero(line, strlen(line));
-			explicit_bzero(authorization, strlen(authorization));
-		}
-	}
-	return list;
+	req.label = "STS";
+	req.method = "POST";
+	req.host = ctx->host_header;
+	req.path = ctx->path;
+	req.body = ctx->body;
+	req.body_len = strlen(ctx->body);
+	req.content_type = STS_CONTENT_TYPE;
+	req.service = "sts";
+	req.region = claude_region;
+	req.now = time(NULL);
+	return ctx->source ? aws_sign(&req, ctx->source) : aws_request_headers(&req);
 }
 
 /*

@@ -10,7 +10,7 @@
 #ifndef PG_CLAUDE_STS_H
 #define PG_CLAUDE_STS_H
 
-#include "credentials.h"
+#include "aws_util.h"
 
 typedef struct StsAssumeRoleParams
 {

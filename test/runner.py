@@ -2,7 +2,8 @@
 """Run every pg_claude test and end with `N passed, M failed`.
 
 Suites, in order:
-  unit      SigV4 against AWS's test vectors (test/unit), and against botocore
+  unit      SigV4 against AWS's test vectors (test/unit), and against botocore;
+            the layering of src/ (test/lint/layers.py)
   emulator  the emulator's fidelity, checked with the real boto3
   regress   pg_regress (sql/, expected/) against a cluster and the emulator
   t         integration tests (test/t/*.py): retries, keep-alive, cancel,
@@ -73,6 +74,7 @@ def unit_suite():
     if os.path.isdir(shared):
         run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), shared], "sigv4 vectors (shared)")
     run_counted([sys.executable, "test/unit/test_sigv4_botocore.py"], "sigv4 vs botocore")
+    run_counted([sys.executable, "test/lint/layers.py"], "layers (no include or call cycle in src/)")
 
 
 def emulator_suite():
