@@ -55,7 +55,7 @@
 #include "audit.h"
 #include "privilege.h"
 #include "guc.h"
-#include "worker.h"
+#include "wakeup.h"
 
 /* A backend waiting for room in the ring looks again at least this often. */
 #define RING_WAIT_STEP_MS 10

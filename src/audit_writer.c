@@ -40,7 +40,8 @@
 
 #include "audit.h"
 #include "guc.h"
-#include "worker.h"
+#include "wakeup.h"
+#include "privilege.h"
 
 #define WRITER_NAPTIME_MS 1000
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
@@ -99,12 +100,12 @@ claude_audit_writer_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(claude_database_name, NULL, 0);
-	claude_worker_pin_search_path();
+	claude_pin_worker_search_path();
 	pgstat_report_appname("pg_claude audit writer");
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_claude audit writer loop",
 									ALLOCSET_DEFAULT_SIZES);
-	claude_worker_attach_audit_writer();
+	claude_wakeup_attach_audit_writer();
 
 	for (;;)
 	{

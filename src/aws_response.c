@@ -66,10 +66,16 @@ read_aws_response(ClaudeHttpResponse *resp)
 	resp->cache_write_tokens = count_or_unknown(resp->captured[H_CACHE_WRITE_TOKENS]);
 }
 
+static ClaudeRetry
+aws_retry_policy(const ClaudeHttpResponse *resp)
+{
+	return claude_retry_aws(resp->status, resp->curl_code, resp->unusable, resp->error_type);
+}
+
 void
 claude_aws_response_setup(ClaudeHttpRequest *req)
 {
 	req->capture_headers = aws_headers;
 	req->read_response = read_aws_response;
-	req->retry_policy = claude_retry_aws;
+	req->retry_policy = aws_retry_policy;
 }

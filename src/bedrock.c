@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include <time.h>
 #include <cjson/cJSON.h>
 
@@ -239,6 +241,42 @@ refresh_after_expiry(void *arg)
 }
 
 /*
+ * The check before any request leaves the backend: residency.c judges
+ * with the current settings; a refusal is an audit row, a LOG line for
+ * operators (no request data) and 42R01.  Returns the geography the
+ * request will reach.
+ */
+static const char *
+enforce_residency(const char *operation, const char *model, const char *endpoint_host)
+{
+	ClaudeResidencyVerdict v;
+	ClaudeUsageRecord r;
+
+	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &v);
+	if (v.allowed)
+		return pstrdup(v.geography);
+
+	claude_usage_init(&r, operation, model);
+	strlcpy(r.region, claude_region, sizeof(r.region));
+	strlcpy(r.endpoint_host, endpoint_host ? endpoint_host : "", sizeof(r.endpoint_host));
+	strlcpy(r.geography, v.geography, sizeof(r.geography));
+	strlcpy(r.error_code, "ResidencyViolation", sizeof(r.error_code));
+	claude_audit_usage_in_error(&r);
+	ereport(LOG,
+			(errmsg("pg_claude refused a request under claude.residency \"%s\"", claude_residency),
+			 errdetail_internal("role %s, model %s, region %s, endpoint %s: %s",
+								GetUserNameFromId(GetUserId(), false), model, claude_region,
+								endpoint_host ? endpoint_host : "(regional default)", v.reason)));
+	ereport(ERROR,
+			(errcode(ERRCODE_CLAUDE_RESIDENCY_VIOLATION),
+			 errmsg("request would be processed in %s, outside claude.residency \"%s\"",
+					claude_residency_place(&v, model), claude_residency),
+			 errdetail("%s.", v.reason),
+			 errhint("%s", v.hint)));
+	return NULL;				/* not reached */
+}
+
+/*
  * Everything before sending: residency check (raises), the cache (returns
  * true when answered from it, the answer in call->resp), the path, and the
  * transport request with its signing and audit callbacks.
@@ -258,7 +296,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 	claude_audit_prepare();
 
 	/* residency first: nothing is signed, let alone sent, if it is refused */
-	geography = claude_residency_enforce(operation, model,
+	geography = enforce_residency(operation, model,
 										 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 
 	ctx->operation = operation;
@@ -601,6 +639,6 @@ claude_bedrock_check_residency(const char *model)
 	ClaudeEndpoint ep;
 
 	resolve_endpoint(&ep);
-	(void) claude_residency_enforce("InvokeModel", model,
+	(void) enforce_residency("InvokeModel", model,
 									claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 }

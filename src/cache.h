@@ -10,19 +10,6 @@
 #ifndef PG_CLAUDE_CACHE_H
 #define PG_CLAUDE_CACHE_H
 
-typedef enum ClaudeCacheMode
-{
-	CLAUDE_CACHE_ON,
-	CLAUDE_CACHE_OFF,
-	CLAUDE_CACHE_READ_ONLY
-} ClaudeCacheMode;
-
-/* claude.cache_scope: whose answers a role may reuse */
-typedef enum ClaudeCacheScope
-{
-	CLAUDE_CACHE_SCOPE_ROLE,
-	CLAUDE_CACHE_SCOPE_SHARED
-} ClaudeCacheScope;
 
 /*
  * The key of a request: hex SHA-256 of the model id, a newline, and the

@@ -25,7 +25,6 @@
 
 #include "endpoint.h"
 #include "guc.h"
-#include "cache.h"
 #include "residency.h"
 
 char	   *claude_region = NULL;

@@ -27,6 +27,20 @@ extern char *claude_role_arn;
 extern char *claude_role_session_name;
 extern char *claude_role_external_id;
 
+typedef enum ClaudeCacheMode
+{
+	CLAUDE_CACHE_ON,
+	CLAUDE_CACHE_OFF,
+	CLAUDE_CACHE_READ_ONLY
+} ClaudeCacheMode;
+
+/* claude.cache_scope: whose answers a role may reuse */
+typedef enum ClaudeCacheScope
+{
+	CLAUDE_CACHE_SCOPE_ROLE,
+	CLAUDE_CACHE_SCOPE_SHARED
+} ClaudeCacheScope;
+
 typedef enum ClaudeOnError
 {
 	CLAUDE_ON_ERROR_RAISE,

@@ -38,7 +38,6 @@
 
 #include "guc.h"
 #include "http.h"
-#include "retry.h"
 
 #define CLAUDE_USER_AGENT "pg_claude/" EXTVERSION
 #define MAX_RESPONSE_BYTES (64 * 1024 * 1024)
@@ -711,7 +710,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 				}
 
 				max_retries = req->max_retries >= 0 ? req->max_retries : claude_max_retries;
-				verdict = req->retry_policy ? req->retry_policy(&pe->resp) : claude_retry_http(&pe->resp);
+				verdict = req->retry_policy ? req->retry_policy(&pe->resp) :
+					claude_retry_http(pe->resp.status, pe->resp.curl_code, pe->resp.unusable);
 				if (verdict == CLAUDE_RETRY_REFRESH && req->refresh_credentials && !pe->refreshed)
 				{
 					/* refresh and try again at once, once, whatever the budget */

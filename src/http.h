@@ -13,16 +13,10 @@
 
 #include <curl/curl.h>
 
+#include "retry.h"
+
 typedef struct ClaudeHttpResponse ClaudeHttpResponse;
 
-/* What the retry policy (retry.h) makes of an attempt. */
-typedef enum ClaudeRetry
-{
-	CLAUDE_RETRY_NO,			/* final: hand it over */
-	CLAUDE_RETRY,				/* transient: again, after a backoff */
-	CLAUDE_RETRY_THROTTLED,		/* throttled: again, after a longer backoff */
-	CLAUDE_RETRY_REFRESH		/* credentials expired: refresh, then at once, once */
-} ClaudeRetry;
 
 /* Response headers a request may ask the transport to keep. */
 #define CLAUDE_HTTP_MAX_CAPTURED 8
@@ -82,7 +76,7 @@ typedef struct ClaudeHttpRequest
 	const char *const *capture_headers;
 	void		(*read_response) (ClaudeHttpResponse *resp);
 
-	/* The retry policy (retry.h); NULL means claude_retry_http. */
+	/* The retry policy (retry.h); NULL means the HTTP one, claude_retry_http. */
 	ClaudeRetry (*retry_policy) (const ClaudeHttpResponse *resp);
 } ClaudeHttpRequest;
 

@@ -46,7 +46,7 @@
 #include "task.h"
 #include "work_item.h"
 #include "work_xact.h"
-#include "worker.h"
+#include "wakeup.h"
 
 void
 claude_jobs_wake_worker(void)

@@ -163,3 +163,9 @@ claude_owner_query(const char *sql, int nargs, Oid *types, Datum *values, const 
 	claude_run_privileged(owner_query, &q);
 	return q.result;
 }
+
+void
+claude_pin_worker_search_path(void)
+{
+	SetConfigOption("search_path", CLAUDE_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
+}

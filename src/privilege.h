@@ -31,6 +31,12 @@ extern Oid	claude_extension_owner(void);
 /* search_path = pg_catalog, pg_temp at the current GUC nest level */
 extern void claude_pin_search_path(void);
 
+/*
+ * At a worker's start, for its whole life: session-level, so it overrides
+ * any ALTER DATABASE/ROLE ... SET search_path.
+ */
+extern void claude_pin_worker_search_path(void);
+
 /* Become the extension owner (restricted, path pinned) and back. */
 extern void claude_privilege_enter(ClaudePrivilege *p);
 extern void claude_privilege_leave(ClaudePrivilege *p);

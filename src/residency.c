@@ -27,12 +27,9 @@
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
-#include "utils/acl.h"
+#include "lib/stringinfo.h"
 
-#include "audit.h"
 #include "endpoint.h"
-#include "guc.h"
 #include "residency.h"
 
 typedef struct Geography
@@ -490,52 +487,20 @@ claude_residency_judge(const char *residency, const char *region,
 }
 
 const char *
-claude_residency_enforce(const char *operation, const char *model, const char *endpoint_host)
+claude_residency_place(const ClaudeResidencyVerdict *v, const char *model)
 {
-	ClaudeResidencyVerdict v;
+	const Geography *g = find_geography(v->geography);
+	int			i;
 
-	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &v);
-	if (!v.allowed)
-	{
-		const Geography *g = find_geography(v.geography);
-		const char *label = g ? g->label : NULL;
-		int			i;
-
-		for (i = 0; label == NULL && i < (int) lengthof(profile_prefixes); i++)
-			if (strcmp(profile_prefixes[i].geography, v.geography) == 0 &&
-				strcmp(v.geography, "none") != 0)
-				label = profile_prefixes[i].label;
-		if (label == NULL && strcmp(v.geography, "none") == 0)
-			label = strncmp(model, "global.", 7) == 0 ? "any commercial AWS region" : "AWS GovCloud (US)";
-		if (label == NULL && strcmp(v.geography, "unknown") == 0)
-			label = "a place that cannot be determined";
-		if (label == NULL)
-			label = psprintf("region %s", v.geography);
-
-		/* the audit log records refusals too (in the shared ring, or the log) */
-		{
-			ClaudeUsageRecord r;
-
-			claude_usage_init(&r, operation, model);
-			strlcpy(r.region, claude_region, sizeof(r.region));
-			strlcpy(r.endpoint_host, endpoint_host ? endpoint_host : "", sizeof(r.endpoint_host));
-			strlcpy(r.geography, v.geography, sizeof(r.geography));
-			strlcpy(r.error_code, "ResidencyViolation", sizeof(r.error_code));
-			claude_audit_usage_in_error(&r);
-		}
-
-		/* the audit trail of refusals, for operators (no request data) */
-		ereport(LOG,
-				(errmsg("pg_claude refused a request under claude.residency \"%s\"", claude_residency),
-				 errdetail_internal("role %s, model %s, region %s, endpoint %s: %s",
-									GetUserNameFromId(GetUserId(), false), model, claude_region,
-									endpoint_host ? endpoint_host : "(regional default)", v.reason)));
-		ereport(ERROR,
-				(errcode(ERRCODE_CLAUDE_RESIDENCY_VIOLATION),
-				 errmsg("request would be processed in %s, outside claude.residency \"%s\"",
-						label, claude_residency),
-				 errdetail("%s.", v.reason),
-				 errhint("%s", v.hint)));
-	}
-	return pstrdup(v.geography);
+	if (g)
+		return g->label;
+	for (i = 0; i < (int) lengthof(profile_prefixes); i++)
+		if (strcmp(profile_prefixes[i].geography, v->geography) == 0 &&
+			strcmp(v->geography, "none") != 0)
+			return profile_prefixes[i].label;
+	if (strcmp(v->geography, "none") == 0)
+		return strncmp(model, "global.", 7) == 0 ? "any commercial AWS region" : "AWS GovCloud (US)";
+	if (strcmp(v->geography, "unknown") == 0)
+		return "a place that cannot be determined";
+	return psprintf("region %s", v->geography);
 }

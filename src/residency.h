@@ -37,11 +37,10 @@ extern void claude_residency_judge(const char *residency, const char *region,
 								   ClaudeResidencyVerdict *v);
 
 /*
- * The check before any request leaves the backend: judges with the
- * current settings, logs a refusal at LOG level and raises 42R01.  Returns
- * the geography the request will reach.
+ * Where a refused request would have been processed, in words ("the
+ * United States", "region us-east-1"), for the error message.  The
+ * policy only judges: its caller (bedrock.c) records and raises a refusal.
  */
-extern const char *claude_residency_enforce(const char *operation, const char *model,
-											const char *endpoint_host);
+extern const char *claude_residency_place(const ClaudeResidencyVerdict *v, const char *model);
 
 #endif							/* PG_CLAUDE_RESIDENCY_H */

@@ -71,38 +71,38 @@ listed(const char *code, const char *const *list, int n)
 }
 
 ClaudeRetry
-claude_retry_http(const ClaudeHttpResponse *resp)
+claude_retry_http(long status, CURLcode curl_code, bool unusable)
 {
-	if (resp->curl_code != CURLE_OK)
+	if (curl_code != CURLE_OK)
 	{
 		for (int i = 0; i < (int) lengthof(retryable_curl_codes); i++)
-			if (resp->curl_code == retryable_curl_codes[i])
+			if (curl_code == retryable_curl_codes[i])
 				return CLAUDE_RETRY;
 		return CLAUDE_RETRY_NO;
 	}
-	if (resp->status >= 200 && resp->status < 300)
-		return resp->unusable ? CLAUDE_RETRY : CLAUDE_RETRY_NO;
-	if (resp->status == 429)
+	if (status >= 200 && status < 300)
+		return unusable ? CLAUDE_RETRY : CLAUDE_RETRY_NO;
+	if (status == 429)
 		return CLAUDE_RETRY_THROTTLED;
 	for (int i = 0; i < (int) lengthof(retryable_statuses); i++)
-		if (resp->status == retryable_statuses[i])
+		if (status == retryable_statuses[i])
 			return CLAUDE_RETRY;
 	return CLAUDE_RETRY_NO;
 }
 
 ClaudeRetry
-claude_retry_aws(const ClaudeHttpResponse *resp)
+claude_retry_aws(long status, CURLcode curl_code, bool unusable, const char *error_type)
 {
-	if (resp->curl_code == CURLE_OK && (resp->status < 200 || resp->status >= 300) && resp->error_type[0])
+	if (curl_code == CURLE_OK && (status < 200 || status >= 300) && error_type[0])
 	{
-		if (strcmp(resp->error_type, "ExpiredTokenException") == 0)
+		if (strcmp(error_type, "ExpiredTokenException") == 0)
 			return CLAUDE_RETRY_REFRESH;
-		if (listed(resp->error_type, aws_throttling_codes, lengthof(aws_throttling_codes)))
+		if (listed(error_type, aws_throttling_codes, lengthof(aws_throttling_codes)))
 			return CLAUDE_RETRY_THROTTLED;
-		if (listed(resp->error_type, aws_transient_codes, lengthof(aws_transient_codes)))
+		if (listed(error_type, aws_transient_codes, lengthof(aws_transient_codes)))
 			return CLAUDE_RETRY;
 	}
-	return claude_retry_http(resp);
+	return claude_retry_http(status, curl_code, unusable);
 }
 
 long

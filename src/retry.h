@@ -11,20 +11,31 @@
 #ifndef PG_CLAUDE_RETRY_H
 #define PG_CLAUDE_RETRY_H
 
-#include "http.h"
+#include <curl/curl.h>
+
+/* What the retry policy makes of an attempt. */
+typedef enum ClaudeRetry
+{
+	CLAUDE_RETRY_NO,			/* final: hand it over */
+	CLAUDE_RETRY,				/* transient: again, after a backoff */
+	CLAUDE_RETRY_THROTTLED,		/* throttled: again, after a longer backoff */
+	CLAUDE_RETRY_REFRESH		/* credentials expired: refresh, then at once, once */
+} ClaudeRetry;
 
 /*
- * The HTTP policy, for any endpoint: a broken exchange, 429, 500, 502,
- * 503, 504 and a 2xx whose body the request refused are tried again.
+ * The HTTP policy, for any endpoint: a broken exchange (curl_code), 429,
+ * 500, 502, 503, 504, and a 2xx whose body the request refused (unusable)
+ * are tried again.
  */
-extern ClaudeRetry claude_retry_http(const ClaudeHttpResponse *resp);
+extern ClaudeRetry claude_retry_http(long status, CURLcode curl_code, bool unusable);
 
 /*
  * The AWS policy: the HTTP one plus AWS's retryable and throttling error
  * codes (botocore's standard mode), and ExpiredTokenException, which asks
  * for fresh credentials.
  */
-extern ClaudeRetry claude_retry_aws(const ClaudeHttpResponse *resp);
+extern ClaudeRetry claude_retry_aws(long status, CURLcode curl_code, bool unusable,
+									const char *error_type);
 
 /*
  * Capped exponential backoff with full jitter: a uniformly random wait in

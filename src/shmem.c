@@ -24,7 +24,7 @@
 #include "job_owner.h"
 #include "jobs.h"
 #include "shmem.h"
-#include "worker.h"
+#include "wakeup.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -37,7 +37,7 @@ claude_shmem_request(void)
 	RequestAddinShmemSpace(claude_credentials_shmem_size());
 	RequestAddinShmemSpace(claude_audit_shmem_size());
 	RequestAddinShmemSpace(claude_jobs_shmem_size());
-	RequestAddinShmemSpace(claude_worker_shmem_size());
+	RequestAddinShmemSpace(claude_wakeup_shmem_size());
 	/* 0: shared credentials, 1: audit ring */
 	RequestNamedLWLockTranche("pg_claude", 2);
 }
@@ -51,7 +51,7 @@ claude_shmem_startup(void)
 	claude_credentials_shmem_init();
 	claude_audit_shmem_init();
 	claude_jobs_shmem_init();
-	claude_worker_shmem_init();
+	claude_wakeup_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -48,6 +48,7 @@
 #include "guc.h"
 #include "jobs.h"
 #include "privilege.h"
+#include "wakeup.h"
 #include "worker.h"
 
 #define WORKER_NAPTIME_MS 1000
@@ -55,40 +56,6 @@
 PGDLLEXPORT void claude_worker_main(Datum arg);
 
 /* One worker's wake-up state. */
-typedef struct ClaudeWorkerSlot
-{
-	pid_t		pid;			/* 0 when not running */
-	Latch	   *latch;
-} ClaudeWorkerSlot;
-
-typedef struct ClaudeWorkers
-{
-	slock_t		mutex;
-	ClaudeWorkerSlot job_worker;
-	ClaudeWorkerSlot audit_writer;
-} ClaudeWorkers;
-
-static ClaudeWorkers *workers = NULL;
-
-Size
-claude_worker_shmem_size(void)
-{
-	return MAXALIGN(sizeof(ClaudeWorkers));
-}
-
-void
-claude_worker_shmem_init(void)
-{
-	bool		found;
-
-	workers = ShmemInitStruct("pg_claude workers", claude_worker_shmem_size(), &found);
-	if (!found)
-	{
-		memset(workers, 0, sizeof(ClaudeWorkers));
-		SpinLockInit(&workers->mutex);
-	}
-}
-
 static void
 register_one(const char *function_name, const char *name, const char *type, int restart_s)
 {
@@ -117,70 +84,7 @@ claude_worker_register(void)
 	register_one("claude_audit_writer_main", name, "pg_claude audit writer", 1);
 }
 
-static void
-wake(ClaudeWorkerSlot *slot)
-{
-	Latch	   *latch;
 
-	if (workers == NULL)
-		return;
-	SpinLockAcquire(&workers->mutex);
-	latch = slot->latch;
-	SpinLockRelease(&workers->mutex);
-	if (latch)
-		SetLatch(latch);
-}
-
-void
-claude_wake_job_worker(void)
-{
-	if (workers)
-		wake(&workers->job_worker);
-}
-
-void
-claude_wake_audit_writer(void)
-{
-	if (workers)
-		wake(&workers->audit_writer);
-}
-
-/* Clear this process's slot when it exits (a successor may have taken it). */
-static void
-slot_detach(int code, Datum arg)
-{
-	ClaudeWorkerSlot *slot = (ClaudeWorkerSlot *) DatumGetPointer(arg);
-
-	SpinLockAcquire(&workers->mutex);
-	if (slot->pid == MyProcPid)
-	{
-		slot->pid = 0;
-		slot->latch = NULL;
-	}
-	SpinLockRelease(&workers->mutex);
-}
-
-static void
-slot_attach(ClaudeWorkerSlot *slot)
-{
-	SpinLockAcquire(&workers->mutex);
-	slot->pid = MyProcPid;
-	slot->latch = MyLatch;
-	SpinLockRelease(&workers->mutex);
-	on_shmem_exit(slot_detach, PointerGetDatum(slot));
-}
-
-void
-claude_worker_attach_audit_writer(void)
-{
-	slot_attach(&workers->audit_writer);
-}
-
-void
-claude_worker_pin_search_path(void)
-{
-	SetConfigOption("search_path", CLAUDE_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
-}
 
 void
 claude_worker_main(Datum arg)
@@ -192,9 +96,9 @@ claude_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(claude_database_name, NULL, 0);
-	claude_worker_pin_search_path();
+	claude_pin_worker_search_path();
 	pgstat_report_appname("pg_claude worker");
-	slot_attach(&workers->job_worker);
+	claude_wakeup_attach_job_worker();
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_claude worker loop",
 									ALLOCSET_DEFAULT_SIZES);
