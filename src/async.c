@@ -24,6 +24,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "commands/extension.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/plancache.h"
 #include "catalog/pg_type.h"
@@ -198,6 +199,42 @@ check_enrich_target(Relation rel)
 }
 
 /*
+ * The source row's columns an expression reads, in subqueries too (a Var
+ * of the outer query seen from inside one is levelsup deeper); a
+ * whole-row reference reads them all (attribute 0).
+ */
+typedef struct SourceColumns
+{
+	int			level;
+	Bitmapset  *attrs;
+} SourceColumns;
+
+static bool
+source_columns_walker(Node *node, SourceColumns *sc)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varno == 1 && (int) v->varlevelsup == sc->level)
+			sc->attrs = bms_add_member(sc->attrs, v->varattno - FirstLowInvalidHeapAttributeNumber);
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		r;
+
+		sc->level++;
+		r = query_tree_walker((Query *) node, source_columns_walker, sc, 0);
+		sc->level--;
+		return r;
+	}
+	return expression_tree_walker(node, source_columns_walker, sc);
+}
+
+/*
  * The input expression: one expression over the source row, checked now
  * by planning it as the caller; returns the source columns it reads.
  */
@@ -233,7 +270,10 @@ check_enrich_input(Oid source, const char *input)
 		{
 			Query	   *query = lfirst_node(Query, lq);
 
-			pull_varattnos((Node *) query->targetList, 1, &attrs);
+			SourceColumns sc = {0, NULL};
+
+			(void) source_columns_walker((Node *) query->targetList, &sc);
+			attrs = bms_union(attrs, sc.attrs);
 		}
 	}
 	SPI_finish();
@@ -269,7 +309,8 @@ check_enrich_output(Relation rel, const char *output, Bitmapset *input_attrs)
 				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 				 errmsg("output column \"%s\" is part of the primary key of \"%s\"", output, name),
 				 errdetail("The worker finds each row by its primary key; rewriting the key would lose the row.")));
-	if (bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, input_attrs))
+	if (bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, input_attrs) ||
+		bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber, input_attrs))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 				 errmsg("output column \"%s\" is also read by the input", output),
@@ -323,6 +364,13 @@ claude_enrich(PG_FUNCTION_ARGS)
 				 errmsg("unknown task \"%s\"", task),
 				 errhint("Use complete, classify, summarize, extract or sentiment.")));
 	claude_jobs_check_options(task, options);
+	/* a model the policy refuses fails now, not once per row in the worker */
+	{
+		const char *model = claude_jobs_option(options, "model", NULL);
+
+		if (model)
+			claude_bedrock_check_residency(model);
+	}
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
 	rel = try_relation_open(source, AccessShareLock);

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include <cjson/cJSON.h>
 
 #include "catalog/namespace.h"
@@ -19,9 +21,13 @@
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/acl.h"
+#include "catalog/pg_class.h"
 
 #include "enrich_table.h"
+#include "privilege.h"
 #include "task.h"
 
 void
@@ -58,6 +64,16 @@ task_result_type(const char *task)
 	return "text";
 }
 
+static bool
+owns_relation(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
+}
+
 Oid
 claude_jobs_create_result_table(Oid source, const char *output, const char *task,
 								const char *table_name)
@@ -76,11 +92,35 @@ claude_jobs_create_result_table(Oid source, const char *output, const char *task
 	uint64		i;
 	Oid			result;
 
+	Oid			existing;
+	int			guc_level;
+
+	/*
+	 * The caller's rights, but not the caller's search_path: under it
+	 * another role's array_position(int2vector, smallint) or = (varchar,
+	 * varchar) would be chosen here, and bound into the view for good.
+	 */
+	guc_level = NewGUCNestLevel();
+	claude_pin_search_path();
+
+	/* an existing result table must be the caller's own, and a table */
+	existing = RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, true);
+	if (OidIsValid(existing) &&
+		(get_rel_relkind(existing) != RELKIND_RELATION || !owns_relation(existing)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("result table %s already exists and is not a table of yours", qtable),
+				 errdetail("The job would write its results, and run that relation's triggers, as you."),
+				 errhint("Drop or rename it, or name another with the \"table\" option.")));
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
-							  "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-							  "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+	if (SPI_execute_with_args("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+							  "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+							  "ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+							  "AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey) "
+							  "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+							  "ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum)",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed == 0)
 		elog(ERROR, "could not read the primary key of \"%s\"", rel);
 	initStringInfo(&cols);
@@ -93,11 +133,12 @@ claude_jobs_create_result_table(Oid source, const char *output, const char *task
 
 		appendStringInfo(&cols, "%s %s NOT NULL, ", col, type);
 		appendStringInfo(&keys, "%s%s", i ? ", " : "", col);
-		appendStringInfo(&join, "%sr.%s = s.%s", i ? " AND " : "", col, col);
+		appendStringInfo(&join, "%sr.%s OPERATOR(pg_catalog.=) s.%s", i ? " AND " : "", col, col);
 	}
-	if (!OidIsValid(RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, true)) &&
-		SPI_execute(psprintf("CREATE TABLE %s (%s%s %s, input_sha256 text, "
-							 "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))",
+	if (!OidIsValid(existing) &&
+		SPI_execute(psprintf("CREATE TABLE %s (%s%s %s, input_sha256 pg_catalog.text, "
+							 "updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(), "
+							 "PRIMARY KEY (%s))",
 							 qtable, cols.data, quote_identifier(output), task_result_type(task), keys.data),
 					false, 0) < 0)
 		elog(ERROR, "could not create the result table %s", qtable);
@@ -105,6 +146,7 @@ claude_jobs_create_result_table(Oid source, const char *output, const char *task
 							 qview, quote_identifier(output), qsource, qtable, join.data), false, 0) < 0)
 		elog(ERROR, "could not create the view %s", qview);
 	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
 	result = RangeVarGetRelid(makeRangeVar(nsp, name, -1), NoLock, false);
 	return result;
 }

@@ -22,7 +22,9 @@
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
 #include "utils/timeout.h"
@@ -34,7 +36,8 @@
 typedef struct JobWorkerState
 {
 	pg_atomic_uint32 pid;		/* the worker's, or 0 */
-	pg_atomic_uint64 job;		/* the job it works on, or 0 */
+	pg_atomic_uint64 job;		/* the job whose owner code it runs, or 0 */
+	pg_atomic_uint64 killed;	/* a job whose owner code ignored its cancel: the worker died of it */
 } JobWorkerState;
 
 static JobWorkerState *job_worker = NULL;
@@ -55,6 +58,7 @@ claude_jobs_shmem_init(void)
 	{
 		pg_atomic_init_u32(&job_worker->pid, 0);
 		pg_atomic_init_u64(&job_worker->job, 0);
+		pg_atomic_init_u64(&job_worker->killed, 0);
 	}
 }
 
@@ -63,8 +67,21 @@ set_job_in_hand(int64 job)
 {
 	if (job_worker == NULL)
 		return;
-	pg_atomic_write_u32(&job_worker->pid, (uint32) MyProcPid);
+	pg_atomic_write_u32(&job_worker->pid, job ? (uint32) MyProcPid : 0);
 	pg_atomic_write_u64(&job_worker->job, (uint64) job);
+}
+
+/* A worker that dies leaves no pid behind for a cancel to signal. */
+static void
+forget_job_in_hand(int code, Datum arg)
+{
+	set_job_in_hand(0);
+}
+
+int64
+claude_jobs_take_killed(void)
+{
+	return job_worker ? (int64) pg_atomic_exchange_u64(&job_worker->killed, 0) : 0;
 }
 
 void
@@ -81,11 +98,18 @@ claude_jobs_interrupt(int64 job)
 }
 
 /*
- * Owner code must finish within claude.job_input_timeout.  A timeout of
- * our own (not statement_timeout) so the error can say which limit hit.
+ * Owner code must finish within claude.job_input_timeout for each work
+ * transaction (a batch of rows populated, claimed or written), however many
+ * statements it runs.  A timeout of our own (not statement_timeout) so the
+ * error can say which limit hit.  Code that catches the cancel and goes on
+ * gets as long again; then the worker ends itself (FATAL cannot be caught),
+ * naming the job in shared memory so that, restarted, it fails that job
+ * instead of running it again.
  */
 static TimeoutId input_timeout = MAX_TIMEOUTS;
+static TimeoutId input_deadline = MAX_TIMEOUTS;
 static volatile sig_atomic_t input_timed_out = false;
+static bool input_timer_armed = false;
 
 static void
 input_timeout_handler(void)
@@ -94,6 +118,29 @@ input_timeout_handler(void)
 	QueryCancelPending = true;
 	InterruptPending = true;
 	SetLatch(MyLatch);
+}
+
+/* Twice the limit and still running: the cancel was caught. */
+static void
+input_deadline_handler(void)
+{
+	if (job_worker)
+		pg_atomic_write_u64(&job_worker->killed, pg_atomic_read_u64(&job_worker->job));
+	input_timed_out = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+void
+claude_job_owner_time_end(void)
+{
+	if (input_timer_armed)
+	{
+		disable_timeout(input_timeout, false);
+		disable_timeout(input_deadline, false);
+	}
+	input_timer_armed = false;
 }
 
 /* What to record for an error that ended a job's round. */
@@ -129,20 +176,35 @@ claude_job_become_owner(Oid role, const char *search_path)
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	}
 	if (input_timeout == MAX_TIMEOUTS)
+	{
 		input_timeout = RegisterTimeout(USER_TIMEOUT, input_timeout_handler);
-	input_timed_out = false;
+		input_deadline = RegisterTimeout(USER_TIMEOUT, input_deadline_handler);
+		before_shmem_exit(forget_job_in_hand, 0);
+	}
 	/* a cancel interrupts owner code only, never requests in flight (paid for) */
 	set_job_in_hand(claude_current_job_id);
-	if (claude_job_input_timeout_ms > 0)
-		enable_timeout_after(input_timeout, claude_job_input_timeout_ms);
+	if (!input_timer_armed)
+	{
+		input_timed_out = false;
+		if (claude_job_input_timeout_ms > 0)
+		{
+			enable_timeout_after(input_timeout, claude_job_input_timeout_ms);
+			enable_timeout_after(input_deadline, claude_job_input_timeout_ms +
+								 Max(claude_job_input_timeout_ms, 1000));
+			input_timer_armed = true;
+		}
+	}
 }
 
 void
 claude_job_become_worker(void)
 {
-	if (input_timeout != MAX_TIMEOUTS)
-		disable_timeout(input_timeout, false);
+	/* the time limit spans the work transaction; after an abort, it is over */
+	if (!IsTransactionState())
+		claude_job_owner_time_end();
 	set_job_in_hand(0);
+	/* session-level advisory locks the owner's code took do not stay with the worker */
+	LockReleaseSession(USER_LOCKMETHOD);
 	/* after an abort the transaction has already undone the settings */
 	if (owner_guc_level > 0 && IsTransactionState())
 		AtEOXact_GUC(false, owner_guc_level);

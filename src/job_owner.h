@@ -24,6 +24,12 @@ extern void claude_jobs_interrupt(int64 job);
 extern void claude_job_become_owner(Oid role, const char *search_path);
 extern void claude_job_become_worker(void);
 
+/* End of a work transaction: owner code's time limit starts afresh. */
+extern void claude_job_owner_time_end(void);
+
+/* The job whose owner code made the last worker end itself, or 0 (taken). */
+extern int64 claude_jobs_take_killed(void);
+
 /* Did the last owner code run out of claude.job_input_timeout? */
 extern bool claude_job_input_timed_out(void);
 

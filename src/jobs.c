@@ -67,6 +67,21 @@ claude_jobs_recover(void)
 			0, NULL, NULL, NULL);
 		if (SPI_processed > 0)
 			ereport(LOG, (errmsg("pg_claude worker: requeued " UINT64_FORMAT " job rows left in flight", SPI_processed)));
+		/* the job whose owner code outlived twice its limit must not run again */
+		{
+			int64		killed = claude_jobs_take_killed();
+
+			if (killed != 0)
+			{
+				Job			job = {.id = killed};
+				char	   *why = psprintf("the job's input expression (or a trigger on its table) went on after "
+										   "being cancelled at claude.job_input_timeout (%d ms); the worker "
+										   "ended itself to stop it", claude_job_input_timeout_ms);
+
+				claude_job_fail(&job, why);
+				ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", killed, why)));
+			}
+		}
 	}
 	claude_work_end();
 }

@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "job_owner.h"
 #include "work_xact.h"
 
 static MemoryContext work_cxt = NULL;
@@ -67,6 +68,7 @@ claude_work_end(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	claude_job_owner_time_end();
 	MemoryContextSwitchTo(target_cxt ? target_cxt : claude_work_context());
 	pgstat_report_stat(false);
 }

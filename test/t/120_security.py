@@ -362,6 +362,75 @@ try:
     t.ok(s == "done" and val("SELECT count(*) FROM interrupted WHERE o IS NULL") == "0",
          "pg_cancel_backend of the worker: claimed rows go back to the queue and the job completes",
          (s, val(f"SELECT state, count(*) FROM claude.job_items WHERE job_id = {job} GROUP BY 1")))
+    # review findings: the into-table path as the caller, under the caller's path
+    q("SET ROLE mallory;"
+      "CREATE FUNCTION public.array_position(v int2vector, e smallint) RETURNS int LANGUAGE plpgsql AS $f$"
+      "BEGIN PERFORM public.trap('mallory'); RETURN pg_catalog.array_position(v::int2[], e); END $f$;"
+      "CREATE FUNCTION public.vceq(a varchar, b varchar) RETURNS boolean LANGUAGE plpgsql AS $f$"
+      "BEGIN PERFORM public.trap('mallory'); RETURN a::text OPERATOR(pg_catalog.=) b::text; END $f$;"
+      "CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.vceq);"
+      "RESET ROLE; GRANT CREATE ON SCHEMA public TO alice")
+    rc, out, err = q("CREATE TABLE public.docs (id int PRIMARY KEY, body text); INSERT INTO public.docs VALUES (1, 'x');"
+                     "CREATE TABLE public.vk (k varchar PRIMARY KEY, body text); INSERT INTO public.vk VALUES ('a', 'x');"
+                     "SELECT claude_enrich('public.docs', 'body', 'summary', 'summarize', '{\"into\": \"table\"}');"
+                     "SELECT claude_enrich('public.vk', 'body', 'o', 'complete', '{\"into\": \"table\"}');"
+                     "SELECT count(*) FROM public.vk_with_o")
+    t.ok(rc == 0 and superusers(val) == "" and privileged_trap_runs(val, "mallory") == "0",
+         "into: table, created by a superuser: another role's array_position / = (varchar) never run",
+         (err, superusers(val), val("SELECT string_agg(as_role, ',') FROM public.trap_log WHERE who = 'mallory'")))
+    t.ok(val("SELECT count(*) FROM pg_depend d JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass "
+             "AND d.refobjid = o.oid WHERE d.classid = 'pg_rewrite'::regclass AND o.oprnamespace = 'public'::regnamespace") == "0",
+         "the generated view binds no operator outside pg_catalog")
+    rc, out, err = q("SET ROLE mallory; CREATE TABLE public.tickets_label (id int PRIMARY KEY, label text, "
+                     "input_sha256 text, updated_at timestamptz); GRANT ALL ON public.tickets_label TO PUBLIC;"
+                     "RESET ROLE; CREATE TABLE public.tickets (id int PRIMARY KEY, body text);"
+                     "ALTER TABLE public.tickets OWNER TO alice;"
+                     "SET ROLE alice; SELECT claude_enrich('public.tickets', 'body', 'label', 'complete', '{\"into\": \"table\"}')")
+    t.ok(rc != 0 and "not a table of yours" in err, "into: table refuses a result table another role owns", err)
+
+    # W2: a whole-row reference or a subquery reading the output column is refused too
+    for expr in ("s::text", "(SELECT coalesce(s.out, s.body))"):
+        rc, out, err = q(f"SELECT claude_enrich('w', $${expr}$$, 'out', 'complete')")
+        t.ok(rc != 0 and "is also read by the input" in err, f"W2: an input {expr} that reads the output is refused", err)
+
+    # D2: owner code that catches the cancel, or slow triggers row after row, cannot hold the worker
+    q("ALTER SYSTEM SET claude.job_input_timeout = '2s'; SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    q("CREATE FUNCTION hold(x text) RETURNS text LANGUAGE plpgsql AS $f$ DECLARE i int := 0; BEGIN "
+      "LOOP BEGIN PERFORM pg_catalog.pg_sleep(1000); EXCEPTION WHEN query_canceled THEN i := i + 1; "
+      "IF i > 1000 THEN EXIT; END IF; END; END LOOP; RETURN x; END $f$;"
+      "CREATE TABLE held (id int PRIMARY KEY, body text, o text); INSERT INTO held VALUES (1, 'a');"
+      "CREATE TABLE trig (id int PRIMARY KEY, body text, o text); INSERT INTO trig SELECT g, 'r' || g FROM generate_series(1, 3) g;"
+      "CREATE FUNCTION slow_trigger() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN PERFORM pg_catalog.pg_sleep(3); RETURN NEW; END $f$;"
+      "CREATE TRIGGER slow BEFORE UPDATE ON trig FOR EACH ROW EXECUTE FUNCTION slow_trigger();")
+    start = time.monotonic()
+    held = val("SELECT claude_enrich('held', 'hold(body)', 'o', 'complete')")
+    s1 = wait_state(val, held, timeout=40)
+    took = time.monotonic() - start
+    t.ok(s1 == "failed" and "ended itself" in val(f"SELECT error FROM claude.job WHERE id = {held}") and took < 30,
+         f"owner code that catches its cancel: the worker ends itself at twice the limit and fails the job ({took:.1f} s)",
+         (s1, val(f"SELECT error FROM claude.job WHERE id = {held}"), took))
+    trig = val("SELECT claude_enrich('trig', 'body', 'o', 'complete')")
+    s2 = wait_state(val, trig, timeout=40)
+    t.ok(s2 == "failed" and "claude.job_input_timeout" in val(f"SELECT error FROM claude.job WHERE id = {trig}"),
+         "a trigger on the source is owner code under the same time limit",
+         (s2, val(f"SELECT error FROM claude.job WHERE id = {trig}")))
+
+    # an advisory lock the owner's code takes does not stay with the worker
+    q("CREATE FUNCTION lock_then_fail(x text) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN "
+      "PERFORM pg_catalog.pg_advisory_lock(777); RAISE EXCEPTION 'boom'; END $f$;"
+      "CREATE TABLE locker (id int PRIMARY KEY, body text, o text); INSERT INTO locker VALUES (1, 'a');")
+    lk = val("SELECT claude_enrich('locker', 'lock_then_fail(body)', 'o', 'complete')")
+    wait_state(val, lk, timeout=30)
+    t.ok(val("SELECT pg_try_advisory_lock(777)") == "t",
+         "an advisory lock taken by a job's input is released, not kept by the worker",
+         val("SELECT string_agg(pid::text || ':' || granted, ',') FROM pg_locks WHERE locktype = 'advisory'"))
+
+    # a model the residency policy refuses is refused by claude_enrich itself
+    rc, out, err = q("SELECT claude_enrich('fast', 'b', 'o', 'complete', "
+                     "'{\"model\": \"us.anthropic.claude-sonnet-4-5-20250929-v1:0\"}')")
+    t.ok(rc != 0 and "42R01" in err, "claude_enrich refuses a model outside claude.residency up front", err)
+
     t.ok(superusers(val) == "", "after everything: nobody became superuser", superusers(val))
     log = pg.read_log()
     crash = [i for i, line in enumerate(log.splitlines()) if "terminated by signal" in line]
