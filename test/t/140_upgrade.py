@@ -32,8 +32,9 @@ def dump(db):
     r = subprocess.run([os.path.join(pg_bindir(), "pg_dump"), "--schema-only", "--no-owner",
                         "-h", pg.base, "-p", str(pg.port), "-U", "postgres", db],
                        capture_output=True, text=True)
+    # pg_dump 15.14+ brackets its output with \restrict <random key>: not schema
+    out = "\n".join(l for l in r.stdout.splitlines() if not re.match(r"^\\(un)?restrict ", l)) + "\n"
     # extension member objects are not dumped; dump what they are instead
-    out = r.stdout
     rc, cat, err = pg.psql(r"""
 SELECT pg_catalog.pg_describe_object(d.classid, d.objid, 0) || ' | ' ||
        coalesce(pg_catalog.pg_get_functiondef(p.oid), '') || coalesce(pg_catalog.pg_get_viewdef(c.oid), '') ||
