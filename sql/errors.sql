@@ -1,17 +1,5 @@
 -- Errors: SQLSTATE, message, AWS detail and hint for each failure class
-CREATE OR REPLACE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text; hnt text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg
-      || coalesce(E'\nDETAIL: ' || nullif(regexp_replace(det, 'request id [0-9a-f-]{36}', 'request id <id>'), ''), '')
-      || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
-END $$;
+\i sql/include/try.sql
 
 -- unknown model: ValidationException, not retried
 SELECT pg_temp.try($$SELECT claude_complete('hi', model => 'anthropic.claude-nonexistent-v9:0')$$);

@@ -2,19 +2,7 @@
 -- classification picks the first label mentioned in the text, else the
 -- first label; extraction reads "name: value"; sentiment counts words).
 LOAD 'pg_claude';
-CREATE OR REPLACE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text; hnt text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg
-      || coalesce(E'\nDETAIL: ' || nullif(regexp_replace(det, 'request id [0-9a-f-]{36}', 'request id <id>'), ''), '')
-      || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
-END $$;
+\i sql/include/try.sql
 
 CREATE TABLE support_tickets (id int PRIMARY KEY, customer text, body text);
 INSERT INTO support_tickets VALUES

@@ -1,17 +1,5 @@
 -- claude_invoke: a raw Messages body in, the whole response out
-CREATE OR REPLACE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text; hnt text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg
-      || coalesce(E'\nDETAIL: ' || nullif(regexp_replace(det, 'request id [0-9a-f-]{36}', 'request id <id>'), ''), '')
-      || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
-END $$;
+\i sql/include/try.sql
 
 SELECT r->'content'->0->>'text' AS text, r->>'role' AS role, r->>'type' AS type,
        r->>'stop_reason' AS stop_reason,

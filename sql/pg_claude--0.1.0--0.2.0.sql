@@ -6,6 +6,10 @@
 -- claude_enrich; jobs queued before this version use "$user", public.
 ALTER TABLE claude.job ADD COLUMN search_path text;
 
+-- Task names live in one place, the task table in the C code, which
+-- claude_enrich checks against: no second list here to drift from it.
+ALTER TABLE claude.job DROP CONSTRAINT job_task_check;
+
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
 -- the rows of jobs they may not.
 CREATE OR REPLACE VIEW claude.jobs WITH (security_barrier) AS

@@ -230,7 +230,7 @@ CREATE TABLE claude.job (
     input         text NOT NULL,
     output        name NOT NULL,
     into_table    regclass,      -- results in this table (keyed by the primary key), not in source
-    task          text NOT NULL CHECK (task IN ('complete', 'classify', 'summarize', 'extract', 'sentiment')),
+    task          text NOT NULL,  -- a name in the task table (src/task.c), checked by claude_enrich
     options       jsonb NOT NULL DEFAULT '{}',
     state         text NOT NULL DEFAULT 'queued'
                   CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed', 'cancelled')),

@@ -1,19 +1,7 @@
 -- Data residency: every geography's allow/refuse matrix, checked before
 -- anything is sent, and refusals that name the geography and the setting.
 LOAD 'pg_claude';
-CREATE OR REPLACE FUNCTION pg_temp.try(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text; hnt text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                          det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg
-      || coalesce(E'\nDETAIL: ' || nullif(regexp_replace(det, 'request id [0-9a-f-]{36}', 'request id <id>'), ''), '')
-      || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
-END $$;
+\i sql/include/try.sql
 
 CREATE TEMP TABLE models (ord int, model text);
 INSERT INTO models VALUES

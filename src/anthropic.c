@@ -20,6 +20,7 @@
 
 #include "anthropic.h"
 #include "guc.h"
+#include "problem.h"
 
 static void read_usage(const cJSON *root, ClaudeUsage *usage);
 
@@ -198,20 +199,34 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	return print_json(root);
 }
 
-cJSON *
-claude_anthropic_tool_input(const char *json, const char *tool_name,
-							ClaudeUsage *usage, char **stop_reason)
+/* A Messages response's root object, or NULL with *problem set. */
+static cJSON *
+response_root(const char *json, ClaudeProblem *problem)
 {
 	cJSON	   *root = cJSON_Parse(json);
+
+	if (root == NULL || !cJSON_IsObject(root))
+	{
+		claude_problem(problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   "Bedrock returned a response that is not valid JSON", NULL, NULL);
+		return NULL;
+	}
+	return root;
+}
+
+bool
+claude_anthropic_read_tool_input(const char *json, const char *tool_name, ClaudeUsage *usage,
+								 char **stop_reason, cJSON **input, ClaudeProblem *problem)
+{
+	cJSON	   *root = response_root(json, problem);
 	const cJSON *content;
 	cJSON	   *block;
 	const cJSON *reason;
-	cJSON	   *input = NULL;
 
-	if (root == NULL || !cJSON_IsObject(root))
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Bedrock returned a response that is not valid JSON")));
+	*input = NULL;
+	*stop_reason = NULL;
+	if (root == NULL)
+		return false;
 	read_usage(root, usage);
 	reason = cJSON_GetObjectItemCaseSensitive(root, "stop_reason");
 	*stop_reason = cJSON_IsString(reason) ? pstrdup(reason->valuestring) : NULL;
@@ -225,12 +240,12 @@ claude_anthropic_tool_input(const char *json, const char *tool_name,
 		if (cJSON_IsString(type) && strcmp(type->valuestring, "tool_use") == 0 &&
 			cJSON_IsString(name) && strcmp(name->valuestring, tool_name) == 0)
 		{
-			input = cJSON_DetachItemFromObjectCaseSensitive(block, "input");
+			*input = cJSON_DetachItemFromObjectCaseSensitive(block, "input");
 			break;
 		}
 	}
 	cJSON_Delete(root);
-	return input;
+	return true;
 }
 
 char *
@@ -313,26 +328,26 @@ claude_anthropic_check_json(const char *json)
 }
 
 char *
-claude_anthropic_response_text(const char *json, ClaudeUsage *usage,
-							   char **stop_reason)
+claude_anthropic_read_text(const char *json, ClaudeUsage *usage, char **stop_reason,
+						   ClaudeProblem *problem)
 {
-	cJSON	   *root = cJSON_Parse(json);
+	cJSON	   *root = response_root(json, problem);
 	const cJSON *content;
 	const cJSON *block;
 	const cJSON *reason;
 	StringInfoData text;
 	bool		any_text = false;
 
-	if (root == NULL || !cJSON_IsObject(root))
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Bedrock returned a response that is not valid JSON")));
-
+	*stop_reason = NULL;
+	if (root == NULL)
+		return NULL;
 	content = cJSON_GetObjectItemCaseSensitive(root, "content");
 	if (!cJSON_IsArray(content))
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Bedrock returned a response without a \"content\" array")));
+	{
+		claude_problem(problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   "Bedrock returned a response without a \"content\" array", NULL, NULL);
+		return NULL;
+	}
 
 	initStringInfo(&text);
 	cJSON_ArrayForEach(block, content)
@@ -351,13 +366,25 @@ claude_anthropic_response_text(const char *json, ClaudeUsage *usage,
 	reason = cJSON_GetObjectItemCaseSensitive(root, "stop_reason");
 	*stop_reason = cJSON_IsString(reason) ? pstrdup(reason->valuestring) : NULL;
 	read_usage(root, usage);
+	cJSON_Delete(root);
 
 	if (!any_text)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Claude's answer contains no text"),
-				 errdetail("stop_reason: %s", *stop_reason ? *stop_reason : "(none)"),
-				 errhint("Use claude_invoke() to see the whole response.")));
-	cJSON_Delete(root);
+	{
+		claude_problem(problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, "Claude's answer contains no text",
+					   psprintf("stop_reason: %s", *stop_reason ? *stop_reason : "(none)"),
+					   "Use claude_invoke() to see the whole response.");
+		return NULL;
+	}
 	return text.data;
+}
+
+char *
+claude_anthropic_response_text(const char *json, ClaudeUsage *usage, char **stop_reason)
+{
+	ClaudeProblem problem;
+	char	   *text = claude_anthropic_read_text(json, usage, stop_reason, &problem);
+
+	if (text == NULL)
+		claude_problem_raise(&problem);
+	return text;
 }

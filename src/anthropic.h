@@ -12,6 +12,10 @@
 
 #include <stdbool.h>
 
+#include "problem.h"
+
+struct cJSON;
+
 #define ANTHROPIC_BEDROCK_VERSION "bedrock-2023-05-31"
 
 typedef struct ClaudeUsage
@@ -67,6 +71,10 @@ extern char *claude_anthropic_normalize_body(const char *json, char **model_out)
 extern char *claude_anthropic_response_text(const char *json, ClaudeUsage *usage,
 											char **stop_reason);
 
+/* The same, never raising: NULL with *problem set instead. */
+extern char *claude_anthropic_read_text(const char *json, ClaudeUsage *usage,
+										char **stop_reason, ClaudeProblem *problem);
+
 /* Raise 38000 unless json parses (a response body, before jsonb_in). */
 extern void claude_anthropic_check_json(const char *json);
 
@@ -75,10 +83,12 @@ extern char *claude_anthropic_build_tool(const ClaudeToolRequest *req);
 
 /*
  * The input of the answer's tool_use block for tool_name, as a cJSON tree
- * in CurrentMemoryContext, or NULL when the answer used no such tool.
+ * in CurrentMemoryContext (*input NULL when the answer used no such tool).
+ * Never raises: false with *problem set when json is not a response.
  */
-extern struct cJSON *claude_anthropic_tool_input(const char *json, const char *tool_name,
-												 ClaudeUsage *usage, char **stop_reason);
+extern bool claude_anthropic_read_tool_input(const char *json, const char *tool_name,
+											 ClaudeUsage *usage, char **stop_reason,
+											 struct cJSON **input, ClaudeProblem *problem);
 
 /* Does this model accept cache_control (prompt caching on Bedrock)? */
 extern bool claude_model_supports_caching(const char *model);

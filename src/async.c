@@ -53,6 +53,7 @@
 #include "jobs.h"
 #include "privilege.h"
 #include "residency.h"
+#include "task.h"
 
 PG_FUNCTION_INFO_V1(claude_complete_async);
 PG_FUNCTION_INFO_V1(claude_enrich);
@@ -111,8 +112,8 @@ require_worker(const char *function_name)
 Datum
 claude_complete_async(PG_FUNCTION_ARGS)
 {
-	ClaudeMessageRequest msg = {0};
-	char	   *model;
+	ClaudeTask	t;
+	char	   *prompt;
 	char	   *body;
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -122,37 +123,21 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	require_worker("claude_complete_async");
-	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	msg.system = claude_text_arg(fcinfo, 1);
-	model = claude_model_arg(fcinfo, 2);
-	msg.max_tokens = claude_max_tokens_arg(fcinfo, 3, model);
-	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
-	{
-		msg.temperature = PG_GETARG_FLOAT8(4);
-		if (!(msg.temperature >= 0.0 && msg.temperature <= 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("temperature must be between 0 and 1")));
-		msg.has_temperature = true;
-	}
-	else
-		msg.has_temperature = claude_guc_temperature(&msg.temperature);
-	claude_check_context(strlen(msg.prompt) + (msg.system ? strlen(msg.system) : 0), msg.max_tokens);
+	prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	claude_task_complete_args(fcinfo, &t);
 
 	/* refused now, under the caller's settings, rather than later by the worker */
-	claude_bedrock_check_residency(model);
+	claude_bedrock_check_residency(t.model);
 
-	body = claude_anthropic_build(&msg);
+	body = claude_task_body(&t, prompt, NULL);
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	values[1] = CStringGetTextDatum(model);
+	values[1] = CStringGetTextDatum(t.model);
 	values[2] = CStringGetTextDatum(body);
-	values[3] = CStringGetTextDatum(msg.prompt);
+	values[3] = CStringGetTextDatum(prompt);
 	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt) "
 							"VALUES ($1, $2, $3, $4) RETURNING id", 4, types, values, NULL, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
-
-static const char *const tasks[] = {"complete", "classify", "summarize", "extract", "sentiment"};
 
 /*
  * What claude_enrich may write: an ordinary table of the caller's
@@ -333,9 +318,7 @@ claude_enrich(PG_FUNCTION_ARGS)
 	char	   *options;
 	Relation	rel;
 	Bitmapset  *input_attrs;
-	bool		task_ok = false;
 	bool		into_table_mode;
-	int			i;
 	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
 	Datum		values[8];
 	char		nulls[9] = "        ";
@@ -352,17 +335,9 @@ claude_enrich(PG_FUNCTION_ARGS)
 	input = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	output = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	task = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	options = PG_ARGISNULL(4) ? "{}" :
-		JsonbToCString(NULL, &PG_GETARG_JSONB_P(4)->root, VARSIZE(PG_GETARG_JSONB_P(4)));
+	options = PG_ARGISNULL(4) ? "{}" : claude_jsonb_arg(fcinfo, 4);
 
-	for (i = 0; i < (int) lengthof(tasks); i++)
-		if (strcmp(task, tasks[i]) == 0)
-			task_ok = true;
-	if (!task_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown task \"%s\"", task),
-				 errhint("Use complete, classify, summarize, extract or sentiment.")));
+	claude_task_check_name(task);
 	claude_jobs_check_options(task, options);
 	/* a model the policy refuses fails now, not once per row in the worker */
 	{

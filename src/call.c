@@ -12,14 +12,15 @@
 
 #include "access/xact.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "anthropic.h"
 #include "audit.h"
-#include "bedrock.h"
 #include "call.h"
 #include "guc.h"
+#include "problem.h"
 #include "residency.h"
 
 char *
@@ -46,14 +47,11 @@ claude_model_arg(FunctionCallInfo fcinfo, int n)
 }
 
 int
-claude_max_tokens_arg(FunctionCallInfo fcinfo, int n, const char *model)
+claude_check_max_tokens(int max_tokens, bool from_setting, const char *model)
 {
-	int			max_tokens;
-	bool		from_setting = PG_NARGS() <= n || PG_ARGISNULL(n);
 	const char *name = from_setting ? "claude.max_tokens" : "max_tokens";
 	int			limit = claude_model_max_output(model);
 
-	max_tokens = from_setting ? claude_max_tokens : PG_GETARG_INT32(n);
 	if (max_tokens < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -86,27 +84,81 @@ claude_estimate_tokens(size_t bytes)
 	return (long) ((bytes + 2) / 3);
 }
 
-void
-claude_check_context(size_t text_bytes, int max_tokens)
+bool
+claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProblem *problem)
 {
 	long		estimate = claude_estimate_tokens(text_bytes);
 
 	/* max_tokens alone too large: that is max_tokens' fault, not the input's */
 	if (max_tokens >= CLAUDE_CONTEXT_TOKENS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_tokens %d does not fit the model's context window", max_tokens),
-				 errdetail("The context window holds %d tokens, input and output together.",
-						   CLAUDE_CONTEXT_TOKENS),
-				 errhint("Lower claude.max_tokens.")));
+	{
+		claude_problem(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+					   psprintf("max_tokens %d does not fit the model's context window", max_tokens),
+					   psprintf("The context window holds %d tokens, input and output together.",
+								CLAUDE_CONTEXT_TOKENS),
+					   "Lower claude.max_tokens.");
+		return true;
+	}
 	if (estimate + max_tokens > CLAUDE_CONTEXT_TOKENS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("input is too long for the model's context window"),
-				 errdetail("The request is estimated at %ld input tokens plus %d output tokens; "
-						   "the context window holds %d.",
-						   estimate, max_tokens, CLAUDE_CONTEXT_TOKENS),
-				 errhint("Split the input, or summarise it in stages with claude_summarize_agg().")));
+	{
+		claude_problem(problem, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+					   "input is too long for the model's context window",
+					   psprintf("The request is estimated at %ld input tokens plus %d output tokens; "
+								"the context window holds %d.",
+								estimate, max_tokens, CLAUDE_CONTEXT_TOKENS),
+					   "Split the input, or summarise it in stages with claude_summarize_agg().");
+		return true;
+	}
+	return false;
+}
+
+void
+claude_check_context(size_t text_bytes, int max_tokens)
+{
+	ClaudeProblem problem;
+
+	if (claude_context_problem(text_bytes, max_tokens, &problem))
+		claude_problem_raise(&problem);
+}
+
+ErrorData *
+claude_try(ClaudeTryFn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	/*
+	 * elog.h allows catching only with a (sub)transaction abort: where none
+	 * can start (a parallel worker, outside a transaction) nothing is caught.
+	 */
+	if (IsInParallelMode() || !IsTransactionState())
+	{
+		fn(arg);
+		return NULL;
+	}
+
+	/* as PL/pgSQL's exception blocks do */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return edata;
 }
 
 /* Errors claude.on_error = 'null' must never swallow. */
@@ -120,13 +172,29 @@ always_raised(int sqlerrcode)
 		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INTERNAL_ERROR;
 }
 
+typedef struct GuardedCall
+{
+	ClaudeGuardedFn fn;
+	FunctionCallInfo fcinfo;
+	void	   *arg;
+	bool	   *isnull;
+	Datum		result;
+} GuardedCall;
+
+static void
+guarded_run(void *arg)
+{
+	GuardedCall *g = (GuardedCall *) arg;
+
+	g->result = g->fn(g->fcinfo, g->arg, g->isnull);
+}
+
 Datum
 claude_guarded_call(const char *function_name, const char *input,
 					ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg, bool *isnull)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile Datum result = (Datum) 0;
+	GuardedCall g = {fn, fcinfo, arg, isnull, (Datum) 0};
+	ErrorData  *edata;
 
 	*isnull = false;
 	claude_current_function = function_name;
@@ -134,93 +202,40 @@ claude_guarded_call(const char *function_name, const char *input,
 	if (claude_on_error == CLAUDE_ON_ERROR_RAISE)
 		return fn(fcinfo, arg, isnull);
 
-	/*
-	 * In a parallel query no subtransaction may start.  The call path holds
-	 * nothing that error cleanup must release by then (curl state is
-	 * released by its own PG_FINALLY, locks are never held across a
-	 * failure that is not always raised), so catch without one.
-	 */
-	if (IsInParallelMode())
-	{
-		PG_TRY();
-		{
-			result = fn(fcinfo, arg, isnull);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			if (always_raised(edata->sqlerrcode))
-				PG_RE_THROW();
-			FlushErrorState();
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("%s returned NULL: %s", function_name, edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-					 errhint("claude.on_error is 'null'; set it to 'raise' to stop at the first error.")));
-			FreeErrorData(edata);
-			*isnull = true;
-			result = (Datum) 0;
-		}
-		PG_END_TRY();
-		return result;
-	}
-
-	/* as PL/pgSQL's exception blocks do */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		result = fn(fcinfo, arg, isnull);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		if (always_raised(edata->sqlerrcode))
-			ReThrowError(edata);
-
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("%s returned NULL: %s", function_name, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-				 errhint("claude.on_error is 'null'; set it to 'raise' to stop at the first error.")));
-		FreeErrorData(edata);
-		*isnull = true;
-		result = (Datum) 0;
-	}
-	PG_END_TRY();
-	return result;
+	edata = claude_try(guarded_run, &g);
+	if (edata == NULL)
+		return g.result;
+	if (always_raised(edata->sqlerrcode))
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("%s returned NULL: %s", function_name, edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 errhint("claude.on_error is 'null'; set it to 'raise' to stop at the first error.")));
+	FreeErrorData(edata);
+	*isnull = true;
+	return (Datum) 0;
 }
 
 char *
-claude_message_text(const char *model, const char *system, const char *prompt,
-					int max_tokens)
+claude_jsonb_arg(FunctionCallInfo fcinfo, int n)
 {
-	ClaudeMessageRequest msg = {0};
-	ClaudeHttpResponse resp;
-	ClaudeUsage usage;
-	char	   *body;
-	char	   *stop_reason;
+	Jsonb	   *value;
 
-	msg.prompt = prompt;
-	msg.system = system;
-	msg.max_tokens = max_tokens;
-	msg.has_temperature = claude_guc_temperature(&msg.temperature);
-	claude_check_context(strlen(prompt) + (system ? strlen(system) : 0), max_tokens);
-	body = claude_anthropic_build(&msg);
-	claude_bedrock_invoke(model, body, strlen(body), &resp);
-	return claude_anthropic_response_text(resp.body, &usage, &stop_reason);
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	value = PG_GETARG_JSONB_P(n);
+	return JsonbToCString(NULL, &value->root, VARSIZE(value));
+}
+
+char *
+claude_body_arg(FunctionCallInfo fcinfo, int body_arg, int model_arg, char **model)
+{
+	char	   *body;
+
+	*model = claude_text_arg(fcinfo, model_arg);
+	body = claude_anthropic_normalize_body(claude_jsonb_arg(fcinfo, body_arg), model);
+	if (*model == NULL || (*model)[0] == '\0')
+		*model = claude_model_arg(fcinfo, model_arg);
+	return body;
 }

@@ -2,7 +2,8 @@
  *
  * call.h
  *	  What every SQL-callable function shares: argument helpers, the
- *	  context-window check, and claude.on_error.
+ *	  context-window check, catching an error in a subtransaction, and
+ *	  claude.on_error.
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -13,6 +14,8 @@
 
 #include "fmgr.h"
 
+#include "problem.h"
+
 /* Claude's context window on Bedrock, in tokens (all current models). */
 #define CLAUDE_CONTEXT_TOKENS 200000
 
@@ -22,11 +25,22 @@ extern char *claude_text_arg(FunctionCallInfo fcinfo, int n);
 /* Model argument n, or claude.model when NULL; refuses "". */
 extern char *claude_model_arg(FunctionCallInfo fcinfo, int n);
 
+/* jsonb argument n as JSON text, or NULL when absent or SQL NULL. */
+extern char *claude_jsonb_arg(FunctionCallInfo fcinfo, int n);
+
 /*
- * max_tokens argument n, or claude.max_tokens; refuses < 1 and more than
- * model can write (22023, naming max_tokens, not the input).
+ * A raw Messages body argument (claude_invoke, claude_count_tokens):
+ * normalised, and *model from model_arg, else the body's "model", else
+ * claude.model.
  */
-extern int	claude_max_tokens_arg(FunctionCallInfo fcinfo, int n, const char *model);
+extern char *claude_body_arg(FunctionCallInfo fcinfo, int body_arg, int model_arg, char **model);
+
+/*
+ * max_tokens (from the max_tokens argument or option, or from the setting
+ * claude.max_tokens): refuses < 1 and more than model can write (22023,
+ * naming max_tokens, not the input).  Returns it.
+ */
+extern int	claude_check_max_tokens(int max_tokens, bool from_setting, const char *model);
 
 /*
  * Conservative token estimate of text (UTF-8 bytes / 3: English runs at
@@ -35,25 +49,35 @@ extern int	claude_max_tokens_arg(FunctionCallInfo fcinfo, int n, const char *mod
  */
 extern long claude_estimate_tokens(size_t bytes);
 
+/* Would a request of text_bytes and max_tokens overflow the context window? */
+extern bool claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProblem *problem);
+
 /* Refuse (54000) a request whose text cannot fit the context window. */
 extern void claude_check_context(size_t text_bytes, int max_tokens);
 
 /*
+ * Run fn(arg) in a subtransaction: NULL when it returned, or the error it
+ * raised (copied, its subtransaction rolled back) for the caller to turn
+ * into text, a WARNING or a re-throw.  The only place pg_claude catches an
+ * error it does not re-throw at once.  Where no subtransaction can start (a
+ * parallel worker, outside a transaction) fn runs and its errors propagate.
+ */
+typedef void (*ClaudeTryFn) (void *arg);
+
+extern struct ErrorData *claude_try(ClaudeTryFn fn, void *arg);
+
+/*
  * Run fn under claude.on_error, with the audit context (function name,
- * the caller's input, hashed as prompt_sha256) set for its requests: with 'raise' errors propagate; with 'null'
- * an error of the call (AWS, transport, an answer that cannot be used)
- * becomes a WARNING and a NULL result, inside a subtransaction so that
- * nothing half-done survives.  Cancels, residency refusals and resource
- * exhaustion are always raised.
+ * the caller's input, hashed as prompt_sha256) set for its requests: with
+ * 'raise' errors propagate; with 'null' an error of the call (AWS,
+ * transport, an answer that cannot be used) becomes a WARNING and a NULL
+ * result, through claude_try, so that nothing half-done survives.
+ * Cancels, residency refusals and resource exhaustion are always raised.
  */
 typedef Datum (*ClaudeGuardedFn) (FunctionCallInfo fcinfo, void *arg, bool *isnull);
 
 extern Datum claude_guarded_call(const char *function_name, const char *input,
 								 ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg,
 								 bool *isnull);
-
-/* A single-turn completion: the answer's text (for composite functions). */
-extern char *claude_message_text(const char *model, const char *system,
-								 const char *prompt, int max_tokens);
 
 #endif							/* PG_CLAUDE_CALL_H */

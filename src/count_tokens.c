@@ -76,15 +76,9 @@ Datum
 claude_count_tokens_body(PG_FUNCTION_ARGS)
 {
 	CountArgs	a;
-	Jsonb	   *in;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	in = PG_GETARG_JSONB_P(0);
-	a.model = claude_text_arg(fcinfo, 1);
-	a.body = JsonbToCString(NULL, &in->root, VARSIZE(in));
-	a.body = claude_anthropic_normalize_body(a.body, &a.model);
-	if (a.model == NULL || a.model[0] == '\0')
-		a.model = claude_model_arg(fcinfo, 1);
+	a.body = claude_body_arg(fcinfo, 0, 1, &a.model);
 	return count_common(fcinfo, &a);
 }

@@ -57,11 +57,7 @@ claude_jobs_option(const char *options, const char *name, const char *dflt)
 static const char *
 task_result_type(const char *task)
 {
-	if (strcmp(task, "extract") == 0)
-		return "jsonb";
-	if (strcmp(task, "sentiment") == 0)
-		return "double precision";
-	return "text";
+	return claude_task_result_type(task);
 }
 
 static bool

@@ -1,9 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * task.h
- *	  One kind of work (complete, summarize, classify, extract,
- *	  sentiment): the request body for an input, and the result of an
- *	  answer.  Shared by the batch functions and the worker's jobs.
+ *	  A task is a value: one kind of work (complete, summarize, classify,
+ *	  extract, sentiment) with its options, defined once in its own module
+ *	  (task_<kind>.c) and run by the scalar function, the _batch function
+ *	  and the worker alike.
+ *
+ * A kind provides: its options (read and checked through one function,
+ * from SQL arguments and from a job's JSON options alike), the request
+ * body for an input, the reading and checking of an answer, the wording
+ * of a refusal, and its defaults.  The task table in task.c lists the
+ * kinds; nothing else lists task names.
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -14,44 +21,110 @@
 
 #include <cjson/cJSON.h>
 
-typedef enum ClaudeTaskKind
+#include "fmgr.h"
+
+#include "problem.h"
+
+typedef struct ClaudeTask ClaudeTask;
+
+typedef struct ClaudeTaskKind
 {
-	TASK_COMPLETE,
-	TASK_SUMMARIZE,
-	TASK_CLASSIFY,
-	TASK_EXTRACT,
-	TASK_SENTIMENT
+	const char *name;			/* claude_enrich's task argument */
+	const char *result_type;	/* SQL type of a job's result column */
+
+	/* Read and check the kind's options into t (22023, 22004, 54000). */
+	void		(*configure) (ClaudeTask *t, const cJSON *options);
+
+	/* The user turn for input; NULL: the input itself. */
+	char	   *(*prompt) (const ClaudeTask *t, const char *input);
+
+	/*
+	 * Tool kinds: the result's text form of an answer that validated
+	 * against t->schema.  NULL for kinds answered in text.
+	 */
+	char	   *(*result) (const ClaudeTask *t, const cJSON *answer);
+
+	/* What a refusal (no usable answer after the last round) says. */
+	const char *refusal;
+	bool		refusal_is_error;	/* scalar: ERROR 38000, not WARNING and NULL */
+	const char *refusal_hint;	/* with that ERROR */
+	bool		warn_cut_short;	/* scalar: WARNING when stopped at max_tokens */
 } ClaudeTaskKind;
 
-typedef struct ClaudeTask
+struct ClaudeTask
 {
-	ClaudeTaskKind kind;
+	const ClaudeTaskKind *kind;
 	char	   *model;
 	const char *system;
 	int			max_tokens;
 	bool		has_temperature;
 	double		temperature;
-	int			max_words;
+	bool		cache;			/* mark the fixed prefix for prompt caching */
+	Oid			result_type;	/* of the scalar and batch results */
+
+	/* tool kinds */
 	const char *tool_name;
 	const char *tool_description;
 	char	   *schema_text;
 	cJSON	   *schema;
-	bool		cache;
-} ClaudeTask;
+
+	void	   *state;			/* the kind's own (labels, max_words) */
+};
+
+/* The kinds (each defined in its task_<kind>.c). */
+extern const ClaudeTaskKind claude_task_complete;
+extern const ClaudeTaskKind claude_task_summarize;
+extern const ClaudeTaskKind claude_task_classify;
+extern const ClaudeTaskKind claude_task_extract;
+extern const ClaudeTaskKind claude_task_sentiment;
+
+/* Plain completions (claude_complete_async's requests). */
+#define TASK_COMPLETE (&claude_task_complete)
+
+/* The complete task of claude_complete's arguments 1.. (system, model, max_tokens, temperature). */
+extern void claude_task_complete_args(FunctionCallInfo fcinfo, ClaudeTask *t);
 
 /* Rounds of asking for a tool answer that validates. */
 #define CLAUDE_TASK_ROUNDS 2
 
-/* What each task's tool says it is for: one wording for the scalar, batch and worker paths. */
-#define CLAUDE_TOOL_CLASSIFY_DESCRIPTION "Record the one label that best fits the text."
-#define CLAUDE_TOOL_CLASSIFY_MULTI_DESCRIPTION "Record every label that applies to the text."
-#define CLAUDE_TOOL_EXTRACT_DESCRIPTION "Record the information extracted from the text."
-#define CLAUDE_TOOL_SENTIMENT_DESCRIPTION "Record the sentiment score of the text."
+/* The kind named task, or NULL. */
+extern const ClaudeTaskKind *claude_task_find(const char *task);
 
-extern bool claude_task_uses_tool(const ClaudeTask *t);
+/* The SQL type of a job's results for task (a known task name). */
+extern const char *claude_task_result_type(const char *task);
 
-/* The request body for input (why: the previous answer's fault, or NULL). */
+/* Raise 22023 unless task names a kind, with a hint listing them. */
+extern void claude_task_check_name(const char *task);
+
+/*
+ * A task of kind from options (a JSON object): the shared options
+ * (model, temperature) and then the kind's.  Raises on bad options.
+ */
+extern void claude_task_configure(ClaudeTask *t, const ClaudeTaskKind *kind, const cJSON *options);
+
+/* The same from a task name and options as jsonb text (the worker's jobs). */
+extern void claude_task_from_options(ClaudeTask *t, const char *task, const char *options_json);
+
+/*
+ * The request body for input (why: the previous answer's fault, or
+ * NULL): *body, or false with *problem (empty input, input too long).
+ */
+extern bool claude_task_build(const ClaudeTask *t, const char *input, const char *why,
+							  char **body, ClaudeProblem *problem);
+
+/* The same, raising the problem. */
 extern char *claude_task_body(const ClaudeTask *t, const char *input, const char *why);
+
+/* What an answer means; never raises. */
+typedef struct ClaudeTaskAnswer
+{
+	char	   *result;			/* text form of the result, or NULL */
+	char	   *why;			/* a tool answer that did not validate: ask again */
+	char	   *stop_reason;
+	ClaudeProblem problem;		/* sqlerrcode != 0: the answer cannot be used */
+} ClaudeTaskAnswer;
+
+extern void claude_task_answer(const ClaudeTask *t, const char *json, ClaudeTaskAnswer *answer);
 
 /*
  * Interpret an answer: *result (text form) on success; *why when a tool
@@ -64,9 +137,60 @@ extern void claude_task_interpret(const ClaudeTask *t, const char *json, char **
 extern char *claude_task_refusal(const ClaudeTask *t, const char *why);
 
 /*
- * A task from its name and options (jsonb text): labels, schema,
- * max_words, model, system, instructions.  Raises 22023 on bad options.
+ * Option readers for the kinds: NULL (or the default) when absent or JSON
+ * null; 22023 naming the option when of the wrong type.
  */
-extern void claude_task_from_options(ClaudeTask *t, const char *task, const char *options_json);
+extern const char *claude_task_string_option(const cJSON *options, const char *name);
+extern bool claude_task_number_option(const cJSON *options, const char *name, double *value);
+
+/* max_tokens: the option, or claude.max_tokens; checked against the model. */
+extern int	claude_task_max_tokens(const ClaudeTask *t, const cJSON *options);
+
+/*
+ * SQL arguments as options, for the entry points: a spec lists which
+ * argument is which option, ending with a NULL option.  Text, int and
+ * float8 arguments that are NULL are left out (the default applies); a
+ * NULL text[] or jsonb argument is JSON null (the kind says what is
+ * required); a text[] becomes an array, its NULL elements null.
+ */
+typedef enum ClaudeTaskArgType
+{
+	TASK_ARG_TEXT,
+	TASK_ARG_INT,
+	TASK_ARG_FLOAT,
+	TASK_ARG_TEXT_ARRAY,
+	TASK_ARG_JSONB
+} ClaudeTaskArgType;
+
+typedef struct ClaudeTaskArg
+{
+	const char *option;
+	int			argno;
+	ClaudeTaskArgType type;
+} ClaudeTaskArg;
+
+extern cJSON *claude_task_sql_options(FunctionCallInfo fcinfo, const ClaudeTaskArg *spec);
+
+/*
+ * The SQL functions (task_run.c), given how their arguments 1.. make a
+ * task (the scalar and _batch forms take the same ones): the scalar form
+ * on argument 0 (NULL gives NULL; a batch of one whose failures are
+ * raised, under claude.on_error), and the _batch form on the text[]
+ * argument 0 (rows ord, result, error).
+ */
+typedef void (*ClaudeTaskArgsFn) (FunctionCallInfo fcinfo, ClaudeTask *t);
+
+extern Datum claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args);
+extern Datum claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args);
+
+/*
+ * A task's pair of SQL functions, defined in one line: name(input, ...)
+ * and name_batch(inputs text[], ...), whose arguments 1.. args reads.
+ */
+#define CLAUDE_TASK_SQL_FUNCTIONS(name, args) \
+	PG_FUNCTION_INFO_V1(name); \
+	PG_FUNCTION_INFO_V1(name##_batch); \
+	Datum name(PG_FUNCTION_ARGS) { return claude_task_call(fcinfo, #name, args); } \
+	Datum name##_batch(PG_FUNCTION_ARGS) { return claude_task_batch(fcinfo, #name "_batch", args); }
 
 #endif							/* PG_CLAUDE_TASK_H */

@@ -101,7 +101,8 @@ claude.endpoint = '{emu.http_url}'
         argv = [regress, f"--inputdir={REPO}", f"--outputdir={outdir}",
                 f"--host={cluster.base}", f"--port={cluster.port}", "--user=postgres",
                 "--dbname=contrib_regression"] + tests
-        r = subprocess.run(argv, capture_output=True, text=True)
+        # the inputs include sql/include/try.sql by a path relative to the repository
+        r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
         print(r.stdout + r.stderr)
         passed = failed = 0
         for line in r.stdout.splitlines():

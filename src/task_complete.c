@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * task_complete.c
+ *	  The complete task: one prompt, one answer in text.  SQL functions
+ *	  claude_complete() and claude_complete_batch(); claude_complete_async()
+ *	  and claude_enrich(..., 'complete') run the same task.
+ *
+ * Options: system, model, max_tokens (default claude.max_tokens),
+ * temperature (default claude.temperature).
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "task.h"
+
+
+static void
+complete_configure(ClaudeTask *t, const cJSON *options)
+{
+	t->system = claude_task_string_option(options, "system");
+	t->max_tokens = claude_task_max_tokens(t, options);
+}
+
+const ClaudeTaskKind claude_task_complete = {
+	.name = "complete",
+	.result_type = "text",
+	.configure = complete_configure,
+	.warn_cut_short = true,
+};
+
+static const ClaudeTaskArg complete_args[] = {
+	{"system", 1, TASK_ARG_TEXT},
+	{"model", 2, TASK_ARG_TEXT},
+	{"max_tokens", 3, TASK_ARG_INT},
+	{"temperature", 4, TASK_ARG_FLOAT},
+	{NULL}
+};
+
+void
+claude_task_complete_args(FunctionCallInfo fcinfo, ClaudeTask *t)
+{
+	claude_task_configure(t, &claude_task_complete, claude_task_sql_options(fcinfo, complete_args));
+}
+
+/* claude_complete(prompt, system, model, max_tokens, temperature) -> text (NULL
+ * in the other arguments means "use the setting"), and
+ * claude_complete_batch(prompts text[], system, model, max_tokens, temperature) */
+CLAUDE_TASK_SQL_FUNCTIONS(claude_complete, claude_task_complete_args)

@@ -1,0 +1,359 @@
+/*-------------------------------------------------------------------------
+ *
+ * task_run.c
+ *	  Running a task over inputs in one backend: the scalar functions (a
+ *	  batch of one) and the set-based _batch functions.
+ *
+ * Every input is prepared as the task says (residency, cache, the request
+ * body), then all that need Bedrock go through one pump with up to
+ * claude.max_concurrency in flight, the same retries, audit and cache.  A
+ * tool answer that does not validate is asked for again in a second round,
+ * with the reason.  A batch keeps each input's failure as its row's error;
+ * a scalar call raises it, as the error its scalar form always raised
+ * (claude.on_error then decides, in claude_guarded_call).  Nothing on this
+ * path catches an error: failures found inside the pump are kept as values
+ * (ClaudeProblem, the failed response) and raised after it.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "audit.h"
+#include "bedrock.h"
+#include "call.h"
+#include "guc.h"
+#include "task.h"
+
+typedef struct TaskItem
+{
+	char	   *input;			/* NULL for a NULL element: no request */
+	ClaudeBedrockCall call;
+	bool		send;			/* to be sent this round */
+	bool		finished;
+	int			rounds;
+	char	   *why;			/* why the last tool answer was refused */
+	bool		refused;		/* still refused after the last round */
+	char	   *result;			/* text form of the result */
+	char	   *stop_reason;
+	char	   *error;			/* the row's error */
+	ClaudeProblem problem;		/* what a scalar call raises */
+	ClaudeHttpResponse *failed; /* a failed exchange a scalar call raises */
+} TaskItem;
+
+typedef struct TaskRun
+{
+	const ClaudeTask *task;
+	bool		raise;			/* a scalar call: failures are raised */
+	int			n;
+	TaskItem   *items;
+	int			cursor;			/* pump: next item to consider */
+} TaskRun;
+
+static void
+item_fails(TaskItem *it, const ClaudeProblem *problem)
+{
+	it->problem = *problem;
+	it->error = problem->message;
+	it->finished = true;
+}
+
+/* An answer: a result, another round, or the item's error. */
+static void
+interpret(TaskRun *run, TaskItem *it, const char *json)
+{
+	ClaudeTaskAnswer answer;
+
+	claude_task_answer(run->task, json, &answer);
+	it->stop_reason = answer.stop_reason;
+	if (answer.problem.sqlerrcode != 0)
+	{
+		item_fails(it, &answer.problem);
+		return;
+	}
+	it->result = answer.result;
+	if (answer.why != NULL)
+	{
+		it->why = answer.why;
+		if (it->rounds < CLAUDE_TASK_ROUNDS)
+			it->send = true;	/* ask again, saying why */
+		else
+		{
+			it->refused = true;
+			it->error = claude_task_refusal(run->task, answer.why);
+		}
+	}
+	if (!it->send)
+		it->finished = true;
+}
+
+/* A scalar call: raise what went wrong, as the code that found it would have. */
+static void
+raise_failures(TaskRun *run)
+{
+	int			i;
+
+	if (!run->raise)
+		return;
+	for (i = 0; i < run->n; i++)
+	{
+		if (run->items[i].failed)
+			claude_bedrock_raise("InvokeModel", run->task->model, run->items[i].failed);
+		if (run->items[i].problem.sqlerrcode != 0)
+			claude_problem_raise(&run->items[i].problem);
+	}
+}
+
+static bool
+run_next(void *arg, ClaudeHttpRequest **req, void **tag)
+{
+	TaskRun    *run = (TaskRun *) arg;
+
+	while (run->cursor < run->n)
+	{
+		TaskItem   *it = &run->items[run->cursor++];
+
+		if (it->send)
+		{
+			it->send = false;
+			*req = &it->call.req;
+			*tag = it;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+run_done(void *arg, void *tag, ClaudeHttpResponse *resp)
+{
+	TaskRun    *run = (TaskRun *) arg;
+	TaskItem   *it = (TaskItem *) tag;
+
+	if (!claude_bedrock_ok(resp))
+	{
+		if (run->raise)
+		{
+			/* raised once the pump is done; the body is ours to keep */
+			it->failed = palloc(sizeof(ClaudeHttpResponse));
+			*it->failed = *resp;
+			resp->body = NULL;
+		}
+		else
+			it->error = claude_bedrock_error_text("InvokeModel", run->task->model, resp);
+		it->finished = true;
+		return;
+	}
+	claude_bedrock_finish(&it->call, resp);
+	interpret(run, it, resp->body);
+}
+
+/* Prepare every unfinished item that needs a request; answer cache hits. */
+static int
+prepare_round(TaskRun *run)
+{
+	int			i;
+	int			to_send = 0;
+
+	for (i = 0; i < run->n; i++)
+	{
+		TaskItem   *it = &run->items[i];
+		ClaudeProblem problem;
+		char	   *body;
+
+		if (it->finished || it->input == NULL)
+			continue;
+		if (it->rounds > 0 && !it->send)
+			continue;
+		it->send = false;
+		it->rounds++;
+		if (!claude_task_build(run->task, it->input, it->why, &body, &problem))
+		{
+			item_fails(it, &problem);
+			continue;
+		}
+
+		/* residency refusals raise: they are the statement's, not a row's */
+		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", run->task->model,
+								   body, strlen(body), it->input))
+		{
+			interpret(run, it, it->call.resp.body);
+			continue;
+		}
+		it->send = true;
+		to_send++;
+	}
+	return to_send;
+}
+
+static void
+run_task(TaskRun *run)
+{
+	int			round;
+
+	for (round = 0; round < CLAUDE_TASK_ROUNDS; round++)
+	{
+		ClaudeHttpPump pump;
+		int			to_send = prepare_round(run);
+
+		raise_failures(run);
+		if (to_send == 0)
+			break;
+		run->cursor = 0;
+		pump.concurrency = claude_max_concurrency;
+		pump.next = run_next;
+		pump.done = run_done;
+		pump.arg = run;
+		claude_http_pump(&pump);
+		raise_failures(run);
+		if (run->task->schema_text == NULL)
+			break;
+	}
+}
+
+/* A result's text form as a Datum of the task's result type. */
+static Datum
+result_datum(const ClaudeTask *t, const char *result)
+{
+	Oid			input_fn;
+	Oid			ioparam;
+
+	if (t->result_type == TEXTOID)
+		return CStringGetTextDatum(result);
+	getTypeInputInfo(t->result_type, &input_fn, &ioparam);
+	return OidInputFunctionCall(input_fn, (char *) result, ioparam, -1);
+}
+
+/* ---------------------------------------------------------------------
+ * The scalar form: a batch of one
+ * --------------------------------------------------------------------- */
+
+typedef struct ScalarCall
+{
+	ClaudeTask *task;
+	char	   *input;
+} ScalarCall;
+
+static Datum
+scalar_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
+{
+	ScalarCall *sc = (ScalarCall *) arg;
+	const ClaudeTaskKind *kind = sc->task->kind;
+	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
+	TaskRun		run;
+	TaskItem   *it;
+	Datum		result = (Datum) 0;
+
+	memset(&run, 0, sizeof(run));
+	run.task = sc->task;
+	run.raise = true;
+	run.n = 1;
+	run.items = it = palloc0(sizeof(TaskItem));
+	it->input = sc->input;
+	run_task(&run);
+
+	if (it->refused && kind->refusal_is_error)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("%s", kind->refusal),
+				 errdetail_internal("%s", it->why),
+				 kind->refusal_hint ? errhint("%s", kind->refusal_hint) : 0));
+	if (it->refused)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("%s; returning NULL", kind->refusal),
+				 errdetail_internal("%s", it->why)));
+	if (kind->warn_cut_short && it->stop_reason && strcmp(it->stop_reason, "max_tokens") == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("Claude's answer was cut short at max_tokens (%d)", sc->task->max_tokens),
+				 errhint("Raise the max_tokens argument or claude.max_tokens.")));
+
+	MemoryContextSwitchTo(oldcxt);
+	if (it->result != NULL && !it->refused)
+		result = result_datum(sc->task, it->result);
+	else
+		*isnull = true;
+	MemoryContextDelete(callcxt);
+	return result;
+}
+
+Datum
+claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args)
+{
+	ClaudeTask	t;
+	ScalarCall	sc;
+	Datum		result;
+	bool		isnull;
+
+	/* NULL in, NULL out: before the other arguments are even checked */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	args(fcinfo, &t);
+	sc.task = &t;
+	sc.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	result = claude_guarded_call(function_name, sc.input, scalar_call, fcinfo, &sc, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* ---------------------------------------------------------------------
+ * The _batch form: one row (ord, result, error) per element
+ * --------------------------------------------------------------------- */
+
+Datum
+claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ClaudeTask	t;
+	TaskRun		run;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			i;
+
+	args(fcinfo, &t);
+	memset(&run, 0, sizeof(run));
+	run.task = &t;
+	if (!PG_ARGISNULL(0))
+	{
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &run.n);
+		run.items = palloc0(sizeof(TaskItem) * Max(run.n, 1));
+		for (i = 0; i < run.n; i++)
+			run.items[i].input = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	}
+	claude_current_function = function_name;
+	claude_current_input = NULL;
+	run_task(&run);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < run.n; i++)
+	{
+		TaskItem   *it = &run.items[i];
+		Datum		values[3];
+		bool		isnull[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		if (it->result == NULL || it->error != NULL)
+			isnull[1] = true;
+		else
+			values[1] = result_datum(&t, it->result);
+		if (it->error)
+			values[2] = CStringGetTextDatum(it->error);
+		else
+			isnull[2] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	return (Datum) 0;
+}
