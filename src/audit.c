@@ -121,7 +121,7 @@ claude_audit_shmem_init(void)
 	ring = ShmemInitStruct("pg_claude audit ring", claude_audit_shmem_size(), &found);
 	if (!found)
 	{
-		ring->lock = &(GetNamedLWLockTranche("pg_claude"))[1].lock;
+		ring->lock = &(GetNamedLWLockTranche("pg_claude audit"))[0].lock;
 		ConditionVariableInit(&ring->room);
 		ring->head = ring->tail = ring->dropped = 0;
 		ring->capacity = (Size) claude_audit_buffer_kb * 1024;

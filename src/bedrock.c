@@ -28,6 +28,7 @@
 #include "credentials.h"
 #include "endpoint.h"
 #include "guc.h"
+#include "problem.h"
 #include "residency.h"
 #include "sigv4.h"
 
@@ -506,8 +507,9 @@ aws_error_message(const ClaudeHttpResponse *resp)
 	return out;
 }
 
+/* What a broken exchange (no HTTP answer) means, as a problem. */
 static void
-raise_transport_error(const char *operation, const ClaudeHttpResponse *resp)
+transport_problem(const char *operation, const ClaudeHttpResponse *resp, ClaudeProblem *p)
 {
 	char		host[CLAUDE_HOST_MAX + 8];
 	char		prefix[256];
@@ -520,41 +522,42 @@ raise_transport_error(const char *operation, const ClaudeHttpResponse *resp)
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_ISSUER_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not verify the TLS certificate of %s", host),
-					 errdetail_internal("%s", resp->curl_error),
-					 errhint("If the endpoint uses a private certificate authority, set claude.ca_file to its CA bundle.")));
+			claude_problem(p, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						   psprintf("could not verify the TLS certificate of %s", host),
+						   resp->curl_error,
+						   "If the endpoint uses a private certificate authority, set claude.ca_file to its CA bundle.");
 			break;
 		case CURLE_COULDNT_RESOLVE_HOST:
 		case CURLE_COULDNT_CONNECT:
 		case CURLE_SSL_CONNECT_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to Bedrock at %s", host),
-					 errdetail_internal("%s (after %d retries)", resp->curl_error, resp->retries),
-					 errhint("Check claude.region, claude.endpoint and the network path to the endpoint.")));
+			claude_problem(p, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+						   psprintf("could not connect to Bedrock at %s", host),
+						   psprintf("%s (after %d retries)", resp->curl_error, resp->retries),
+						   "Check claude.region, claude.endpoint and the network path to the endpoint.");
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("Bedrock %s timed out", operation),
-					 errdetail_internal("%s (claude.timeout is %d ms, claude.connect_timeout %d ms; %d retries)",
-										resp->curl_error, claude_timeout_ms,
-										claude_connect_timeout_ms, resp->retries),
-					 errhint("Raise claude.timeout for long answers, or lower max_tokens.")));
+			claude_problem(p, ERRCODE_CONNECTION_FAILURE,
+						   psprintf("Bedrock %s timed out", operation),
+						   psprintf("%s (claude.timeout is %d ms, claude.connect_timeout %d ms; %d retries)",
+									resp->curl_error, claude_timeout_ms, claude_connect_timeout_ms,
+									resp->retries),
+						   "Raise claude.timeout for long answers, or lower max_tokens.");
 			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("connection to Bedrock at %s failed during %s", host, operation),
-					 errdetail_internal("%s (after %d retries)", resp->curl_error, resp->retries)));
+			claude_problem(p, ERRCODE_CONNECTION_FAILURE,
+						   psprintf("connection to Bedrock at %s failed during %s", host, operation),
+						   psprintf("%s (after %d retries)", resp->curl_error, resp->retries), NULL);
 	}
 }
 
-void
-claude_bedrock_raise(const char *operation, const char *model,
-					 const ClaudeHttpResponse *resp)
+/*
+ * What an answer that is not a success means: the SQLSTATE of its AWS
+ * error code, with code, message and request id; one function for the
+ * error a scalar call raises and the text a batch row or job row keeps.
+ */
+static void
+bedrock_problem(const char *operation, const char *model, const ClaudeHttpResponse *resp,
+				ClaudeProblem *p)
 {
 	const char *code = resp->error_type[0] ? resp->error_type : NULL;
 	char	   *message;
@@ -563,19 +566,24 @@ claude_bedrock_raise(const char *operation, const char *model,
 	int			i;
 
 	if (resp->curl_code != CURLE_OK)
-		raise_transport_error(operation, resp);
+	{
+		transport_problem(operation, resp, p);
+		return;
+	}
 	if (resp->unusable)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Bedrock %s answered with a body that is not JSON", operation),
-				 errdetail_internal("Model: %s. HTTP status %ld, content type %s, %zu bytes, request id %s, %d retries.",
-									model, resp->status,
-									resp->content_type[0] ? resp->content_type : "(none)",
-									resp->body_len,
-									resp->request_id[0] ? resp->request_id : "(none)",
-									resp->retries),
-				 errhint("Something between the database and Bedrock (a proxy, claude.endpoint) may be "
-						 "altering answers; claude.max_retries sets how often it is asked again.")));
+	{
+		claude_problem(p, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   psprintf("Bedrock %s answered with a body that is not JSON", operation),
+					   psprintf("Model: %s. HTTP status %ld, content type %s, %zu bytes, request id %s, %d retries.",
+								model, resp->status,
+								resp->content_type[0] ? resp->content_type : "(none)",
+								resp->body_len,
+								resp->request_id[0] ? resp->request_id : "(none)",
+								resp->retries),
+					   "Something between the database and Bedrock (a proxy, claude.endpoint) may be "
+					   "altering answers; claude.max_retries sets how often it is asked again.");
+		return;
+	}
 
 	message = aws_error_message(resp);
 	for (i = 0; code && i < (int) lengthof(aws_error_map); i++)
@@ -587,49 +595,36 @@ claude_bedrock_raise(const char *operation, const char *model,
 			break;
 		}
 	}
-
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("Bedrock %s failed: %s", operation,
-					code ? code : psprintf("HTTP %ld", resp->status)),
-			 errdetail_internal("%s%sModel: %s. HTTP status %ld, request id %s, %d retries.",
-								message ? message : "",
-								message ? " " : "",
-								model, resp->status,
-								resp->request_id[0] ? resp->request_id : "(none)",
-								resp->retries),
-			 hint ? errhint("%s", hint) : 0));
+	claude_problem(p, sqlstate,
+				   psprintf("Bedrock %s failed: %s", operation,
+							code ? code : psprintf("HTTP %ld", resp->status)),
+				   psprintf("%s%sModel: %s. HTTP status %ld, request id %s, %d retries.",
+							message ? message : "", message ? " " : "",
+							model, resp->status,
+							resp->request_id[0] ? resp->request_id : "(none)",
+							resp->retries),
+				   hint);
 }
 
-/*
- * The error claude_bedrock_raise would raise, as text, for a row of a
- * batch: "message (detail)".  Raising and catching is safe here: the raise
- * only formats text.
- */
+void
+claude_bedrock_raise(const char *operation, const char *model,
+					 const ClaudeHttpResponse *resp)
+{
+	ClaudeProblem p;
+
+	bedrock_problem(operation, model, resp, &p);
+	claude_problem_raise(&p);
+}
+
+/* The same, as text for a row of a batch or a job: "message (detail)". */
 char *
 claude_bedrock_error_text(const char *operation, const char *model,
 						  const ClaudeHttpResponse *resp)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *text = NULL;
+	ClaudeProblem p;
 
-	PG_TRY();
-	{
-		claude_bedrock_raise(operation, model, resp);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		text = edata->detail ? psprintf("%s (%s)", edata->message, edata->detail) :
-			pstrdup(edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return text;
+	bedrock_problem(operation, model, resp, &p);
+	return p.detail ? psprintf("%s (%s)", p.message, p.detail) : pstrdup(p.message);
 }
 
 /* The residency check alone, with the current settings (for work queued now, sent later). */

@@ -87,7 +87,7 @@ claude_credentials_shmem_init(void)
 	if (!found)
 	{
 		memset(shared, 0, sizeof(*shared));
-		shared->lock = &(GetNamedLWLockTranche("pg_claude"))[0].lock;
+		shared->lock = &(GetNamedLWLockTranche("pg_claude credentials"))[0].lock;
 		ConditionVariableInit(&shared->fetched);
 	}
 }

@@ -38,8 +38,8 @@ claude_shmem_request(void)
 	RequestAddinShmemSpace(claude_audit_shmem_size());
 	RequestAddinShmemSpace(claude_jobs_shmem_size());
 	RequestAddinShmemSpace(claude_wakeup_shmem_size());
-	/* 0: shared credentials, 1: audit ring */
-	RequestNamedLWLockTranche("pg_claude", 2);
+	RequestNamedLWLockTranche("pg_claude credentials", 1);
+	RequestNamedLWLockTranche("pg_claude audit", 1);
 }
 
 static void

@@ -19,6 +19,7 @@
 #include "utils/wait_event.h"
 
 #include "bedrock.h"
+#include "call.h"
 #include "rate_limit.h"
 #include "task.h"
 #include "work_item.h"
@@ -129,36 +130,45 @@ claude_work_item_cxt(WorkItem *it)
 	return it->round && it->round->cxt ? it->round->cxt : CurrentMemoryContext;
 }
 
-/* Prepare an item (residency, cache); an error is the item's. */
+typedef struct PrepareArgs
+{
+	WorkRound  *round;
+	WorkItem   *item;
+} PrepareArgs;
+
+static void
+prepare(void *arg)
+{
+	PrepareArgs *a = (PrepareArgs *) arg;
+	WorkItem   *it = a->item;
+
+	it->body = a->round->task ? claude_task_body(a->round->task, it->input, it->why) : it->body;
+	it->sent = false;
+	if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", a->round->model,
+							   it->body, strlen(it->body), it->input))
+	{
+		it->response = pstrdup(it->call.resp.body);
+		it->answered = true;
+	}
+}
+
+/*
+ * Prepare an item (residency, cache, its request); an error (a refused
+ * model, a body that cannot be built) is the item's, its subtransaction
+ * rolled back (claude_try).
+ */
 void
 claude_work_prepare(WorkRound *r, WorkItem *it)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext cxt = MemoryContextSwitchTo(claude_work_item_cxt(it));
+	PrepareArgs args = {r, it};
+	ErrorData  *edata = claude_try(prepare, &args);
 
-	MemoryContextSwitchTo(claude_work_item_cxt(it));
-
-	PG_TRY();
+	if (edata)
 	{
-		it->body = r->task ? claude_task_body(r->task, it->input, it->why) : it->body;
-		it->sent = false;
-		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", r->model,
-								   it->body, strlen(it->body), it->input))
-		{
-			it->response = pstrdup(it->call.resp.body);
-			it->answered = true;
-		}
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
 		it->error = pstrdup(edata->message);
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 }
 
