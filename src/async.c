@@ -35,6 +35,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -432,20 +433,18 @@ job_lookup(int64 job, bool to_change, char **state)
 	Datum		values[1] = {Int64GetDatum(job)};
 	bool		isnull;
 	Datum		d;
-	char	   *row;
-	char	   *sep;
+	Datum	   *fields;
+	int			n;
 
-	/* a fresh snapshot each time: the worker commits progress meanwhile */
-	d = claude_owner_query("SELECT j.role_name OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) j.state "
-						   "FROM claude.job AS j WHERE j.id OPERATOR(pg_catalog.=) $1",
+	/* owner and state in one look; a fresh snapshot each time: the worker commits progress meanwhile */
+	d = claude_owner_query("SELECT ARRAY[j.role_name, j.state] FROM claude.job AS j "
+						   "WHERE j.id OPERATOR(pg_catalog.=) $1",
 						   1, types, values, NULL, false, &isnull);
 	if (isnull)
 		return false;
-	row = TextDatumGetCString(d);
-	sep = strrchr(row, ' ');
-	*sep = '\0';
-	*state = sep + 1;
-	return may_see_job(row, to_change);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &fields, NULL, &n);
+	*state = TextDatumGetCString(fields[1]);
+	return may_see_job(TextDatumGetCString(fields[0]), to_change);
 }
 
 /*

@@ -120,6 +120,12 @@ def runner(pg):
     return q, val
 
 
+def set_input_timeout(q, value):
+    """claude.job_input_timeout for the worker, reloaded before the next job."""
+    q(f"ALTER SYSTEM SET claude.job_input_timeout = '{value}'; SELECT pg_reload_conf()")
+    time.sleep(0.5)
+
+
 def superusers(val):
     return val("SELECT coalesce(string_agg(rolname, ',' ORDER BY rolname), '') FROM pg_roles "
                "WHERE rolsuper AND rolname IN ('carol', 'alice', 'mallory', 'bob')")
@@ -294,8 +300,7 @@ try:
     t.ok(s2 == "done" and took < 15, f"D2: the next job runs at once ({took:.1f} s)", (s2, took))
 
     # D2: claude_job_cancel interrupts an input in progress
-    q("ALTER SYSTEM SET claude.job_input_timeout = '120s'; SELECT pg_reload_conf()")
-    time.sleep(0.5)
+    set_input_timeout(q, '120s')
     slow2 = val("SELECT claude_enrich('slow', 'b || (SELECT pg_sleep(90))::text', 'o', 'complete')")
     time.sleep(1.5)
     start = time.monotonic()
@@ -307,13 +312,12 @@ try:
     t.ok(val(f"SELECT state FROM claude.job WHERE id = {slow2}") == "cancelled" and s == "done" and took < 10,
          f"D2: claude_job_cancel interrupts the input at once; the worker is free ({took:.1f} s)",
          (val(f"SELECT state, error FROM claude.job WHERE id = {slow2}"), s, took))
-    q("ALTER SYSTEM SET claude.job_input_timeout = '2s'; SELECT pg_reload_conf()")
+    set_input_timeout(q, '2s')
 
     # D3: cancelled while being populated stays cancelled, and writes nothing
     q("CREATE TABLE big (id int PRIMARY KEY, b text, o text);"
-      "INSERT INTO big SELECT g, 'row ' || g, NULL FROM generate_series(1, 30000) g;"
-      "ALTER SYSTEM SET claude.job_input_timeout = '60s'; SELECT pg_reload_conf()")
-    time.sleep(0.5)
+      "INSERT INTO big SELECT g, 'row ' || g, NULL FROM generate_series(1, 30000) g")
+    set_input_timeout(q, '60s')
     big = val("SELECT claude_enrich('big', 'b || (SELECT pg_sleep(0.0002))::text', 'o', 'complete')")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and val(f"SELECT count(*) FROM claude.job_items WHERE job_id = {big}") == "0":
@@ -324,7 +328,7 @@ try:
          and val("SELECT count(*) FROM big WHERE o IS NOT NULL") == "0",
          "D3: a job cancelled while being populated stays cancelled and writes nothing",
          (val(f"SELECT state FROM claude.job WHERE id = {big}"), val("SELECT count(*) FROM big WHERE o IS NOT NULL")))
-    q("ALTER SYSTEM SET claude.job_input_timeout = '2s'; SELECT pg_reload_conf()")
+    set_input_timeout(q, '2s')
 
     # H1: a source dropped before the job is picked fails the job with a reason
     rc, out, err = q("CREATE TABLE gone (id int PRIMARY KEY, b text, o text); INSERT INTO gone VALUES (1, 'x');"
@@ -346,8 +350,7 @@ try:
          val("SELECT last_value FROM evals"))
 
     # pg_cancel_backend of the worker leaves no row claimed
-    q("ALTER SYSTEM SET claude.job_input_timeout = '60s'; SELECT pg_reload_conf()")
-    time.sleep(0.5)
+    set_input_timeout(q, '60s')
     q("CREATE TABLE interrupted (id int PRIMARY KEY, b text, o text);"
       "INSERT INTO interrupted SELECT g, 'n' || g, NULL FROM generate_series(1, 40) g")
     emu.control("config", {"latency_ms": 400})
@@ -394,8 +397,7 @@ try:
         t.ok(rc != 0 and "is also read by the input" in err, f"W2: an input {expr} that reads the output is refused", err)
 
     # D2: owner code that catches the cancel, or slow triggers row after row, cannot hold the worker
-    q("ALTER SYSTEM SET claude.job_input_timeout = '2s'; SELECT pg_reload_conf()")
-    time.sleep(0.5)
+    set_input_timeout(q, '2s')
     q("CREATE FUNCTION hold(x text) RETURNS text LANGUAGE plpgsql AS $f$ DECLARE i int := 0; BEGIN "
       "LOOP BEGIN PERFORM pg_catalog.pg_sleep(1000); EXCEPTION WHEN query_canceled THEN i := i + 1; "
       "IF i > 1000 THEN EXIT; END IF; END; END LOOP; RETURN x; END $f$;"
