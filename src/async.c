@@ -45,7 +45,7 @@
 #include "utils/wait_event.h"
 
 #include "anthropic.h"
-#include "audit.h"
+#include "audit_ring.h"
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
@@ -128,7 +128,11 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	claude_task_complete_args(fcinfo, &t);
 
 	/* refused now, under the caller's settings, rather than later by the worker */
-	claude_bedrock_check_residency(t.model);
+	{
+		ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_complete_async", prompt);
+
+		claude_bedrock_check_residency(&cc, t.model);
+	}
 
 	body = claude_task_body(&t, prompt, NULL);
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
@@ -344,8 +348,10 @@ claude_enrich(PG_FUNCTION_ARGS)
 	{
 		const char *model = claude_jobs_option(options, "model", NULL);
 
+		ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_enrich", NULL);
+
 		if (model)
-			claude_bedrock_check_residency(model);
+			claude_bedrock_check_residency(&cc, model);
 	}
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 

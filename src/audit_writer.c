@@ -8,7 +8,7 @@
  * It does nothing else, so that nothing can hold it up: enrichment jobs
  * and asynchronous requests run in the job worker (worker.c).  Backends
  * append records to the ring and set this process's latch; it writes
- * them in short transactions of its own (audit.c, claude_audit_drain), so
+ * them in short transactions of its own (audit_write.c, claude_audit_drain), so
  * that they survive the callers' ROLLBACK.  When the ring is full,
  * backends wait for it to make room (back-pressure, audit.c); it wakes
  * them as it takes records out.
@@ -38,7 +38,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
+#include "audit_ring.h"
+#include "audit_write.h"
+#include "retention.h"
 #include "guc.h"
 #include "wakeup.h"
 #include "privilege.h"
@@ -62,7 +64,7 @@ run_maintenance(void)
 		int64		deleted;
 
 		pgstat_report_activity(STATE_RUNNING, "pg_claude maintenance");
-		deleted = claude_audit_maintain();
+		deleted = claude_retention_apply();
 		if (deleted > 0)
 			ereport(DEBUG1, (errmsg_internal("pg_claude audit writer: maintenance deleted " INT64_FORMAT " rows", deleted)));
 	}

@@ -146,6 +146,13 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	return aws_sign(&req, creds);
 }
 
+void
+claude_bedrock_ready_to_sign(void)
+{
+	if (claude_bedrock_api_key() == NULL)
+		(void) claude_credentials_get();
+}
+
 /* What an attempt that got no AWS error code failed with, for the audit log. */
 static const char *
 attempt_error_code(const ClaudeHttpResponse *resp)
@@ -172,11 +179,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	SignContext *ctx = (SignContext *) arg;
 	ClaudeUsageRecord r;
 
-	claude_usage_init(&r, ctx->operation, ctx->model);
-	if (ctx->role_name)
-		strlcpy(r.role_name, ctx->role_name, sizeof(r.role_name));
-	if (ctx->job_id > 0)
-		r.job_id = ctx->job_id;
+	claude_usage_init(&r, &ctx->cc, ctx->operation, ctx->model);
 	strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, ctx->endpoint_host, sizeof(r.endpoint_host));
 	strlcpy(r.geography, ctx->geography, sizeof(r.geography));
@@ -210,7 +213,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
-		claude_audit_usage(&r, ctx->input ? ctx->input : ctx->body);
+		claude_audit_usage(&r, ctx->cc.input ? ctx->cc.input : ctx->body);
 }
 
 /*
@@ -248,7 +251,8 @@ refresh_after_expiry(void *arg)
  * request will reach.
  */
 static const char *
-enforce_residency(const char *operation, const char *model, const char *endpoint_host)
+enforce_residency(const ClaudeCallContext *cc, const char *operation, const char *model,
+				  const char *endpoint_host)
 {
 	ClaudeResidencyVerdict v;
 	ClaudeUsageRecord r;
@@ -257,7 +261,7 @@ enforce_residency(const char *operation, const char *model, const char *endpoint
 	if (v.allowed)
 		return pstrdup(v.geography);
 
-	claude_usage_init(&r, operation, model);
+	claude_usage_init(&r, cc, operation, model);
 	strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, endpoint_host ? endpoint_host : "", sizeof(r.endpoint_host));
 	strlcpy(r.geography, v.geography, sizeof(r.geography));
@@ -283,8 +287,9 @@ enforce_residency(const char *operation, const char *model, const char *endpoint
  * transport request with its signing and audit callbacks.
  */
 bool
-claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const char *suffix,
-					   const char *model, const char *body, size_t body_len, const char *input)
+claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
+					   const char *operation, const char *suffix, const char *model,
+					   const char *body, size_t body_len)
 {
 	SignContext *ctx = &call->ctx;
 	ClaudeEndpoint ep;
@@ -297,17 +302,15 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 	claude_audit_prepare();
 
 	/* residency first: nothing is signed, let alone sent, if it is refused */
-	geography = enforce_residency(operation, model,
-										 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	geography = enforce_residency(cc, operation, model,
+								  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 
 	ctx->operation = operation;
 	ctx->model = model;
 	ctx->geography = geography;
 	ctx->endpoint_host = pstrdup(ep.host);
-	ctx->input = input ? input : claude_current_input;
-	ctx->role_name = claude_current_role_name;
-	ctx->job_id = claude_current_job_id;
-	claude_sha256_text(ctx->input ? ctx->input : body, ctx->prompt_sha256);
+	ctx->cc = *cc;
+	claude_sha256_text(cc->input ? cc->input : body, ctx->prompt_sha256);
 
 	/* the cache: an identical request already answered costs nothing */
 	if (strcmp(operation, "InvokeModel") == 0 && claude_cache_mode != CLAUDE_CACHE_OFF)
@@ -315,7 +318,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		claude_cache_key(claude_cache_role(ctx->role_name), model, body, ctx->cache_key);
+		claude_cache_key(claude_cache_role(cc->role_name), model, body, ctx->cache_key);
 		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{
@@ -323,9 +326,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 			long		secs;
 			int			usecs;
 
-			claude_usage_init(&r, operation, model);
-			if (ctx->role_name)
-				strlcpy(r.role_name, ctx->role_name, sizeof(r.role_name));
+			claude_usage_init(&r, cc, operation, model);
 			strlcpy(r.region, claude_region, sizeof(r.region));
 			strlcpy(r.geography, geography, sizeof(r.geography));
 			r.cache_hit = true;
@@ -333,7 +334,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation, const cha
 			r.latency_ms = secs * 1000.0 + usecs / 1000.0;
 			strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 			strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
-			claude_audit_usage(&r, ctx->input ? ctx->input : body);
+			claude_audit_usage(&r, cc->input ? cc->input : body);
 
 			call->from_cache = true;
 			call->resp.status = 200;
@@ -408,12 +409,12 @@ claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp)
  * the error mapping.  Returns the body of a 2xx answer.
  */
 static char *
-bedrock_post(const char *operation, const char *suffix, const char *model,
-			 const char *body, size_t body_len, ClaudeHttpResponse *resp)
+bedrock_post(const ClaudeCallContext *cc, const char *operation, const char *suffix,
+			 const char *model, const char *body, size_t body_len, ClaudeHttpResponse *resp)
 {
 	ClaudeBedrockCall *call = palloc(sizeof(ClaudeBedrockCall));
 
-	if (claude_bedrock_prepare(call, operation, suffix, model, body, body_len, NULL))
+	if (claude_bedrock_prepare(call, cc, operation, suffix, model, body, body_len))
 	{
 		*resp = call->resp;
 		return resp->body;
@@ -426,10 +427,10 @@ bedrock_post(const char *operation, const char *suffix, const char *model,
 }
 
 char *
-claude_bedrock_invoke(const char *model, const char *body, size_t body_len,
-					  ClaudeHttpResponse *resp)
+claude_bedrock_invoke(const ClaudeCallContext *cc, const char *model, const char *body,
+					  size_t body_len, ClaudeHttpResponse *resp)
 {
-	return bedrock_post("InvokeModel", "invoke", model, body, body_len, resp);
+	return bedrock_post(cc, "InvokeModel", "invoke", model, body, body_len, resp);
 }
 
 /*
@@ -455,7 +456,7 @@ claude_bedrock_count_tokens_model(const char *model)
 }
 
 long
-claude_bedrock_count_tokens(const char *model, const char *invoke_body)
+claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, const char *invoke_body)
 {
 	size_t		len = strlen(invoke_body);
 	int			enc_len = pg_b64_enc_len(len);
@@ -472,7 +473,7 @@ claude_bedrock_count_tokens(const char *model, const char *invoke_body)
 		elog(ERROR, "could not base64-encode the request body");
 	encoded[n] = '\0';
 	body = psprintf("{\"input\":{\"invokeModel\":{\"body\":\"%s\"}}}", encoded);
-	bedrock_post("CountTokens", "count-tokens", base, body, strlen(body), &resp);
+	bedrock_post(cc, "CountTokens", "count-tokens", base, body, strlen(body), &resp);
 
 	root = cJSON_Parse(resp.body);
 	count = root ? cJSON_GetObjectItemCaseSensitive(root, "inputTokens") : NULL;
@@ -629,11 +630,11 @@ claude_bedrock_error_text(const char *operation, const char *model,
 
 /* The residency check alone, with the current settings (for work queued now, sent later). */
 void
-claude_bedrock_check_residency(const char *model)
+claude_bedrock_check_residency(const ClaudeCallContext *cc, const char *model)
 {
 	ClaudeEndpoint ep;
 
 	resolve_endpoint(&ep);
-	(void) enforce_residency("InvokeModel", model,
-									claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	(void) enforce_residency(cc, "InvokeModel", model,
+							 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 }

@@ -10,6 +10,7 @@
 #ifndef PG_CLAUDE_BEDROCK_H
 #define PG_CLAUDE_BEDROCK_H
 
+#include "call_context.h"
 #include "http.h"
 
 /* What signing and the audit need for every attempt of one request. */
@@ -27,9 +28,7 @@ typedef struct SignContext
 	const char *model;
 	const char *geography;
 	const char *endpoint_host;
-	const char *input;			/* the caller's input, for prompt_sha256 */
-	const char *role_name;		/* on whose behalf (the worker's jobs), or NULL */
-	int64		job_id;
+	ClaudeCallContext cc;		/* on whose behalf */
 	char		cache_key[65];
 	char		prompt_sha256[65];
 } SignContext;
@@ -47,17 +46,24 @@ typedef struct ClaudeBedrockCall
  * Residency check (raises 42R01), cache lookup (true: answered, see
  * call->resp), then call->req ready for the transport.
  */
-extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const char *operation,
-								   const char *suffix, const char *model,
-								   const char *body, size_t body_len, const char *input);
+extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
+								   const char *operation, const char *suffix, const char *model,
+								   const char *body, size_t body_len);
 
 /* After the transport: store a good answer in the cache. */
 extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);
 
 extern bool claude_bedrock_ok(const ClaudeHttpResponse *resp);
 
+/*
+ * Resolve what signing needs (the credentials) before a pump: raises what
+ * signing would, where it can still be caught (the worker sends with no
+ * transaction open).
+ */
+extern void claude_bedrock_ready_to_sign(void);
+
 /* The residency check alone (raises 42R01). */
-extern void claude_bedrock_check_residency(const char *model);
+extern void claude_bedrock_check_residency(const ClaudeCallContext *cc, const char *model);
 
 /* The error of a failed exchange as text (for per-row errors). */
 extern char *claude_bedrock_error_text(const char *operation, const char *model,
@@ -68,11 +74,12 @@ extern char *claude_bedrock_error_text(const char *operation, const char *model,
  * success.  Any failure after retries raises an error with a mapped
  * SQLSTATE, the AWS error code and message, and the request id.
  */
-extern char *claude_bedrock_invoke(const char *model, const char *body,
-								   size_t body_len, ClaudeHttpResponse *resp);
+extern char *claude_bedrock_invoke(const ClaudeCallContext *cc, const char *model,
+								   const char *body, size_t body_len, ClaudeHttpResponse *resp);
 
 /* CountTokens on the invoke body a request would carry; the token count. */
-extern long claude_bedrock_count_tokens(const char *model, const char *invoke_body);
+extern long claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model,
+										const char *invoke_body);
 
 /* The foundation model id CountTokens is asked about for model. */
 extern char *claude_bedrock_count_tokens_model(const char *model);

@@ -14,14 +14,13 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "anthropic.h"
-#include "audit.h"
 #include "call.h"
 #include "guc.h"
 #include "problem.h"
 #include "residency.h"
+#include "subxact.h"
 
 char *
 claude_text_arg(FunctionCallInfo fcinfo, int n)
@@ -121,46 +120,6 @@ claude_check_context(size_t text_bytes, int max_tokens)
 		claude_problem_raise(&problem);
 }
 
-ErrorData *
-claude_try(ClaudeTryFn fn, void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	/*
-	 * elog.h allows catching only with a (sub)transaction abort: where none
-	 * can start (a parallel worker, outside a transaction) nothing is caught.
-	 */
-	if (IsInParallelMode() || !IsTransactionState())
-	{
-		fn(arg);
-		return NULL;
-	}
-
-	/* as PL/pgSQL's exception blocks do */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-	return edata;
-}
-
 /* Errors claude.on_error = 'null' must never swallow. */
 static bool
 always_raised(int sqlerrcode)
@@ -190,15 +149,13 @@ guarded_run(void *arg)
 }
 
 Datum
-claude_guarded_call(const char *function_name, const char *input,
-					ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg, bool *isnull)
+claude_guarded_call(const char *function_name, ClaudeGuardedFn fn, FunctionCallInfo fcinfo,
+					void *arg, bool *isnull)
 {
 	GuardedCall g = {fn, fcinfo, arg, isnull, (Datum) 0};
 	ErrorData  *edata;
 
 	*isnull = false;
-	claude_current_function = function_name;
-	claude_current_input = input;
 	if (claude_on_error == CLAUDE_ON_ERROR_RAISE)
 		return fn(fcinfo, arg, isnull);
 

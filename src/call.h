@@ -56,19 +56,8 @@ extern bool claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProb
 extern void claude_check_context(size_t text_bytes, int max_tokens);
 
 /*
- * Run fn(arg) in a subtransaction: NULL when it returned, or the error it
- * raised (copied, its subtransaction rolled back) for the caller to turn
- * into text, a WARNING or a re-throw.  The only place pg_claude catches an
- * error it does not re-throw at once.  Where no subtransaction can start (a
- * parallel worker, outside a transaction) fn runs and its errors propagate.
- */
-typedef void (*ClaudeTryFn) (void *arg);
-
-extern struct ErrorData *claude_try(ClaudeTryFn fn, void *arg);
-
-/*
- * Run fn under claude.on_error, with the audit context (function name,
- * the caller's input, hashed as prompt_sha256) set for its requests: with
+ * Run fn under claude.on_error (function_name names the call in its
+ * WARNING; fn's own argument carries the call's context): with
  * 'raise' errors propagate; with 'null' an error of the call (AWS,
  * transport, an answer that cannot be used) becomes a WARNING and a NULL
  * result, through claude_try, so that nothing half-done survives.
@@ -76,8 +65,7 @@ extern struct ErrorData *claude_try(ClaudeTryFn fn, void *arg);
  */
 typedef Datum (*ClaudeGuardedFn) (FunctionCallInfo fcinfo, void *arg, bool *isnull);
 
-extern Datum claude_guarded_call(const char *function_name, const char *input,
-								 ClaudeGuardedFn fn, FunctionCallInfo fcinfo, void *arg,
-								 bool *isnull);
+extern Datum claude_guarded_call(const char *function_name, ClaudeGuardedFn fn,
+								 FunctionCallInfo fcinfo, void *arg, bool *isnull);
 
 #endif							/* PG_CLAUDE_CALL_H */

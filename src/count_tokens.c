@@ -38,8 +38,9 @@ static Datum
 count_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 {
 	CountArgs  *a = (CountArgs *) arg;
+	ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_count_tokens", a->body);
 
-	return Int64GetDatum(claude_bedrock_count_tokens(a->model, a->body));
+	return Int64GetDatum(claude_bedrock_count_tokens(&cc, a->model, a->body));
 }
 
 static Datum
@@ -48,7 +49,7 @@ count_common(FunctionCallInfo fcinfo, CountArgs *a)
 	Datum		result;
 	bool		isnull;
 
-	result = claude_guarded_call("claude_count_tokens", a->body, count_call, fcinfo, a, &isnull);
+	result = claude_guarded_call("claude_count_tokens", count_call, fcinfo, a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

@@ -23,7 +23,8 @@
 #include "utils/timestamp.h"
 
 #include "anthropic.h"
-#include "audit.h"
+#include "audit_ring.h"
+#include "retention.h"
 #include "cache.h"
 #include "credentials.h"
 #include "endpoint.h"
@@ -148,7 +149,7 @@ claude_dropped_records(PG_FUNCTION_ARGS)
 static void
 maintain_as_owner(void *arg)
 {
-	*(int64 *) arg = claude_audit_maintain();
+	*(int64 *) arg = claude_retention_apply();
 }
 
 /*

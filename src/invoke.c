@@ -37,10 +37,11 @@ invoke_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude call",
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
+	ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_invoke", a->body);
 	ClaudeHttpResponse resp;
 	Datum		result;
 
-	claude_bedrock_invoke(a->model, a->body, strlen(a->body), &resp);
+	claude_bedrock_invoke(&cc, a->model, a->body, strlen(a->body), &resp);
 	claude_anthropic_check_json(resp.body);
 
 	MemoryContextSwitchTo(oldcxt);
@@ -67,7 +68,7 @@ claude_invoke(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	a.body = claude_body_arg(fcinfo, 0, 1, &a.model);
 
-	result = claude_guarded_call("claude_invoke", a.body, invoke_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_invoke", invoke_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

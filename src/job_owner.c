@@ -166,7 +166,7 @@ claude_job_error_message(ErrorData *edata)
 static int	owner_guc_level = 0;
 
 void
-claude_job_become_owner(Oid role, const char *search_path)
+claude_job_become_owner(int64 job, Oid role, const char *search_path)
 {
 	SetUserIdAndSecContext(role, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (owner_guc_level == 0)
@@ -182,7 +182,7 @@ claude_job_become_owner(Oid role, const char *search_path)
 		before_shmem_exit(forget_job_in_hand, 0);
 	}
 	/* a cancel interrupts owner code only, never requests in flight (paid for) */
-	set_job_in_hand(claude_current_job_id);
+	set_job_in_hand(job);
 	if (!input_timer_armed)
 	{
 		input_timed_out = false;

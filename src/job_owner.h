@@ -20,8 +20,8 @@ extern void claude_jobs_shmem_init(void);
  */
 extern void claude_jobs_interrupt(int64 job);
 
-/* Become the owner (restricted, its path, the input timeout armed), and back. */
-extern void claude_job_become_owner(Oid role, const char *search_path);
+/* Become job's owner (restricted, its path, the input timeout armed), and back. */
+extern void claude_job_become_owner(int64 job, Oid role, const char *search_path);
 extern void claude_job_become_worker(void);
 
 /* End of a work transaction: owner code's time limit starts afresh. */

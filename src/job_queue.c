@@ -26,6 +26,7 @@
 
 #include "job_owner.h"
 #include "job_queue.h"
+#include "subxact.h"
 #include "work_xact.h"
 
 /*
@@ -234,7 +235,7 @@ claude_job_populate(Job *job)
 			claude_work_end();
 			break;
 		}
-		claude_job_become_owner(job->owner, job->search_path);
+		claude_job_become_owner(job->id, job->owner, job->search_path);
 		if (last_pk == NULL)
 			claude_work_sql(first, 0, NULL, NULL, NULL);
 		else
@@ -366,7 +367,7 @@ claude_job_claim(Job *job, int n)
 		Oid			t1[1] = {JSONBARRAYOID};
 		Datum		v1[1] = {PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT))};
 
-		claude_job_become_owner(job->owner, job->search_path);
+		claude_job_become_owner(job->id, job->owner, job->search_path);
 		claude_work_sql(sql, 1, t1, v1, NULL);
 		claude_job_become_worker();
 	}
@@ -419,6 +420,33 @@ claude_job_claim(Job *job, int n)
 	return r;
 }
 
+/* One result written into the owner's table, as the owner. */
+typedef struct OwnerWrite
+{
+	const Job  *job;
+	const char *sql;
+	Oid		   *types;
+	Datum	   *values;
+} OwnerWrite;
+
+static void
+owner_write(void *arg)
+{
+	OwnerWrite *w = (OwnerWrite *) arg;
+
+	/* back as the worker before the subtransaction is rolled back (job_owner.c) */
+	PG_TRY();
+	{
+		claude_job_become_owner(w->job->id, w->job->owner, w->job->search_path);
+		claude_work_sql(w->sql, 3, w->types, w->values, NULL);
+	}
+	PG_FINALLY();
+	{
+		claude_job_become_worker();
+	}
+	PG_END_TRY();
+}
+
 /*
  * Write a round's outcomes: each result into its source row (as the
  * owner), its input hash, its item marked done, and the job's counters,
@@ -459,36 +487,16 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 			Datum		v1[3] = {CStringGetTextDatum(it->result), it->pk, CStringGetTextDatum(it->input_sha256)};
 			Oid			t2[5] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
 			Datum		v2[5];
-			MemoryContext cxt = CurrentMemoryContext;
-			ResourceOwner owner = CurrentResourceOwner;
+			OwnerWrite	w = {job, update, t1, v1};
+			ErrorData  *edata;
 
 			/* the owner's write may fail (a constraint, a type): that is the row's error */
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(cxt);
-			PG_TRY();
+			edata = claude_try(owner_write, &w);
+			if (edata != NULL)
 			{
-				claude_job_become_owner(job->owner, job->search_path);
-				claude_work_sql(update, 3, t1, v1, NULL);
-				claude_job_become_worker();
-				ReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
-			}
-			PG_CATCH();
-			{
-				ErrorData  *edata;
-
-				claude_job_become_worker();
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(cxt);
-				CurrentResourceOwner = owner;
 				it->error = psprintf("could not write the result: %s", edata->message);
 				FreeErrorData(edata);
 			}
-			PG_END_TRY();
 
 			if (!it->error)
 			{

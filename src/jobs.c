@@ -337,8 +337,9 @@ job_release(JobPump *jp)
 	claude_work_end();
 }
 
+/* Work on the next job; *in_hand is its id while it is worked on. */
 static bool
-work_job(void)
+work_job(volatile int64 *in_hand)
 {
 	Job		   *job;
 	bool		finished = false;
@@ -351,58 +352,29 @@ work_job(void)
 		claude_work_end();
 		return false;
 	}
-	claude_current_job_id = job->id;
-	claude_current_role_name = job->owner_name;
-	claude_current_function = "claude_enrich";
-	PG_TRY();
-	{
-		if (job->source_name == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("the source table of job " INT64_FORMAT " no longer exists", job->id)));
-		if (job->output_type == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("the output column \"%s\" of job " INT64_FORMAT " no longer exists",
-							job->output, job->id)));
-		if (!OidIsValid(job->owner))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("the role that created job " INT64_FORMAT " no longer exists", job->id)));
-		claude_task_from_options(&job->task, job->task_name, job->options);
-		claude_job_pk_columns(job);
-		claude_work_end();
-		if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))
-			stopped = true;		/* cancelled or paused while being populated */
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		char	   *why;
-
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(claude_work_context());
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		RESUME_INTERRUPTS();
-		MemoryContextSwitchTo(claude_work_context());
-		claude_job_become_worker();
-		claude_work_set_target(NULL);
-		why = claude_job_error_message(edata);
-		claude_work_begin();
-		claude_job_fail(job, why);
-		claude_work_end();
-		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", job->id, why)));
-		claude_current_job_id = 0;
-		claude_current_role_name = NULL;
-		return true;
-	}
-	PG_END_TRY();
+	/* a job that cannot start fails here: the error reaches claude_jobs_work with the job in hand */
+	*in_hand = job->id;
+	if (job->source_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the source table of job " INT64_FORMAT " no longer exists", job->id)));
+	if (job->output_type == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the output column \"%s\" of job " INT64_FORMAT " no longer exists",
+						job->output, job->id)));
+	if (!OidIsValid(job->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that created job " INT64_FORMAT " no longer exists", job->id)));
+	claude_task_from_options(&job->task, job->task_name, job->options);
+	claude_job_pk_columns(job);
+	claude_work_end();
+	if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))
+		stopped = true;			/* cancelled or paused while being populated */
 	if (stopped)
 	{
-		claude_current_job_id = 0;
-		claude_current_role_name = NULL;
+		*in_hand = 0;
 		return true;
 	}
 
@@ -416,6 +388,7 @@ work_job(void)
 		MemoryContextSwitchTo(pump_cxt);
 		jp = palloc0(sizeof(JobPump));
 		jp->job = job;
+		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, "bedrock"};
 		jp->round.task = &job->task;
 		jp->round.model = job->task.model;
 		jp->last_flush = GetCurrentTimestamp();
@@ -470,8 +443,7 @@ work_job(void)
 		if (stop)
 			break;
 	}
-	claude_current_job_id = 0;
-	claude_current_role_name = NULL;
+	*in_hand = 0;
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
 }
@@ -481,6 +453,7 @@ claude_jobs_work(void)
 {
 	bool		worked = false;
 	bool		ready;
+	volatile int64 in_hand = 0;	/* the job being worked on, for the error path */
 
 	MemoryContextSwitchTo(claude_work_context());
 
@@ -491,9 +464,11 @@ claude_jobs_work(void)
 		return false;
 
 	/*
-	 * An error here (out of memory, a catalog change under us) costs one
-	 * round, not the worker: the job in hand is marked failed and the loop
-	 * goes on, rather than restarting into the same error forever.
+	 * The worker's error recovery, as PostgresMain's: the transaction is
+	 * aborted.  An error here (a job that cannot start, out of memory, a
+	 * catalog change under us) costs one round, not the worker: the job in
+	 * hand is marked failed and the loop goes on, rather than restarting
+	 * into the same error forever.
 	 */
 	PG_TRY();
 	{
@@ -502,12 +477,12 @@ claude_jobs_work(void)
 			worked = true;
 			MemoryContextReset(claude_work_context());
 		}
-		if (work_job())
+		if (work_job(&in_hand))
 			worked = true;
 	}
 	PG_CATCH();
 	{
-		int64		failed_job = claude_current_job_id;
+		int64		failed_job = in_hand;
 		ErrorData  *edata;
 		bool		interrupted;
 		char	   *why;
@@ -520,12 +495,13 @@ claude_jobs_work(void)
 		RESUME_INTERRUPTS();
 		claude_job_become_worker();
 		claude_work_set_target(NULL);
-		claude_current_job_id = 0;
-		claude_current_role_name = NULL;
 		/* a cancel (claude_job_cancel, pause, pg_cancel_backend) stops the round, not the job */
 		interrupted = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !claude_job_input_timed_out();
 		why = claude_job_error_message(edata);
-		ereport(LOG, (errmsg("pg_claude worker: %s", why)));
+		if (failed_job != 0 && !interrupted)
+			ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", failed_job, why)));
+		else
+			ereport(LOG, (errmsg("pg_claude worker: %s", why)));
 		claude_work_begin();
 		claude_job_requeue_claimed(failed_job, interrupted ? NULL : why);
 		if (failed_job != 0 && !interrupted)

@@ -51,13 +51,11 @@ claude_requests_work(void)
 		r.model = SPI_getvalue(tup, desc, 2);
 		it->body = SPI_getvalue(tup, desc, 3);
 		it->input = SPI_getvalue(tup, desc, 4);
-		claude_current_role_name = SPI_getvalue(tup, desc, 5);
-		claude_current_function = "claude_complete_async";
+		r.cc = (ClaudeCallContext) {"claude_complete_async", NULL, SPI_getvalue(tup, desc, 5), 0, "bedrock"};
 		/* each request may name its own model: prepare one by one */
 		claude_work_prepare(&r, it);
 	}
 	claude_work_end();
-	claude_current_role_name = NULL;
 	if (r.n == 0)
 		return false;
 

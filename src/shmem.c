@@ -19,7 +19,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-#include "audit.h"
+#include "audit_ring.h"
 #include "credentials.h"
 #include "job_owner.h"
 #include "jobs.h"

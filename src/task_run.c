@@ -27,7 +27,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "audit.h"
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
@@ -51,6 +50,7 @@ typedef struct TaskItem
 
 typedef struct TaskRun
 {
+	ClaudeCallContext cc;		/* on whose behalf; each item's input is its own */
 	const ClaudeTask *task;
 	bool		raise;			/* a scalar call: failures are raised */
 	int			n;
@@ -182,8 +182,9 @@ prepare_round(TaskRun *run)
 		}
 
 		/* residency refusals raise: they are the statement's, not a row's */
-		if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", run->task->model,
-								   body, strlen(body), it->input))
+		run->cc.input = it->input;
+		if (claude_bedrock_prepare(&it->call, &run->cc, "InvokeModel", "invoke", run->task->model,
+								   body, strlen(body)))
 		{
 			interpret(run, it, it->call.resp.body);
 			continue;
@@ -238,6 +239,7 @@ result_datum(const ClaudeTask *t, const char *result)
 
 typedef struct ScalarCall
 {
+	const char *function_name;
 	ClaudeTask *task;
 	char	   *input;
 } ScalarCall;
@@ -255,6 +257,7 @@ scalar_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	Datum		result = (Datum) 0;
 
 	memset(&run, 0, sizeof(run));
+	run.cc = CLAUDE_CALL_CONTEXT(sc->function_name, sc->input);
 	run.task = sc->task;
 	run.raise = true;
 	run.n = 1;
@@ -300,9 +303,10 @@ claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskA
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	args(fcinfo, &t);
+	sc.function_name = function_name;
 	sc.task = &t;
 	sc.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	result = claude_guarded_call(function_name, sc.input, scalar_call, fcinfo, &sc, &isnull);
+	result = claude_guarded_call(function_name, scalar_call, fcinfo, &sc, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -324,6 +328,7 @@ claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTask
 
 	args(fcinfo, &t);
 	memset(&run, 0, sizeof(run));
+	run.cc = CLAUDE_CALL_CONTEXT(function_name, NULL);
 	run.task = &t;
 	if (!PG_ARGISNULL(0))
 	{
@@ -333,8 +338,6 @@ claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTask
 		for (i = 0; i < run.n; i++)
 			run.items[i].input = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 	}
-	claude_current_function = function_name;
-	claude_current_input = NULL;
 	run_task(&run);
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -181,7 +181,7 @@ split_text(const char *text, size_t max_bytes)
 
 /* One request of the summarize task t, with prompt for its user turn. */
 static char *
-summarize_request(const ClaudeTask *t, const char *prompt)
+summarize_request(const ClaudeCallContext *cc, const ClaudeTask *t, const char *prompt)
 {
 	ClaudeMessageRequest msg = {0};
 	ClaudeHttpResponse resp;
@@ -196,13 +196,13 @@ summarize_request(const ClaudeTask *t, const char *prompt)
 	msg.temperature = t->temperature;
 	claude_check_context(strlen(prompt) + strlen(t->system), t->max_tokens);
 	body = claude_anthropic_build(&msg);
-	claude_bedrock_invoke(t->model, body, strlen(body), &resp);
+	claude_bedrock_invoke(cc, t->model, body, strlen(body), &resp);
 	return claude_anthropic_response_text(resp.body, &usage, &stop_reason);
 }
 
 /* One request: a summary of the items in one chunk. */
 static char *
-summarize_chunk(const ClaudeTask *t, List *items)
+summarize_chunk(const ClaudeCallContext *cc, const ClaudeTask *t, List *items)
 {
 	int			max_words = ((SummarizeState *) t->state)->max_words;
 	StringInfoData prompt;
@@ -222,7 +222,7 @@ summarize_chunk(const ClaudeTask *t, List *items)
 			appendStringInfoChar(&prompt, (*p == '\n' || *p == '\r') ? ' ' : *p);
 		appendStringInfoChar(&prompt, '\n');
 	}
-	return summarize_request(t, prompt.data);
+	return summarize_request(cc, t, prompt.data);
 }
 
 /*
@@ -230,7 +230,7 @@ summarize_chunk(const ClaudeTask *t, List *items)
  * chunk.  Returns the list of chunk summaries.
  */
 static List *
-summarize_stage(const ClaudeTask *t, List *items, int *requests)
+summarize_stage(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int *requests)
 {
 	size_t		budget = (size_t) claude_summarize_chunk_tokens * 3;	/* bytes, by the estimate */
 	List	   *out = NIL;
@@ -253,7 +253,7 @@ summarize_stage(const ClaudeTask *t, List *items, int *requests)
 			{
 				if (chunk != NIL)
 				{
-					out = lappend(out, summarize_chunk(t, chunk));
+					out = lappend(out, summarize_chunk(cc, t, chunk));
 					(*requests)++;
 					chunk = NIL;
 					chunk_bytes = 0;
@@ -265,7 +265,7 @@ summarize_stage(const ClaudeTask *t, List *items, int *requests)
 		}
 		if (chunk != NIL && chunk_bytes + len > budget)
 		{
-			out = lappend(out, summarize_chunk(t, chunk));
+			out = lappend(out, summarize_chunk(cc, t, chunk));
 			(*requests)++;
 			chunk = NIL;
 			chunk_bytes = 0;
@@ -275,7 +275,7 @@ summarize_stage(const ClaudeTask *t, List *items, int *requests)
 	}
 	if (chunk != NIL)
 	{
-		out = lappend(out, summarize_chunk(t, chunk));
+		out = lappend(out, summarize_chunk(cc, t, chunk));
 		(*requests)++;
 	}
 	return out;
@@ -290,6 +290,7 @@ static Datum
 summarize_agg_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 {
 	AggArgs    *a = (AggArgs *) arg;
+	ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_summarize_agg", NULL);
 	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude aggregate",
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
@@ -301,7 +302,7 @@ summarize_agg_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	/* the state is never modified: the final function may run again */
 	do
 	{
-		level = summarize_stage(&a->state->task, level, &requests);
+		level = summarize_stage(&cc, &a->state->task, level, &requests);
 		if (++stages > MAX_STAGES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -334,7 +335,7 @@ claude_summarize_agg_finalfn(PG_FUNCTION_ARGS)
 	a.state = (SummarizeAggState *) PG_GETARG_POINTER(0);
 	if (a.state->items == NIL)
 		PG_RETURN_NULL();
-	result = claude_guarded_call("claude_summarize_agg", NULL, summarize_agg_call, fcinfo, &a, &isnull);
+	result = claude_guarded_call("claude_summarize_agg", summarize_agg_call, fcinfo, &a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

@@ -20,6 +20,7 @@
 
 #include "bedrock.h"
 #include "call.h"
+#include "subxact.h"
 #include "rate_limit.h"
 #include "task.h"
 #include "work_item.h"
@@ -69,18 +70,40 @@ round_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	it->answered = true;
 }
 
+static void
+ready_to_sign(void *arg)
+{
+	claude_bedrock_ready_to_sign();
+}
+
 /*
  * Send a round's items (all that are prepared and not yet answered),
- * honouring the rate limits.  Errors of the transport itself (no
- * credentials, say) become every unfinished item's error.
+ * honouring the rate limits.  No usable credentials is every unfinished
+ * item's error, found before the pump (in a work transaction, where it can
+ * be caught); an error inside the pump ends the round, and the worker's
+ * loop requeues or fails what was claimed (jobs.c).
  */
 void
 claude_work_send_round(WorkRound *r)
 {
+	ErrorData  *edata;
+	int			i;
+
+	claude_work_begin();
+	edata = claude_try(ready_to_sign, NULL);
+	claude_work_end();
+	if (edata != NULL)
+	{
+		for (i = 0; i < r->n; i++)
+			if (!r->items[i].answered && !r->items[i].error)
+				r->items[i].error = pstrdup(edata->message);
+		FreeErrorData(edata);
+		return;
+	}
+
 	for (;;)
 	{
 		ClaudeHttpPump pump;
-		int			i;
 		bool		unsent = false;
 
 		r->cursor = 0;
@@ -88,27 +111,7 @@ claude_work_send_round(WorkRound *r)
 		pump.next = round_next;
 		pump.done = round_done;
 		pump.arg = r;
-		PG_TRY();
-		{
-			claude_http_pump(&pump);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(claude_work_context());
-			edata = CopyErrorData();
-			FlushErrorState();
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-				ReThrowError(edata);
-			for (i = 0; i < r->n; i++)
-				if (!r->items[i].answered && !r->items[i].error)
-					r->items[i].error = pstrdup(edata->message);
-			EmitErrorReport();
-			FreeErrorData(edata);
-			return;
-		}
-		PG_END_TRY();
+		claude_http_pump(&pump);
 
 		for (i = 0; i < r->n; i++)
 			if (!r->items[i].sent && !r->items[i].answered && !r->items[i].error)
@@ -144,8 +147,9 @@ prepare(void *arg)
 
 	it->body = a->round->task ? claude_task_body(a->round->task, it->input, it->why) : it->body;
 	it->sent = false;
-	if (claude_bedrock_prepare(&it->call, "InvokeModel", "invoke", a->round->model,
-							   it->body, strlen(it->body), it->input))
+	a->round->cc.input = it->input;
+	if (claude_bedrock_prepare(&it->call, &a->round->cc, "InvokeModel", "invoke", a->round->model,
+							   it->body, strlen(it->body)))
 	{
 		it->response = pstrdup(it->call.resp.body);
 		it->answered = true;

@@ -44,6 +44,7 @@ typedef struct WorkRound
 	int			n;
 	Datum		claimed;		/* jsonb[] of the claimed job rows' keys */
 	int			cursor;
+	ClaudeCallContext cc;		/* on whose behalf the round's requests go */
 	const char *model;
 	ClaudeTask *task;			/* NULL for plain requests */
 } WorkRound;

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_record.h
+ *	  The records of the audit trail: a row of claude.usage, a row of
+ *	  claude.cache, as they travel through the ring to their tables.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_AUDIT_RECORD_H
+#define PG_CLAUDE_AUDIT_RECORD_H
+
+#include "datatype/timestamp.h"
+
+/* One row of claude.usage; -1 (or "") means NULL. */
+typedef struct ClaudeUsageRecord
+{
+	TimestampTz ts;
+	char		role_name[64];
+	char		database_name[64];
+	int32		backend_pid;
+	char		function_name[64];
+	char		operation[32];
+	char		model[512];
+	char		region[32];
+	char		endpoint_host[256];
+	char		geography[32];
+	char		request_id[128];
+	int32		http_status;
+	char		error_code[128];
+	int64		input_tokens;
+	int64		output_tokens;
+	int64		cache_read_tokens;
+	int64		cache_write_tokens;
+	double		latency_ms;
+	double		ttft_ms;
+	int32		retries;
+	bool		cache_hit;
+	int64		job_id;
+	char		prompt_sha256[65];
+	char		cache_key[65];
+} ClaudeUsageRecord;
+
+/* One row of claude.cache to insert or refresh. */
+typedef struct ClaudeCacheRecord
+{
+	char		key[65];
+	char		model[512];
+	char		operation[32];
+	char		prompt_sha256[65];
+	int64		input_tokens;
+	int64		output_tokens;
+} ClaudeCacheRecord;
+
+#endif							/* PG_CLAUDE_AUDIT_RECORD_H */

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * call_context.h
+ *	  On whose behalf a request is made: passed down from the SQL entry
+ *	  point (or the worker) through the task to the Bedrock operation and
+ *	  into its audit rows, never kept in globals (doc/architecture.md,
+ *	  "The path of one call").
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_CALL_CONTEXT_H
+#define PG_CLAUDE_CALL_CONTEXT_H
+
+#include "c.h"
+
+typedef struct ClaudeCallContext
+{
+	const char *function_name;	/* the SQL function: claude.usage.function_name */
+	const char *input;			/* the caller's input, hashed as prompt_sha256; NULL: the body */
+	const char *role_name;		/* on whose behalf the worker calls; NULL: the current user */
+	int64		job_id;			/* the enrichment job, or 0 */
+	const char *provider;		/* where the request goes ("bedrock") */
+} ClaudeCallContext;
+
+/* The context of a call made by function_name in the caller's own session. */
+#define CLAUDE_CALL_CONTEXT(function_name, input) \
+	((ClaudeCallContext) {(function_name), (input), NULL, 0, "bedrock"})
+
+#endif							/* PG_CLAUDE_CALL_CONTEXT_H */
