@@ -1,6 +1,6 @@
 -- claude_complete against the emulator (answers are deterministic:
--- "You said: <prompt>", REPEAT SYSTEM / REPEAT PARAMS echo what it received)
-CREATE EXTENSION pg_claude;
+-- "You said: <prompt>", REPEAT SYSTEM / REPEAT PARAMS echo what it received;
+-- sql/setup.sql created the extension and pointed this database at it)
 
 SELECT claude_complete('Hello, Claude');
 

@@ -129,29 +129,30 @@ RESET claude.residency;
 SELECT clock_timestamp() AS t0 \gset
 SELECT claude_complete('Where am I processed?');
 SELECT claude_complete('And me?', model => 'anthropic.claude-3-haiku-20240307-v1:0');
-SELECT region, endpoint_host, model, geography, calls, failed_calls, roles
+SELECT region, endpoint_host, model, geography, calls, failed_calls,
+       roles = ARRAY[current_user::text] AS roles_are_mine
 FROM claude_data_flow(:'t0');
 SELECT count(*) AS flows_in_the_future FROM claude_data_flow(now() + interval '1 hour');
 
 -- who may move data: a plain role cannot change residency, region or endpoint
-CREATE ROLE claude_plain LOGIN;
-SET ROLE claude_plain;
+CREATE ROLE regress_claude_plain LOGIN;
+SET ROLE regress_claude_plain;
 SET claude.residency = 'none';
 SET claude.region = 'us-east-1';
 SET claude.endpoint = 'https://bedrock-runtime.us-east-1.amazonaws.com';
 RESET ROLE;
-GRANT SET ON PARAMETER claude.residency TO claude_plain;
-SET ROLE claude_plain;
+GRANT SET ON PARAMETER claude.residency TO regress_claude_plain;
+SET ROLE regress_claude_plain;
 SET claude.residency = 'apac';
 SHOW claude.residency;
 RESET claude.residency;
 RESET ROLE;
-REVOKE SET ON PARAMETER claude.residency FROM claude_plain;
+REVOKE SET ON PARAMETER claude.residency FROM regress_claude_plain;
 
 -- EXECUTE is revoked from PUBLIC on every function of the extension
-SELECT p.proname, has_function_privilege('claude_plain', p.oid, 'EXECUTE') AS plain_may_execute
+SELECT p.proname, has_function_privilege('regress_claude_plain', p.oid, 'EXECUTE') AS plain_may_execute
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_claude'
 ORDER BY p.proname;
-SELECT has_schema_privilege('claude_plain', 'claude', 'USAGE') AS plain_uses_claude_schema;
-DROP ROLE claude_plain;
+SELECT has_schema_privilege('regress_claude_plain', 'claude', 'USAGE') AS plain_uses_claude_schema;
+DROP ROLE regress_claude_plain;

@@ -1,8 +1,16 @@
 -- Settings: defaults, validation at SET time, and who may set what
 LOAD 'pg_claude';
-SELECT name, setting, unit, context FROM pg_settings
-WHERE name LIKE 'claude.%' AND name NOT IN ('claude.endpoint')
+-- the defaults (boot_val: what the server's configuration and sql/setup.sql
+-- set does not show here)
+SELECT name, boot_val, unit, context FROM pg_settings
+WHERE name LIKE 'claude.%' AND context <> 'postmaster'
 ORDER BY name;
+-- two more, read at server start, exist when pg_claude is preloaded and only then
+SELECT array(SELECT name FROM pg_settings WHERE name LIKE 'claude.%' AND context = 'postmaster'
+             ORDER BY name)
+       = CASE WHEN current_setting('shared_preload_libraries') ~ '(^|[,/"[:space:]])pg_claude([,"[:space:]]|$)'
+              THEN '{claude.audit_buffer,claude.database_name}'::text[] ELSE '{}' END
+       AS postmaster_settings_iff_preloaded;
 
 -- malformed values are refused at SET, not at the first call
 SET claude.region = 'Sydney';
@@ -34,8 +42,8 @@ ALTER SYSTEM SET claude.role_session_name = 'has space';
 ALTER SYSTEM SET claude.role_external_id = 'bad id!';
 
 -- a plain role: may not call Claude until granted, may not move data
-CREATE ROLE claude_analyst LOGIN;
-SET ROLE claude_analyst;
+CREATE ROLE regress_claude_analyst LOGIN;
+SET ROLE regress_claude_analyst;
 SELECT claude_complete('hi');
 SET claude.region = 'us-east-1';
 SET claude.endpoint = 'https://example.com';
@@ -44,15 +52,15 @@ SET claude.max_tokens = 100;   -- per-call defaults are anyone's
 SET claude.model = 'au.anthropic.claude-haiku-4-5-20251001-v1:0';
 RESET ROLE;
 
-GRANT EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) TO claude_analyst;
-GRANT SET ON PARAMETER claude.region TO claude_analyst;
-SET ROLE claude_analyst;
+GRANT EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) TO regress_claude_analyst;
+GRANT SET ON PARAMETER claude.region TO regress_claude_analyst;
+SET ROLE regress_claude_analyst;
 SELECT claude_complete('Hello from an analyst');
 SET claude.region = 'ap-southeast-4';
 SHOW claude.region;
 RESET claude.region;
 RESET ROLE;
 
-REVOKE SET ON PARAMETER claude.region FROM claude_analyst;
-REVOKE EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) FROM claude_analyst;
-DROP ROLE claude_analyst;
+REVOKE SET ON PARAMETER claude.region FROM regress_claude_analyst;
+REVOKE EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) FROM regress_claude_analyst;
+DROP ROLE regress_claude_analyst;

@@ -5,7 +5,8 @@ Suites, in order:
   unit      SigV4 against AWS's test vectors (test/unit), and against botocore;
             the layering of src/ (test/lint/layers.py)
   emulator  the emulator's fidelity, checked with the real boto3
-  regress   pg_regress (sql/, expected/) against a cluster and the emulator
+  regress   pg_regress (sql/, expected/): `make installcheck` against a fresh
+            cluster (it starts the emulator itself)
   t         integration tests (test/t/*.py): retries, keep-alive, cancel,
             timeouts, TLS, credentials, secrets in logs
 
@@ -17,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
@@ -70,9 +70,6 @@ def unit_suite():
         if os.path.isdir(suite):
             run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), suite],
                         "sigv4 vectors " + os.path.basename(suite))
-    shared = os.path.join(os.path.dirname(REPO), "shared", "data", "sigv4-testsuite")
-    if os.path.isdir(shared):
-        run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), shared], "sigv4 vectors (shared)")
     run_counted([sys.executable, "test/unit/test_sigv4_botocore.py"], "sigv4 vs botocore")
     run_counted([sys.executable, "test/lint/layers.py"], "layers (no include or call cycle in src/)")
 
@@ -84,48 +81,23 @@ def emulator_suite():
 
 
 def regress_suite():
-    print("# --- regress: pg_regress against the emulator", flush=True)
-    work = tempfile.mkdtemp(prefix="pg_claude_regress_emu_")
-    emu = harness.Emulator(work, tls=False)
-    cluster = None
+    """`make installcheck`, as a user runs it, against a fresh cluster that
+    has nothing configured for pg_claude (it starts the emulator itself)."""
+    print("# --- regress: make installcheck against a fresh cluster", flush=True)
+    cluster = harness.Cluster("regress", harness.free_port())
     try:
-        cluster = harness.Cluster("regress", harness.free_port(), conf=f"""
-claude.endpoint = '{emu.http_url}'
-""")
-        cluster.start(env=harness.emulator_env())
-        outdir = os.path.join(cluster.base, "regress")
-        os.makedirs(outdir, exist_ok=True)
-        tests = re.search(r"^REGRESS\s*=\s*(.*)$", open(os.path.join(REPO, "Makefile")).read(),
-                          re.M).group(1).split()
-        regress = os.path.join(harness.pgxs_dir(), "test", "regress", "pg_regress")
-        argv = [regress, f"--inputdir={REPO}", f"--outputdir={outdir}",
-                f"--host={cluster.base}", f"--port={cluster.port}", "--user=postgres",
-                "--dbname=contrib_regression"] + tests
-        # the inputs include sql/include/try.sql by a path relative to the repository
-        r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+        cluster.start(env={})
+        r = harness.installcheck(cluster)
         print(r.stdout + r.stderr)
-        passed = failed = 0
-        for line in r.stdout.splitlines():
-            m = re.match(r"^\s*(?:test\s+)?(\S+)\s+\.\.\.\s+(ok|FAILED|failed)", line)
-            if m:
-                if m.group(2) == "ok":
-                    passed += 1
-                else:
-                    failed += 1
-        diffs = os.path.join(outdir, "regression.diffs")
-        if os.path.exists(diffs) and os.path.getsize(diffs) > 0:
+        passed, failed = harness.regress_results(r.stdout)
+        diffs = os.path.join(REPO, "regression.diffs")
+        if r.returncode != 0 and os.path.exists(diffs) and os.path.getsize(diffs) > 0:
             print(open(diffs).read())
-        # keep the outputs where `make installcheck` would leave them
-        import shutil
-        shutil.rmtree(os.path.join(REPO, "results"), ignore_errors=True)
-        shutil.copytree(os.path.join(outdir, "results"), os.path.join(REPO, "results"))
         if r.returncode != 0 and failed == 0:
             failed = 1
         count(passed, failed, "regress")
     finally:
-        if cluster:
-            cluster.destroy()
-        emu.stop()
+        cluster.destroy()
 
 
 def integration_suite():

@@ -10,6 +10,7 @@ Bedrock.  Tests import this module and report with `Reporter`.
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -226,6 +227,34 @@ lc_messages = 'C'
     def destroy(self):
         self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def installcheck(cluster, user="postgres", timeout=600):
+    """`make installcheck` against a running cluster, as a user of it would
+    run it: PGHOST, PGPORT and PGUSER in the environment, nothing else
+    configured (make installcheck starts the emulator itself).  Returns the
+    CompletedProcess."""
+    env = dict(os.environ, PGHOST=cluster.base, PGPORT=str(cluster.port), PGUSER=user)
+    for k in list(env):
+        if k.startswith("AWS_") or k in ("PGDATABASE", "PGOPTIONS", "PG_CLAUDE_EMULATOR_URL"):
+            del env[k]
+    return subprocess.run(["make", "-s", "installcheck"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def regress_results(output):
+    """(passed, failed) test counts from pg_regress's output (15's
+    "test NAME ... ok" lines and 16's TAP "ok N - NAME" lines)."""
+    passed = failed = 0
+    for line in output.splitlines():
+        m = re.match(r"^\s*(?:test\s+)?\S+\s+\.\.\.\s+(ok|FAILED|failed)\b", line) or \
+            re.match(r"^(ok|not ok)\s+\d+\s+[-+]\s+\S+", line)
+        if m:
+            if m.group(1) == "ok":
+                passed += 1
+            else:
+                failed += 1
+    return passed, failed
 
 
 def emulator_env(akid=EMU_AKID, secret=EMU_SECRET, token=None):
