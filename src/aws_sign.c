@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * aws_sign.c
- *	  Where AWS requests are signed: SigV4 (sigv4.c) turned into the header
+ *	  Where AWS requests are signed: SigV4 (sigv4.h) turned into the header
  *	  list of one request, for Bedrock, STS and S3 alike.
  *
  * Each attempt of a request is signed again by its caller: X-Amz-Date must

@@ -170,7 +170,7 @@ claude_file_unreadable(const char *path)
 /*
  * A CA bundle that is missing or unreadable would otherwise surface as a
  * certificate that could not be verified.  Only a SET is refused: a value
- * from a configuration file is judged when it is used (http.c), so that a
+ * from a configuration file is judged when it is used (http_transfer.c), so that a
  * bad line never stops the server.
  */
 static bool

@@ -2,7 +2,9 @@
  *
  * http.h
  *	  The one transport: libcurl with a per-backend connection cache,
- *	  interruptible waits, timeouts and the retry policy.
+ *	  interruptible waits, timeouts and the retry policy.  It knows HTTP
+ *	  only: http_request.c builds and sends a request, http_pump.c is the
+ *	  engine, http_transfer.c one transfer.
  *
  * Copyright (c) 2026, pg_claude developers
  *

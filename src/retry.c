@@ -4,7 +4,7 @@
  *	  The retry policy: which outcomes are tried again, and how long to
  *	  wait first.
  *
- * The transport (http.c) schedules retries but does not judge them: each
+ * The transport (http_pump.c) schedules retries but does not judge them: each
  * request names its policy.  The bases and lists follow the AWS SDKs'
  * "standard" retry mode; claude.max_retries bounds the attempts.
  *

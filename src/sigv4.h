@@ -3,11 +3,17 @@
  * sigv4.h
  *	  AWS Signature Version 4, as separate testable stages.
  *
- * This module is plain C (libc + OpenSSL libcrypto) and includes no
- * PostgreSQL headers, so the same object is linked into the extension and
- * into the standalone vector tester in test/unit.  Time is passed in, never
- * read inside.  All strings it returns are malloc'd and released by
+ * The sigv4_*.c files are plain C (libc + OpenSSL libcrypto) and include
+ * no PostgreSQL headers, so the same objects are linked into the extension
+ * and into the standalone vector tester in test/unit.  Time is passed in,
+ * never read inside.  All strings it returns are malloc'd and released by
  * sigv4_result_free(), which also wipes the derived key material.
+ *
+ * sigv4_headers.c is sigv4_sign() (which headers are signed, the stages in
+ * order); sigv4_canonical.c the canonical request and URI encoding;
+ * sigv4_signature.c the string to sign, key and signature; sigv4_buf.c the
+ * wiping buffer they write into.  This header has no .c of its own, so the
+ * stages can include it without a cycle.
  *
  * Copyright (c) 2026, pg_claude developers
  *

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * sigv4_sign.c
- *	  Sign one request with src/sigv4.c and print every stage.
+ *	  Sign one request with the signer (src/sigv4.h) and print every stage.
  *
  * This is the C half of test_sigv4_botocore.py: the Python side signs the
  * same request with botocore and compares.  It is also handy by hand.

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * sigv4_vectors.c
- *	  Run src/sigv4.c against AWS's SigV4 test vectors.
+ *	  Run the signer (src/sigv4.h) against AWS's SigV4 test vectors.
  *
  * Usage: sigv4_vectors [-v] DIR [DIR ...]
  *
@@ -12,7 +12,7 @@
  *	  context.json.  It is signed with header signing and compared, stage by
  *	  stage, with header-canonical-request.txt, header-string-to-sign.txt and
  *	  header-signature.txt.  The query-*.txt files (presigned URLs) are
- *	  ignored: sigv4.c implements header signing only.
+ *	  ignored: the signer implements header signing only.
  *
  *	- the legacy one (aws-sig-v4-test-suite, 2015): a case is NAME.req with
  *	  NAME.creq, NAME.sts and NAME.authz beside it.  There is no context

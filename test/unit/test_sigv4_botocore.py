@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compare src/sigv4.c with botocore's SigV4 signer on real request shapes.
+"""Compare our signer (src/sigv4.h) with botocore's SigV4 signer on real request shapes.
 
 The AWS test vectors only use the made-up service "service" and never carry
 a percent-encoded path, so they cannot show that we sign Bedrock requests the
@@ -7,7 +7,7 @@ way AWS verifies them.  botocore can: this test lets botocore build and sign
 real requests (InvokeModel, STS GetCallerIdentity, ListFoundationModels, S3
 GetObject), captures them just before they would be sent, and signs the same
 method, wire path, query, headers and body with test/unit/sigv4_sign (which
-wraps src/sigv4.c).  The Authorization headers must be identical.
+wraps src/sigv4_*.c).  The Authorization headers must be identical.
 
 Nothing is sent over the network: a 'before-send' hook captures the request
 and aborts.  The clock is fixed by patching botocore.auth.get_current_datetime.
@@ -203,9 +203,9 @@ def compare(name, captured, service, region, token=None, s3=False, canonical_uri
     theirs = captured["headers"].get("Authorization")
     if ours.get("authorization") != theirs:
         report(name, False,
-               f"Authorization differs\n  botocore: {theirs}\n  sigv4.c:  {ours.get('authorization')}\n"
+               f"Authorization differs\n  botocore: {theirs}\n  sigv4:    {ours.get('authorization')}\n"
                f"  botocore canonical request:\n{captured['canonical']}\n"
-               f"  sigv4.c canonical request:\n{ours.get('canonical request')}")
+               f"  sigv4 canonical request:\n{ours.get('canonical request')}")
         return
     if captured["canonical"] is not None and captured["canonical"] != ours.get("canonical request"):
         report(name, False, "same signature but different canonical request (?)")
@@ -214,7 +214,7 @@ def compare(name, captured, service, region, token=None, s3=False, canonical_uri
         got = ours["canonical request"].split("\n")[1]
         bgot = captured["canonical"].split("\n")[1] if captured["canonical"] else None
         if got != canonical_uri or bgot != canonical_uri:
-            report(name, False, f"canonical URI: want {canonical_uri}, sigv4.c {got}, botocore {bgot}")
+            report(name, False, f"canonical URI: want {canonical_uri}, sigv4 {got}, botocore {bgot}")
             return
     report(name, True)
 

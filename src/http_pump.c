@@ -1,33 +1,29 @@
 /*-------------------------------------------------------------------------
  *
- * http.c
- *	  The one transport: libcurl driven from PostgreSQL's wait machinery,
- *	  a connection cache that lives as long as the backend, timeouts, and
- *	  the retry policy.
+ * http_pump.c
+ *	  The transport's engine: a libcurl multi handle driven from
+ *	  PostgreSQL's wait machinery, a connection cache that lives as long as
+ *	  the backend, and the pump that keeps requests in flight and schedules
+ *	  the retries the request's policy asks for.
  *
  * libcurl's multi "socket" interface tells us which sockets to watch and
  * when its next timeout is due; we wait on those sockets and on the
  * process latch together, so query cancel and statement_timeout (which set
  * the latch) end requests in flight at once instead of at the next
  * progress callback.  One engine (the pump) drives any number of requests
- * with up to a given number in flight: a single call is a pump of one,
- * the batch functions and the worker pump many.  Retries are scheduled,
- * not slept: while one request waits out its backoff, the others go on.
- * The multi handle and the easy handles are kept for the life of the
- * backend, so keep-alive connections and TLS sessions are reused across
- * calls and statements (and HTTP/2 multiplexes where offered).
- *
- * libcurl callbacks never ereport (a longjmp through libcurl would corrupt
- * it): they record failures in plain malloc'd state, and errors are raised
- * after control has returned from libcurl.
+ * with up to a given number in flight: a single call is a pump of one
+ * (http_request.c), the batch functions and the worker pump many.  Retries
+ * are scheduled, not slept: while one request waits out its backoff, the
+ * others go on.  The multi handle and the easy handles are kept for the
+ * life of the backend, so keep-alive connections and TLS sessions are
+ * reused across calls and statements (and HTTP/2 multiplexes where
+ * offered).  What one easy handle does is http_transfer.c.
  *
  * Copyright (c) 2026, pg_claude developers
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <math.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -38,29 +34,11 @@
 
 #include "guc.h"
 #include "http.h"
+#include "http_transfer.h"
 
-#define CLAUDE_USER_AGENT "pg_claude/" EXTVERSION
-#define MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 #define MAX_WATCHED_SOCKETS 1024
 #define MAX_SLOTS 512
 #define MAX_DEPTH 3
-
-/*
- * What one transfer produced.  Filled from libcurl callbacks, so it is
- * malloc-owned and the callbacks only record failure.
- */
-typedef struct TransferState
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	bool		too_large;
-	bool		out_of_memory;
-	const char *const *capture;	/* the request's capture_headers */
-	char		captured[CLAUDE_HTTP_MAX_CAPTURED][CLAUDE_HTTP_CAPTURED_LEN];
-	char		content_type[128];
-	char		errbuf[CURL_ERROR_SIZE];
-} TransferState;
 
 /* Sockets libcurl asked us to watch, maintained by the socket callback. */
 typedef struct WatchedSocket
@@ -73,7 +51,7 @@ typedef struct WatchedSocket
 typedef struct Slot
 {
 	CURL	   *easy;
-	TransferState xfer;
+	ClaudeHttpTransfer xfer;
 	struct curl_slist *headers;
 	struct PumpEntry *entry;	/* NULL when idle */
 } Slot;
@@ -100,10 +78,6 @@ typedef struct Engine
 static Engine engines[MAX_DEPTH];
 static int	depth = 0;
 
-static const char *default_cainfo = NULL;
-static const char *default_capath = NULL;
-static bool curl_ready = false;
-
 /* Backend-lifetime counters, shown by claude_http_stats(). */
 static int64 requests_sent = 0;
 static int64 connections_opened = 0;
@@ -120,109 +94,6 @@ typedef struct PumpEntry
 	ClaudeHttpResponse resp;
 	struct PumpEntry *next;		/* in the waiting list */
 } PumpEntry;
-
-/*
- * Body writer: grows a malloc'd buffer, refusing bodies over the limit by
- * returning a short count, which makes libcurl abort the transfer.
- */
-static size_t
-write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	TransferState *xs = (TransferState *) userdata;
-	size_t		n = size * nmemb;
-
-	if (xs->len + n > MAX_RESPONSE_BYTES)
-	{
-		xs->too_large = true;
-		return 0;
-	}
-	if (xs->len + n + 1 > xs->cap)
-	{
-		size_t		newcap = Max(xs->cap * 2, xs->len + n + 1);
-		char	   *grown;
-
-		newcap = Max(newcap, 8192);
-
-		/*
-		 * Not realloc: responses can carry credentials (STS, IMDS), and
-		 * realloc would leave copies behind.  Copy, wipe, free.
-		 */
-		grown = malloc(newcap);
-		if (grown == NULL)
-		{
-			xs->out_of_memory = true;
-			return 0;
-		}
-		if (xs->data)
-		{
-			memcpy(grown, xs->data, xs->len);
-			explicit_bzero(xs->data, xs->cap);
-			free(xs->data);
-		}
-		xs->data = grown;
-		xs->cap = newcap;
-	}
-	memcpy(xs->data + xs->len, ptr, n);
-	xs->len += n;
-	xs->data[xs->len] = '\0';
-	return n;
-}
-
-/* Copy a header value, trimmed, into a fixed buffer. */
-static void
-copy_header_value(char *dst, size_t dstlen, const char *value, size_t len)
-{
-	while (len > 0 && (*value == ' ' || *value == '\t'))
-		value++, len--;
-	while (len > 0 && (value[len - 1] == '\r' || value[len - 1] == '\n' ||
-					   value[len - 1] == ' ' || value[len - 1] == '\t'))
-		len--;
-	if (len >= dstlen)
-		len = dstlen - 1;
-	memcpy(dst, value, len);
-	dst[len] = '\0';
-}
-
-/*
- * Header reader: keeps the content type and the headers the request asked
- * for.  A new status line (after "100 Continue", say) starts afresh.
- */
-static size_t
-read_header(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	TransferState *xs = (TransferState *) userdata;
-	size_t		n = size * nitems;
-	const char *colon;
-	size_t		namelen;
-
-	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
-	{
-		memset(xs->captured, 0, sizeof(xs->captured));
-		xs->content_type[0] = '\0';
-		return n;
-	}
-	colon = memchr(buffer, ':', n);
-	if (colon == NULL)
-		return n;
-	namelen = colon - buffer;
-	if (namelen == strlen("Content-Type") && pg_strncasecmp(buffer, "Content-Type", namelen) == 0)
-		copy_header_value(xs->content_type, sizeof(xs->content_type), colon + 1, n - namelen - 1);
-	for (int i = 0; xs->capture && xs->capture[i] && i < CLAUDE_HTTP_MAX_CAPTURED; i++)
-		if (namelen == strlen(xs->capture[i]) && pg_strncasecmp(buffer, xs->capture[i], namelen) == 0)
-			copy_header_value(xs->captured[i], CLAUDE_HTTP_CAPTURED_LEN, colon + 1, n - namelen - 1);
-	return n;
-}
-
-/* Wipe header values (they carry the session token) before freeing. */
-static void
-free_headers(struct curl_slist *headers)
-{
-	struct curl_slist *h;
-
-	for (h = headers; h != NULL; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(headers);
-}
 
 /* libcurl tells us which sockets to watch, and for what. */
 static int
@@ -292,19 +163,7 @@ engine_get(void)
 
 	if (depth >= MAX_DEPTH)
 		elog(ERROR, "pg_claude: HTTP requests nested too deeply");
-	if (!curl_ready)
-	{
-		curl_version_info_data *info;
-
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not initialise libcurl")));
-		info = curl_version_info(CURLVERSION_NOW);
-		default_cainfo = info->cainfo;
-		default_capath = info->capath;
-		curl_ready = true;
-	}
+	claude_http_curl_init();
 	e = &engines[depth];
 	if (e->multi == NULL)
 	{
@@ -357,94 +216,14 @@ slot_get(Engine *e)
 	return NULL;
 }
 
-/*
- * Options that hold for every request.  Set on each start because some
- * (timeouts, CA file) follow settings that may change between calls.
- */
-static void
-slot_set_options(Slot *s, const ClaudeHttpRequest *req)
-{
-	CURL	   *h = s->easy;
-
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075700
-	/* do not wait for a DNS resolver thread when a cancel detaches us */
-	curl_easy_setopt(h, CURLOPT_QUICK_EXIT, 1L);
-#endif
-	curl_easy_setopt(h, CURLOPT_USERAGENT, CLAUDE_USER_AGENT);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-					 (long) (req->timeout_ms >= 0 ? req->timeout_ms : claude_timeout_ms));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-					 (long) (req->connect_timeout_ms >= 0 ? req->connect_timeout_ms :
-							 claude_connect_timeout_ms));
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s->xfer);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, read_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &s->xfer);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->xfer.errbuf);
-	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
-
-	/* TLS verification is never optional. */
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-
-	/*
-	 * claude.ca_file adds to the system's trust: the file replaces libcurl's
-	 * default bundle, while the system's hashed directory stays.
-	 */
-	if (claude_ca_file && claude_ca_file[0])
-	{
-		curl_easy_setopt(h, CURLOPT_CAINFO, claude_ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath ? default_capath : "/etc/ssl/certs");
-	}
-	else
-	{
-		curl_easy_setopt(h, CURLOPT_CAINFO, default_cainfo);
-		curl_easy_setopt(h, CURLOPT_CAPATH, default_capath);
-	}
-
-	if (strcmp(req->method, "GET") == 0)
-	{
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	}
-	else
-	{
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-		if (strcmp(req->method, "POST") != 0)
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-		else
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	}
-}
-
-/* Free what a slot's transfer holds (wiped: bodies may carry secrets). */
+/* Free what a slot's transfer holds. */
 static void
 slot_release(Engine *e, Slot *s, bool attached)
 {
 	if (attached)
 		curl_multi_remove_handle(e->multi, s->easy);
-	if (s->headers)
-	{
-		free_headers(s->headers);
-		s->headers = NULL;
-	}
-	if (s->xfer.data)
-	{
-		explicit_bzero(s->xfer.data, s->xfer.cap);
-		free(s->xfer.data);
-	}
-	memset(&s->xfer, 0, sizeof(s->xfer));
+	claude_http_transfer_release(&s->xfer, s->headers);
+	s->headers = NULL;
 	s->entry = NULL;
 }
 
@@ -456,24 +235,7 @@ pump_start(Engine *e, PumpEntry *pe)
 	ClaudeHttpRequest *req = pe->req;
 	struct curl_slist *headers;
 
-	/*
-	 * A missing or unreadable claude.ca_file is said plainly, not as a
-	 * certificate libcurl could not verify (it may have gone since SET).
-	 */
-	if (claude_ca_file && claude_ca_file[0] && pg_strncasecmp(req->url, "https:", 6) == 0)
-	{
-		int			err = claude_file_unreadable(claude_ca_file);
-
-		if (err != 0)
-		{
-			errno = err;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read claude.ca_file \"%s\": %m", claude_ca_file),
-					 errhint("Name a PEM CA bundle the server's operating-system user can read, "
-							 "or set claude.ca_file to '' for the system's CAs.")));
-		}
-	}
+	claude_http_check_ca_file(req->url);
 
 	/*
 	 * Signing may fetch credentials over HTTP: that happens one engine
@@ -500,11 +262,10 @@ pump_start(Engine *e, PumpEntry *pe)
 		pfree(pe->resp.body);
 		pe->resp.body = NULL;
 	}
-	memset(&s->xfer, 0, sizeof(s->xfer));
-	s->xfer.capture = req->capture_headers;
 	s->headers = headers;
 	s->entry = (struct PumpEntry *) pe;
-	slot_set_options(s, req);
+	claude_http_transfer_begin(s->easy, &s->xfer, headers, req);
+	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 	if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
 	{
 		slot_release(e, s, false);
@@ -522,44 +283,13 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 {
 	PumpEntry  *pe = (PumpEntry *) s->entry;
 	ClaudeHttpResponse *resp = &pe->resp;
-	long		status = 0;
-	long		connects = 0;
-	curl_off_t	total_us = 0;
-	TransferState *xs = &s->xfer;
 
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects);
-	curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-
-	resp->status = status;
-	resp->curl_code = code;
-	resp->connects += connects;
-	connections_opened += connects;
-	resp->latency_ms = total_us / 1000.0;
+	connections_opened += claude_http_transfer_outcome(s->easy, &s->xfer, code, resp);
 	resp->retries = pe->attempt;
 	resp->interrupted = false;
-	if (code == CURLE_WRITE_ERROR && xs->too_large)
-		snprintf(resp->curl_error, sizeof(resp->curl_error),
-				 "response larger than %d bytes", MAX_RESPONSE_BYTES);
-	else if (code == CURLE_WRITE_ERROR && xs->out_of_memory)
-		snprintf(resp->curl_error, sizeof(resp->curl_error), "out of memory");
-	else if (code != CURLE_OK)
-		strlcpy(resp->curl_error, xs->errbuf[0] ? xs->errbuf : curl_easy_strerror(code),
-				sizeof(resp->curl_error));
-	else
-		resp->curl_error[0] = '\0';
-	strlcpy(resp->content_type, xs->content_type, sizeof(resp->content_type));
-	memcpy(resp->captured, xs->captured, sizeof(resp->captured));
-	resp->request_id[0] = resp->error_type[0] = '\0';
-	resp->input_tokens = resp->output_tokens = -1;
-	resp->cache_read_tokens = resp->cache_write_tokens = -1;
 	if (pe->req->read_response)
 		pe->req->read_response(resp);
-	resp->body = palloc(xs->len + 1);
-	if (xs->len > 0)
-		memcpy(resp->body, xs->data, xs->len);
-	resp->body[xs->len] = '\0';
-	resp->body_len = xs->len;
+	claude_http_transfer_body(&s->xfer, resp);
 	pe->active = false;
 	slot_release(e, s, true);
 }
@@ -835,100 +565,6 @@ claude_http_pump(ClaudeHttpPump *pump)
 	if (set != NULL)
 		FreeWaitEventSet(set);
 	pfree(events);
-}
-
-void
-claude_http_request_init(ClaudeHttpRequest *req, const char *method, const char *url)
-{
-	memset(req, 0, sizeof(*req));
-	req->method = method;
-	req->url = url;
-	req->timeout_ms = -1;
-	req->connect_timeout_ms = -1;
-	req->max_retries = -1;
-}
-
-struct curl_slist *
-claude_http_append_header(struct curl_slist *list, const char *line)
-{
-	struct curl_slist *grown = curl_slist_append(list, line);
-
-	if (grown == NULL)
-	{
-		curl_slist_free_all(list);
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	return grown;
-}
-
-/* prepare callback for claude_http_fixed_headers: copy the fixed lines. */
-static struct curl_slist *
-prepare_fixed_headers(void *arg, int attempt, const ClaudeHttpResponse *prev)
-{
-	const char *const *lines = (const char *const *) arg;
-	struct curl_slist *list = NULL;
-
-	for (; lines && *lines; lines++)
-		list = claude_http_append_header(list, *lines);
-	/* never wait for "100 Continue" */
-	return claude_http_append_header(list, "Expect:");
-}
-
-void
-claude_http_fixed_headers(ClaudeHttpRequest *req, const char *const *headers)
-{
-	req->prepare = prepare_fixed_headers;
-	req->prepare_arg = (void *) headers;
-}
-
-/* The pump of one request behind claude_http_execute. */
-typedef struct SingleState
-{
-	ClaudeHttpRequest *req;
-	ClaudeHttpResponse *resp;
-	bool		given;
-} SingleState;
-
-static bool
-single_next(void *arg, ClaudeHttpRequest **req, void **tag)
-{
-	SingleState *st = (SingleState *) arg;
-
-	if (st->given)
-		return false;
-	st->given = true;
-	*req = st->req;
-	*tag = NULL;
-	return true;
-}
-
-static void
-single_done(void *arg, void *tag, ClaudeHttpResponse *resp)
-{
-	SingleState *st = (SingleState *) arg;
-
-	/* take the response, body included */
-	*st->resp = *resp;
-	resp->body = NULL;
-}
-
-void
-claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
-{
-	SingleState st;
-	ClaudeHttpPump pump;
-
-	memset(resp, 0, sizeof(*resp));
-	st.req = (ClaudeHttpRequest *) req;
-	st.resp = resp;
-	st.given = false;
-	pump.concurrency = 1;
-	pump.next = single_next;
-	pump.done = single_done;
-	pump.arg = &st;
-	claude_http_pump(&pump);
 }
 
 void

@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_transfer.h
+ *	  One libcurl easy-handle transfer (http_transfer.c), for the engine in
+ *	  http_pump.c: its options, the body and headers it captures, and its
+ *	  outcome as a ClaudeHttpResponse.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CLAUDE_HTTP_TRANSFER_H
+#define PG_CLAUDE_HTTP_TRANSFER_H
+
+#include "http.h"
+
+/*
+ * What one transfer produced.  Filled from libcurl callbacks, so it is
+ * malloc-owned and the callbacks only record failure.
+ */
+typedef struct ClaudeHttpTransfer
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		too_large;
+	bool		out_of_memory;
+	const char *const *capture;	/* the request's capture_headers */
+	char		captured[CLAUDE_HTTP_MAX_CAPTURED][CLAUDE_HTTP_CAPTURED_LEN];
+	char		content_type[128];
+	char		errbuf[CURL_ERROR_SIZE];
+} ClaudeHttpTransfer;
+
+/* Initialise libcurl once per backend and note its default CA locations. */
+extern void claude_http_curl_init(void);
+
+/* Refuse a missing or unreadable claude.ca_file for an https URL. */
+extern void claude_http_check_ca_file(const char *url);
+
+/*
+ * Reset xs and set every option of one attempt on easy: the request's
+ * URL, method, body, timeouts, TLS, the given header list, and xs as the
+ * target of the body and header callbacks.
+ */
+extern void claude_http_transfer_begin(CURL *easy, ClaudeHttpTransfer *xs,
+									   struct curl_slist *headers,
+									   const ClaudeHttpRequest *req);
+
+/*
+ * Fill resp from a finished transfer: status, curl outcome, timing,
+ * captured headers (the read_response fields cleared).  Returns the
+ * connections it opened.  The body is copied by claude_http_transfer_body.
+ */
+extern long claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs,
+										 CURLcode code, ClaudeHttpResponse *resp);
+
+/* Copy the transfer's body into resp, palloc'd and NUL-terminated. */
+extern void claude_http_transfer_body(const ClaudeHttpTransfer *xs, ClaudeHttpResponse *resp);
+
+/* Wipe and free what a transfer holds, and its header list. */
+extern void claude_http_transfer_release(ClaudeHttpTransfer *xs, struct curl_slist *headers);
+
+#endif							/* PG_CLAUDE_HTTP_TRANSFER_H */

@@ -1,0 +1,217 @@
+/*-------------------------------------------------------------------------
+ *
+ * sigv4_signature.c
+ *	  SigV4 stages 2 to 4, and the hashing under them:
+ *
+ *	2. string to sign:
+ *		 "AWS4-HMAC-SHA256" \n amz-date \n scope \n hex(sha256(canonical request))
+ *	   where scope is yyyymmdd/region/service/aws4_request;
+ *	3. signing key: HMAC chain "AWS4"+secret -> date -> region -> service ->
+ *	   "aws4_request";
+ *	4. signature: hex(HMAC(signing key, 2)).
+ *
+ * Plain C99 with libc and OpenSSL libcrypto only: see sigv4.h.  The
+ * signing key and the intermediate HMAC keys are wiped before return.
+ *
+ * Copyright (c) 2026, pg_claude developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "sigv4.h"
+#include "sigv4_buf.h"
+#include "sigv4_signature.h"
+
+#define SIGV4_ALGORITHM		"AWS4-HMAC-SHA256"
+#define SIGV4_TERMINATOR	"aws4_request"
+#define SHA256_LEN			32
+
+static const char hex_lower[] = "0123456789abcdef";
+
+/* Lower-case hex of a byte string; out must hold 2 * len + 1 bytes. */
+static void
+hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+	{
+		out[2 * i] = hex_lower[in[i] >> 4];
+		out[2 * i + 1] = hex_lower[in[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+/*
+ * SHA-256 to lower-case hex, reporting failure instead of hiding it, so
+ * that sigv4_sign() never signs a bogus hash.  EVP_Digest is used because
+ * the SHA256_* low-level functions are deprecated in OpenSSL 3.
+ */
+int
+sigv4_sha256_hex_checked(const unsigned char *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	static const unsigned char empty[1] = {0};
+
+	if (data == NULL)
+	{
+		if (len != 0)
+			return -1;
+		data = empty;
+	}
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+		mdlen != SHA256_LEN)
+	{
+		out[0] = '\0';
+		return -1;
+	}
+
+	hex_encode(md, SHA256_LEN, out);
+	return 0;
+}
+
+/*
+ * Public wrapper: the header promises a plain void function.  On the
+ * (practically impossible) digest failure the output is the empty string,
+ * which can never match a real hash.
+ */
+void
+sigv4_sha256_hex(const unsigned char *data, size_t len, char out[65])
+{
+	if (sigv4_sha256_hex_checked(data, len, out) != 0)
+		out[0] = '\0';
+}
+
+/*
+ * One HMAC-SHA256 step of the key derivation chain.  The one-shot HMAC()
+ * keeps no context around, so nothing but "out" holds key material after
+ * it returns.
+ */
+static int
+hmac_sha256(const unsigned char *key, size_t keylen,
+			const unsigned char *data, size_t datalen,
+			unsigned char out[SHA256_LEN])
+{
+	unsigned int outlen = 0;
+
+	if (keylen > INT_MAX)
+		return -1;
+
+	if (HMAC(EVP_sha256(), key, (int) keylen, data, datalen,
+			 out, &outlen) == NULL || outlen != SHA256_LEN)
+		return -1;
+
+	return 0;
+}
+
+/* The credential scope after date8: "/region/service/aws4_request". */
+static void
+append_scope_tail(SigV4Buf *buf, const SigV4Params *params)
+{
+	sigv4_buf_append_char(buf, '/');
+	sigv4_buf_append_str(buf, params->region);
+	sigv4_buf_append_char(buf, '/');
+	sigv4_buf_append_str(buf, params->service);
+	sigv4_buf_append_str(buf, "/" SIGV4_TERMINATOR);
+}
+
+int
+sigv4_string_to_sign(SigV4Buf *sts, const SigV4Buf *cr, const char *amz_date,
+					 const char *date8, const SigV4Params *params)
+{
+	char		cr_hash[65];
+
+	if (sigv4_sha256_hex_checked((const unsigned char *) cr->data, cr->len,
+								 cr_hash) != 0)
+		return -1;
+
+	sigv4_buf_append_str(sts, SIGV4_ALGORITHM "\n");
+	sigv4_buf_append_str(sts, amz_date);
+	sigv4_buf_append_char(sts, '\n');
+	sigv4_buf_append_str(sts, date8);
+	append_scope_tail(sts, params);
+	sigv4_buf_append_char(sts, '\n');
+	sigv4_buf_append_str(sts, cr_hash);
+	return sts->failed ? -1 : 0;
+}
+
+int
+sigv4_signature(char out[65], const SigV4Buf *sts, const char *secret_access_key,
+				const char *date8, const SigV4Params *params)
+{
+	char	   *key0 = NULL;
+	size_t		key0_len;
+	unsigned char k_date[SHA256_LEN];
+	unsigned char k_region[SHA256_LEN];
+	unsigned char k_service[SHA256_LEN];
+	unsigned char k_signing[SHA256_LEN];
+	unsigned char sig[SHA256_LEN];
+	int			result = -1;
+
+	/* Stage 3: the signing key, derived from "AWS4" + secret. */
+	key0_len = 4 + strlen(secret_access_key);
+	key0 = malloc(key0_len + 1);
+	if (key0 == NULL)
+		goto done;
+	memcpy(key0, "AWS4", 4);
+	memcpy(key0 + 4, secret_access_key, key0_len - 4 + 1);
+
+	if (hmac_sha256((unsigned char *) key0, key0_len,
+					(const unsigned char *) date8, 8, k_date) != 0 ||
+		hmac_sha256(k_date, SHA256_LEN,
+					(const unsigned char *) params->region,
+					strlen(params->region), k_region) != 0 ||
+		hmac_sha256(k_region, SHA256_LEN,
+					(const unsigned char *) params->service,
+					strlen(params->service), k_service) != 0 ||
+		hmac_sha256(k_service, SHA256_LEN,
+					(const unsigned char *) SIGV4_TERMINATOR,
+					strlen(SIGV4_TERMINATOR), k_signing) != 0)
+		goto done;
+
+	/* Stage 4: the signature. */
+	if (hmac_sha256(k_signing, SHA256_LEN,
+					(const unsigned char *) sts->data, sts->len, sig) != 0)
+		goto done;
+	hex_encode(sig, SHA256_LEN, out);
+	result = 0;
+
+done:
+	/* Key material never outlives this call. */
+	OPENSSL_cleanse(k_date, sizeof(k_date));
+	OPENSSL_cleanse(k_region, sizeof(k_region));
+	OPENSSL_cleanse(k_service, sizeof(k_service));
+	OPENSSL_cleanse(k_signing, sizeof(k_signing));
+	OPENSSL_cleanse(sig, sizeof(sig));
+	if (key0 != NULL)
+	{
+		OPENSSL_cleanse(key0, key0_len);
+		free(key0);
+	}
+	return result;
+}
+
+int
+sigv4_authorization(SigV4Buf *auth, const char *access_key_id, const char *date8,
+					const SigV4Params *params, const SigV4Buf *sh, const char *signature)
+{
+	sigv4_buf_append_str(auth, SIGV4_ALGORITHM " Credential=");
+	sigv4_buf_append_str(auth, access_key_id);
+	sigv4_buf_append_char(auth, '/');
+	sigv4_buf_append_str(auth, date8);
+	append_scope_tail(auth, params);
+	sigv4_buf_append_str(auth, ", SignedHeaders=");
+	sigv4_buf_append(auth, sh->data ? sh->data : "", sh->len);
+	sigv4_buf_append_str(auth, ", Signature=");
+	sigv4_buf_append_str(auth, signature);
+	return auth->failed ? -1 : 0;
+}
