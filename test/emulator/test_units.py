@@ -523,7 +523,10 @@ def cache_accounting():
     claude.apply_cache(completion, 0, total)
     assert claude.usage(completion) == {"input_tokens": 0, "output_tokens": 3,
                                         "cache_creation_input_tokens": total,
-                                        "cache_read_input_tokens": 0}
+                                        "cache_read_input_tokens": 0,
+                                        "cache_creation": {"ephemeral_5m_input_tokens": total,
+                                                           "ephemeral_1h_input_tokens": 0}}
+    assert "cache_creation" not in claude.usage(answer("Hi"))
     assert completion.total_input_tokens == total
     metrics = claude.invocation_metrics(completion, 5, 3)
     assert metrics["cacheWriteInputTokenCount"] == total and metrics["inputTokenCount"] == 0
@@ -534,8 +537,10 @@ def cache_accounting():
 def catalogue_limits():
     for base in catalogue.MODELS:
         row = catalogue.MODEL_TABLE[base]
-        assert len(row) == 4 and catalogue.CONTEXT_WINDOW[base] == 200000, base
+        assert row.context_window in (200000, 1000000), base
         assert catalogue.CACHE_MIN_TOKENS[base] in (None, 1024, 2048, 4096), base
+        assert row.max_output <= 128000 and row.name.startswith("claude-"), base
+        assert len(row.display_name) <= 20, row.display_name      # BrandedName max
     for base in ("anthropic.claude-3-haiku-20240307-v1:0",
                  "anthropic.claude-3-5-sonnet-20240620-v1:0",
                  "anthropic.claude-3-5-sonnet-20241022-v2:0"):
@@ -543,6 +548,10 @@ def catalogue_limits():
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-sonnet-4-5-20250929-v1:0"] == 1024
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-3-5-haiku-20241022-v1:0"] == 2048
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-haiku-4-5-20251001-v1:0"] == 4096
+    # from the facts: Sonnet 4.6's minimum and the 1M-token windows
+    assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-sonnet-4-6"] == 2048
+    assert catalogue.CONTEXT_WINDOW["anthropic.claude-sonnet-5"] == 1000000
+    assert catalogue.CONTEXT_WINDOW["anthropic.claude-sonnet-4-5-20250929-v1:0"] == 200000
 
 
 def identity_routes():
