@@ -241,6 +241,7 @@ class EmulatorState:
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
         self.prompt_cache = emu_cache.PromptCache()
+        self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
     def _reset_locked(self):
@@ -389,7 +390,7 @@ class EmulatorState:
 
     def admit(self):
         """The per-minute request quota: None if admitted, else the throttling message."""
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             self._trim(self.request_times, now)
             rpm = self.config.requests_per_minute
@@ -407,7 +408,7 @@ class EmulatorState:
         """Reserve input + max_tokens x output_burndown in the minute window, as
         Bedrock does when a request starts.  Returns the Reservation, None when
         there is no token quota, or raises QuotaExceeded."""
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             tpm = self.config.tokens_per_minute
             if not tpm:
@@ -431,7 +432,7 @@ class EmulatorState:
 
     def tokens_in_window(self):
         with self.lock:
-            self._trim_reservations(self.token_times, time.monotonic())
+            self._trim_reservations(self.token_times, self.clock())
             return sum(r.tokens for r in self.token_times)
 
     # Views -----------------------------------------------------------------
@@ -468,7 +469,7 @@ class EmulatorState:
                 "cache_writes": self.cache_writes,
                 "cache_reads": self.cache_reads,
                 "tokens_in_window": round(sum(r.tokens for r in self.token_times
-                                              if r.at > time.monotonic() - 60), 3),
+                                              if r.at > self.clock() - 60), 3),
                 "tokens_throttled": self.tokens_throttled,
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
