@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A local Amazon Bedrock Runtime emulator for pg_claude's tests (stdlib only).
+"""A local Amazon Bedrock emulator (runtime and control-plane listings) for
+pg_claude's tests (stdlib only).
 
     python3 test/emulator/bedrock_emulator.py --port 18080 [--host 127.0.0.1]
         [--tls-port 18443 --tls-cert CERT --tls-key KEY]
@@ -35,9 +36,14 @@ Design
   container credentials under ``/v2/credentials/`` and ``/v1/credentials``,
   STS at ``/``) live in emu_identity; this module only routes to them.  Their
   counters are separate, so ``requests`` still counts Bedrock requests only.
+* The Bedrock control plane (``GET /foundation-models``, ``GET
+  /inference-profiles``, and one of each by id) is served from the same
+  catalogue (emu_control_plane), signed with the same service name, ``bedrock``.
+* ``tokens_per_minute`` reserves input + max_tokens x output_burndown when an
+  invocation starts and gives the unused part back when its answer is complete.
 * ``/_emulator/...`` is an unsigned JSON control API for the tests (stats,
-  reset, faults, config, request log, credentials, identity); see
-  test/emulator/README.md.
+  reset, faults, config, request log, credentials, identity, models,
+  application profiles); see test/emulator/README.md.
 
 Secrets never reach the log or the control API: the signature and session
 token are redacted from the recorded ``last_request``.
@@ -1116,6 +1122,7 @@ class ControlApi:
             spec.get("name"), spec.get("description"))
         summary = control_plane.application_profile(profile)
         if summary is None:
+            catalogue.drop_application_profile(spec["region"], spec["id"])
             raise ValueError("model %r does not resolve in %s" % (spec["model"], spec["region"]))
         return {"ok": True, "profile": summary}
 

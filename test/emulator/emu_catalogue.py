@@ -587,6 +587,11 @@ def register_application_profile(region, profile_id, source, destinations=None, 
     return profile
 
 
+def drop_application_profile(region, profile_id):
+    with _lock:
+        APPLICATION_PROFILES.pop((region, profile_id), None)
+
+
 # --------------------------------------------------------------------------
 # Views
 # --------------------------------------------------------------------------
