@@ -77,6 +77,8 @@ def unit_suite():
 def emulator_suite():
     run_counted([sys.executable, "test/emulator/test_units.py"], "emulator units")
     run_counted([sys.executable, "test/emulator/test_boto3.py"], "emulator vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_control.py"],
+                "emulator control plane and model traits vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_credentials.py"], "emulator credential chain")
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A local Amazon Bedrock Runtime emulator for pg_claude's tests (stdlib only).
+"""A local Amazon Bedrock emulator (runtime and control-plane listings) for
+pg_claude's tests (stdlib only).
 
     python3 test/emulator/bedrock_emulator.py --port 18080 [--host 127.0.0.1]
         [--tls-port 18443 --tls-cert CERT --tls-key KEY]
@@ -35,9 +36,14 @@ Design
   container credentials under ``/v2/credentials/`` and ``/v1/credentials``,
   STS at ``/``) live in emu_identity; this module only routes to them.  Their
   counters are separate, so ``requests`` still counts Bedrock requests only.
+* The Bedrock control plane (``GET /foundation-models``, ``GET
+  /inference-profiles``, and one of each by id) is served from the same
+  catalogue (emu_control_plane), signed with the same service name, ``bedrock``.
+* ``tokens_per_minute`` reserves input + max_tokens x output_burndown when an
+  invocation starts and gives the unused part back when its answer is complete.
 * ``/_emulator/...`` is an unsigned JSON control API for the tests (stats,
-  reset, faults, config, request log, credentials, identity); see
-  test/emulator/README.md.
+  reset, faults, config, request log, credentials, identity, models,
+  application profiles); see test/emulator/README.md.
 
 Secrets never reach the log or the control API: the signature and session
 token are redacted from the recorded ``last_request``.
@@ -68,6 +74,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
+import emu_control_plane as control_plane                  # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
 import emu_identity as identity                            # noqa: E402
 import emu_sigv4 as sigv4                                  # noqa: E402
@@ -90,7 +97,11 @@ OPERATIONS = {
     "count-tokens": "CountTokens",
 }
 _OPERATION_RE = re.compile(r"/model/([^/]+)/(%s)" % "|".join(map(re.escape, OPERATIONS)))
-_HOST_REGION_RE = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+_HOST_REGION_RE = re.compile(r"bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+CONTROL_OPERATIONS = ("ListFoundationModels", "GetFoundationModel", "ListInferenceProfiles",
+                      "GetInferenceProfile")
+# A fault's "operations" may name operations, or one of these groups.
+OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()), "control": CONTROL_OPERATIONS}
 
 # Default error code and message per HTTP status for the "error" fault.
 STATUS_ERRORS = {
@@ -113,7 +124,7 @@ STREAM_EXCEPTIONS = {
     "modelTimeoutException": 408,
 }
 FAULT_KINDS = ("throttle", "error", "reset", "truncated", "slow_body", "malformed",
-               "latency", "stream_exception") + claude.MISBEHAVIOURS
+               "latency", "stream_exception", "model_not_ready") + claude.MISBEHAVIOURS
 # InvokeModel's body (and CountTokens' invokeModel.body): the Body shape's max.
 MAX_INVOKE_BODY = 25000000
 MSG_BODY_TOO_LONG = ("1 validation error detected: Value at '%s' failed to satisfy constraint: "
@@ -131,10 +142,16 @@ CACHE_REFUSALS = {
 CONVERSE_MODEL_ERROR = "The model returned the following errors: "
 MSG_THROTTLE = "Too many requests, please wait before trying again."
 MSG_TOKEN_THROTTLE = "Too many tokens, please wait before trying again."
+MSG_NOT_READY = ("The model specified in the request is not ready to serve inference requests. "
+                 "Please try again.")
 
 
 class Answered(Exception):
     """Raised once a response (or a deliberate non-response) has been sent."""
+
+
+class QuotaExceeded(Exception):
+    """The token quota cannot hold a request's reservation."""
 
 
 @dataclass
@@ -145,6 +162,7 @@ class Fault:
     error_type: str = None
     message: str = None
     delay_ms: int = 0
+    operations: tuple = None            # None: every runtime operation
 
     @classmethod
     def from_json(cls, spec):
@@ -154,19 +172,43 @@ class Fault:
         count = int(spec.get("count", 1))
         if count < 1:
             raise ValueError("count must be >= 1")
+        operations = spec.get("operations")
+        if operations is not None:
+            if isinstance(operations, str):
+                operations = [operations]
+            known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(OPERATION_GROUPS)
+            if not isinstance(operations, list) or not operations \
+                    or any(op not in known for op in operations):
+                raise ValueError("operations must list operation names or 'runtime'/'control'")
+            operations = tuple(sorted({name for op in operations
+                                       for name in OPERATION_GROUPS.get(op, (op,))}))
         return cls(kind, count, spec.get("status"), spec.get("error_type"),
-                   spec.get("message"), int(spec.get("delay_ms", 0)))
+                   spec.get("message"), int(spec.get("delay_ms", 0)), operations)
+
+    def applies_to(self, operation):
+        return operation in (self.operations or OPERATION_GROUPS["runtime"])
 
     def describe(self):
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        value = {k: v for k, v in self.__dict__.items() if v is not None}
+        if self.operations is not None:
+            value["operations"] = list(self.operations)
+        return value
 
 
 @dataclass
 class Config:
     latency_ms: int = 0
     requests_per_minute: int = 0       # 0 = unlimited
-    tokens_per_minute: int = 0
+    tokens_per_minute: int = 0         # reserved at the start: input + max_tokens x burn-down
     verbose_signature_errors: int = 0  # 1: append the canonical request, as coral does
+    output_burndown: float = 1.0       # quota tokens one output token costs (AWS: 5 for Claude 4)
+
+
+@dataclass
+class Reservation:
+    """Quota tokens held for one request in the current minute window."""
+    at: float
+    tokens: float
 
 
 @dataclass
@@ -205,6 +247,7 @@ class EmulatorState:
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
         self.prompt_cache = emu_cache.PromptCache()
+        self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
     def _reset_locked(self):
@@ -226,7 +269,9 @@ class EmulatorState:
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
         self.faults = collections.deque()
         self.request_times = collections.deque()
-        self.token_times = collections.deque()
+        self.token_times = collections.deque()     # Reservation entries
+        self.tokens_throttled = 0
+        catalogue.reset()
 
     def reset(self):
         with self.lock:
@@ -299,14 +344,17 @@ class EmulatorState:
             self.faults.extend(faults)
             return len(self.faults)
 
-    def next_fault(self):
+    def next_fault(self, operation):
+        """The first queued fault that applies to ``operation`` (used up by one)."""
         with self.lock:
-            if not self.faults:
+            for head in self.faults:
+                if head.applies_to(operation):
+                    break
+            else:
                 return None
-            head = self.faults[0]
             head.remaining -= 1
             if head.remaining <= 0:
-                self.faults.popleft()
+                self.faults.remove(head)
             self.faults_applied += 1
             return head
 
@@ -325,6 +373,12 @@ class EmulatorState:
             for key, value in changes.items():
                 if not hasattr(self.config, key):
                     raise ValueError("unknown setting %r" % key)
+                if key == "output_burndown":
+                    value = float(value)
+                    if value < 0:
+                        raise ValueError("output_burndown must be >= 0")
+                    self.config.output_burndown = value
+                    continue
                 setattr(self.config, key, int(value))
             if "requests_per_minute" in changes or "tokens_per_minute" in changes:
                 self.request_times.clear()          # quotas count from now on
@@ -341,22 +395,51 @@ class EmulatorState:
             window.popleft()
 
     def admit(self):
-        """Per-minute quotas: None if admitted, else the throttling message."""
-        now = time.monotonic()
+        """The per-minute request quota: None if admitted, else the throttling message."""
+        now = self.clock()
         with self.lock:
             self._trim(self.request_times, now)
-            self._trim(self.token_times, now)
-            rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+            rpm = self.config.requests_per_minute
             if rpm and len(self.request_times) >= rpm:
                 return MSG_THROTTLE
-            if tpm and sum(n for _, n in self.token_times) >= tpm:
-                return MSG_TOKEN_THROTTLE
             self.request_times.append((now, 1))
             return None
 
-    def spend_tokens(self, tokens):
+    @staticmethod
+    def _trim_reservations(window, now):
+        while window and window[0].at <= now - 60:
+            window.popleft()
+
+    def reserve_tokens(self, input_tokens, max_tokens):
+        """Reserve input + max_tokens x output_burndown in the minute window, as
+        Bedrock does when a request starts.  Returns the Reservation, None when
+        there is no token quota, or raises QuotaExceeded."""
+        now = self.clock()
         with self.lock:
-            self.token_times.append((time.monotonic(), tokens))
+            tpm = self.config.tokens_per_minute
+            if not tpm:
+                return None
+            self._trim_reservations(self.token_times, now)
+            wanted = input_tokens + max_tokens * self.config.output_burndown
+            if sum(r.tokens for r in self.token_times) + wanted > tpm:
+                self.tokens_throttled += 1
+                raise QuotaExceeded(MSG_TOKEN_THROTTLE)
+            reservation = Reservation(now, wanted)
+            self.token_times.append(reservation)
+            return reservation
+
+    def settle_tokens(self, reservation, returned):
+        """Give back ``returned`` quota tokens of a reservation (the unused
+        output and the cache reads) once the answer is complete."""
+        if reservation is None:
+            return
+        with self.lock:
+            reservation.tokens = max(0.0, reservation.tokens - returned)
+
+    def tokens_in_window(self):
+        with self.lock:
+            self._trim_reservations(self.token_times, self.clock())
+            return sum(r.tokens for r in self.token_times)
 
     # Views -----------------------------------------------------------------
 
@@ -391,6 +474,9 @@ class EmulatorState:
                 "faults_pending": len(self.faults),
                 "cache_writes": self.cache_writes,
                 "cache_reads": self.cache_reads,
+                "tokens_in_window": round(sum(r.tokens for r in self.token_times
+                                              if r.at > self.clock() - 60), 3),
+                "tokens_throttled": self.tokens_throttled,
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
             })
@@ -558,6 +644,9 @@ class BedrockRequest:
         match = _OPERATION_RE.fullmatch(raw_path) if handler.command == "POST" else None
         self.operation = OPERATIONS[match.group(2)] if match else "Unknown"
         self.model_id = unquote(match.group(1)) if match else None
+        control = control_plane.route(handler.command, raw_path) if match is None else None
+        if control is not None:
+            self.operation, self.model_id = control
         self.out = Outcome(self.operation, handler.command, raw_path, handler.server.scheme)
         self.out.model_id = self.model_id
         self.fault = None
@@ -626,6 +715,9 @@ class BedrockRequest:
         if latency:
             time.sleep(latency / 1000.0)
         self.apply_fault()
+        if self.operation in CONTROL_OPERATIONS:
+            self.op_control()
+            return
         throttled = self.state.admit()
         if throttled:
             self.error(429, "ThrottlingException", throttled)
@@ -689,12 +781,15 @@ class BedrockRequest:
 
     def apply_fault(self):
         """Take the next queued fault; answer now if it replaces the answer."""
-        self.fault = fault = self.state.next_fault()
+        self.fault = fault = self.state.next_fault(self.operation)
         if fault is None:
             return
         self.out.fault = fault.kind
         if fault.kind == "throttle":
             self.error(429, "ThrottlingException", fault.message or MSG_THROTTLE)
+        elif fault.kind == "model_not_ready":
+            self.error(429, fault.error_type or "ModelNotReadyException",
+                       fault.message or MSG_NOT_READY)
         elif fault.kind == "error":
             status = int(fault.status or 500)
             code, message = STATUS_ERRORS.get(status, ("InternalServerException", "Error"))
@@ -717,7 +812,7 @@ class BedrockRequest:
         try:
             return catalogue.resolve(self.model_id, self.out.region)
         except catalogue.ModelError as failure:
-            self.validation(failure.message)
+            self.error(failure.status, failure.code, failure.message)
 
     def check_body_size(self, size, member="body"):
         if size > MAX_INVOKE_BODY:
@@ -725,8 +820,7 @@ class BedrockRequest:
 
     def invoke_body(self, target):
         try:
-            return claude.validate_invoke_body(
-                self.body, catalogue.MAX_OUTPUT_TOKENS.get(target.base_id))
+            return claude.validate_invoke_body(self.body, target.model.max_output)
         except claude.BodyError as failure:
             self.validation(failure.message)
 
@@ -740,28 +834,49 @@ class BedrockRequest:
         self.error(400, "SerializationException", "Unable to parse the request body as JSON.")
 
     def complete(self, body, target):
-        """Model-level checks, the deterministic answer, prompt caching."""
+        """Model-level checks, the token reservation, the deterministic answer,
+        prompt caching; the unused part of the reservation is given back."""
         converse = self.operation.startswith("Converse")
-        minimum = catalogue.CACHE_MIN_TOKENS.get(target.base_id)
+        model = target.model
+        prefix = CONVERSE_MODEL_ERROR if converse else ""
+        try:
+            claude.check_traits(body, model)
+        except claude.BodyError as failure:
+            self.validation(prefix + failure.message)
         cached = claude.has_cache_control(body)
-        if cached and minimum is None:
+        if cached and model.cache_min is None:
             status, code = CACHE_REFUSALS[self.operation]
             self.error(status, code, claude.MSG_CACHE_UNSUPPORTED)
-        if claude.count_input_tokens(body) > catalogue.CONTEXT_WINDOW[target.base_id]:
-            self.validation((CONVERSE_MODEL_ERROR if converse else "") + claude.MSG_TOO_LONG)
-        misbehave = self.fault.kind if self.fault else None
-        completion = claude.complete(body, self.model_id, target.anthropic_model, misbehave)
-        if cached:
-            read, write = self.state.prompt_cache.use(
-                target.region, target.base_id, claude.cache_breakpoints(body), minimum)
-            claude.apply_cache(completion, read, write)
-            self.state.count_cache(read, write)
-        if completion.sleep_ms:
-            time.sleep(completion.sleep_ms / 1000.0)
-        # Cache reads do not count against token quotas (AWS).
-        self.state.spend_tokens(completion.input_tokens + completion.cache_write_tokens
-                                + completion.output_tokens)
-        return completion
+        all_input = claude.count_input_tokens(body)
+        if all_input > model.context_window:
+            self.validation(prefix + claude.MSG_TOO_LONG)
+        try:
+            reservation = self.state.reserve_tokens(all_input, body["max_tokens"])
+        except QuotaExceeded as refusal:
+            self.error(429, "ThrottlingException", str(refusal))
+        returned = 0
+        try:
+            misbehave = self.fault.kind if self.fault else None
+            completion = claude.complete(body, self.model_id, target.anthropic_model, misbehave,
+                                         model)
+            if cached:
+                read, write, write_1h = self.state.prompt_cache.use_split(
+                    target.region, target.base_id, claude.cache_breakpoints(body),
+                    model.cache_min)
+                claude.apply_cache(completion, read, write, write_1h)
+                self.state.count_cache(read, write)
+            if completion.sleep_ms:
+                time.sleep(completion.sleep_ms / 1000.0)
+            # Cache reads do not count against token quotas (AWS); output
+            # burns the quota at output_burndown per token.
+            unused = max(0, body["max_tokens"] - completion.output_tokens)
+            returned = completion.cache_read_tokens + unused * self.state.get_config().output_burndown
+            return completion
+        except BaseException:
+            returned = reservation.tokens if reservation is not None else 0
+            raise
+        finally:
+            self.state.settle_tokens(reservation, returned)
 
     def elapsed_ms(self):
         return max(1, int((time.time() - self.out.started) * 1000))
@@ -814,14 +929,14 @@ class BedrockRequest:
         try:
             target = catalogue.resolve_for_count(self.model_id, self.out.region)
         except catalogue.ModelError as failure:
-            self.validation(failure.message)
+            self.error(failure.status, failure.code, failure.message)
         request = self.json_request().get("input")
         if not isinstance(request, dict) or len(request) != 1:
             self.validation("1 validation error detected: Value null at 'input' failed to "
                             "satisfy constraint: Member must not be null")
         body = self.count_tokens_body(request)
         tokens = claude.count_input_tokens(body)
-        window = catalogue.CONTEXT_WINDOW[target.base_id]
+        window = target.model.context_window
         if tokens > window:
             self.validation(claude.MSG_COUNT_TOO_LONG % (tokens, window))
         payload = json.dumps({"inputTokens": tokens}).encode("utf-8")
@@ -844,6 +959,16 @@ class BedrockRequest:
         except (ValueError, TypeError, AttributeError, KeyError):
             # not base64 (binascii.Error is a ValueError), or a shape we cannot read
             self.validation("Malformed input request, please reformat your input and try again.")
+
+    def op_control(self):
+        """A control-plane operation (emu_control_plane), shaped by the fault."""
+        try:
+            answer = control_plane.handle(self.operation, self.model_id, self.out.region,
+                                          parse_qs(self.raw_query, keep_blank_values=True))
+        except control_plane.ControlError as failure:
+            self.error(failure.status, failure.code, failure.message)
+        self.send_success(json.dumps(answer).encode("utf-8"),
+                          [("Content-Type", "application/json")])
 
     def converse_body(self):
         try:
@@ -989,8 +1114,33 @@ class ControlApi:
 
     def post_application_profiles(self):
         spec = self.json()
-        catalogue.register_application_profile(spec["region"], spec["id"], spec["model"])
-        return {"ok": True}
+        unknown = set(spec) - {"region", "id", "model", "destinations", "name", "description"}
+        if unknown:
+            raise ValueError("unknown field(s): %s" % ", ".join(sorted(unknown)))
+        profile = catalogue.register_application_profile(
+            spec["region"], spec["id"], spec["model"], spec.get("destinations"),
+            spec.get("name"), spec.get("description"))
+        summary = control_plane.application_profile(profile)
+        if summary is None:
+            catalogue.drop_application_profile(spec["region"], spec["id"])
+            raise ValueError("model %r does not resolve in %s" % (spec["model"], spec["region"]))
+        return {"ok": True, "profile": summary}
+
+    def get_application_profiles(self):
+        region = self.query.get("region", [None])[0]
+        regions = [region] if region else catalogue.regions()
+        return {"profiles": [summary for r in regions
+                             for summary in control_plane.application_profiles(r)]}
+
+    def post_models(self):
+        model = catalogue.register_model(self.json())
+        return {"ok": True, "model": model.describe()}
+
+    def get_models(self):
+        registered = self.query.get("registered", ["0"])[0] in ("1", "true")
+        return {"models": [m.describe() for m in
+                           (catalogue.model(base) for base in catalogue.MODELS)
+                           if m is not None and (m.registered or not registered)]}
 
     def post_identity(self):
         expired = self.state.identity.update(self.json())

@@ -10,7 +10,10 @@ For one request, per (region, base model id):
 * ``write`` = tokens of the longest eligible prefix minus ``read`` (0 when
   that prefix was itself a hit);
 * every eligible prefix is (re)stored; an entry lives ``ttl_s`` seconds
-  (300, or 3600 for ``"ttl": "1h"``) from its last write or hit.
+  (300, or 3600 for ``"ttl": "1h"``) from its last write or hit;
+* the written tokens are split by TTL as Anthropic reports them
+  (``usage.cache_creation``): the tokens between one eligible breakpoint and
+  the one before it are written with that breakpoint's TTL.
 
 So with one breakpoint the first request writes the prefix and identical
 prefixes within 5 minutes read it.  Time is a parameter (``clock``) so the
@@ -29,9 +32,14 @@ class PromptCache:
 
     def use(self, region, model, breakpoints, minimum):
         """Look up and store the breakpoints of one request; return (read, write)."""
+        read, write, _ = self.use_split(region, model, breakpoints, minimum)
+        return read, write
+
+    def use_split(self, region, model, breakpoints, minimum):
+        """As use(); return (read, write, the part of write with a 1-hour TTL)."""
         eligible = [point for point in breakpoints if point.tokens >= minimum]
         if not eligible:
-            return 0, 0
+            return 0, 0, 0
         now = self.clock()
         with self.lock:
             hits = [point for point in eligible if self._live((region, model, point.key), now)]
@@ -39,7 +47,13 @@ class PromptCache:
             write = eligible[-1].tokens - read
             for point in eligible:
                 self.entries[(region, model, point.key)] = (point.tokens, now + point.ttl_s)
-        return read, write
+        write_1h, below = 0, read
+        for point in eligible:
+            if point.tokens > below:
+                if point.ttl_s >= 3600:
+                    write_1h += point.tokens - below
+                below = point.tokens
+        return read, write, write_1h
 
     def _live(self, key, now):
         entry = self.entries.get(key)

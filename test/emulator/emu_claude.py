@@ -37,6 +37,7 @@ Converse API to and from the Messages shape (``cachePoint`` included), so
 that every operation shares one engine.
 """
 
+import base64
 import hashlib
 import json
 import math
@@ -72,6 +73,27 @@ MAX_CACHE_BREAKPOINTS = 4
 MSG_CACHE_UNSUPPORTED = ("You invoked an unsupported model or your request did not allow "
                          "prompt caching. See the documentation for more information.")
 MSG_TOO_LONG = "Input is too long for requested model."
+# Trait refusals (README, "Models and traits"); every one names the parameter.
+MSG_SAMPLING_REFUSED = "`%s` is deprecated for this model."
+MSG_SAMPLING_EXCLUSIVE = ("`temperature` and `top_p` cannot both be specified for this model. "
+                          "Please use only one.")
+MSG_THINKING_FORCED_TOOL = "Thinking may not be enabled when tool_choice forces tool use."
+MSG_FORCED_TOOL_REFUSED = ("tool_choice: forcing tool use (type 'tool' or 'any') is not "
+                           "supported for this model. Use output_config.format or tool_choice "
+                           "{\"type\": \"auto\"}.")
+MSG_THINKING_TYPE = '"thinking.type.%s" is not supported for this model.'
+MSG_THINKING_USE_ADAPTIVE = (' Use "thinking.type.adaptive" and "output_config.effort" to '
+                             'control thinking behavior.')
+MSG_THINKING_ALWAYS_ON = " Thinking is always on for this model."
+MSG_THINKING_TAG = ("thinking: Input tag '%s' found using 'type' does not match any of the "
+                    "expected tags: 'adaptive', 'disabled', 'enabled'")
+MSG_NO_STRUCTURED_OUTPUT = "output_config.format: Extra inputs are not permitted"
+MSG_CACHE_TTL_ORDER = ("A 'ttl'='1h' cache_control block must not come after a 'ttl'='5m' "
+                       "cache_control block. Note that blocks are processed in the following "
+                       "order: `tools`, `system`, `messages`.")
+EFFORTS = ("low", "medium", "high", "max")
+MAX_OPTIONAL_PROPERTIES = 10
+THINKING_TEXT = "Let me think about this request."
 MSG_COUNT_TOO_LONG = "prompt is too long: %d tokens > %d maximum"
 
 # Faults that make the model misbehave on a forced tool (misbehaving_block()).
@@ -225,6 +247,155 @@ def _check_cache_control(body):
     if len(marked) > MAX_CACHE_BREAKPOINTS:
         raise BodyError("A maximum of %d blocks with cache_control may be provided. Found %d."
                         % (MAX_CACHE_BREAKPOINTS, len(marked)))
+    ttls = [segment.cache_control.get("ttl", "5m") for segment in marked]
+    if "5m" in ttls and "1h" in ttls[ttls.index("5m"):]:
+        raise BodyError(MSG_CACHE_TTL_ORDER)
+
+
+# --------------------------------------------------------------------------
+# Model traits (sampling, thinking, forced tools, structured output)
+# --------------------------------------------------------------------------
+
+def is_forced(body):
+    """Does the request's tool_choice force tool use (type 'tool' or 'any')?"""
+    choice = body.get("tool_choice")
+    return isinstance(choice, dict) and choice.get("type") in ("tool", "any")
+
+
+def thinking_type(body):
+    thinking = body.get("thinking")
+    return thinking.get("type") if isinstance(thinking, dict) else None
+
+
+def thinks(body, model):
+    """Does ``model`` answer this request with a thinking block?"""
+    mode = getattr(model, "thinking", None)
+    if mode == "always_on":
+        return True
+    return mode in ("enabled", "adaptive") and thinking_type(body) in ("enabled", "adaptive")
+
+
+def check_traits(body, model):
+    """Refuse what ``model`` does not accept, as Claude does (400, the message
+    names the parameter); raise BodyError.  Models without traits (thinking
+    None) skip the thinking and output_config.effort checks, as before."""
+    for key in ("temperature", "top_p", "top_k"):
+        if key in body and not getattr(model, key):
+            raise BodyError(MSG_SAMPLING_REFUSED % key)
+    if model.sampling_exclusive and "temperature" in body and "top_p" in body:
+        raise BodyError(MSG_SAMPLING_EXCLUSIVE)
+    if model.thinking is not None and "thinking" in body:
+        _check_thinking(body, model)
+    if is_forced(body):
+        if thinks(body, model):
+            raise BodyError(MSG_THINKING_FORCED_TOOL)
+        if not model.forced_tool_choice:
+            raise BodyError(MSG_FORCED_TOOL_REFUSED)
+    if "output_config" in body:
+        _check_output_config(body["output_config"], model)
+
+
+def _check_thinking(body, model):
+    thinking = body["thinking"]
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "disabled", "adaptive"):
+        raise BodyError(MSG_THINKING_TAG % kind)
+    mode = model.thinking
+    if mode == "none" and kind != "disabled":
+        raise BodyError(MSG_THINKING_TYPE % kind)
+    if mode in ("adaptive", "always_on") and kind == "enabled":
+        raise BodyError(MSG_THINKING_TYPE % kind + MSG_THINKING_USE_ADAPTIVE)
+    if mode == "always_on" and kind == "disabled":
+        raise BodyError(MSG_THINKING_TYPE % kind + MSG_THINKING_ALWAYS_ON)
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if budget is None:
+            raise BodyError("thinking.enabled.budget_tokens: Field required")
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1024:
+            raise BodyError("thinking.enabled.budget_tokens: Input should be greater than or "
+                            "equal to 1024")
+        if budget >= body["max_tokens"]:
+            raise BodyError("`max_tokens` must be greater than `thinking.budget_tokens`.")
+
+
+def _check_output_config(config, model):
+    if not isinstance(config, dict):
+        raise BodyError("output_config: Input should be a valid dictionary")
+    if "format" in config:
+        if not model.structured_output:
+            raise BodyError(MSG_NO_STRUCTURED_OUTPUT)
+        output_schema(config["format"])
+    if model.thinking is None:
+        return                                  # as before: effort and the rest not checked
+    for key in config:
+        if key not in ("format", "effort"):
+            raise BodyError("output_config.%s: Extra inputs are not permitted" % key)
+    if "effort" in config and config["effort"] not in EFFORTS:
+        raise BodyError("output_config.effort: Input should be 'low', 'medium', 'high' or 'max'")
+
+
+def output_schema(fmt):
+    """The JSON schema of output_config.format, checked as Claude checks it
+    (api_facts.structured_output), with local $refs inlined; or BodyError."""
+    if not isinstance(fmt, dict):
+        raise BodyError("output_config.format: Input should be a valid dictionary")
+    if fmt.get("type") != "json_schema":
+        raise BodyError("output_config.format.type: Input should be 'json_schema'")
+    if "schema" not in fmt:
+        raise BodyError("output_config.format.schema: Field required")
+    schema = fmt["schema"]
+    if not isinstance(schema, dict):
+        raise BodyError("output_config.format.schema: Input should be a valid dictionary")
+    definitions = dict(schema.get("definitions") or {}, **(schema.get("$defs") or {}))
+    inlined = _inline_refs(schema, definitions, ())
+    optional = _check_schema_node(inlined)
+    if optional > MAX_OPTIONAL_PROPERTIES:
+        raise BodyError("output_config.format.schema: Schemas with more than %d optional "
+                        "properties are not supported (found %d)"
+                        % (MAX_OPTIONAL_PROPERTIES, optional))
+    return inlined
+
+
+def _inline_refs(node, definitions, trail):
+    """``node`` with every local $ref replaced by its definition."""
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions, trail) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        ref = node["$ref"]
+        name = None
+        for prefix in ("#/$defs/", "#/definitions/"):
+            if isinstance(ref, str) and ref.startswith(prefix):
+                name = ref[len(prefix):]
+        if ref == "#" or name in trail:
+            raise BodyError("output_config.format.schema: Recursive schemas are not supported")
+        if name not in definitions:
+            raise BodyError("output_config.format.schema: Could not resolve $ref '%s'" % ref)
+        return _inline_refs(definitions[name], definitions, trail + (name,))
+    return {key: _inline_refs(value, definitions, trail)
+            for key, value in node.items() if key not in ("$defs", "definitions")}
+
+
+def _check_schema_node(node):
+    """Refuse open objects; return the number of optional properties below."""
+    if isinstance(node, list):
+        return sum(_check_schema_node(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    optional = 0
+    if _schema_type(node) == "object" and ("properties" in node or node.get("type") == "object"):
+        if node.get("additionalProperties") is not False:
+            raise BodyError("output_config.format.schema: For 'object' type, "
+                            "'additionalProperties' must be explicitly set to false")
+        required = set(node.get("required") or ())
+        optional += sum(1 for key in node.get("properties") or {} if key not in required)
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, dict):
+            optional += sum(_check_schema_node(sub) for sub in value.values())
+        elif key in ("items", "anyOf", "oneOf", "allOf"):
+            optional += _check_schema_node(value)
+    return optional
 
 
 # --------------------------------------------------------------------------
@@ -722,27 +893,58 @@ def misbehaving_block(kind, tool, text, tool_id):
 class Completion:
     message_id: str
     model: str                      # Anthropic model name, e.g. claude-3-haiku-20240307
-    content: list                   # Anthropic content blocks
+    content: list                   # Anthropic content blocks (a thinking block first)
     stop_reason: str
     input_tokens: int               # not read from or written to the cache
-    output_tokens: int
+    output_tokens: int              # thinking tokens included
     sleep_ms: int = 0
     text: str = field(default="")   # the text answer ("" for tool use)
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0     # both TTLs
     cache_requested: bool = False   # the request carried cache_control
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written for 1 hour
+    thinking_tokens: int = 0        # the part of output_tokens spent thinking
 
     @property
     def total_input_tokens(self):
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
-def complete(body, model_label, anthropic_model, misbehave=None):
+def thinking_block(body, model, message_id):
+    """(block, tokens) of the thinking a thinking model does first, or None."""
+    if model is None or not thinks(body, model):
+        return None
+    tokens = model.thinking_tokens
+    if thinking_type(body) == "enabled":
+        tokens = min(tokens, body["thinking"]["budget_tokens"])
+    digest = hashlib.sha256(("signature\x00" + message_id).encode("utf-8")).digest()
+    signature = base64.b64encode(b"EqQB" + digest + digest[:16]).decode("ascii")
+    return {"type": "thinking", "thinking": THINKING_TEXT, "signature": signature}, tokens
+
+
+def output_format(body):
+    config = body.get("output_config")
+    return config.get("format") if isinstance(config, dict) else None
+
+
+def complete(body, model_label, anthropic_model, misbehave=None, model=None):
     """Run the deterministic model on a validated Messages body.  ``misbehave``
-    (one of MISBEHAVIOURS) changes the answer to a forced tool."""
+    (one of MISBEHAVIOURS) changes the answer to a forced tool; ``model`` (an
+    emu_catalogue.Model) decides whether a thinking block comes first."""
     sleep_ms, text = split_sleep(last_user_text(body["messages"]))
     message_id = stable_id("msg_bdrk_", model_label, json.dumps(body, sort_keys=True))
     input_tokens = count_input_tokens(body)
+    budget, prefix, thought = body["max_tokens"], [], 0
+    thinking = thinking_block(body, model, message_id)
+    if thinking is not None:
+        prefix, thought = [thinking[0]], min(thinking[1], budget)
+        budget -= thought
+
+    def done(content, stop_reason, output_tokens, answer=""):
+        return Completion(message_id, anthropic_model, prefix + content, stop_reason,
+                          input_tokens, thought + output_tokens, sleep_ms, answer,
+                          thinking_tokens=thought)
+
     tool = forced_tool(body)
     if tool is not None:
         tool_id = stable_id("toolu_bdrk_", message_id)
@@ -752,31 +954,44 @@ def complete(body, model_label, anthropic_model, misbehave=None):
             block = {"type": "tool_use", "id": tool_id, "name": tool["name"],
                      "input": fill_schema(tool.get("input_schema", {}), text)}
         if block["type"] == "text":
-            return Completion(message_id, anthropic_model, [block], "end_turn", input_tokens,
-                              count_words(block["text"]), sleep_ms, block["text"])
-        output_tokens = max(1, math.ceil(len(json.dumps(block["input"])) / 4))
-        return Completion(message_id, anthropic_model, [block], "tool_use",
-                          input_tokens, output_tokens, sleep_ms)
-    answer, cut = truncate_words(answer_text(text, body, model_label), body["max_tokens"])
-    return Completion(message_id, anthropic_model, [{"type": "text", "text": answer}],
-                      "max_tokens" if cut else "end_turn", input_tokens,
-                      count_words(answer), sleep_ms, answer)
+            return done([block], "end_turn", count_words(block["text"]), block["text"])
+        return done([block], "tool_use", max(1, math.ceil(len(json.dumps(block["input"])) / 4)))
+    fmt = output_format(body)
+    if fmt is not None:
+        answer = json.dumps(fill_schema(output_schema(fmt), text), separators=(",", ":"),
+                            ensure_ascii=False)
+        tokens = max(1, math.ceil(len(answer) / 4))
+        cut = tokens > budget
+        if cut:
+            answer, tokens = answer[:budget * 4], budget
+        return done([{"type": "text", "text": answer}] if answer else [],
+                    "max_tokens" if cut else "end_turn", tokens, answer)
+    answer, cut = truncate_words(answer_text(text, body, model_label), budget)
+    content = [{"type": "text", "text": answer}] if answer or not prefix else []
+    return done(content, "max_tokens" if cut else "end_turn", count_words(answer), answer)
 
 
-def apply_cache(completion, read_tokens, write_tokens):
+def apply_cache(completion, read_tokens, write_tokens, write_1h_tokens=0):
     """Move cached prefix tokens out of input_tokens (Anthropic's accounting:
     input + cache read + cache write = all input tokens)."""
     completion.input_tokens -= read_tokens + write_tokens
     completion.cache_read_tokens = read_tokens
     completion.cache_write_tokens = write_tokens
+    completion.cache_write_1h_tokens = write_1h_tokens
     completion.cache_requested = True
     return completion
 
 
 def usage(completion):
-    return {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
-            "cache_creation_input_tokens": completion.cache_write_tokens,
-            "cache_read_input_tokens": completion.cache_read_tokens}
+    value = {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens,
+             "cache_creation_input_tokens": completion.cache_write_tokens,
+             "cache_read_input_tokens": completion.cache_read_tokens}
+    if completion.cache_requested:
+        value["cache_creation"] = {
+            "ephemeral_5m_input_tokens":
+                completion.cache_write_tokens - completion.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": completion.cache_write_1h_tokens}
+    return value
 
 
 def invocation_metrics(completion, latency_ms, first_byte_ms):
@@ -830,6 +1045,14 @@ def stream_events(completion, latency_ms, first_byte_ms):
             for piece in split_deltas(block["text"]):
                 events.append({"type": "content_block_delta", "index": index,
                                "delta": {"type": "text_delta", "text": piece}})
+        elif block["type"] == "thinking":
+            events.append({"type": "content_block_start", "index": index,
+                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            for piece in split_deltas(block["thinking"]):
+                events.append({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "thinking_delta", "thinking": piece}})
+            events.append({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "signature_delta", "signature": block["signature"]}})
         else:
             events.append({"type": "content_block_start", "index": index,
                            "content_block": dict(block, input={})})
@@ -925,8 +1148,22 @@ def converse_to_messages(request):
             body["tool_choice"] = {"type": "tool", "name": choice["tool"].get("name")}
         elif "any" in choice:
             body["tool_choice"] = {"type": "any"}
+    text_format = (request.get("outputConfig") or {}).get("textFormat")
+    if text_format is not None:
+        body["output_config"] = {"format": _converse_format(text_format)}
     body.update(request.get("additionalModelRequestFields") or {})
     return body
+
+
+def _converse_format(text_format):
+    """outputConfig.textFormat -> output_config.format (the schema is a JSON string)."""
+    schema = ((text_format.get("structure") or {}).get("jsonSchema") or {}).get("schema")
+    try:
+        parsed = json.loads(schema) if isinstance(schema, str) else schema
+    except ValueError:
+        raise BodyError("The model returned the following errors: output_config.format.schema: "
+                        "Input should be a valid dictionary")
+    return {"type": text_format.get("type"), "schema": parsed}
 
 
 def converse_content(completion):
@@ -934,6 +1171,9 @@ def converse_content(completion):
     for block in completion.content:
         if block["type"] == "text":
             out.append({"text": block["text"]})
+        elif block["type"] == "thinking":
+            out.append({"reasoningContent": {"reasoningText": {
+                "text": block["thinking"], "signature": block["signature"]}}})
         else:
             out.append({"toolUse": {"toolUseId": block["id"], "name": block["name"],
                                     "input": block["input"]}})
@@ -941,10 +1181,16 @@ def converse_content(completion):
 
 
 def converse_usage(completion):
-    return {"inputTokens": completion.input_tokens, "outputTokens": completion.output_tokens,
-            "totalTokens": completion.total_input_tokens + completion.output_tokens,
-            "cacheReadInputTokens": completion.cache_read_tokens,
-            "cacheWriteInputTokens": completion.cache_write_tokens}
+    value = {"inputTokens": completion.input_tokens, "outputTokens": completion.output_tokens,
+             "totalTokens": completion.total_input_tokens + completion.output_tokens,
+             "cacheReadInputTokens": completion.cache_read_tokens,
+             "cacheWriteInputTokens": completion.cache_write_tokens}
+    written = [("5m", completion.cache_write_tokens - completion.cache_write_1h_tokens),
+               ("1h", completion.cache_write_1h_tokens)]
+    details = [{"ttl": ttl, "inputTokens": tokens} for ttl, tokens in written if tokens]
+    if completion.cache_requested and details:
+        value["cacheDetails"] = details
+    return value
 
 
 def converse_response(completion, latency_ms):
@@ -964,6 +1210,12 @@ def converse_stream_events(completion, latency_ms):
             for piece in split_deltas(block["text"]):
                 events.append(("contentBlockDelta", {"contentBlockIndex": index,
                                                      "delta": {"text": piece}}))
+        elif block["type"] == "thinking":
+            for piece in split_deltas(block["thinking"]):
+                events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": {
+                    "reasoningContent": {"text": piece}}}))
+            events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": {
+                "reasoningContent": {"signature": block["signature"]}}}))
         else:
             events.append(("contentBlockStart", {"contentBlockIndex": index, "start": {
                 "toolUse": {"toolUseId": block["id"], "name": block["name"]}}}))

@@ -12,7 +12,9 @@
 * emu_catalogue and emu_claude: the model table and the answer rules
   (classification, multi-label, sentiment, extraction, summaries), faults
   that make the model misbehave, token counting and CountTokens bodies;
-* emu_cache: prompt caching (breakpoints, minimum length, expiry);
+* emu_cache: prompt caching (breakpoints, minimum length, expiry, TTL split);
+* the facts-based catalogue, model traits, structured output, thinking
+  blocks, the control-plane listings and the TPM reservations;
 * emu_identity and emu_credentials: routing of the credential endpoints,
   STS parameter checks and XML, issuing and expiring credentials.
 
@@ -523,7 +525,10 @@ def cache_accounting():
     claude.apply_cache(completion, 0, total)
     assert claude.usage(completion) == {"input_tokens": 0, "output_tokens": 3,
                                         "cache_creation_input_tokens": total,
-                                        "cache_read_input_tokens": 0}
+                                        "cache_read_input_tokens": 0,
+                                        "cache_creation": {"ephemeral_5m_input_tokens": total,
+                                                           "ephemeral_1h_input_tokens": 0}}
+    assert "cache_creation" not in claude.usage(answer("Hi"))
     assert completion.total_input_tokens == total
     metrics = claude.invocation_metrics(completion, 5, 3)
     assert metrics["cacheWriteInputTokenCount"] == total and metrics["inputTokenCount"] == 0
@@ -534,8 +539,10 @@ def cache_accounting():
 def catalogue_limits():
     for base in catalogue.MODELS:
         row = catalogue.MODEL_TABLE[base]
-        assert len(row) == 4 and catalogue.CONTEXT_WINDOW[base] == 200000, base
+        assert row.context_window in (200000, 1000000), base
         assert catalogue.CACHE_MIN_TOKENS[base] in (None, 1024, 2048, 4096), base
+        assert row.max_output <= 128000 and row.name.startswith("claude-"), base
+        assert len(row.display_name) <= 20, row.display_name      # BrandedName max
     for base in ("anthropic.claude-3-haiku-20240307-v1:0",
                  "anthropic.claude-3-5-sonnet-20240620-v1:0",
                  "anthropic.claude-3-5-sonnet-20241022-v2:0"):
@@ -543,6 +550,294 @@ def catalogue_limits():
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-sonnet-4-5-20250929-v1:0"] == 1024
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-3-5-haiku-20241022-v1:0"] == 2048
     assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-haiku-4-5-20251001-v1:0"] == 4096
+    # from the facts: Sonnet 4.6's minimum and the 1M-token windows
+    assert catalogue.CACHE_MIN_TOKENS["anthropic.claude-sonnet-4-6"] == 2048
+    assert catalogue.CONTEXT_WINDOW["anthropic.claude-sonnet-5"] == 1000000
+    assert catalogue.CONTEXT_WINDOW["anthropic.claude-sonnet-4-5-20250929-v1:0"] == 200000
+
+
+# --------------------------------------------------------------------------
+# Issue 13: facts, traits, control plane, token reservations
+# --------------------------------------------------------------------------
+
+def catalogue_from_facts():
+    facts = catalogue.FACTS
+    listed = [entry["model"] for entry in facts["models"]]
+    for base in listed:
+        assert base in catalogue.MODEL_TABLE, base
+    sydney, melbourne = catalogue.CATALOGUE["ap-southeast-2"], catalogue.CATALOGUE["ap-southeast-4"]
+    for entry in facts["models"]:
+        routes = entry["sydney"] if isinstance(entry["sydney"], list) else ["au", "global"]
+        for route in catalogue.ROUTES:
+            bases = sydney["on_demand"] if route == "on_demand" else sydney["profiles"].get(route, [])
+            assert (entry["model"] in bases) == (route in routes), (entry["model"], route)
+        for route in entry.get("melbourne", ()):
+            bases = (melbourne["on_demand"] if route == "on_demand"
+                     else melbourne["profiles"][route])
+            assert entry["model"] in bases, (entry["model"], "melbourne", route)
+    sonnet5 = catalogue.MODEL_TABLE["anthropic.claude-sonnet-5"]
+    assert (sonnet5.temperature, sonnet5.top_p, sonnet5.top_k) == (False, False, False)
+    assert sonnet5.structured_output and sonnet5.name == "claude-sonnet-5"
+    opus48 = catalogue.MODEL_TABLE["anthropic.claude-opus-4-8"]
+    assert not opus48.temperature and not opus48.top_p, "api_facts.sampling: Opus 4.7+"
+    assert opus48.thinking == "adaptive"
+    for base in ("anthropic.claude-opus-5-5", "anthropic.claude-fable-5-1"):
+        model = catalogue.MODEL_TABLE[base]
+        assert not model.forced_tool_choice and model.thinking == "always_on", base
+    assert not catalogue.MODEL_TABLE["anthropic.claude-fable-5-1"].structured_output
+    assert catalogue.MODEL_TABLE["anthropic.claude-3-haiku-20240307-v1:0"].lifecycle == "LEGACY"
+    assert catalogue.MODEL_TABLE["anthropic.claude-3-haiku-20240307-v1:0"].end_of_life is None
+    # the models the facts do not list keep their routes and no traits
+    old = catalogue.MODEL_TABLE["anthropic.claude-3-5-sonnet-20240620-v1:0"]
+    assert old.thinking is None and old.temperature and not old.structured_output
+    assert "anthropic.claude-3-5-sonnet-20240620-v1:0" in sydney["on_demand"]
+    assert catalogue.geography_destinations("au", "ap-southeast-2") == [
+        "ap-southeast-2", "ap-southeast-4"]
+    assert catalogue.geography_destinations("global", "ap-southeast-2") == ["ap-southeast-2", ""]
+    assert catalogue.geography_destinations("us", "us-east-1") == [
+        "us-east-1", "us-east-2", "us-west-2"]
+
+
+def catalogue_registration_and_reset():
+    try:
+        model = catalogue.register_model({
+            "id": "anthropic.claude-unit-9", "temperature": False, "thinking": "none",
+            "regions": {"ca-central-1": ["on_demand"], "ap-southeast-2": ["global"]}})
+        assert model.name == "claude-unit-9" and model.display_name == "Claude Unit 9"
+        assert "ca-central-1" in catalogue.regions()
+        assert catalogue.resolve("anthropic.claude-unit-9", "ca-central-1").model is model
+        assert catalogue.resolve("global.anthropic.claude-unit-9", "ap-southeast-2").kind == "profile"
+        expect_model_error("anthropic.claude-unit-9", "ap-southeast-2", "on-demand throughput")
+        for bad in ({"id": "au.anthropic.x-1"}, {"id": "anthropic.x-1", "colour": "red"},
+                    {"id": "anthropic.x-1", "thinking": "sometimes"},
+                    {"id": "anthropic.x-1", "max_output": "many"},
+                    {"id": "anthropic.x-1", "regions": {"ap-southeast-2": ["nowhere"]}}):
+            try:
+                catalogue.register_model(bad)
+                raise AssertionError("accepted %r" % bad)
+            except ValueError:
+                pass
+        catalogue.register_model({"id": "anthropic.claude-unit-9", "end_of_life": "2001-01-01",
+                                  "regions": {"ap-southeast-2": ["on_demand"]}})
+        try:
+            catalogue.resolve("anthropic.claude-unit-9", "ap-southeast-2")
+            raise AssertionError("past end of life accepted")
+        except catalogue.ModelError as error:
+            assert error.status == 404 and error.code == "ResourceNotFoundException", error.code
+        profile = catalogue.register_application_profile(
+            "ap-southeast-2", "unit1", "anthropic.claude-sonnet-5", ["ap-southeast-2", "us-east-1"])
+        assert catalogue.app_profile_destinations(profile) == (
+            "anthropic.claude-sonnet-5", ["ap-southeast-2", "us-east-1"])
+        target = catalogue.resolve("arn:aws:bedrock:ap-southeast-2:123456789012:"
+                                   "application-inference-profile/unit1", "ap-southeast-2")
+        assert target.kind == "application-profile" and target.anthropic_model == "claude-sonnet-5"
+    finally:
+        catalogue.reset()
+    assert "anthropic.claude-unit-9" not in catalogue.MODEL_TABLE
+    assert "ca-central-1" not in catalogue.regions()
+    assert catalogue.app_profile("ap-southeast-2", "unit1") is None
+    assert catalogue.app_profile("ap-southeast-2", "abc123") is not None
+
+
+def expect_body_error(text, request, model):
+    try:
+        claude.check_traits(request, model)
+    except claude.BodyError as error:
+        assert text in error.message, error.message
+        return
+    raise AssertionError("accepted: %r" % request)
+
+
+def trait_checks():
+    table = catalogue.MODEL_TABLE
+    opus47, sonnet5 = table["anthropic.claude-opus-4-7"], table["anthropic.claude-sonnet-5"]
+    opus55, fable5 = table["anthropic.claude-opus-5-5"], table["anthropic.claude-fable-5"]
+    sonnet45 = table["anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    expect_body_error("`temperature` is deprecated for this model.", body("x", temperature=1),
+                      opus47)
+    expect_body_error("`top_k` is deprecated", body("x", top_k=3), sonnet5)
+    expect_body_error("`temperature` and `top_p` cannot both be specified",
+                      body("x", temperature=1, top_p=0.5), sonnet45)
+    claude.check_traits(body("x", temperature=1), sonnet45)
+    claude.check_traits(body("x", temperature=1, top_p=0.5),
+                        table["anthropic.claude-3-haiku-20240307-v1:0"])
+    forced = dict(tools=[{"name": "t", "input_schema": {"type": "object"}}],
+                  tool_choice={"type": "tool", "name": "t"})
+    expect_body_error("Thinking may not be enabled when tool_choice forces tool use.",
+                      body("x", **forced), opus55)
+    expect_body_error("Thinking may not be enabled", body("x", thinking={"type": "adaptive"},
+                                                          **forced), opus47)
+    claude.check_traits(body("x", **forced), opus47)
+    no_force = catalogue.Model("anthropic.t-1", "t-1", "T 1", 100, 1000, None,
+                               forced_tool_choice=False, thinking="none")
+    expect_body_error("tool_choice: forcing tool use", body("x", **forced), no_force)
+    expect_body_error('"thinking.type.enabled" is not supported for this model. Use '
+                      '"thinking.type.adaptive"',
+                      body("x", thinking={"type": "enabled", "budget_tokens": 2000}), opus47)
+    expect_body_error('"thinking.type.disabled" is not supported',
+                      body("x", thinking={"type": "disabled"}), opus55)
+    expect_body_error('"thinking.type.adaptive" is not supported',
+                      body("x", thinking={"type": "adaptive"}), no_force)
+    expect_body_error("Input tag 'auto'", body("x", thinking={"type": "auto"}), opus47)
+    expect_body_error("budget_tokens: Input should be greater than or equal to 1024",
+                      body("x", thinking={"type": "enabled", "budget_tokens": 10}), sonnet5)
+    claude.check_traits(body("x", thinking={"type": "disabled"}), opus47)
+    # legacy models: thinking and output_config.effort are not checked
+    claude.check_traits(body("x", thinking={"type": "sideways"}, output_config={"effort": "x"}),
+                        sonnet45)
+    expect_body_error("output_config.effort: Input should be", body(
+        "x", output_config={"effort": "extreme"}), opus47)
+    expect_body_error("output_config.format: Extra inputs are not permitted", body(
+        "x", output_config={"format": {"type": "json_schema", "schema": {}}}), fable5)
+    expect_body_error("output_config.verbosity: Extra inputs are not permitted", body(
+        "x", output_config={"verbosity": 1}), sonnet5)
+    assert claude.thinks(body("x"), opus55) and not claude.thinks(body("x"), opus47)
+    assert claude.thinks(body("x", thinking={"type": "adaptive"}), opus47)
+    assert not claude.thinks(body("x", thinking={"type": "adaptive"}), sonnet45)
+
+
+def structured_output_rules():
+    schema = {"type": "object", "additionalProperties": False, "required": ["who", "tier"],
+              "$defs": {"tier": {"enum": ["gold", "silver"]}},
+              "properties": {"who": {"type": "string"}, "tier": {"$ref": "#/$defs/tier"}}}
+    fmt = {"type": "json_schema", "schema": schema}
+    assert claude.output_schema(fmt)["properties"]["tier"] == {"enum": ["gold", "silver"]}
+    completion = claude.complete(body("who: Ann, a silver member", output_config={"format": fmt}),
+                                 "m", "claude-x")
+    assert completion.content == [{"type": "text", "text": '{"who":"Ann","tier":"silver"}'}]
+    assert completion.output_tokens == 8 and completion.stop_reason == "end_turn"
+    cut = claude.complete(body("who: Ann", max_tokens=2, output_config={"format": fmt}), "m", "x")
+    assert cut.stop_reason == "max_tokens" and cut.text == '{"who":"', cut.text
+    for bad, text in (({"type": "json_object"}, "format.type: Input should be 'json_schema'"),
+                      ({"type": "json_schema"}, "format.schema: Field required"),
+                      ({"type": "json_schema", "schema": {"type": "object"}},
+                       "'additionalProperties' must be explicitly set to false"),
+                      ({"type": "json_schema", "schema": {"$ref": "#"}}, "Recursive schemas"),
+                      ({"type": "json_schema", "schema": {"$ref": "#/$defs/x"}},
+                       "Could not resolve $ref")):
+        try:
+            claude.output_schema(bad)
+            raise AssertionError("accepted %r" % bad)
+        except claude.BodyError as error:
+            assert text in error.message, error.message
+
+
+def thinking_answers():
+    opus55 = catalogue.MODEL_TABLE["anthropic.claude-opus-5-5"]
+    completion = claude.complete(body("one two three"), "m", "claude-opus-5-5", model=opus55)
+    thinking, text = completion.content
+    assert thinking["type"] == "thinking" and thinking["thinking"] == claude.THINKING_TEXT
+    assert len(thinking["signature"]) > 40 and text["text"] == "You said: one two three"
+    assert completion.output_tokens == 64 + 5 and completion.thinking_tokens == 64
+    starved = claude.complete(body("one two", max_tokens=64), "m", "x", model=opus55)
+    assert [b["type"] for b in starved.content] == ["thinking"]
+    assert starved.stop_reason == "max_tokens" and starved.output_tokens == 64
+    sonnet5 = catalogue.MODEL_TABLE["anthropic.claude-sonnet-5"]
+    enabled = claude.complete(body("hi", max_tokens=2000, thinking={
+        "type": "enabled", "budget_tokens": 1024}), "m", "x", model=sonnet5)
+    assert enabled.thinking_tokens == 64
+    events = claude.stream_events(completion, 5, 3)
+    assert events[1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert claude.converse_content(completion)[0]["reasoningContent"]["reasoningText"][
+        "signature"] == thinking["signature"]
+
+
+def cache_ttl_split():
+    clock = FakeClock()
+    cache = emu_cache.PromptCache(clock)
+    hour = claude.Breakpoint(3000, "a", 3600)
+    five = claude.Breakpoint(5000, "b", 300)
+    assert cache.use_split("r", "m", [hour, five], 1024) == (0, 5000, 3000)
+    assert cache.use_split("r", "m", [hour, five], 1024) == (5000, 0, 0)
+    clock.now += 400                                       # the 5-minute entry expired
+    assert cache.use_split("r", "m", [hour, five], 1024) == (3000, 2000, 0)
+    request = body("x", system=[
+        {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "b", "cache_control": {"type": "ephemeral", "ttl": "1h"}}])
+    try:
+        claude.validate_invoke_body(json.dumps(request))
+        raise AssertionError("1h after 5m accepted")
+    except claude.BodyError as error:
+        assert "must not come after a 'ttl'='5m'" in error.message, error.message
+    completion = answer("Hi")
+    claude.apply_cache(completion, 0, 10, 4)
+    assert claude.usage(completion)["cache_creation"] == {"ephemeral_5m_input_tokens": 6,
+                                                          "ephemeral_1h_input_tokens": 4}
+    assert claude.converse_usage(completion)["cacheDetails"] == [
+        {"ttl": "5m", "inputTokens": 6}, {"ttl": "1h", "inputTokens": 4}]
+
+
+def quota_state(tpm, burndown=1.0):
+    state = emulator.EmulatorState(credentials.CredentialStore([], []), emulator.Config(),
+                                   "ap-southeast-2")
+    clock = FakeClock()
+    state.clock = clock
+    state.update_config({"tokens_per_minute": tpm, "output_burndown": burndown})
+    return state, clock
+
+
+def token_reservations():
+    state, clock = quota_state(1000)
+    first = state.reserve_tokens(100, 800)                 # 900 held while it runs
+    assert first.tokens == 900 and state.tokens_in_window() == 900
+    try:
+        state.reserve_tokens(10, 100)
+        raise AssertionError("reservation beyond the quota accepted")
+    except emulator.QuotaExceeded as refusal:
+        assert str(refusal) == emulator.MSG_TOKEN_THROTTLE
+    state.settle_tokens(first, 800 - 50)                   # 50 output tokens written
+    assert state.tokens_in_window() == 150
+    second = state.reserve_tokens(10, 840)                 # fits now: 150 + 850 = 1000
+    assert state.tokens_in_window() == 1000 and second is not None
+    clock.now += 61                                        # the window moves on
+    assert state.tokens_in_window() == 0
+    state, clock = quota_state(1000, burndown=5)
+    try:
+        state.reserve_tokens(10, 200)                      # 10 + 200 x 5 > 1000
+        raise AssertionError("burn-down not applied")
+    except emulator.QuotaExceeded:
+        pass
+    held = state.reserve_tokens(10, 150)                   # 760
+    state.settle_tokens(held, (150 - 20) * 5)              # 20 written: 10 + 100 kept
+    assert state.tokens_in_window() == 110 and state.stats()["tokens_throttled"] == 1
+    state, _ = quota_state(0)
+    assert state.reserve_tokens(10 ** 9, 10 ** 9) is None  # no quota: nothing held
+    try:
+        state.update_config({"output_burndown": -1})
+        raise AssertionError("negative burn-down accepted")
+    except ValueError:
+        pass
+
+
+def control_plane_rules():
+    import emu_control_plane as control_plane
+    assert control_plane.route("GET", "/inference-profiles/au.anthropic.claude-sonnet-5%3A0") == \
+        ("GetInferenceProfile", "au.anthropic.claude-sonnet-5:0")
+    assert control_plane.route("POST", "/foundation-models") is None
+    answer = control_plane.list_inference_profiles("ap-southeast-2", {"maxResults": ["5"]})
+    token = answer["nextToken"]
+    assert control_plane.decode_token(token, "SYSTEM_DEFINED") == 5
+    for bad in ("zzz", control_plane.encode_token(5, "APPLICATION")):
+        try:
+            control_plane.decode_token(bad, "SYSTEM_DEFINED")
+            raise AssertionError("token %r accepted" % bad)
+        except control_plane.ControlError as error:
+            assert error.code == "ValidationException"
+    pages, query = [], {"maxResults": ["7"]}
+    while True:
+        page = control_plane.list_inference_profiles("ap-southeast-2", query)
+        pages += page["inferenceProfileSummaries"]
+        if "nextToken" not in page:
+            break
+        query = {"maxResults": ["7"], "nextToken": [page["nextToken"]]}
+    assert pages == control_plane.system_profiles("ap-southeast-2")
+    models = control_plane.list_foundation_models("ap-southeast-2", {"byProvider": ["ANTHROPIC"]})
+    assert len(models["modelSummaries"]) == len(control_plane._listed_models("ap-southeast-2"))
+    try:
+        control_plane.list_inference_profiles("ap-southeast-2", {"type": ["BOTH"]})
+        raise AssertionError("bad type accepted")
+    except control_plane.ControlError as error:
+        assert "'typeEquals'" in error.message, error.message
 
 
 def identity_routes():
@@ -643,6 +938,14 @@ def main():
     run("prompt cache: breakpoints, minimum, expiry", cache_breakpoints_and_prompt_cache)
     run("prompt cache: usage accounting", cache_accounting)
     run("catalogue limits (context window, cache minimum)", catalogue_limits)
+    run("catalogue from the facts (routes, traits, destinations)", catalogue_from_facts)
+    run("catalogue: registered models and profiles, reset", catalogue_registration_and_reset)
+    run("traits: sampling, thinking, forced tool_choice, output_config", trait_checks)
+    run("structured output: schema checks and answers", structured_output_rules)
+    run("thinking blocks and their tokens", thinking_answers)
+    run("prompt cache: writes split by TTL, TTL order", cache_ttl_split)
+    run("quota: TPM reservations and burn-down", token_reservations)
+    run("control plane: routes, pagination, filters", control_plane_rules)
     run("identity routes", identity_routes)
     run("identity sts validation and xml", identity_sts_rules)
     run("credential store issue and expire", credential_store_issue_and_expire)
