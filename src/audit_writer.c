@@ -10,7 +10,7 @@
  * append records to the ring and set this process's latch; it writes
  * them in short transactions of its own (audit_write.c, claude_audit_drain), so
  * that they survive the callers' ROLLBACK.  When the ring is full,
- * backends wait for it to make room (back-pressure, audit.c); it wakes
+ * backends wait for it to make room (back-pressure, audit_ring.c); it wakes
  * them as it takes records out.
  *
  * Woken by a backend, it gathers for a moment, so that a stream of single

@@ -141,6 +141,7 @@ claude_job_owner_time_end(void)
 		disable_timeout(input_deadline, false);
 	}
 	input_timer_armed = false;
+	input_timed_out = false;	/* read by the recovery before it gets here */
 }
 
 /* What to record for an error that ended a job's round. */

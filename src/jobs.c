@@ -493,11 +493,11 @@ claude_jobs_work(void)
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
-		claude_job_become_worker();
-		claude_work_set_target(NULL);
 		/* a cancel (claude_job_cancel, pause, pg_cancel_backend) stops the round, not the job */
 		interrupted = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !claude_job_input_timed_out();
 		why = claude_job_error_message(edata);
+		claude_job_become_worker();		/* ends the input's time limit, and its flag */
+		claude_work_set_target(NULL);
 		if (failed_job != 0 && !interrupted)
 			ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", failed_job, why)));
 		else

@@ -13,9 +13,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "audit.h"
 #include "guc.h"
@@ -23,6 +26,8 @@
 #include "task.h"
 #include "work_item.h"
 #include "work_xact.h"
+
+static void write_round(WorkRound *r, bool finished_only);
 
 bool
 claude_requests_work(void)
@@ -59,13 +64,49 @@ claude_requests_work(void)
 	if (r.n == 0)
 		return false;
 
-	/* requests of different models: one round each would be purer; the model is per call */
-	claude_work_send_round(&r);
+	/*
+	 * Requests of different models: one round each would be purer; the
+	 * model is per call.  An error inside the round (a cancel, credentials
+	 * that cannot be refreshed) ends it: the answers that came are paid for
+	 * and written first, then the error goes on to the worker's recovery,
+	 * which requeues or fails the rest (jobs.c).
+	 */
+	PG_TRY();
+	{
+		claude_work_send_round(&r);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(claude_work_context());
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+		write_round(&r, true);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	write_round(&r, false);
+	return true;
+}
+
+/*
+ * Write a round's requests: each answered one done (or its answer's
+ * error), each failed one with its error; finished_only: only those
+ * (the round was cut short: the others go back to the worker's recovery).
+ */
+static void
+write_round(WorkRound *r, bool finished_only)
+{
+	int			i;
 
 	claude_work_begin();
-	for (i = 0; i < r.n; i++)
+	for (i = 0; i < r->n; i++)
 	{
-		WorkItem   *it = &r.items[i];
+		WorkItem   *it = &r->items[i];
 		Oid			t2[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 		Datum		v2[5];
 		char		n2[6] = "     ";
@@ -78,6 +119,8 @@ claude_requests_work(void)
 			plain.kind = TASK_COMPLETE;
 			claude_task_interpret(&plain, it->response, &it->result, &why, &it->error);
 		}
+		if (finished_only && !it->answered && !it->error)
+			continue;
 		v2[0] = Int64GetDatum(it->request_id);
 		v2[1] = it->error ? CStringGetTextDatum("error") : CStringGetTextDatum("done");
 		if (it->result)
@@ -96,6 +139,5 @@ claude_requests_work(void)
 			"completed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1", 5, t2, v2, n2);
 	}
 	claude_work_end();
-	return true;
 }
 

@@ -94,6 +94,10 @@ claude_work_send_round(WorkRound *r)
 	claude_work_end();
 	if (edata != NULL)
 	{
+		/* a cancel or shutdown stops the round; the worker's recovery requeues it */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
+			ReThrowError(edata);
+		ereport(LOG, (errmsg("pg_claude worker: %s", edata->message)));
 		for (i = 0; i < r->n; i++)
 			if (!r->items[i].answered && !r->items[i].error)
 				r->items[i].error = pstrdup(edata->message);
