@@ -46,6 +46,7 @@ int			claude_max_concurrency = 8;
 int			claude_worker_concurrency = 16;
 int			claude_requests_per_minute = 0;
 int			claude_tokens_per_minute = 0;
+double		claude_output_burndown = 5.0;
 int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
@@ -510,6 +511,18 @@ claude_guc_init(void)
 							0, 0, INT_MAX,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	/*
+	 * Bedrock reserves max_tokens of output at the start of a request and
+	 * counts Claude 4-family output several times over against the quota.
+	 */
+	DefineCustomRealVariable("claude.output_burndown",
+							 gettext_noop("Sets how many quota tokens one output token costs under claude.tokens_per_minute."),
+							 NULL,
+							 &claude_output_burndown,
+							 5.0, 0.0, 100.0,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("claude.request_retention",
 							gettext_noop("Sets how long finished claude_complete_async() results are kept."),

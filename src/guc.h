@@ -52,6 +52,7 @@ extern int	claude_max_concurrency;
 extern int	claude_worker_concurrency;
 extern int	claude_requests_per_minute;
 extern int	claude_tokens_per_minute;
+extern double claude_output_burndown;
 extern int	claude_request_retention_s;
 extern int	claude_cache_mode;
 extern int	claude_cache_scope;

@@ -278,7 +278,7 @@ job_next(void *arg, ClaudeHttpRequest **req, void **tag)
 			return false;
 	}
 	it = linitial(jp->queue);
-	if (!claude_rate_take((long) (strlen(it->body) / 3)))
+	if (!claude_work_item_admit(it))
 		return false;			/* the rate limit: the pump ends, the rest waits */
 	jp->queue = list_delete_first(jp->queue);
 	it->sent = true;
@@ -296,7 +296,7 @@ job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 
 	MemoryContext cxt = MemoryContextSwitchTo(claude_work_item_cxt(it));
 
-	claude_rate_feedback(resp);
+	claude_work_item_answered(it, resp);
 	if (!claude_bedrock_ok(resp))
 		it->error = claude_bedrock_error_text("InvokeModel", jp->job->task.model, resp);
 	else

@@ -12,13 +12,22 @@
 
 #include "http.h"
 
-/* May a request of about est_tokens go now?  Takes the tokens if so. */
-extern bool claude_rate_take(long est_tokens);
+/*
+ * May a request of about input_tokens and max_tokens go now?  If so its
+ * reservation is taken and *reservation names it (0: no token limit).
+ */
+extern bool claude_rate_take(long input_tokens, int max_tokens, uint64 *reservation);
 
-/* After an answer: a 429 slows everything down, success speeds it back up. */
+/* Its answer arrived: the reservation shrinks to what the request used. */
+extern void claude_rate_settle(uint64 reservation, const ClaudeHttpResponse *resp);
+
+/*
+ * After an answer: a throttling 429 slows everything down, success speeds
+ * it back up (ModelNotReadyException is no throttling signal).
+ */
 extern void claude_rate_feedback(const ClaudeHttpResponse *resp);
 
-/* How long until the buckets could let a request go (ms, 10 .. 1000). */
+/* How long until the limits could let a request go (ms, 10 .. 1000). */
 extern long claude_rate_wait_ms(void);
 
 /* How many requests may be in flight now. */

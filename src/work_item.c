@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <cjson/cJSON.h>
+
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -25,6 +27,37 @@
 #include "task.h"
 #include "work_item.h"
 #include "work_xact.h"
+
+/*
+ * The max_tokens a body asks for: what Bedrock reserves of the quota when
+ * the request starts (0 when absent: the service's default is small).
+ */
+static int
+body_max_tokens(const char *body)
+{
+	cJSON	   *root = cJSON_Parse(body);
+	cJSON	   *mt = root ? cJSON_GetObjectItemCaseSensitive(root, "max_tokens") : NULL;
+	int			max_tokens = cJSON_IsNumber(mt) ? (int) Min(Max(mt->valuedouble, 0), INT_MAX) : 0;
+
+	cJSON_Delete(root);
+	return max_tokens;
+}
+
+bool
+claude_work_item_admit(WorkItem *it)
+{
+	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
+	return claude_rate_take((long) (strlen(it->body) / 3), body_max_tokens(it->body),
+							&it->reservation);
+}
+
+void
+claude_work_item_answered(WorkItem *it, const ClaudeHttpResponse *resp)
+{
+	claude_rate_settle(it->reservation, resp);
+	it->reservation = 0;
+	claude_rate_feedback(resp);
+}
 
 static bool
 round_next(void *arg, ClaudeHttpRequest **req, void **tag)
@@ -40,7 +73,7 @@ round_next(void *arg, ClaudeHttpRequest **req, void **tag)
 			r->cursor++;
 			continue;
 		}
-		if (!claude_rate_take((long) (strlen(it->body) / 3)))
+		if (!claude_work_item_admit(it))
 			return false;		/* the rate limit: the rest waits for the next pump */
 		r->cursor++;
 		it->sent = true;
@@ -57,7 +90,7 @@ round_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	WorkRound  *r = (WorkRound *) arg;
 	WorkItem   *it = (WorkItem *) tag;
 
-	claude_rate_feedback(resp);
+	claude_work_item_answered(it, resp);
 	if (!claude_bedrock_ok(resp))
 	{
 		it->error = claude_bedrock_error_text("InvokeModel", r->model, resp);

@@ -34,6 +34,7 @@ typedef struct WorkItem
 	char	   *error;
 	long		input_tokens;
 	long		output_tokens;
+	uint64		reservation;	/* its tokens in the worker's quota ledger, or 0 */
 } WorkItem;
 
 typedef struct WorkRound
@@ -54,6 +55,15 @@ extern MemoryContext claude_work_item_cxt(WorkItem *it);
 
 /* Prepare an item (residency, cache, its request); an error is the item's. */
 extern void claude_work_prepare(WorkRound *r, WorkItem *it);
+
+/*
+ * May the item's request go now, within the rate limits?  If so its
+ * reservation of the token quota is taken (its input and max_tokens).
+ */
+extern bool claude_work_item_admit(WorkItem *it);
+
+/* Its answer (or failure) arrived: the limits learn from it. */
+extern void claude_work_item_answered(WorkItem *it, const ClaudeHttpResponse *resp);
 
 /* Send a round's prepared items, within the rate limits. */
 extern void claude_work_send_round(WorkRound *r);
