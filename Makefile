@@ -1,6 +1,6 @@
 # pg_claude — PGXS build
 EXTENSION    = pg_claude
-EXTVERSION   = 0.2.0
+EXTVERSION   = 0.3.0
 MODULE_big   = pg_claude
 OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA         = $(wildcard sql/pg_claude--*.sql)

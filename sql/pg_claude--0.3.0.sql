@@ -1,0 +1,698 @@
+/* pg_claude--0.1.0.sql: call Anthropic Claude on Amazon Bedrock from SQL */
+
+\echo Use "CREATE EXTENSION pg_claude" to load this file. \quit
+
+-- State lives in its own schema; user functions in the extension's schema.
+CREATE SCHEMA claude;
+COMMENT ON SCHEMA claude IS 'pg_claude state: cache, audit log, jobs';
+
+-- ---------------------------------------------------------------------------
+-- The audit log: one row per upstream call attempt and per cache hit.
+-- Written by the pg_claude worker from shared memory (so rows survive the
+-- caller's ROLLBACK), or by the calling backend when pg_claude is not
+-- preloaded.  Users read their own rows; nobody but the extension writes.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.usage (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts                 timestamptz NOT NULL DEFAULT now(),
+    role_name          text NOT NULL,
+    database_name      text NOT NULL,
+    backend_pid        int NOT NULL,
+    function_name      text,
+    operation          text,
+    model              text,
+    region             text,
+    endpoint_host      text,
+    geography          text,
+    request_id         text,
+    http_status        int,
+    error_code         text,
+    input_tokens       bigint,
+    output_tokens      bigint,
+    cache_read_tokens  bigint,
+    cache_write_tokens bigint,
+    latency_ms         double precision,
+    ttft_ms            double precision,
+    retries            int,
+    cache_hit          boolean NOT NULL DEFAULT false,
+    job_id             bigint,
+    prompt_sha256      text,
+    prompt             text,
+    cache_key          text
+);
+CREATE INDEX usage_ts_idx ON claude.usage (ts);
+CREATE INDEX usage_role_ts_idx ON claude.usage (role_name, ts);
+CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
+COMMENT ON TABLE claude.usage IS
+'Audit log: one row per Bedrock call attempt and per cache hit (prompt only with claude.log_prompts)';
+
+ALTER TABLE claude.usage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+
+-- ---------------------------------------------------------------------------
+-- The response cache, keyed by the SHA-256 of the canonical request
+-- (model and body with keys in canonical order).
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.cache (
+    key            text PRIMARY KEY,
+    model          text NOT NULL,
+    operation      text NOT NULL DEFAULT 'InvokeModel',
+    prompt_sha256  text,
+    response       text NOT NULL,
+    input_tokens   bigint,
+    output_tokens  bigint,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    last_used_at   timestamptz NOT NULL DEFAULT now(),
+    hits           bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX cache_last_used_idx ON claude.cache (last_used_at);
+CREATE INDEX cache_prompt_idx ON claude.cache (prompt_sha256);
+COMMENT ON TABLE claude.cache IS
+'Bedrock responses by request key; a repeated identical request is answered from here';
+
+-- ---------------------------------------------------------------------------
+-- Prices, editable, kept by pg_dump.  USD per million tokens, Bedrock
+-- on-demand list prices as of 2026-12 (https://aws.amazon.com/bedrock/pricing/,
+-- test/data/claude-models/ap-southeast-2.json): input, output, cache read, cache write (5-minute TTL).
+-- Geographic profiles (au., us., eu., jp.) and in-region calls of Sonnet 4.5
+-- and newer cost 1.1x the global. profile's price; older models carry no
+-- premium.  Where the list gives no cache price, the published rule applies
+-- (read 0.1x input, write 1.25x input).  Edit to match your agreement.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.prices (
+    model_pattern        text NOT NULL,
+    source               text NOT NULL DEFAULT 'user',
+    description          text,
+    input_per_mtok       numeric NOT NULL,
+    output_per_mtok      numeric NOT NULL,
+    cache_read_per_mtok  numeric NOT NULL DEFAULT 0,
+    cache_write_per_mtok numeric NOT NULL DEFAULT 0,
+    priority             int NOT NULL DEFAULT 0,
+    PRIMARY KEY (model_pattern, source)
+);
+COMMENT ON TABLE claude.prices IS
+'USD per million tokens by model id pattern (LIKE); your rows (source ''user'') win over the published ones';
+-- A model's row prices its geographic and in-region calls; its global. row
+-- (a longer pattern, so it wins for global. ids) the global profile.
+INSERT INTO claude.prices VALUES
+    ('%claude-opus-5-5%',          'aws-list-2026-12', 'Claude Opus 5.5',            4.40, 22.00, 0.44,  5.50,  10),
+    ('global.%claude-opus-5-5%',   'aws-list-2026-12', 'Claude Opus 5.5 (global)',   4.00, 20.00, 0.40,  5.00,  10),
+    ('%claude-opus-5%',            'aws-list-2026-12', 'Claude Opus 5',              5.50, 27.50, 0.55,  6.875, 10),
+    ('global.%claude-opus-5%',     'aws-list-2026-12', 'Claude Opus 5 (global)',     5.00, 25.00, 0.50,  6.25,  10),
+    ('%claude-opus-4-8%',          'aws-list-2026-12', 'Claude Opus 4.8',            5.50, 27.50, 0.55,  6.875, 10),
+    ('global.%claude-opus-4-8%',   'aws-list-2026-12', 'Claude Opus 4.8 (global)',   5.00, 25.00, 0.50,  6.25,  10),
+    ('%claude-opus-4-7%',          'aws-list-2026-12', 'Claude Opus 4.7',            5.50, 27.50, 0.55,  6.875, 10),
+    ('global.%claude-opus-4-7%',   'aws-list-2026-12', 'Claude Opus 4.7 (global)',   5.00, 25.00, 0.50,  6.25,  10),
+    ('%claude-opus-4-6%',          'aws-list-2026-12', 'Claude Opus 4.6',            5.50, 27.50, 0.55,  6.875, 10),
+    ('global.%claude-opus-4-6%',   'aws-list-2026-12', 'Claude Opus 4.6 (global)',   5.00, 25.00, 0.50,  6.25,  10),
+    ('%claude-opus-4-5%',          'aws-list-2026-12', 'Claude Opus 4.5',            5.50, 27.50, 0.55,  6.875, 10),
+    ('global.%claude-opus-4-5%',   'aws-list-2026-12', 'Claude Opus 4.5 (global)',   5.00, 25.00, 0.50,  6.25,  10),
+    ('%claude-opus-4-1%',          'aws-list-2026-12', 'Claude Opus 4.1',           15.00, 75.00, 1.50, 18.75,  10),
+    ('%claude-opus-4-%',           'aws-list-2026-12', 'Claude Opus 4',             15.00, 75.00, 1.50, 18.75,   5),
+    ('%claude-sonnet-5%',          'aws-list-2026-12', 'Claude Sonnet 5',            2.20, 11.00, 0.22,  2.75,  10),
+    ('global.%claude-sonnet-5%',   'aws-list-2026-12', 'Claude Sonnet 5 (global)',   2.00, 10.00, 0.20,  2.50,  10),
+    ('%claude-sonnet-4-6%',        'aws-list-2026-12', 'Claude Sonnet 4.6',          3.30, 16.50, 0.33,  4.125, 10),
+    ('global.%claude-sonnet-4-6%', 'aws-list-2026-12', 'Claude Sonnet 4.6 (global)', 3.00, 15.00, 0.30,  3.75,  10),
+    ('%claude-sonnet-4-5%',        'aws-list-2026-12', 'Claude Sonnet 4.5',          3.30, 16.50, 0.33,  4.125, 10),
+    ('global.%claude-sonnet-4-5%', 'aws-list-2026-12', 'Claude Sonnet 4.5 (global)', 3.00, 15.00, 0.30,  3.75,  10),
+    ('%claude-sonnet-4-%',         'aws-list-2026-12', 'Claude Sonnet 4',            3.00, 15.00, 0.30,  3.75,   5),
+    ('%claude-haiku-4-5%',         'aws-list-2026-12', 'Claude Haiku 4.5',           1.10,  5.50, 0.11,  1.375, 10),
+    ('global.%claude-haiku-4-5%',  'aws-list-2026-12', 'Claude Haiku 4.5 (global)',  1.00,  5.00, 0.10,  1.25,  10),
+    ('%claude-fable-5-1%',         'aws-list-2026-12', 'Claude Fable 5.1',          11.00, 55.00, 0.275,13.75,  10),
+    ('global.%claude-fable-5-1%',  'aws-list-2026-12', 'Claude Fable 5.1 (global)', 10.00, 50.00, 0.25, 12.50,  10),
+    ('%claude-fable-5%',           'aws-list-2026-12', 'Claude Fable 5',            11.00, 55.00, 1.10, 13.75,  10),
+    ('global.%claude-fable-5%',    'aws-list-2026-12', 'Claude Fable 5 (global)',   10.00, 50.00, 1.00, 12.50,  10),
+    ('%claude-3-7-sonnet%',        'aws-list-2026-12', 'Claude 3.7 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
+    ('%claude-3-5-sonnet%',        'aws-list-2026-12', 'Claude 3.5 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
+    ('%claude-3-5-haiku%',         'aws-list-2026-12', 'Claude 3.5 Haiku',           0.80,  4.00, 0.08,  1.00,  10),
+    ('%claude-3-haiku%',           'aws-list-2026-12', 'Claude 3 Haiku',             0.25,  1.25, 0,     0,     10);
+
+-- Editing a published row records your price as a row of your own (the
+-- published one stays): pg_dump keeps exactly your rows, and a restore,
+-- which re-creates the published ones, never collides with them.
+CREATE FUNCTION claude.prices_keep_published()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO claude.prices (model_pattern, source, description, input_per_mtok, output_per_mtok,
+                               cache_read_per_mtok, cache_write_per_mtok, priority)
+    VALUES (NEW.model_pattern, 'user', NEW.description, NEW.input_per_mtok, NEW.output_per_mtok,
+            NEW.cache_read_per_mtok, NEW.cache_write_per_mtok, NEW.priority)
+    ON CONFLICT (model_pattern, source) DO UPDATE SET
+        description = EXCLUDED.description, input_per_mtok = EXCLUDED.input_per_mtok,
+        output_per_mtok = EXCLUDED.output_per_mtok, cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
+        cache_write_per_mtok = EXCLUDED.cache_write_per_mtok, priority = EXCLUDED.priority;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER prices_keep_published BEFORE UPDATE ON claude.prices
+    FOR EACH ROW WHEN (OLD.source <> 'user') EXECUTE FUNCTION claude.prices_keep_published();
+SELECT pg_catalog.pg_extension_config_dump('claude.prices', $$WHERE source = 'user'$$);
+
+-- The price that applies to a model id: your rows first.
+CREATE FUNCTION claude.price_of(model text)
+RETURNS claude.prices
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p FROM claude.prices p
+    WHERE model LIKE p.model_pattern
+    ORDER BY (p.source = 'user') DESC, p.priority DESC, length(p.model_pattern) DESC
+    LIMIT 1
+$$;
+
+CREATE FUNCTION claude.dropped_records()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_dropped_records'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION claude.dropped_records() IS
+'Audit and cache records dropped because the shared buffer was full, since the server started';
+
+CREATE FUNCTION @extschema@.claude_maintain()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_maintain'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_maintain() IS
+'Apply claude.usage_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
+
+CREATE FUNCTION @extschema@.claude_cache_key(body jsonb, model text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_cache_key_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_cache_key(jsonb, text) IS
+'The claude.cache key of the request claude_invoke(body, model) would send';
+
+-- Per model and day: calls, cache hits, errors by code, latency
+-- percentiles, tokens, estimated cost.  security_invoker: each role sees
+-- the statistics of the rows it may see.
+CREATE VIEW claude.stats WITH (security_invoker = true) AS
+WITH u AS (
+    SELECT usage.*, (usage.ts AT TIME ZONE 'UTC')::date AS day,
+           claude.price_of(usage.model) AS price
+    FROM claude.usage
+), errs AS (
+    SELECT e.model, e.day, jsonb_object_agg(e.error_code, e.n) AS errors_by_code
+    FROM (SELECT u.model, u.day, u.error_code, count(*) AS n
+          FROM u WHERE u.error_code IS NOT NULL AND NOT u.cache_hit
+          GROUP BY u.model, u.day, u.error_code) e
+    GROUP BY e.model, e.day
+)
+SELECT u.model,
+       u.day,
+       count(*) FILTER (WHERE NOT u.cache_hit) AS calls,
+       count(*) FILTER (WHERE u.cache_hit) AS cache_hits,
+       count(*) FILTER (WHERE NOT u.cache_hit AND u.error_code IS NOT NULL) AS errors,
+       coalesce(errs.errors_by_code, '{}') AS errors_by_code,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p50_latency_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p95_latency_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p99_latency_ms,
+       sum(u.input_tokens) FILTER (WHERE NOT u.cache_hit) AS input_tokens,
+       sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
+       sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
+       sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
+       round(sum(
+           (coalesce(u.input_tokens, 0) * (u.price).input_per_mtok
+          + coalesce(u.output_tokens, 0) * (u.price).output_per_mtok
+          + coalesce(u.cache_read_tokens, 0) * (u.price).cache_read_per_mtok
+          + coalesce(u.cache_write_tokens, 0) * (u.price).cache_write_per_mtok)
+          / 1000000.0) FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
+       claude.dropped_records() AS dropped_audit_records
+FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
+GROUP BY u.model, u.day, errs.errors_by_code;
+
+-- ---------------------------------------------------------------------------
+-- Asynchronous requests and enrichment jobs, done by the pg_claude worker.
+-- ---------------------------------------------------------------------------
+CREATE TABLE claude.requests (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    role_name    text NOT NULL DEFAULT current_user,
+    model        text NOT NULL,
+    body         text NOT NULL,
+    prompt       text,
+    state        text NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'running', 'done', 'error')),
+    result       text,
+    response     jsonb,
+    error        text,
+    completed_at timestamptz
+);
+CREATE INDEX requests_pending_idx ON claude.requests (id) WHERE state IN ('pending', 'running');
+COMMENT ON TABLE claude.requests IS
+'claude_complete_async() requests and their results (kept for claude.request_retention)';
+ALTER TABLE claude.requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY requests_own_rows ON claude.requests FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+
+CREATE TABLE claude.job (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    role_name     text NOT NULL DEFAULT current_user,
+    source        regclass NOT NULL,
+    input         text NOT NULL,
+    output        name NOT NULL,
+    into_table    regclass,      -- results in this table (keyed by the primary key), not in source
+    task          text NOT NULL,  -- a name in the task table (src/task.c), checked by claude_enrich
+    options       jsonb NOT NULL DEFAULT '{}',
+    state         text NOT NULL DEFAULT 'queued'
+                  CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed', 'cancelled')),
+    rows_total    bigint,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    rows_failed   bigint NOT NULL DEFAULT 0,
+    input_tokens  bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    error         text,
+    search_path   text           -- the owner's search_path at claude_enrich: the input is evaluated under it
+);
+COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progress';
+
+CREATE TABLE claude.job_items (
+    job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
+    pk            jsonb NOT NULL,
+    input_sha256  text,
+    state         text NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    attempts      int NOT NULL DEFAULT 0,
+    error         text,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, pk)
+);
+CREATE INDEX job_items_pending_idx ON claude.job_items (job_id) WHERE state = 'pending';
+COMMENT ON TABLE claude.job_items IS 'One row per source row a job must fill; per-row errors are kept here';
+
+-- What each output was made from: a row is re-processed only when its
+-- input changed since its result was written.
+CREATE TABLE claude.enrich_hashes (
+    source        regclass NOT NULL,
+    output        name NOT NULL,
+    pk            jsonb NOT NULL,
+    input_sha256  text NOT NULL,
+    job_id        bigint,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, output, pk)
+);
+
+-- security_barrier: a caller's own (leaky) functions in WHERE never see
+-- the rows of jobs they may not.
+CREATE VIEW claude.jobs WITH (security_barrier) AS
+SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
+       j.rows_total, j.rows_done, j.rows_failed,
+       CASE WHEN j.rows_total > 0
+            THEN round(100.0 * (j.rows_done + j.rows_failed) / j.rows_total, 1) END AS percent_done,
+       j.input_tokens, j.output_tokens,
+       -- what the job's calls cost, each at the price of the model it used
+       -- (NULL when one of them has no price)
+       (SELECT CASE WHEN count(*) = 0 THEN 0
+                    WHEN bool_and((p.price).input_per_mtok IS NOT NULL) THEN
+                        round(sum(coalesce(u.input_tokens, 0) * (p.price).input_per_mtok
+                                + coalesce(u.output_tokens, 0) * (p.price).output_per_mtok
+                                + coalesce(u.cache_read_tokens, 0) * (p.price).cache_read_per_mtok
+                                + coalesce(u.cache_write_tokens, 0) * (p.price).cache_write_per_mtok)
+                              / 1000000.0, 6) END
+        FROM claude.usage u CROSS JOIN LATERAL (SELECT claude.price_of(u.model) AS price) p
+        WHERE u.job_id = j.id AND NOT u.cache_hit) AS estimated_cost_usd,
+       CASE WHEN j.started_at IS NOT NULL AND j.rows_done + j.rows_failed > 0
+            THEN round(((j.rows_done + j.rows_failed)
+                 / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001))::numeric, 2)
+       END AS rows_per_second,
+       CASE WHEN j.state = 'running' AND j.rows_done + j.rows_failed > 0 AND j.rows_total IS NOT NULL
+            THEN (j.rows_total - j.rows_done - j.rows_failed)
+                 * (coalesce(j.finished_at, now()) - j.started_at) / (j.rows_done + j.rows_failed)
+       END AS eta,
+       j.created_at, j.started_at, j.finished_at, j.error
+FROM claude.job j
+WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
+   OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+              WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
+                AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
+   OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
+
+CREATE FUNCTION @extschema@.claude_complete(
+    prompt      text,
+    system      text    DEFAULT NULL,
+    model       text    DEFAULT NULL,
+    max_tokens  int     DEFAULT NULL,
+    temperature float8  DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_complete'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) IS
+'Send one prompt to Claude through Bedrock InvokeModel and return the answer text';
+
+CREATE FUNCTION @extschema@.claude_invoke(
+    body  jsonb,
+    model text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'claude_invoke'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_invoke(jsonb, text) IS
+'Send a raw Anthropic Messages body through Bedrock InvokeModel and return the whole response';
+
+-- The function family: classify, extract, sentiment, summarize, count tokens.
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, text[], text, text) IS
+'The one label that best fits the input (always one of labels, or NULL with a WARNING)';
+
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify_described'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) IS
+'The one label that best fits the input, labels given as {"label": "description", ...}';
+
+CREATE FUNCTION @extschema@.claude_classify_multi(
+    input        text,
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'claude_classify_multi'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) IS
+'Every label that applies to the input, in the order of labels';
+
+CREATE FUNCTION @extschema@.claude_extract(
+    input        text,
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'claude_extract'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) IS
+'Structured data from the input, conforming to the JSON Schema given (validated before it is returned)';
+
+CREATE FUNCTION @extschema@.claude_sentiment(
+    input text,
+    model text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'claude_sentiment'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_sentiment(text, text) IS
+'Sentiment of the input, from -1 (very negative) to 1 (very positive)';
+
+CREATE FUNCTION @extschema@.claude_summarize(
+    input     text,
+    max_words int  DEFAULT 50,
+    model     text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_summarize'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_summarize(text, int, text) IS
+'A summary of the input in at most max_words words';
+
+CREATE FUNCTION claude.summarize_agg_transfn(internal, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION claude.summarize_agg_transfn(internal, text, int)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION claude.summarize_agg_finalfn(internal)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_summarize_agg_finalfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE AGGREGATE @extschema@.claude_summarize_agg(text) (
+    SFUNC = claude.summarize_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.summarize_agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+
+COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text) IS
+'One summary of a group of texts (ORDER BY inside the call orders them), in stages when the group is large';
+
+CREATE AGGREGATE @extschema@.claude_summarize_agg(text, int) (
+    SFUNC = claude.summarize_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.summarize_agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+
+COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text, int) IS
+'One summary of a group of texts in at most max_words words';
+
+CREATE FUNCTION @extschema@.claude_count_tokens(
+    prompt text,
+    model  text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_count_tokens'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_count_tokens(text, text) IS
+'Input tokens of the request claude_complete(prompt) would send (Bedrock CountTokens)';
+
+CREATE FUNCTION @extschema@.claude_count_tokens(
+    body  jsonb,
+    model text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_count_tokens_body'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) IS
+'Input tokens of a Messages body (Bedrock CountTokens)';
+
+CREATE FUNCTION @extschema@.claude_complete_async(
+    prompt      text,
+    system      text   DEFAULT NULL,
+    model       text   DEFAULT NULL,
+    max_tokens  int    DEFAULT NULL,
+    temperature float8 DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_complete_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_complete_async(text, text, text, int, float8) IS
+'Queue a completion for the worker; the result appears in claude.requests (needs shared_preload_libraries)';
+
+CREATE FUNCTION @extschema@.claude_enrich(
+    source  regclass,
+    input   text,
+    output  text,
+    task    text,
+    options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'claude_enrich'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) IS
+'Queue a job filling output for every row of source whose input has no result or changed; returns the job id';
+
+CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_job_cancel'
+LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION @extschema@.claude_job_cancel(bigint) IS
+'Cancel a job (yours, or any for a superuser); rows already written stay';
+
+CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_job_pause'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_job_resume'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION @extschema@.claude_job_wait(job bigint, timeout interval DEFAULT '1 hour')
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_job_wait'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.claude_job_wait(bigint, interval) IS
+'Wait until the job is done, failed or cancelled (or the timeout passes); returns its state';
+
+-- Set-based forms: many requests in flight from one statement.
+CREATE FUNCTION @extschema@.claude_complete_batch(
+    prompts     text[],
+    system      text   DEFAULT NULL,
+    model       text   DEFAULT NULL,
+    max_tokens  int    DEFAULT NULL,
+    temperature float8 DEFAULT NULL)
+RETURNS TABLE (ord int, completion text, error text)
+AS 'MODULE_PATHNAME', 'claude_complete_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_extract_batch(
+    inputs       text[],
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, result jsonb, error text)
+AS 'MODULE_PATHNAME', 'claude_extract_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_sentiment_batch(
+    inputs text[],
+    model  text DEFAULT NULL)
+RETURNS TABLE (ord int, sentiment float8, error text)
+AS 'MODULE_PATHNAME', 'claude_sentiment_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_summarize_batch(
+    inputs    text[],
+    max_words int  DEFAULT 50,
+    model     text DEFAULT NULL)
+RETURNS TABLE (ord int, summary text, error text)
+AS 'MODULE_PATHNAME', 'claude_summarize_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.claude_http_stats(
+    OUT requests    bigint,
+    OUT connections bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'claude_http_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_http_stats() IS
+'Requests sent and connections opened by this backend''s transport';
+
+CREATE FUNCTION @extschema@.claude_credentials(
+    OUT provider      text,
+    OUT auth          text,
+    OUT access_key_id text,
+    OUT role_arn      text,
+    OUT expiration    timestamptz,
+    OUT shared_cache  boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'claude_credentials'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.claude_credentials() IS
+'Which provider supplied the AWS credentials, the masked access key id, role and expiry (never a secret)';
+
+CREATE FUNCTION @extschema@.claude_residency_check(
+    model             text DEFAULT NULL,
+    OUT allowed       boolean,
+    OUT geography     text,
+    OUT processed_in  text,
+    OUT reason        text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'claude_residency_check'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_residency_check(text) IS
+'Would claude.residency allow a request to this model with the current region and endpoint? Sends nothing';
+
+-- The table an auditor asks for: where requests were processed, by whom.
+-- Reads the audit log (cache hits never left the database: not counted).
+CREATE FUNCTION @extschema@.claude_data_flow(since timestamptz DEFAULT '-infinity')
+RETURNS TABLE (
+    region        text,
+    endpoint_host text,
+    model         text,
+    geography     text,
+    calls         bigint,
+    failed_calls  bigint,
+    refused_calls bigint,
+    input_tokens  numeric,
+    output_tokens numeric,
+    roles         text[],
+    first_call    timestamptz,
+    last_call     timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.region, u.endpoint_host, u.model, u.geography,
+           count(*) FILTER (WHERE u.error_code IS DISTINCT FROM 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code IS NOT NULL AND u.error_code <> 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code = 'ResidencyViolation'),
+           sum(u.input_tokens), sum(u.output_tokens),
+           array_agg(DISTINCT u.role_name ORDER BY u.role_name),
+           min(u.ts), max(u.ts)
+    FROM claude.usage AS u
+    WHERE u.ts >= since AND NOT u.cache_hit
+    GROUP BY u.region, u.endpoint_host, u.model, u.geography
+    ORDER BY u.region, u.endpoint_host, u.model
+$$;
+
+COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
+'Where requests were processed since a time: region, endpoint host, model, geography, calls, tokens, roles';
+
+-- Calls cost money and send data out of the database: nobody may call
+-- Claude until an administrator grants it (see README, "Privileges").
+REVOKE ALL ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_invoke(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_http_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_complete_async(text, text, text, int, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_pause(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_resume(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_job_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_complete_batch(text[], text, text, int, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_credentials() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_sentiment(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize(text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_transfn(internal, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_transfn(internal, text, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.summarize_agg_finalfn(internal) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_summarize_agg(text, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_count_tokens(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.dropped_records() FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.prices_keep_published() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_maintain() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_cache_key(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON SCHEMA claude FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA claude FROM PUBLIC;
+
+-- Everyone may read their own audit rows (row-level security) and the
+-- prices and statistics; nobody but the extension writes the audit log.
+GRANT USAGE ON SCHEMA claude TO PUBLIC;
+GRANT SELECT ON claude.usage, claude.prices, claude.stats, claude.requests, claude.jobs TO PUBLIC;
+GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUBLIC;

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Prices as published (the vendored December 2026 facts): every Claude model
+the facts price costs, through claude.price_of, its global price on a
+global. profile and its geographic price (1.1x for Sonnet 4.5 and newer) on
+an au. profile or in-region; an edited price is the user's own and wins.
+claude.jobs prices a job by the calls it made, at the price of the model
+each used: the viewer's claude.model changes nothing."""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from decimal import ROUND_HALF_UP, Decimal
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+from harness import Cluster, Emulator, Reporter, emulator_env, free_port  # noqa: E402
+
+t = Reporter("prices")
+FACTS = json.load(open(os.path.join(os.path.dirname(HERE), "data", "claude-models", "ap-southeast-2.json")))
+work = tempfile.mkdtemp(prefix="pg_claude_t097_")
+emu = Emulator(work, tls=False)
+pg = Cluster("t097", free_port(), conf=f"""claude.endpoint = '{emu.http_url}'
+shared_preload_libraries = 'pg_claude'
+claude.database_name = 'postgres'
+claude.cache = off
+""")
+
+
+def price(model):
+    out = pg.query(f"SELECT concat_ws(' ', p.input_per_mtok, p.output_per_mtok, p.cache_read_per_mtok, "
+                   f"p.cache_write_per_mtok) FROM claude.price_of('{model}') p")
+    return [Decimal(x) for x in out.split()] if out else None
+
+
+def same(got, want):
+    """want: [input, output, cache read, cache write] of the facts; None = not given."""
+    return got is not None and all(w is None or g == Decimal(str(w)) for g, w in zip(got, want))
+
+
+try:
+    pg.start(env=emulator_env())
+    pg.query("CREATE EXTENSION pg_claude")
+
+    for m in FACTS["models"]:
+        base = m["model"]
+        glob = m["price"]["global"]
+        geo = m["price"].get("geo")
+        g = price("global." + base)
+        t.ok(same(g, glob), f"{base}: the global. profile at the global price", f"{g} vs {glob}")
+        if geo:
+            a = price("au." + base)
+            t.ok(same(a, geo), f"{base}: the au. profile at the geographic price", f"{a} vs {geo}")
+            t.ok(same(price(base), geo), f"{base}: in-region at the geographic price", str(price(base)))
+
+    # an edit is the user's own row, which wins; the published one stays
+    pg.query("UPDATE claude.prices SET input_per_mtok = 2.5 WHERE model_pattern = '%claude-sonnet-5%'")
+    t.ok(price("au.anthropic.claude-sonnet-5")[0] == Decimal("2.5")
+         and pg.query("SELECT count(*) FROM claude.prices WHERE model_pattern = '%claude-sonnet-5%'") == "2",
+         "an edited price is kept as the user's row and wins")
+    pg.query("DELETE FROM claude.prices WHERE source = 'user'")
+
+    # a job is priced by what it ran, whatever the viewer's claude.model
+    pg.query("CREATE TABLE notes (id int PRIMARY KEY, body text, answer text);"
+             "INSERT INTO notes SELECT g, 'note number ' || g, NULL FROM generate_series(1, 5) g")
+    # no model option: the worker's claude.model (the default, Sonnet 4.5 via au.)
+    job = pg.query("SELECT claude_enrich('notes', 'body', 'answer', 'complete')")
+    deadline = time.monotonic() + 60
+    while pg.query(f"SELECT state FROM claude.job WHERE id = {job}") not in ("done", "failed") \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # the audit writer records the calls in its own transactions, shortly after
+    while pg.query(f"SELECT count(*) FROM claude.usage WHERE job_id = {job}") != "5" \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tokens = pg.query(f"SELECT string_agg(DISTINCT model, ',') || ' ' || sum(input_tokens) || ' ' || "
+                      f"sum(output_tokens) FROM claude.usage WHERE job_id = {job}")
+    used, inp, outp = tokens.split()
+    inp, outp = int(inp), int(outp)
+    t.ok(used == "au.anthropic.claude-sonnet-4-5-20250929-v1:0", "the job ran on the worker's model", used)
+    want = (Decimal(inp) * Decimal("3.3") + Decimal(outp) * Decimal("16.5")) / Decimal(1000000)
+    costs = [pg.query(f"SET claude.model = '{m}'; SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
+             .splitlines()[-1] for m in ("au.anthropic.claude-sonnet-5", "global.anthropic.claude-opus-5")]
+    t.ok(costs[0] == costs[1] and Decimal(costs[0]) == want.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP),
+         "claude.jobs prices a job at its own model's price, whatever the viewer's claude.model",
+         f"{costs} vs {want} ({inp} in, {outp} out)")
+    empty = pg.query("CREATE TABLE none_ (id int PRIMARY KEY, body text, answer text);"
+                     "SELECT claude_enrich('none_', 'body', 'answer', 'complete')")
+    t.ok(pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {empty.splitlines()[-1]}") == "0",
+         "a job that made no call costs 0")
+finally:
+    pg.destroy()
+    emu.stop()
+
+sys.exit(t.summary())
