@@ -88,7 +88,7 @@ static const struct config_enum_entry on_error_options[] = {
 	{NULL, 0, false}
 };
 
-#define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-5"
 
 /*
  * AWS region names are lower-case words joined by '-' and ending in a
