@@ -4,7 +4,9 @@ LOAD 'pg_claude';
 SELECT * FROM claude_complete_batch(ARRAY['one', 'two', NULL, 'three', '']);
 SELECT * FROM claude_complete_batch(ARRAY[]::text[]);
 SELECT * FROM claude_complete_batch(NULL);
-SELECT * FROM claude_complete_batch(ARRAY['REPEAT PARAMS'], system => 'terse', max_tokens => 64, temperature => 0.5);
+SELECT * FROM claude_complete_batch(ARRAY['REPEAT PARAMS'], system => 'terse', max_tokens => 64, temperature => 0.5, model => 'au.anthropic.claude-sonnet-4-5-20250929-v1:0');
+-- Sonnet 5 refuses sampling settings: an explicit temperature is refused before anything is sent
+SELECT * FROM claude_complete_batch(ARRAY['REPEAT PARAMS'], temperature => 0.5);
 
 CREATE TABLE batch_tickets (id int PRIMARY KEY, body text, label text);
 INSERT INTO batch_tickets VALUES

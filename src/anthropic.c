@@ -77,84 +77,84 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	return print_json(root);
 }
 
-/*
- * Claude models that take cache_control on Bedrock (AWS's prompt caching
- * documentation, 2026-11): matched as substrings of the model id, so base
- * ids, profiles and foundation-model ARNs all match.
- */
-static const char *const caching_models[] = {
-	"claude-3-5-haiku", "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4",
-	"claude-haiku-4",
-};
-
-bool
-claude_model_supports_caching(const char *model)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(caching_models); i++)
-		if (strstr(model, caching_models[i]) != NULL)
-			return true;
-	return false;
-}
-
-/*
- * The largest max_tokens each model accepts (Anthropic's model overview,
- * 2026-11), matched as substrings like caching_models; the first match
- * wins, so the more specific names come first.  A model not listed is not
- * checked here (Bedrock then judges).
- */
-static const struct
-{
-	const char *name;
-	int			max_output;
-}			output_limits[] = {
-	{"claude-3-haiku", 4096},
-	{"claude-3-5-sonnet-20240620", 4096},
-	{"claude-3-5-sonnet-20241022", 8192},
-	{"claude-3-5-haiku", 8192},
-	{"claude-3-7-sonnet", 64000},
-	{"claude-sonnet-4", 64000},
-	{"claude-haiku-4-5", 64000},
-	{"claude-opus-4-6", 128000},
-	{"claude-opus-4-5", 64000},
-	{"claude-opus-4-1", 32000},
-	{"claude-opus-4-2025", 32000},
-};
-
-int
-claude_model_max_output(const char *model)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(output_limits); i++)
-		if (strstr(model, output_limits[i].name) != NULL)
-			return output_limits[i].max_output;
-	return 0;
-}
-
 static cJSON *
-ephemeral(void)
+ephemeral(bool one_hour)
 {
 	cJSON	   *cc = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(cc, "type", "ephemeral");
+	if (one_hour)
+		cJSON_AddStringToObject(cc, "ttl", "1h");
 	return cc;
+}
+
+/*
+ * Close every object of a schema for structured output; false when it
+ * cannot be closed (open on purpose, or a $ref structured output may not
+ * resolve).  *optional counts properties not in their object's required.
+ */
+static bool
+close_schema(cJSON *node, int *optional)
+{
+	cJSON	   *child;
+	const cJSON *type;
+	const cJSON *props;
+
+	if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+		return true;
+	if (cJSON_IsObject(node))
+	{
+		if (cJSON_GetObjectItemCaseSensitive(node, "$ref") != NULL)
+			return false;
+		type = cJSON_GetObjectItemCaseSensitive(node, "type");
+		props = cJSON_GetObjectItemCaseSensitive(node, "properties");
+		if (cJSON_IsObject(props) || (cJSON_IsString(type) && strcmp(type->valuestring, "object") == 0))
+		{
+			const cJSON *extra = cJSON_GetObjectItemCaseSensitive(node, "additionalProperties");
+			const cJSON *required = cJSON_GetObjectItemCaseSensitive(node, "required");
+			const cJSON *p;
+
+			if (extra != NULL && !cJSON_IsFalse(extra))
+				return false;
+			if (extra == NULL)
+				cJSON_AddFalseToObject(node, "additionalProperties");
+			cJSON_ArrayForEach(p, props)
+			{
+				bool		is_required = false;
+				const cJSON *r;
+
+				cJSON_ArrayForEach(r, required)
+					if (cJSON_IsString(r) && strcmp(r->valuestring, p->string) == 0)
+					is_required = true;
+				if (!is_required)
+					(*optional)++;
+			}
+		}
+	}
+	cJSON_ArrayForEach(child, node)
+		if (!close_schema(child, optional))
+		return false;
+	return true;
+}
+
+char *
+claude_anthropic_format_schema(const char *input_schema)
+{
+	cJSON	   *schema = cJSON_Parse(input_schema);
+	int			optional = 0;
+
+	/* structured output's own limit (api_facts.structured_output) */
+	if (schema == NULL || !close_schema(schema, &optional) || optional > 10)
+		return NULL;
+	return print_json(schema);
 }
 
 char *
 claude_anthropic_build_tool(const ClaudeToolRequest *req)
 {
 	cJSON	   *root = cJSON_CreateObject();
-	cJSON	   *tools;
-	cJSON	   *tool;
-	cJSON	   *schema = cJSON_Parse(req->input_schema);
-	cJSON	   *choice;
 	cJSON	   *messages;
 	cJSON	   *msg;
-
-	if (schema == NULL)
-		elog(ERROR, "tool input schema is not valid JSON");
 
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
 	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
@@ -162,10 +162,45 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 		cJSON_AddNumberToObject(root, "temperature", req->temperature);
 
 	/*
-	 * The fixed part of the request (system prompt, tool definition) comes
+	 * The fixed part of the request (tool definition, system prompt) comes
 	 * first and is marked for caching, so many calls with one label set or
-	 * one schema pay for it once.
+	 * one schema pay for it once.  Bedrock reads tools before system.
 	 */
+	if (req->mode != TOOL_FORMAT)
+	{
+		cJSON	   *tools = cJSON_AddArrayToObject(root, "tools");
+		cJSON	   *tool = cJSON_CreateObject();
+		cJSON	   *schema = cJSON_Parse(req->input_schema);
+		cJSON	   *choice = cJSON_AddObjectToObject(root, "tool_choice");
+
+		if (schema == NULL)
+			elog(ERROR, "tool input schema is not valid JSON");
+		cJSON_AddStringToObject(tool, "name", req->tool_name);
+		cJSON_AddStringToObject(tool, "description", req->tool_description);
+		cJSON_AddItemToObject(tool, "input_schema", schema);
+		if (req->cache && req->system == NULL)
+			cJSON_AddItemToObject(tool, "cache_control", ephemeral(req->cache_1h));
+		cJSON_AddItemToArray(tools, tool);
+		if (req->mode == TOOL_FORCED)
+		{
+			cJSON_AddStringToObject(choice, "type", "tool");
+			cJSON_AddStringToObject(choice, "name", req->tool_name);
+		}
+		else
+			cJSON_AddStringToObject(choice, "type", "auto");
+	}
+	else
+	{
+		cJSON	   *config = cJSON_AddObjectToObject(root, "output_config");
+		cJSON	   *format = cJSON_AddObjectToObject(config, "format");
+		cJSON	   *schema = cJSON_Parse(req->format_schema);
+
+		if (schema == NULL)
+			elog(ERROR, "structured output schema is not valid JSON");
+		cJSON_AddStringToObject(format, "type", "json_schema");
+		cJSON_AddItemToObject(format, "schema", schema);
+	}
+
 	if (req->system != NULL)
 	{
 		cJSON	   *system = cJSON_AddArrayToObject(root, "system");
@@ -173,23 +208,11 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 
 		cJSON_AddStringToObject(block, "type", "text");
 		cJSON_AddStringToObject(block, "text", req->system);
+		/* one mark at the end of the fixed prefix covers the tool too */
 		if (req->cache)
-			cJSON_AddItemToObject(block, "cache_control", ephemeral());
+			cJSON_AddItemToObject(block, "cache_control", ephemeral(req->cache_1h));
 		cJSON_AddItemToArray(system, block);
 	}
-
-	tools = cJSON_AddArrayToObject(root, "tools");
-	tool = cJSON_CreateObject();
-	cJSON_AddStringToObject(tool, "name", req->tool_name);
-	cJSON_AddStringToObject(tool, "description", req->tool_description);
-	cJSON_AddItemToObject(tool, "input_schema", schema);
-	if (req->cache)
-		cJSON_AddItemToObject(tool, "cache_control", ephemeral());
-	cJSON_AddItemToArray(tools, tool);
-
-	choice = cJSON_AddObjectToObject(root, "tool_choice");
-	cJSON_AddStringToObject(choice, "type", "tool");
-	cJSON_AddStringToObject(choice, "name", req->tool_name);
 
 	messages = cJSON_AddArrayToObject(root, "messages");
 	msg = cJSON_CreateObject();
@@ -242,6 +265,30 @@ claude_anthropic_read_tool_input(const char *json, const char *tool_name, Claude
 		{
 			*input = cJSON_DetachItemFromObjectCaseSensitive(block, "input");
 			break;
+		}
+	}
+	/* structured output: the JSON is the text (thinking blocks are skipped) */
+	if (*input == NULL)
+	{
+		StringInfoData text;
+
+		initStringInfo(&text);
+		cJSON_ArrayForEach(block, content)
+		{
+			const cJSON *type = cJSON_GetObjectItemCaseSensitive(block, "type");
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(block, "text");
+
+			if (cJSON_IsString(type) && strcmp(type->valuestring, "text") == 0 && cJSON_IsString(t))
+				appendStringInfoString(&text, t->valuestring);
+		}
+		if (text.len > 0)
+		{
+			cJSON	   *parsed = cJSON_Parse(text.data);
+
+			if (cJSON_IsObject(parsed))
+				*input = parsed;
+			else if (parsed)
+				cJSON_Delete(parsed);
 		}
 	}
 	cJSON_Delete(root);

@@ -35,18 +35,34 @@ typedef struct ClaudeMessageRequest
 	double		temperature;
 } ClaudeMessageRequest;
 
-/* One forced tool call: the model must answer by filling input_schema. */
+/*
+ * How a structured answer is asked for (doc/models.md, "Request shaping"):
+ * a forced tool call, the schema as the response format (structured
+ * output), or the tool offered with tool_choice auto (the answer is then
+ * validated, and asked for again once).
+ */
+typedef enum ClaudeToolMode
+{
+	TOOL_FORCED,
+	TOOL_FORMAT,
+	TOOL_AUTO
+} ClaudeToolMode;
+
+/* One structured answer: the model fills input_schema. */
 typedef struct ClaudeToolRequest
 {
+	ClaudeToolMode mode;
 	const char *system;			/* NULL for none */
 	const char *prompt;			/* the user's text */
 	const char *tool_name;
 	const char *tool_description;
 	const char *input_schema;	/* JSON text of an object schema */
+	const char *format_schema;	/* TOOL_FORMAT: the schema as structured output takes it */
 	int			max_tokens;
 	bool		has_temperature;
 	double		temperature;
-	bool		cache;			/* mark system prompt and tool with cache_control */
+	bool		cache;			/* mark the fixed prefix (tool, system) with cache_control */
+	bool		cache_1h;		/* with the 1-hour TTL */
 } ClaudeToolRequest;
 
 /* Route cJSON's allocations through palloc (CurrentMemoryContext). */
@@ -78,23 +94,26 @@ extern char *claude_anthropic_read_text(const char *json, ClaudeUsage *usage,
 /* Raise 38000 unless json parses (a response body, before jsonb_in). */
 extern void claude_anthropic_check_json(const char *json);
 
-/* A Messages body forcing the use of one tool (tool_choice). */
+/* A Messages body asking for one structured answer, as req->mode says. */
 extern char *claude_anthropic_build_tool(const ClaudeToolRequest *req);
 
 /*
- * The input of the answer's tool_use block for tool_name, as a cJSON tree
- * in CurrentMemoryContext (*input NULL when the answer used no such tool).
- * Never raises: false with *problem set when json is not a response.
+ * The schema as structured output takes it (output_config.format): every
+ * object closed with "additionalProperties": false.  NULL when the schema
+ * cannot be one (an open object, a $ref, more than 10 optional properties).
+ */
+extern char *claude_anthropic_format_schema(const char *input_schema);
+
+/*
+ * The structured answer, as a cJSON tree in CurrentMemoryContext: the
+ * input of the tool_use block for tool_name, else the answer's text when
+ * it is a JSON object (structured output, or a tool_choice auto answer
+ * written as text); *input NULL when it is neither.  Never raises: false
+ * with *problem set when json is not a response.
  */
 extern bool claude_anthropic_read_tool_input(const char *json, const char *tool_name,
 											 ClaudeUsage *usage, char **stop_reason,
 											 struct cJSON **input, ClaudeProblem *problem);
-
-/* Does this model accept cache_control (prompt caching on Bedrock)? */
-extern bool claude_model_supports_caching(const char *model);
-
-/* The most output tokens model may write, or 0 when not known. */
-extern int	claude_model_max_output(const char *model);
 
 /* Usage block of any Messages response, zeros when absent. */
 extern void claude_anthropic_usage(const char *json, ClaudeUsage *usage);

@@ -18,6 +18,7 @@
 #include "anthropic.h"
 #include "call.h"
 #include "guc.h"
+#include "model_catalog.h"
 #include "problem.h"
 #include "residency.h"
 #include "subxact.h"
@@ -49,7 +50,7 @@ int
 claude_check_max_tokens(int max_tokens, bool from_setting, const char *model)
 {
 	const char *name = from_setting ? "claude.max_tokens" : "max_tokens";
-	int			limit = claude_model_max_output(model);
+	int			limit = claude_model_info(model)->traits.max_output;
 
 	if (max_tokens < 1)
 		ereport(ERROR,

@@ -74,13 +74,21 @@ static const struct config_enum_entry cache_scope_options[] = {
 	{NULL, 0, false}
 };
 
+static const struct config_enum_entry prompt_cache_ttl_options[] = {
+	{"5m", CLAUDE_PROMPT_CACHE_5M, false},
+	{"1h", CLAUDE_PROMPT_CACHE_1H, false},
+	{NULL, 0, false}
+};
+
+int			claude_prompt_cache_ttl = CLAUDE_PROMPT_CACHE_5M;
+
 static const struct config_enum_entry on_error_options[] = {
 	{"raise", CLAUDE_ON_ERROR_RAISE, false},
 	{"null", CLAUDE_ON_ERROR_NULL, false},
 	{NULL, 0, false}
 };
 
-#define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#define CLAUDE_DEFAULT_MODEL "au.anthropic.claude-sonnet-5"
 
 /*
  * AWS region names are lower-case words joined by '-' and ending in a
@@ -548,6 +556,15 @@ claude_guc_init(void)
 							50000, 200, 150000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("claude.prompt_cache_ttl",
+							 gettext_noop("Sets how long Bedrock keeps a cached prompt prefix: 5m or 1h (written at 2x the input price)."),
+							 NULL,
+							 &claude_prompt_cache_ttl,
+							 CLAUDE_PROMPT_CACHE_5M,
+							 prompt_cache_ttl_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("claude.cache",
 							 gettext_noop("Sets whether identical requests are answered from claude.cache: on, off or read-only."),

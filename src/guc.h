@@ -48,6 +48,14 @@ typedef enum ClaudeOnError
 } ClaudeOnError;
 
 extern int	claude_on_error;
+
+typedef enum ClaudePromptCacheTtl
+{
+	CLAUDE_PROMPT_CACHE_5M,
+	CLAUDE_PROMPT_CACHE_1H
+} ClaudePromptCacheTtl;
+
+extern int	claude_prompt_cache_ttl;
 extern int	claude_max_concurrency;
 extern int	claude_worker_concurrency;
 extern int	claude_requests_per_minute;

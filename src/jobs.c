@@ -41,6 +41,7 @@
 #include "job_owner.h"
 #include "job_queue.h"
 #include "jobs.h"
+#include "model_catalog.h"
 #include "rate_limit.h"
 #include "requests.h"
 #include "task.h"
@@ -232,6 +233,7 @@ job_flush(JobPump *jp)
 			items[n++] = lfirst(lc);
 		claude_work_begin();
 		claude_job_write(jp->job, items, n);
+		claude_model_learned_flush();
 		job_check_state(jp);
 		claude_work_end();
 		list_free(jp->finished);
@@ -297,6 +299,14 @@ job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	MemoryContext cxt = MemoryContextSwitchTo(claude_work_item_cxt(it));
 
 	claude_work_item_answered(it, resp);
+	if (!claude_bedrock_ok(resp) && claude_task_reshape(&jp->job->task, resp))
+	{
+		/* a trait learnt: the row goes again, shaped the other way */
+		it->sent = false;
+		jp->reask = lappend(jp->reask, it);
+		MemoryContextSwitchTo(cxt);
+		return;
+	}
 	if (!claude_bedrock_ok(resp))
 		it->error = claude_bedrock_error_text("InvokeModel", jp->job->task.model, resp);
 	else

@@ -17,12 +17,17 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "anthropic.h"
 #include "call.h"
 #include "guc.h"
 #include "jsonschema.h"
+#include "model_catalog.h"
 #include "task.h"
+
+/* Output tokens left for the answer of a model that always thinks first. */
+#define THINKING_ROOM 1024
 
 const char *
 claude_task_string_option(const cJSON *options, const char *name)
@@ -65,10 +70,48 @@ claude_task_max_tokens(const ClaudeTask *t, const cJSON *options)
 								   false, t->model);
 }
 
+/* Models whose sampling settings were left out this session (one NOTICE each). */
+static List *sampling_noticed = NIL;
+
+/*
+ * Sampling settings the model refuses (claude.models): an explicit
+ * temperature is the caller's mistake, found before anything is sent; a
+ * default (claude.temperature, or a tool task's 0) is left out.
+ */
+static void
+shape_sampling(ClaudeTask *t, bool from_setting)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (!t->has_temperature || t->traits.temperature != TRAIT_NO)
+		return;
+	if (t->temperature_given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" does not accept temperature", t->model),
+				 errdetail("claude.models says the model refuses sampling settings (temperature, top_p, top_k)."),
+				 errhint("Leave temperature out (pass NULL) for this model, or choose a model that accepts it.")));
+	t->has_temperature = false;
+	if (!from_setting)
+		return;
+	foreach(lc, sampling_noticed)
+		if (strcmp((const char *) lfirst(lc), t->model) == 0)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	sampling_noticed = lappend(sampling_noticed, pstrdup(t->model));
+	MemoryContextSwitchTo(old);
+	ereport(NOTICE,
+			(errmsg("claude.temperature is left out of requests to model \"%s\", which refuses sampling settings",
+					t->model),
+			 errdetail("claude.models records the model's traits; see claude.model_info('%s').", t->model)));
+}
+
 void
 claude_task_configure(ClaudeTask *t, const ClaudeTaskKind *kind, const cJSON *options)
 {
 	double		temperature;
+	bool		from_setting = false;
 
 	if (!cJSON_IsObject(options))
 		ereport(ERROR,
@@ -84,6 +127,7 @@ claude_task_configure(ClaudeTask *t, const ClaudeTaskKind *kind, const cJSON *op
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model must not be empty"),
 				 errhint("Pass NULL to use claude.model.")));
+	t->traits = claude_model_info(t->model)->traits;
 	if (claude_task_number_option(options, "temperature", &temperature))
 	{
 		if (!(temperature >= 0.0 && temperature <= 1.0))
@@ -92,23 +136,76 @@ claude_task_configure(ClaudeTask *t, const ClaudeTaskKind *kind, const cJSON *op
 					 errmsg("temperature must be between 0 and 1")));
 		t->temperature = temperature;
 		t->has_temperature = true;
+		t->temperature_given = true;
 	}
 	else
-		t->has_temperature = claude_guc_temperature(&t->temperature);
-	t->cache = claude_model_supports_caching(t->model);
+		from_setting = t->has_temperature = claude_guc_temperature(&t->temperature);
+	t->cache = t->traits.prompt_caching == TRAIT_YES;
 	t->result_type = TEXTOID;
 	kind->configure(t, options);
 	if (t->schema_text)
 	{
 		t->schema = cJSON_Parse(t->schema_text);
+		t->format_schema = claude_anthropic_format_schema(t->schema_text);
 		t->tool_name = kind->name;
 		/* a tool answer should not be creative: temperature 0 unless configured */
 		if (!t->has_temperature)
 			t->temperature = 0.0;
 		t->has_temperature = true;
 	}
+	shape_sampling(t, from_setting);
 }
 
+/*
+ * How a structured answer is asked for: structured output where the model
+ * has it, a forced tool where forcing is accepted (a model that always
+ * thinks refuses it), structured output where nobody knows, else the tool
+ * offered with tool_choice auto.
+ */
+static ClaudeToolMode
+tool_mode(const ClaudeTask *t)
+{
+	if (t->traits.structured_output == TRAIT_YES && t->format_schema)
+		return TOOL_FORMAT;
+	if (t->traits.forced_tool_choice != TRAIT_NO && t->traits.thinking != THINKING_ALWAYS_ON)
+		return TOOL_FORCED;
+	if (t->traits.structured_output == TRAIT_UNKNOWN && t->format_schema)
+		return TOOL_FORMAT;
+	return TOOL_AUTO;
+}
+
+/* max_tokens as sent: room for the thinking of a model that always thinks. */
+static int
+body_max_tokens(const ClaudeTask *t)
+{
+	int			n = t->max_tokens;
+
+	if (t->traits.thinking == THINKING_ALWAYS_ON)
+	{
+		n += THINKING_ROOM;
+		if (t->traits.max_output > 0)
+			n = Min(n, Max(t->traits.max_output, t->max_tokens));
+	}
+	return n;
+}
+
+/*
+ * Is the fixed prefix long enough to be cached?  Below the model's minimum
+ * Bedrock silently caches nothing; the estimate errs long (bytes / 3), so a
+ * prefix near the minimum is still marked.
+ */
+static bool
+prefix_cacheable(const ClaudeTask *t, ClaudeToolMode mode)
+{
+	size_t		bytes = t->system ? strlen(t->system) : 0;
+
+	if (!t->cache)
+		return false;
+	if (mode != TOOL_FORMAT && t->schema_text)
+		bytes += strlen(t->schema_text) + strlen(t->tool_description) + strlen(t->tool_name);
+	return t->traits.cache_min_tokens <= 0 ||
+		claude_estimate_tokens(bytes) >= t->traits.cache_min_tokens;
+}
 
 bool
 claude_task_build(const ClaudeTask *t, const char *input, const char *why, char **body,
@@ -134,7 +231,7 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 
 		msg.prompt = prompt;
 		msg.system = t->system;
-		msg.max_tokens = t->max_tokens;
+		msg.max_tokens = body_max_tokens(t);
 		msg.has_temperature = t->has_temperature;
 		msg.temperature = t->temperature;
 		*body = claude_anthropic_build(&msg);
@@ -142,6 +239,12 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 	else
 	{
 		ClaudeToolRequest req = {0};
+		const char *system = t->system;
+
+		req.mode = tool_mode(t);
+		if (req.mode == TOOL_FORMAT)
+			system = psprintf("%s\n\nAnswer with only the %s tool's input: a JSON object in the "
+							  "response format.", t->system, t->tool_name);
 
 		/*
 		 * Ask again, saying what was wrong.  The reason goes after the fixed
@@ -149,16 +252,18 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 		 */
 		req.system = why ?
 			psprintf("%s\n\nYour previous answer was not acceptable: %s. Answer again by calling the %s "
-					 "tool, using only allowed values.", t->system, why, t->tool_name) :
-			t->system;
+					 "tool, using only allowed values.", system, why, t->tool_name) :
+			system;
 		req.prompt = prompt;
 		req.tool_name = t->tool_name;
 		req.tool_description = t->tool_description;
 		req.input_schema = t->schema_text;
-		req.max_tokens = t->max_tokens;
+		req.format_schema = t->format_schema;
+		req.max_tokens = body_max_tokens(t);
 		req.has_temperature = t->has_temperature;
 		req.temperature = t->temperature;
-		req.cache = t->cache && why == NULL;
+		req.cache = prefix_cacheable(t, req.mode) && why == NULL;
+		req.cache_1h = claude_prompt_cache_ttl == CLAUDE_PROMPT_CACHE_1H && t->traits.cache_1h != TRAIT_NO;
 		*body = claude_anthropic_build_tool(&req);
 	}
 	return true;
@@ -206,6 +311,79 @@ claude_task_interpret(const ClaudeTask *t, const char *json, char **result, char
 	*result = answer.result;
 	*why = answer.why;
 	*error = answer.problem.sqlerrcode != 0 ? answer.problem.message : NULL;
+}
+
+/* The message of an AWS error body ({"message": ...} or {"Message": ...}). */
+static char *
+aws_message(const ClaudeHttpResponse *resp)
+{
+	cJSON	   *root;
+	const cJSON *m;
+	char	   *msg = NULL;
+
+	if (resp->body == NULL || (root = cJSON_Parse(resp->body)) == NULL)
+		return NULL;
+	m = cJSON_GetObjectItemCaseSensitive(root, "message");
+	if (!cJSON_IsString(m))
+		m = cJSON_GetObjectItemCaseSensitive(root, "Message");
+	if (cJSON_IsString(m))
+		msg = pstrdup(m->valuestring);
+	cJSON_Delete(root);
+	return msg;
+}
+
+bool
+claude_task_reshape(ClaudeTask *t, const ClaudeHttpResponse *resp)
+{
+	ClaudeLearnable trait;
+	ClaudeModelTraits before = t->traits;
+	bool		was_cached = t->cache;
+	bool		had_temperature = t->has_temperature;
+	char	   *msg;
+
+	if (resp->status != 400 || strncmp(resp->error_type, "ValidationException", 19) != 0)
+		return false;
+	msg = aws_message(resp);
+	if (!claude_model_refusal(msg, &trait))
+		return false;
+	claude_model_learn(t->model, trait, msg);
+	claude_model_traits_apply(&t->traits, trait);
+
+	/* forcing refused for thinking nobody asked for: the model always thinks */
+	if (trait == LEARN_FORCED_TOOL_CHOICE && strstr(msg, "Thinking") != NULL &&
+		t->traits.thinking != THINKING_ALWAYS_ON)
+	{
+		claude_model_learn(t->model, LEARN_THINKING_ALWAYS_ON, msg);
+		claude_model_traits_apply(&t->traits, LEARN_THINKING_ALWAYS_ON);
+	}
+
+	/*
+	 * Traits inherited from the family were a guess: once one is wrong, the
+	 * other way of asking for a structured answer is worth a try.
+	 */
+	if (t->traits.inherited)
+	{
+		if (trait == LEARN_STRUCTURED_OUTPUT && t->traits.forced_tool_choice == TRAIT_NO)
+			t->traits.forced_tool_choice = TRAIT_UNKNOWN;
+		if (trait == LEARN_FORCED_TOOL_CHOICE && t->traits.structured_output == TRAIT_NO)
+			t->traits.structured_output = TRAIT_UNKNOWN;
+	}
+	if (trait == LEARN_TEMPERATURE || trait == LEARN_TOP_P || trait == LEARN_TOP_K)
+	{
+		/* what the caller asked for explicitly stays their error */
+		if (t->temperature_given)
+			return false;
+		t->has_temperature = false;
+	}
+	if (trait == LEARN_PROMPT_CACHING)
+		t->cache = false;
+	if (t->reshapes >= CLAUDE_TASK_RESHAPES)
+		return false;
+	if (memcmp(&before, &t->traits, sizeof(before)) == 0 && was_cached == t->cache &&
+		had_temperature == t->has_temperature)
+		return false;
+	t->reshapes++;
+	return true;
 }
 
 char *

@@ -23,6 +23,8 @@
 
 #include "fmgr.h"
 
+#include "http.h"
+#include "model_catalog.h"
 #include "problem.h"
 
 typedef struct ClaudeTask ClaudeTask;
@@ -59,14 +61,20 @@ struct ClaudeTask
 	int			max_tokens;
 	bool		has_temperature;
 	double		temperature;
+	bool		temperature_given;	/* by the call or the job, not a default */
 	bool		cache;			/* mark the fixed prefix for prompt caching */
 	Oid			result_type;	/* of the scalar and batch results */
+
+	/* the model's traits (claude.models), as far as known and learnt */
+	ClaudeModelTraits traits;
+	int			reshapes;		/* requests sent again shaped another way */
 
 	/* tool kinds */
 	const char *tool_name;
 	const char *tool_description;
 	char	   *schema_text;
 	cJSON	   *schema;
+	char	   *format_schema;	/* schema_text as structured output takes it, or NULL */
 
 	void	   *state;			/* the kind's own (labels, max_words) */
 };
@@ -132,6 +140,17 @@ extern void claude_task_answer(const ClaudeTask *t, const char *json, ClaudeTask
  */
 extern void claude_task_interpret(const ClaudeTask *t, const char *json, char **result,
 								  char **why, char **error);
+
+/*
+ * A refusal that names a trait the request relied on (a 400
+ * ValidationException on temperature, forced tool_choice, structured
+ * output, prompt caching): the trait is learnt (claude.models) and t is
+ * shaped the other way.  True when the same input should be sent again.
+ */
+extern bool claude_task_reshape(ClaudeTask *t, const ClaudeHttpResponse *resp);
+
+/* Requests sent again after a refusal, at most, per task. */
+#define CLAUDE_TASK_RESHAPES 4
 
 /* The error text when the last round still did not validate. */
 extern char *claude_task_refusal(const ClaudeTask *t, const char *why);

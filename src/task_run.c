@@ -30,6 +30,7 @@
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
+#include "model_catalog.h"
 #include "task.h"
 
 typedef struct TaskItem
@@ -51,7 +52,7 @@ typedef struct TaskItem
 typedef struct TaskRun
 {
 	ClaudeCallContext cc;		/* on whose behalf; each item's input is its own */
-	const ClaudeTask *task;
+	ClaudeTask *task;			/* reshaped when Bedrock refuses a trait */
 	bool		raise;			/* a scalar call: failures are raised */
 	int			n;
 	TaskItem   *items;
@@ -138,6 +139,13 @@ run_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	TaskRun    *run = (TaskRun *) arg;
 	TaskItem   *it = (TaskItem *) tag;
 
+	if (!claude_bedrock_ok(resp) && claude_task_reshape(run->task, resp))
+	{
+		/* sent again shaped the other way: not a round of asking again */
+		it->send = true;
+		it->rounds--;
+		return;
+	}
 	if (!claude_bedrock_ok(resp))
 	{
 		if (run->raise)
@@ -195,12 +203,17 @@ prepare_round(TaskRun *run)
 	return to_send;
 }
 
+/*
+ * Rounds until every item is finished: a tool answer asked for again
+ * (CLAUDE_TASK_ROUNDS in all) or a request sent again after a refusal that
+ * taught a trait (CLAUDE_TASK_RESHAPES per task).
+ */
 static void
 run_task(TaskRun *run)
 {
 	int			round;
 
-	for (round = 0; round < CLAUDE_TASK_ROUNDS; round++)
+	for (round = 0; round < CLAUDE_TASK_ROUNDS + CLAUDE_TASK_RESHAPES; round++)
 	{
 		ClaudeHttpPump pump;
 		int			to_send = prepare_round(run);
@@ -214,9 +227,8 @@ run_task(TaskRun *run)
 		pump.done = run_done;
 		pump.arg = run;
 		claude_http_pump(&pump);
+		claude_model_learned_flush();
 		raise_failures(run);
-		if (run->task->schema_text == NULL)
-			break;
 	}
 }
 

@@ -785,6 +785,20 @@ def forced_tool(body):
         return next((t for t in tools if t.get("name") == choice.get("name")), None)
     if choice.get("type") == "any":
         return tools[0]
+    if choice.get("type") == "auto":
+        return chosen_tool(body, tools)
+    return None
+
+
+def chosen_tool(body, tools):
+    """tool_choice auto: the model's own choice, made deterministic.  It calls
+    a tool when the system prompt asks for it by name ("calling the X tool" or
+    "call the X tool"), as Claude does when told to; otherwise it writes text."""
+    system = system_text(body.get("system"))
+    for tool in tools:
+        name = tool.get("name")
+        if name and ("calling the %s tool" % name in system or "call the %s tool" % name in system):
+            return tool
     return None
 
 

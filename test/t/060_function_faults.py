@@ -36,6 +36,9 @@ def sql(q):
 try:
     pg.start(env=emulator_env())
     pg.query("CREATE EXTENSION pg_claude")
+    # answers by tool use (the misbehaviour faults break tool answers; structured
+    # output is constrained decoding, which they leave alone)
+    pg.query("UPDATE claude.models SET structured_output = false WHERE kind = 'foundation_model'")
 
     for fault in ("off_schema", "no_tool", "wrong_tool"):
         emu.reset()

@@ -28,6 +28,9 @@ def q(sql):
 try:
     pg.start(env=emulator_env())
     q("CREATE EXTENSION pg_claude")
+    # answers by tool use (the misbehaviour faults break tool answers; structured
+    # output is constrained decoding, which they leave alone)
+    q("UPDATE claude.models SET structured_output = false WHERE kind = 'foundation_model'")
 
     # concurrency: 64 prompts, 16 in flight, 300 ms each: about 4 waves, not 64
     emu.reset()
