@@ -86,9 +86,10 @@ SELECT pg_temp.try($$SELECT claude_summarize('x', 0)$$);
 SELECT pg_temp.try($$SELECT claude_summarize('x', -5)$$);
 SELECT pg_temp.try($$SELECT claude_summarize_agg(b, 0) FROM (VALUES ('x')) v(b)$$);
 SELECT pg_temp.try($$SELECT claude_sentiment('')$$);
--- an input longer than the context window is refused before sending
-SELECT pg_temp.try($$SELECT claude_summarize(repeat('word ', 150000))$$);
-SELECT pg_temp.try($$SELECT claude_classify(repeat('a', 700000), ARRAY['a', 'b'])$$);
+-- an input longer than the model's context window (claude.models: 200,000
+-- tokens for Sonnet 4.5) is refused before sending
+SELECT pg_temp.try($$SELECT claude_summarize(repeat('word ', 150000), model => 'au.anthropic.claude-sonnet-4-5-20250929-v1:0')$$);
+SELECT pg_temp.try($$SELECT claude_classify(repeat('a', 700000), ARRAY['a', 'b'], model => 'au.anthropic.claude-sonnet-4-5-20250929-v1:0')$$);
 SELECT requests - :before AS requests_sent_for_bad_input FROM claude_http_stats();
 
 -- claude.on_error = 'null': a failing row is NULL with a WARNING
@@ -100,7 +101,7 @@ SELECT id, claude_classify(body, ARRAY['billing', 'bug'],
 FROM support_tickets WHERE id <= 3 ORDER BY id;
 \set VERBOSITY default
 SELECT claude_sentiment('') IS NULL AS empty_is_null;
-SELECT claude_summarize(repeat('word ', 150000)) IS NULL AS too_long_is_null;
+SELECT claude_summarize(repeat('word ', 150000), model => 'au.anthropic.claude-sonnet-4-5-20250929-v1:0') IS NULL AS too_long_is_null;
 -- residency refusals are never swallowed
 SELECT pg_temp.try($$SELECT claude_classify('x', ARRAY['a', 'b'], model => 'us.anthropic.claude-sonnet-4-5-20250929-v1:0')$$);
 RESET claude.on_error;

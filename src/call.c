@@ -50,7 +50,9 @@ int
 claude_check_max_tokens(int max_tokens, bool from_setting, const char *model)
 {
 	const char *name = from_setting ? "claude.max_tokens" : "max_tokens";
-	int			limit = claude_model_info(model)->traits.max_output;
+	const ClaudeModelTraits *traits = &claude_model_info(model)->traits;
+	int			limit = traits->max_output;
+	int			window = traits->context_window > 0 ? traits->context_window : CLAUDE_CONTEXT_TOKENS;
 
 	if (max_tokens < 1)
 		ereport(ERROR,
@@ -68,12 +70,12 @@ claude_check_max_tokens(int max_tokens, bool from_setting, const char *model)
 				 errdetail("The model writes at most %d output tokens per answer.", limit),
 				 from_setting ? errhint("Set claude.max_tokens to at most %d, or pass max_tokens.", limit) :
 				 errhint("Pass max_tokens of at most %d.", limit)));
-	if (max_tokens >= CLAUDE_CONTEXT_TOKENS)
+	if (max_tokens >= window)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s %d does not fit the model's context window", name, max_tokens),
 				 errdetail("The context window holds %d tokens, input and output together.",
-						   CLAUDE_CONTEXT_TOKENS),
+						   window),
 				 errhint("Pass a smaller max_tokens; Claude models write at most a few tens of thousands of tokens per answer.")));
 	return max_tokens;
 }
@@ -85,27 +87,28 @@ claude_estimate_tokens(size_t bytes)
 }
 
 bool
-claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProblem *problem)
+claude_context_problem(size_t text_bytes, int max_tokens, int context_window, ClaudeProblem *problem)
 {
+	int			window = context_window > 0 ? context_window : CLAUDE_CONTEXT_TOKENS;
 	long		estimate = claude_estimate_tokens(text_bytes);
 
 	/* max_tokens alone too large: that is max_tokens' fault, not the input's */
-	if (max_tokens >= CLAUDE_CONTEXT_TOKENS)
+	if (max_tokens >= window)
 	{
 		claude_problem(problem, ERRCODE_INVALID_PARAMETER_VALUE,
 					   psprintf("max_tokens %d does not fit the model's context window", max_tokens),
 					   psprintf("The context window holds %d tokens, input and output together.",
-								CLAUDE_CONTEXT_TOKENS),
+								window),
 					   "Lower claude.max_tokens.");
 		return true;
 	}
-	if (estimate + max_tokens > CLAUDE_CONTEXT_TOKENS)
+	if (estimate + max_tokens > window)
 	{
 		claude_problem(problem, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 					   "input is too long for the model's context window",
 					   psprintf("The request is estimated at %ld input tokens plus %d output tokens; "
 								"the context window holds %d.",
-								estimate, max_tokens, CLAUDE_CONTEXT_TOKENS),
+								estimate, max_tokens, window),
 					   "Split the input, or summarise it in stages with claude_summarize_agg().");
 		return true;
 	}
@@ -113,11 +116,11 @@ claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProblem *problem
 }
 
 void
-claude_check_context(size_t text_bytes, int max_tokens)
+claude_check_context(size_t text_bytes, int max_tokens, int context_window)
 {
 	ClaudeProblem problem;
 
-	if (claude_context_problem(text_bytes, max_tokens, &problem))
+	if (claude_context_problem(text_bytes, max_tokens, context_window, &problem))
 		claude_problem_raise(&problem);
 }
 

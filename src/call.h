@@ -16,7 +16,7 @@
 
 #include "problem.h"
 
-/* Claude's context window on Bedrock, in tokens (all current models). */
+/* The context window, in tokens, of a model the catalogue gives none for. */
 #define CLAUDE_CONTEXT_TOKENS 200000
 
 /* Text argument n, or NULL when absent or SQL NULL. */
@@ -50,10 +50,11 @@ extern int	claude_check_max_tokens(int max_tokens, bool from_setting, const char
 extern long claude_estimate_tokens(size_t bytes);
 
 /* Would a request of text_bytes and max_tokens overflow the context window? */
-extern bool claude_context_problem(size_t text_bytes, int max_tokens, ClaudeProblem *problem);
+extern bool claude_context_problem(size_t text_bytes, int max_tokens, int context_window,
+								   ClaudeProblem *problem);
 
 /* Refuse (54000) a request whose text cannot fit the context window. */
-extern void claude_check_context(size_t text_bytes, int max_tokens);
+extern void claude_check_context(size_t text_bytes, int max_tokens, int context_window);
 
 /*
  * Run fn under claude.on_error (function_name names the call in its

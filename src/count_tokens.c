@@ -24,6 +24,7 @@
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
+#include "model_catalog.h"
 
 PG_FUNCTION_INFO_V1(claude_count_tokens);
 PG_FUNCTION_INFO_V1(claude_count_tokens_body);
@@ -49,6 +50,13 @@ count_common(FunctionCallInfo fcinfo, CountArgs *a)
 	Datum		result;
 	bool		isnull;
 
+	if (claude_model_info(a->model)->traits.count_tokens == TRAIT_NO)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" does not support CountTokens", a->model),
+				 errdetail("claude.models says Bedrock cannot count tokens for this model."),
+				 errhint("Count with a model of the same family that supports it, or estimate from the text.")));
+
 	result = claude_guarded_call("claude_count_tokens", count_call, fcinfo, a, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
@@ -66,9 +74,11 @@ claude_count_tokens(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	msg.prompt = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	msg.max_tokens = claude_max_tokens;
-	msg.has_temperature = claude_guc_temperature(&msg.temperature);
-	a.body = claude_anthropic_build(&msg);
 	a.model = claude_model_arg(fcinfo, 1);
+	/* counted as the request would be sent: without what the model refuses */
+	msg.has_temperature = claude_guc_temperature(&msg.temperature) &&
+		claude_model_info(a.model)->traits.temperature != TRAIT_NO;
+	a.body = claude_anthropic_build(&msg);
 	return count_common(fcinfo, &a);
 }
 

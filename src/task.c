@@ -222,7 +222,7 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 	prompt = t->kind->prompt ? t->kind->prompt(t, input) : input;
 	if (claude_context_problem(strlen(prompt) + (t->system ? strlen(t->system) : 0) +
 							   (t->schema_text ? strlen(t->schema_text) : 0),
-							   t->max_tokens, problem))
+							   t->max_tokens, t->traits.context_window, problem))
 		return false;
 
 	if (t->schema_text == NULL)

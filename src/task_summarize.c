@@ -194,7 +194,7 @@ summarize_request(const ClaudeCallContext *cc, const ClaudeTask *t, const char *
 	msg.max_tokens = t->max_tokens;
 	msg.has_temperature = t->has_temperature;
 	msg.temperature = t->temperature;
-	claude_check_context(strlen(prompt) + strlen(t->system), t->max_tokens);
+	claude_check_context(strlen(prompt) + strlen(t->system), t->max_tokens, t->traits.context_window);
 	body = claude_anthropic_build(&msg);
 	claude_bedrock_invoke(cc, t->model, body, strlen(body), &resp);
 	return claude_anthropic_response_text(resp.body, &usage, &stop_reason);

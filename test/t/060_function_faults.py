@@ -97,7 +97,8 @@ try:
     t.ok(rc == 0 and out == "1", "sentiment out of range once: asked again", (out, err))
 
     # prompt caching: a long label description makes the fixed prefix cacheable
-    big = "; ".join(f"detail {i} about billing disputes, refunds, invoices and charges" for i in range(80))
+    # (the default model, Sonnet 5, caches prefixes of 2,048 tokens and more)
+    big = "; ".join(f"detail {i} about billing disputes, refunds, invoices and charges" for i in range(200))
     labels = '{"billing": "%s", "bug": "something is broken", "praise": "compliments"}' % big
     emu.reset()
     rc, out, state, err = sql(f"SELECT claude_classify('billing: charged twice', '{labels}'::jsonb);"
@@ -106,7 +107,13 @@ try:
     t.ok(rc == 0 and st.get("cache_writes") == 1 and st.get("cache_reads") == 1,
          "the label set is written to the prompt cache once and read on the next call", (err, st))
     last = emu.stats()["last_request"]["body"]
-    t.ok('"cache_control":{"type":"ephemeral"}' in last, "system prompt and tool carry cache_control")
+    t.ok('"cache_control":{"type":"ephemeral"}' in last, "the fixed prefix (tool and system prompt) carries cache_control")
+
+    # a prefix below the model's minimum is not marked (Bedrock would cache nothing)
+    emu.reset()
+    rc, out, state, err = sql(f"SELECT claude_classify('billing', {LABELS})")
+    t.ok(rc == 0 and "cache_control" not in emu.stats()["last_request"]["body"],
+         "no cache_control on a prefix below the model's minimum", err)
 
     emu.reset()
     rc, out, state, err = sql(f"SELECT claude_classify('billing', {LABELS}, model => 'anthropic.claude-3-haiku-20240307-v1:0')")

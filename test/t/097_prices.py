@@ -64,7 +64,7 @@ try:
     # a job is priced by what it ran, whatever the viewer's claude.model
     pg.query("CREATE TABLE notes (id int PRIMARY KEY, body text, answer text);"
              "INSERT INTO notes SELECT g, 'note number ' || g, NULL FROM generate_series(1, 5) g")
-    # no model option: the worker's claude.model (the default, Sonnet 4.5 via au.)
+    # no model option: the worker's claude.model (the default, Sonnet 5 via au.)
     job = pg.query("SELECT claude_enrich('notes', 'body', 'answer', 'complete')")
     deadline = time.monotonic() + 60
     while pg.query(f"SELECT state FROM claude.job WHERE id = {job}") not in ("done", "failed") \
@@ -78,10 +78,10 @@ try:
                       f"sum(output_tokens) FROM claude.usage WHERE job_id = {job}")
     used, inp, outp = tokens.split()
     inp, outp = int(inp), int(outp)
-    t.ok(used == "au.anthropic.claude-sonnet-4-5-20250929-v1:0", "the job ran on the worker's model", used)
-    want = (Decimal(inp) * Decimal("3.3") + Decimal(outp) * Decimal("16.5")) / Decimal(1000000)
+    t.ok(used == "au.anthropic.claude-sonnet-5", "the job ran on the worker's model", used)
+    want = (Decimal(inp) * Decimal("2.2") + Decimal(outp) * Decimal("11")) / Decimal(1000000)
     costs = [pg.query(f"SET claude.model = '{m}'; SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
-             .splitlines()[-1] for m in ("au.anthropic.claude-sonnet-5", "global.anthropic.claude-opus-5")]
+             .splitlines()[-1] for m in ("au.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.anthropic.claude-opus-5")]
     t.ok(costs[0] == costs[1] and Decimal(costs[0]) == want.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP),
          "claude.jobs prices a job at its own model's price, whatever the viewer's claude.model",
          f"{costs} vs {want} ({inp} in, {outp} out)")
