@@ -171,6 +171,15 @@ END $$;
 CREATE TRIGGER models_keep_published BEFORE UPDATE ON claude.models
     FOR EACH ROW WHEN (OLD.source IN ('seed', 'aws')) EXECUTE FUNCTION claude.models_keep_published();
 
+-- Backends keep what they read of the catalogue until it changes: a change
+-- invalidates the table's relcache entry, which tells every backend.
+CREATE FUNCTION claude.models_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'claude_models_changed'
+LANGUAGE C;
+CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON claude.models
+    FOR EACH STATEMENT EXECUTE FUNCTION claude.models_changed();
+
 -- Family and version of a model id: ('opus', 4.6) from
 -- anthropic.claude-opus-4-6-v1, ('sonnet', 3.5) from
 -- anthropic.claude-3-5-sonnet-20241022-v2:0; NULLs when the id says neither.
@@ -360,5 +369,5 @@ INSERT INTO claude.models (source, region, model_id, kind, base_model, destinati
 
 REVOKE ALL ON claude.models, claude.models_merged FROM PUBLIC;
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
-REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.model_info(text), claude.model_family(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.models_changed(), claude.model_info(text), claude.model_family(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;

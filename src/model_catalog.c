@@ -5,9 +5,11 @@
  *	  traits Bedrock teaches by refusing a request (doc/models.md).
  *
  * A lookup is one query as the extension owner (path pinned), whose row
- * comes back as JSON.  Entries live until the transaction ends, so a
- * statement over many rows asks once per model and an edit of
- * claude.models applies from the next transaction.  A learnt trait applies
+ * comes back as JSON.  Entries live until claude.models changes: its
+ * statement trigger (claude.models_changed) invalidates the table's relcache
+ * entry, which reaches every backend at commit (and this one at once), and
+ * the relcache callback here forgets everything read.  An aborted
+ * transaction forgets too, since what it read may have been its own.  A learnt trait applies
  * at once in this backend and is written as a 'learned' row of the base
  * model when the caller next flushes inside a transaction it may write in.
  *
@@ -21,9 +23,15 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "model_catalog.h"
 #include "privilege.h"
@@ -44,21 +52,37 @@ typedef struct Learnt
 	bool		written;
 } Learnt;
 
-static MemoryContext cache_cxt = NULL;	/* reset at each transaction's end */
+static MemoryContext cache_cxt = NULL;	/* reset when the catalogue changes */
 static CachedInfo *cache = NULL;
 static MemoryContext learnt_cxt = NULL; /* for the backend's life */
 static Learnt *learnt = NULL;
 
 static void
+forget(void)
+{
+	if (cache_cxt)
+		MemoryContextReset(cache_cxt);
+	cache = NULL;
+}
+
+static Oid	models_relid = InvalidOid;	/* claude.models, as of the last lookup */
+
+/*
+ * Any relcache invalidation of claude.models (or of everything).  No
+ * catalog access here: the table's oid was noted when it was read.
+ */
+static void
+relcache_changed(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || !OidIsValid(models_relid) || relid == models_relid)
+		forget();
+}
+
+static void
 at_xact_end(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		if (cache_cxt)
-			MemoryContextReset(cache_cxt);
-		cache = NULL;
-	}
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		forget();
 }
 
 static void
@@ -71,6 +95,23 @@ ensure_contexts(void)
 	learnt_cxt = AllocSetContextCreate(TopMemoryContext, "pg_claude learnt traits",
 									   ALLOCSET_SMALL_SIZES);
 	RegisterXactCallback(at_xact_end, NULL);
+	CacheRegisterRelcacheCallback(relcache_changed, (Datum) 0);
+}
+
+PG_FUNCTION_INFO_V1(claude_models_changed);
+
+/* claude.models_changed(): the statement trigger that tells every backend. */
+Datum
+claude_models_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("claude.models_changed() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
 }
 
 static const char *
@@ -189,6 +230,7 @@ lookup(ClaudeModelInfo *info)
 
 	if (!catalogue_installed())
 		return;
+	models_relid = get_relname_relid("models", get_namespace_oid("claude", true));
 	values[0] = CStringGetTextDatum(info->model);
 	d = claude_owner_query("SELECT pg_catalog.row_to_json(i)::text FROM claude.model_info($1) AS i",
 						   1, types, values, NULL, true, &isnull);

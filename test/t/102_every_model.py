@@ -134,6 +134,16 @@ try:
     t.ok(state == "done" and labels == "outage,billing" and answer == "You said: hello async",
          "the new model through the worker", (state, labels, answer))
 
+    # an edit of the catalogue applies at once, in a session that already read it
+    emu.reset()
+    rc, out, err = pg.psql("SELECT claude_classify('billing', ARRAY['billing', 'bug'], model => 'au.anthropic.claude-opus-5');"
+                           "UPDATE claude.models SET structured_output = false WHERE model_id = 'anthropic.claude-opus-5';"
+                           "SELECT claude_classify('bug', ARRAY['billing', 'bug'], model => 'au.anthropic.claude-opus-5');")
+    last = emu.stats()["last_request"]["body"]
+    t.ok(rc == 0 and '"tool_choice":{"type":"tool"' in last and "output_config" not in last,
+         "an edit of claude.models shapes the session's next request", (err, last[:300]))
+    pg.query("DELETE FROM claude.models WHERE source = 'user'")
+
     # an explicit temperature to a model that refuses it: an error before anything is sent
     emu.reset()
     rc, out, err = pg.psql("SELECT claude_complete('hi', model => 'au.anthropic.claude-sonnet-5', temperature => 0.3)")
