@@ -25,12 +25,16 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
+#include "utils/timestamp.h"
 
 #include "bedrock.h"
 #include "control_plane.h"
 #include "guc.h"
 #include "privilege.h"
 #include "problem.h"
+#include "subxact.h"
+#include "work_xact.h"
 
 /* The region of a foundation-model ARN (arn:aws:bedrock:REGION::...), or NULL. */
 static char *
@@ -245,30 +249,126 @@ replace_rows(const char *rows_json)
 		2, types, values, NULL, false, &isnull);
 }
 
+/* Every listing, or NULL with *problem set; no transaction needed. */
+static char *
+fetch_rows(int counts[3], ClaudeProblem *problem)
+{
+	cJSON	   *rows = cJSON_CreateArray();
+
+	memset(problem, 0, sizeof(*problem));
+	counts[0] = counts[1] = counts[2] = 0;
+	if (!add_foundation_models(rows, &counts[0], problem) ||
+		!add_profiles(rows, "SYSTEM_DEFINED", &counts[1], problem) ||
+		!add_profiles(rows, "APPLICATION", &counts[2], problem))
+		return NULL;
+	return cJSON_PrintUnformatted(rows);
+}
+
+static void
+warn_refresh_failed(const ClaudeProblem *problem)
+{
+	ereport(WARNING,
+			(errcode(problem->sqlerrcode ? problem->sqlerrcode : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("could not refresh claude.models from the Bedrock control plane: %s",
+					problem->message ? problem->message : "no answer"),
+			 problem->detail ? errdetail_internal("%s", problem->detail) : 0,
+			 errhint("The catalogue keeps what it had; check claude.region, claude.control_endpoint and the server's IAM permissions (bedrock:ListFoundationModels, bedrock:ListInferenceProfiles).")));
+}
+
 bool
 claude_models_refresh_all(int counts[3])
 {
 	ClaudeProblem problem;
-	cJSON	   *rows = cJSON_CreateArray();
-	char	   *json;
+	char	   *json = fetch_rows(counts, &problem);
 
-	memset(&problem, 0, sizeof(problem));
-	counts[0] = counts[1] = counts[2] = 0;
-	if (!add_foundation_models(rows, &counts[0], &problem) ||
-		!add_profiles(rows, "SYSTEM_DEFINED", &counts[1], &problem) ||
-		!add_profiles(rows, "APPLICATION", &counts[2], &problem))
+	if (json == NULL)
 	{
-		ereport(WARNING,
-				(errcode(problem.sqlerrcode ? problem.sqlerrcode : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("could not refresh claude.models from the Bedrock control plane: %s",
-						problem.message ? problem.message : "no answer"),
-				 problem.detail ? errdetail_internal("%s", problem.detail) : 0,
-				 errhint("The catalogue keeps what it had; check claude.region, claude.control_endpoint and the server's IAM permissions (bedrock:ListFoundationModels, bedrock:ListInferenceProfiles).")));
+		warn_refresh_failed(&problem);
 		return false;
 	}
-	json = cJSON_PrintUnformatted(rows);
 	replace_rows(json);
 	return true;
+}
+
+/* Is the region's last refresh older than the interval (in a transaction)? */
+static void
+check_due(void *arg)
+{
+	bool	   *due = (bool *) arg;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		d;
+
+	*due = false;
+	if (!OidIsValid(claude_extension_owner()))
+		return;
+	values[0] = CStringGetTextDatum(claude_region);
+	values[1] = Int32GetDatum(claude_models_refresh_interval_s);
+	d = claude_owner_query("SELECT coalesce(pg_catalog.max(m.updated_at), '-infinity') "
+						   "OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
+						   "pg_catalog.make_interval(secs => $2)) "
+						   "FROM claude.models AS m WHERE m.source OPERATOR(pg_catalog.=) 'aws' "
+						   "AND m.region OPERATOR(pg_catalog.=) $1",
+						   2, types, values, NULL, true, &isnull);
+	*due = !isnull && DatumGetBool(d);
+	if (*due)
+		claude_bedrock_ready_to_sign();
+}
+
+static void
+store_rows(void *arg)
+{
+	replace_rows((const char *) arg);
+}
+
+void
+claude_models_refresh_maybe(void)
+{
+	static TimestampTz next_check = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	ErrorData  *edata;
+	ClaudeProblem problem;
+	int			counts[3];
+	bool		due = false;
+	char	   *json;
+
+	/* the first look a quarter of an hour after the worker starts */
+	if (next_check == 0)
+		next_check = TimestampTzPlusMilliseconds(now, Min(claude_models_refresh_interval_s, 900) * 1000L);
+	if (claude_models_refresh_interval_s <= 0 || now < next_check)
+		return;
+	/* after a failure, again within the hour (or the interval, if shorter) */
+	next_check = TimestampTzPlusMilliseconds(now, Min(claude_models_refresh_interval_s, 3600) * 1000L);
+
+	claude_work_begin();
+	edata = claude_try(check_due, &due);
+	claude_work_end();
+	if (edata != NULL || !due)
+	{
+		if (edata)
+			ereport(WARNING,
+					(errmsg("could not refresh claude.models: %s", edata->message)));
+		return;
+	}
+
+	/* the network calls, with no transaction open */
+	json = fetch_rows(counts, &problem);
+	if (json == NULL)
+	{
+		warn_refresh_failed(&problem);
+		return;
+	}
+	claude_work_begin();
+	edata = claude_try(store_rows, json);
+	claude_work_end();
+	if (edata != NULL)
+		ereport(WARNING,
+				(errmsg("could not store the refreshed claude.models: %s", edata->message)));
+	else
+		ereport(LOG,
+				(errmsg("pg_claude refreshed claude.models for %s: %d models, %d system profiles, %d application profiles",
+						claude_region, counts[0], counts[1], counts[2])));
 }
 
 PG_FUNCTION_INFO_V1(claude_models_refresh);

@@ -20,4 +20,11 @@
  */
 extern bool claude_models_refresh_all(int counts[3]);
 
+/*
+ * The worker's refresh, every claude.models_refresh_interval: a short
+ * transaction to see whether it is due, the listings with none open, a
+ * short one to store them.  Failures are WARNINGs.
+ */
+extern void claude_models_refresh_maybe(void);
+
 #endif							/* PG_CLAUDE_CONTROL_PLANE_H */

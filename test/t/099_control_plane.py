@@ -11,6 +11,7 @@ stay; claude.control_endpoint is for superusers."""
 import os
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
@@ -94,6 +95,22 @@ try:
     t.ok(rc != 0 and "permission denied" in err, "claude.control_endpoint is superuser-only", err)
     rc, out, err = pg.psql("SELECT * FROM claude_models_refresh()", user="plain")
     t.ok(rc != 0 and "permission denied" in err, "claude_models_refresh() is not for everyone", err)
+
+    # the worker refreshes by itself every claude.models_refresh_interval
+    pg.query("DELETE FROM claude.models WHERE source = 'aws'")
+    pg.append_conf("shared_preload_libraries = 'pg_claude'\nclaude.database_name = 'postgres'\n"
+                   "claude.models_refresh_interval = '2s'\n")
+    emu.reset()
+    emu.control("models", {"id": "anthropic.claude-zephyr-7", "regions": {"ap-southeast-2": ["au"]}})
+    pg.restart(env=emulator_env())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and pg.query(
+            "SELECT count(*) FROM claude.models WHERE source = 'aws' AND model_id = 'anthropic.claude-zephyr-7'") != "1":
+        time.sleep(0.5)
+    t.ok(pg.query("SELECT count(*) FROM claude.models WHERE source = 'aws' "
+                  "AND model_id = 'anthropic.claude-zephyr-7'") == "1",
+         "the worker refreshes the catalogue on its own (claude.models_refresh_interval)",
+         [l for l in pg.read_log().splitlines() if "claude" in l.lower()][-8:])
 finally:
     pg.destroy()
     emu.stop()
