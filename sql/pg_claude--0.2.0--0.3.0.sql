@@ -371,3 +371,13 @@ REVOKE ALL ON claude.models, claude.models_merged FROM PUBLIC;
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
 REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.models_changed(), claude.model_info(text), claude.model_family(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;
+
+-- The catalogue refreshed from the Bedrock control plane of claude.region
+-- (doc/models.md); the worker runs it every claude.models_refresh_interval.
+CREATE FUNCTION @extschema@.claude_models_refresh(
+    OUT foundation_models int, OUT system_profiles int, OUT application_profiles int)
+AS 'MODULE_PATHNAME', 'claude_models_refresh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.claude_models_refresh() IS
+'Merge what the Bedrock control plane lists (models, system and application profiles) into claude.models; a failure is a WARNING and keeps the old rows';
+REVOKE ALL ON FUNCTION @extschema@.claude_models_refresh() FROM PUBLIC;

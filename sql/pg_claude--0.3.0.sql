@@ -937,6 +937,15 @@ $$;
 COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 'Where requests were processed since a time: region, endpoint host, model, geography, calls, tokens, roles';
 
+-- The catalogue refreshed from the Bedrock control plane of claude.region
+-- (doc/models.md); the worker runs it every claude.models_refresh_interval.
+CREATE FUNCTION @extschema@.claude_models_refresh(
+    OUT foundation_models int, OUT system_profiles int, OUT application_profiles int)
+AS 'MODULE_PATHNAME', 'claude_models_refresh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.claude_models_refresh() IS
+'Merge what the Bedrock control plane lists (models, system and application profiles) into claude.models; a failure is a WARNING and keeps the old rows';
+
 -- Calls cost money and send data out of the database: nobody may call
 -- Claude until an administrator grants it (see README, "Privileges").
 REVOKE ALL ON FUNCTION @extschema@.claude_complete(text, text, text, int, float8) FROM PUBLIC;
@@ -973,6 +982,7 @@ REVOKE ALL ON FUNCTION claude.dropped_records() FROM PUBLIC;
 REVOKE ALL ON FUNCTION claude.prices_keep_published() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_maintain() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_cache_key(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_models_refresh() FROM PUBLIC;
 REVOKE ALL ON SCHEMA claude FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA claude FROM PUBLIC;
 

@@ -29,6 +29,7 @@
 #include "endpoint.h"
 #include "guc.h"
 #include "problem.h"
+#include "model_catalog.h"
 #include "residency.h"
 #include "sigv4.h"
 
@@ -118,6 +119,7 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.method = ctx->method;
 	req.host = ctx->host_header;
 	req.path = ctx->path;
+	req.query = ctx->query;
 	req.body = ctx->body;
 	req.body_len = ctx->body_len;
 	req.content_type = "application/json";
@@ -256,8 +258,10 @@ enforce_residency(const ClaudeCallContext *cc, const char *operation, const char
 {
 	ClaudeResidencyVerdict v;
 	ClaudeUsageRecord r;
+	ClaudeModelRoutes routes;
 
-	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &v);
+	claude_model_routes(model, &routes);
+	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &routes, &v);
 	if (v.allowed)
 		return pstrdup(v.geography);
 
@@ -626,6 +630,49 @@ claude_bedrock_error_text(const char *operation, const char *model,
 
 	bedrock_problem(operation, model, resp, &p);
 	return p.detail ? psprintf("%s (%s)", p.message, p.detail) : pstrdup(p.message);
+}
+
+char *
+claude_bedrock_control_get(const char *operation, const char *path, const char *query,
+						   ClaudeProblem *problem)
+{
+	SignContext *ctx = palloc0(sizeof(SignContext));
+	ClaudeHttpRequest req;
+	ClaudeHttpResponse resp;
+	ClaudeEndpoint ep;
+	const char *why;
+	char	   *url;
+
+	url = claude_control_endpoint && claude_control_endpoint[0] ? pstrdup(claude_control_endpoint) :
+		psprintf("https://bedrock.%s.%s", claude_region,
+				 strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
+	if (!claude_endpoint_parse(url, &ep, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Bedrock control-plane endpoint \"%s\"", url),
+				 errdetail("%s", why)));
+	ctx->method = "GET";
+	ctx->path = psprintf("%s%s", ep.path_prefix, path);
+	ctx->query = query;
+	ctx->host_header = pstrdup(ep.host_header);
+	ctx->body = "";
+	ctx->operation = operation;
+	ctx->model = "";
+	claude_http_request_init(&req, "GET", psprintf("%s://%s%s%s%s", ep.https ? "https" : "http",
+												  ep.host_header, ctx->path, query ? "?" : "",
+												  query ? query : ""));
+	req.prepare = sign_attempt;
+	req.prepare_arg = ctx;
+	req.refresh_credentials = refresh_after_expiry;
+	req.usable = answer_is_json;
+	claude_aws_response_setup(&req);
+	claude_http_execute(&req, &resp);
+	if (!claude_bedrock_ok(&resp))
+	{
+		bedrock_problem(operation, "", &resp, problem);
+		return NULL;
+	}
+	return resp.body;
 }
 
 /* The residency check alone, with the current settings (for work queued now, sent later). */

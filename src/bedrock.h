@@ -12,12 +12,14 @@
 
 #include "call_context.h"
 #include "http.h"
+#include "problem.h"
 
 /* What signing and the audit need for every attempt of one request. */
 typedef struct SignContext
 {
 	const char *method;
 	const char *path;			/* as on the wire */
+	const char *query;			/* canonical query string, or NULL */
 	const char *host_header;
 	const char *body;
 	size_t		body_len;
@@ -76,6 +78,14 @@ extern char *claude_bedrock_error_text(const char *operation, const char *model,
  */
 extern char *claude_bedrock_invoke(const ClaudeCallContext *cc, const char *model,
 								   const char *body, size_t body_len, ClaudeHttpResponse *resp);
+
+/*
+ * A GET on the Bedrock control plane (claude.control_endpoint, else
+ * https://bedrock.{claude.region}.amazonaws.com), signed as the runtime's
+ * requests are: the body of a 2xx answer, or NULL with *problem set.
+ */
+extern char *claude_bedrock_control_get(const char *operation, const char *path, const char *query,
+										ClaudeProblem *problem);
 
 /* CountTokens on the invoke body a request would carry; the token count. */
 extern long claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model,

@@ -30,6 +30,7 @@
 #include "endpoint.h"
 #include "guc.h"
 #include "privilege.h"
+#include "model_catalog.h"
 #include "residency.h"
 #include "http.h"
 
@@ -120,6 +121,7 @@ claude_residency_check(PG_FUNCTION_ARGS)
 	char	   *model = PG_ARGISNULL(0) ? claude_model : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *host = NULL;
 	ClaudeResidencyVerdict v;
+	ClaudeModelRoutes routes;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -131,7 +133,8 @@ claude_residency_check(PG_FUNCTION_ARGS)
 		if (claude_endpoint_parse(claude_endpoint, &ep, &why))
 			host = pstrdup(ep.host);
 	}
-	claude_residency_judge(claude_residency, claude_region, host, model, &v);
+	claude_model_routes(model, &routes);
+	claude_residency_judge(claude_residency, claude_region, host, model, &routes, &v);
 	values[0] = BoolGetDatum(v.allowed);
 	values[1] = CStringGetTextDatum(v.geography);
 	values[2] = CStringGetTextDatum(v.processed_in);

@@ -81,6 +81,8 @@ static const struct config_enum_entry prompt_cache_ttl_options[] = {
 };
 
 int			claude_prompt_cache_ttl = CLAUDE_PROMPT_CACHE_5M;
+char	   *claude_control_endpoint = NULL;
+int			claude_models_refresh_interval_s = 86400;
 
 static const struct config_enum_entry on_error_options[] = {
 	{"raise", CLAUDE_ON_ERROR_RAISE, false},
@@ -407,6 +409,22 @@ claude_guc_init(void)
 							   "",
 							   PGC_SUSET, 0,
 							   check_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("claude.control_endpoint",
+							   gettext_noop("Sets an override URL for the Bedrock control plane (model and profile listings)."),
+							   gettext_noop("Empty means https://bedrock.<claude.region>.amazonaws.com."),
+							   &claude_control_endpoint,
+							   "",
+							   PGC_SUSET, 0,
+							   check_endpoint, NULL, NULL);
+
+	DefineCustomIntVariable("claude.models_refresh_interval",
+							gettext_noop("Sets how often the worker refreshes claude.models from the control plane (0: never)."),
+							NULL,
+							&claude_models_refresh_interval_s,
+							86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("claude.max_tokens",
 							gettext_noop("Sets the default maximum number of tokens Claude may generate."),

@@ -56,6 +56,8 @@ typedef enum ClaudePromptCacheTtl
 } ClaudePromptCacheTtl;
 
 extern int	claude_prompt_cache_ttl;
+extern char *claude_control_endpoint;
+extern int	claude_models_refresh_interval_s;
 extern int	claude_max_concurrency;
 extern int	claude_worker_concurrency;
 extern int	claude_requests_per_minute;

@@ -279,6 +279,16 @@ claude_model_info(const char *model)
 }
 
 void
+claude_model_routes(const char *model, ClaudeModelRoutes *routes)
+{
+	const ClaudeModelInfo *info = claude_model_info(model);
+	bool		app = info->kind && strcmp(info->kind, "application_profile") == 0;
+
+	routes->destinations = info->destinations;
+	routes->n = app ? info->ndestinations : -1;
+}
+
+void
 claude_model_traits_apply(ClaudeModelTraits *t, ClaudeLearnable trait)
 {
 	switch (trait)

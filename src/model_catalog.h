@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 
+#include "residency.h"
+
 /* A trait the catalogue may not know: then the request is shaped as before. */
 typedef enum ClaudeTrait
 {
@@ -72,6 +74,9 @@ typedef struct ClaudeModelInfo
  * traits this backend learnt (claude_model_learn) are applied on top.
  */
 extern const ClaudeModelInfo *claude_model_info(const char *model);
+
+/* Where an application profile routes, as recorded (n -1 for anything else). */
+extern void claude_model_routes(const char *model, ClaudeModelRoutes *routes);
 
 /* The trait columns a refusal can name. */
 typedef enum ClaudeLearnable

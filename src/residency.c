@@ -294,9 +294,52 @@ judge_profile(const char *residency, const Geography *geo, const char *model,
 }
 
 /* arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID */
+/*
+ * An application inference profile by its recorded destinations: allowed
+ * when every one is inside the geography (the calling region, already
+ * judged, is one of them: a profile routes to its caller's region too).
+ */
+static bool
+judge_routes(const char *residency, const Geography *geo, const char *model,
+			 const char *configured_region, const ClaudeModelRoutes *routes,
+			 ClaudeResidencyVerdict *v)
+{
+	StringInfoData all;
+	StringInfoData outside;
+	const char *outside_geo = NULL;
+	int			i;
+
+	initStringInfo(&all);
+	initStringInfo(&outside);
+	for (i = 0; i < routes->n; i++)
+	{
+		const char *r = routes->destinations[i];
+		bool		inside = strcmp(residency, "region") == 0 ? strcmp(r, configured_region) == 0 :
+			in_list(geo->regions, r);
+
+		appendStringInfo(&all, "%s%s", i ? ", " : "", r);
+		if (!inside)
+		{
+			const Geography *g = geography_of_region(r);
+
+			appendStringInfo(&outside, "%s%s", outside.len ? ", " : "", r);
+			if (outside_geo == NULL)
+				outside_geo = g ? g->name : r;
+		}
+	}
+	snprintf(v->processed_in, sizeof(v->processed_in), "%s", all.data);
+	if (outside.len == 0)
+		return true;
+	refuse(v, outside_geo, NULL, "application inference profile \"%s\" routes requests to %s "
+		   "(claude.models, from GetInferenceProfile); %s %s outside %s", model, all.data,
+		   outside.data, strchr(outside.data, ',') ? "are" : "is", geo ? geo->label : configured_region);
+	return false;
+}
+
 static bool
 judge_arn(const char *residency, const Geography *geo, const char *model,
-		  const char *configured_region, ClaudeResidencyVerdict *v)
+		  const char *configured_region, const ClaudeModelRoutes *routes,
+		  ClaudeResidencyVerdict *v)
 {
 	char	   *copy = pstrdup(model);
 	char	   *fields[6];
@@ -372,8 +415,14 @@ judge_arn(const char *residency, const Geography *geo, const char *model,
 	 */
 	if (strcmp(fields[5], "application-inference-profile") == 0)
 	{
+		if (routes != NULL && routes->n > 0)
+			return judge_routes(residency, geo, model, configured_region, routes, v);
 		refuse(v, "unknown", NULL, "application inference profile \"%s\" may copy a cross-region "
-			   "profile, so where it routes requests cannot be told from its ARN", model);
+			   "profile, and claude.models records no destinations for it, so where it routes "
+			   "requests cannot be told", model);
+		snprintf(v->hint, sizeof(v->hint),
+				 "Run claude_models_refresh() to record where it routes (GetInferenceProfile), "
+				 "or claude.residency = 'none'.");
 		return false;
 	}
 	return true;
@@ -381,7 +430,8 @@ judge_arn(const char *residency, const Geography *geo, const char *model,
 
 static void
 judge(const char *residency, const Geography *geo, const char *region,
-	  const char *endpoint_host, const char *model, ClaudeResidencyVerdict *v)
+	  const char *endpoint_host, const char *model, const ClaudeModelRoutes *routes,
+	  ClaudeResidencyVerdict *v)
 {
 	const char *dot;
 	int			i;
@@ -431,7 +481,7 @@ judge(const char *residency, const Geography *geo, const char *region,
 	/* 3. the model */
 	if (strncmp(model, "arn:", 4) == 0)
 	{
-		judge_arn(residency, geo, model, region, v);
+		judge_arn(residency, geo, model, region, routes, v);
 		return;
 	}
 	dot = strchr(model, '.');
@@ -470,13 +520,13 @@ judge(const char *residency, const Geography *geo, const char *region,
 void
 claude_residency_judge(const char *residency, const char *region,
 					   const char *endpoint_host, const char *model,
-					   ClaudeResidencyVerdict *v)
+					   const ClaudeModelRoutes *routes, ClaudeResidencyVerdict *v)
 {
 	bool		is_none = strcmp(residency, "none") == 0;
 	const Geography *geo = is_none ? &everywhere : find_geography(residency);
 
 	memset(v, 0, sizeof(*v));
-	judge(residency, geo, region, endpoint_host, model, v);
+	judge(residency, geo, region, endpoint_host, model, routes, v);
 	if (!v->allowed && is_none)
 	{
 		v->allowed = true;

@@ -29,11 +29,23 @@ typedef struct ClaudeResidencyVerdict
 extern bool claude_residency_known(const char *name);
 
 /*
+ * Where an application inference profile routes, as recorded in
+ * claude.models from GetInferenceProfile: NULL (or n < 0) when nobody knows.
+ */
+typedef struct ClaudeModelRoutes
+{
+	char	  **destinations;
+	int			n;
+} ClaudeModelRoutes;
+
+/*
  * Judge a request to model (id, profile id or ARN) in region through the
- * endpoint host (NULL when claude.endpoint is not set) under residency.
+ * endpoint host (NULL when claude.endpoint is not set) under residency;
+ * routes, when known, say where an application profile sends it.
  */
 extern void claude_residency_judge(const char *residency, const char *region,
 								   const char *endpoint_host, const char *model,
+								   const ClaudeModelRoutes *routes,
 								   ClaudeResidencyVerdict *v);
 
 /*

@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 
 #include "audit.h"
+#include "control_plane.h"
 #include "guc.h"
 #include "jobs.h"
 #include "privilege.h"
@@ -125,6 +126,10 @@ claude_worker_main(Datum arg)
 		MemoryContextReset(loopcxt);
 		if (worked)
 			continue;
+		oldcxt = MemoryContextSwitchTo(loopcxt);
+		claude_models_refresh_maybe();
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(loopcxt);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAPTIME_MS, PG_WAIT_EXTENSION);
