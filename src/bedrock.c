@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 
 #include "common/base64.h"
+#include "nodes/pg_list.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "aws_response.h"
@@ -28,8 +30,8 @@
 #include "credentials.h"
 #include "endpoint.h"
 #include "guc.h"
-#include "problem.h"
 #include "model_catalog.h"
+#include "problem.h"
 #include "residency.h"
 #include "sigv4.h"
 
@@ -285,6 +287,33 @@ enforce_residency(const ClaudeCallContext *cc, const char *operation, const char
 	return NULL;				/* not reached */
 }
 
+/* Models this backend has warned about being LEGACY. */
+static List *legacy_warned = NIL;
+
+/* A LEGACY model (claude.models): a WARNING, once per backend and model. */
+static void
+warn_legacy(const char *model)
+{
+	const ClaudeModelInfo *info = claude_model_info(model);
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (info->lifecycle == NULL || strcmp(info->lifecycle, "LEGACY") != 0)
+		return;
+	foreach(lc, legacy_warned)
+		if (strcmp((const char *) lfirst(lc), model) == 0)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	legacy_warned = lappend(legacy_warned, pstrdup(model));
+	MemoryContextSwitchTo(old);
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
+			 errmsg("model \"%s\" is LEGACY on Bedrock%s%s", model,
+					info->end_of_life ? "; its end of life is " : "",
+					info->end_of_life ? info->end_of_life : ""),
+			 info->successor ? errhint("claude.models names \"%s\" as its successor.", info->successor) : 0));
+}
+
 /*
  * Everything before sending: residency check (raises), the cache (returns
  * true when answered from it, the answer in call->resp), the path, and the
@@ -308,6 +337,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	/* residency first: nothing is signed, let alone sent, if it is refused */
 	geography = enforce_residency(cc, operation, model,
 								  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	warn_legacy(model);
 
 	ctx->operation = operation;
 	ctx->model = model;
@@ -599,6 +629,16 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 			hint = aws_error_map[i].hint;
 			break;
 		}
+	}
+	/* past its end of life: the catalogue knows what replaces it */
+	if (message && strstr(message, "end of its life") && model && model[0])
+	{
+		const ClaudeModelInfo *info = claude_model_info(model);
+
+		hint = info->successor ?
+			psprintf("Model \"%s\" is past its end of life; claude.models names \"%s\" as its successor "
+					 "(set claude.model or pass model).", model, info->successor) :
+			"The model is past its end of life; choose a current one (see claude.models).";
 	}
 	claude_problem(p, sqlstate,
 				   psprintf("Bedrock %s failed: %s", operation,

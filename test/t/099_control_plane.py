@@ -96,6 +96,22 @@ try:
     rc, out, err = pg.psql("SELECT * FROM claude_models_refresh()", user="plain")
     t.ok(rc != 0 and "permission denied" in err, "claude_models_refresh() is not for everyone", err)
 
+    # lifecycle: a LEGACY model warns (once per session) with its end of life and successor
+    rc, out, err = pg.psql("SELECT claude_complete('a', model => 'au.anthropic.claude-zephyr-7');"
+                           "SELECT claude_complete('b', model => 'au.anthropic.claude-zephyr-7');")
+    t.ok(rc == 0 and err.count("is LEGACY") == 1 and "2099-01-31" in err,
+         "a LEGACY model gives one WARNING per session, with its end-of-life date", err)
+    rc, out, err = pg.psql("SELECT claude_complete('a', model => 'anthropic.claude-3-haiku-20240307-v1:0')")
+    t.ok(rc == 0 and "is LEGACY" in err and "claude-haiku-4-5" in err, "and names its successor", err)
+    # past its end of life: AWS's error, with the successor from the catalogue
+    emu.control("models", {"id": "anthropic.claude-zephyr-6", "end_of_life": "2026-01-01",
+                           "regions": {"ap-southeast-2": ["on_demand"]}})
+    pg.query("INSERT INTO claude.models (model_id, source, successor) "
+             "VALUES ('anthropic.claude-zephyr-6', 'user', 'anthropic.claude-zephyr-7')")
+    rc, out, err = pg.psql("SELECT claude_complete('a', model => 'anthropic.claude-zephyr-6')")
+    t.ok(rc != 0 and "end of its life" in err and "HINT" in err and "anthropic.claude-zephyr-7" in err,
+         "a model past its end of life: AWS's error with a HINT naming the successor", err)
+
     # the worker refreshes by itself every claude.models_refresh_interval
     pg.query("DELETE FROM claude.models WHERE source = 'aws'")
     pg.append_conf("shared_preload_libraries = 'pg_claude'\nclaude.database_name = 'postgres'\n"
