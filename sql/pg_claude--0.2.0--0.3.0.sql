@@ -10,7 +10,7 @@ COMMENT ON TABLE claude.prices IS
 -- A model's row prices its geographic and in-region calls; its global. row
 -- (a longer pattern, so it wins for global. ids) the global profile.
 INSERT INTO claude.prices VALUES
-    ('%claude-opus-5-5%',          'aws-list-2026-12', 'Claude Opus 5.5',            4.40, 22.00, 0.44,  5.50,  10),
+    ('%claude-opus-5-5%',          'aws-list-2026-12', 'Claude Opus 5.5',            4.40, 22.00, 0.44,  5.50,  10),  -- geo price inferred (1.1x global): the list gives the global one only
     ('global.%claude-opus-5-5%',   'aws-list-2026-12', 'Claude Opus 5.5 (global)',   4.00, 20.00, 0.40,  5.00,  10),
     ('%claude-opus-5%',            'aws-list-2026-12', 'Claude Opus 5',              5.50, 27.50, 0.55,  6.875, 10),
     ('global.%claude-opus-5%',     'aws-list-2026-12', 'Claude Opus 5 (global)',     5.00, 25.00, 0.50,  6.25,  10),
@@ -20,7 +20,7 @@ INSERT INTO claude.prices VALUES
     ('global.%claude-opus-4-7%',   'aws-list-2026-12', 'Claude Opus 4.7 (global)',   5.00, 25.00, 0.50,  6.25,  10),
     ('%claude-opus-4-6%',          'aws-list-2026-12', 'Claude Opus 4.6',            5.50, 27.50, 0.55,  6.875, 10),
     ('global.%claude-opus-4-6%',   'aws-list-2026-12', 'Claude Opus 4.6 (global)',   5.00, 25.00, 0.50,  6.25,  10),
-    ('%claude-opus-4-5%',          'aws-list-2026-12', 'Claude Opus 4.5',            5.50, 27.50, 0.55,  6.875, 10),
+    ('%claude-opus-4-5%',          'aws-list-2026-12', 'Claude Opus 4.5',            5.50, 27.50, 0.55,  6.875, 10),  -- geo price inferred (1.1x global): the list gives the global one only
     ('global.%claude-opus-4-5%',   'aws-list-2026-12', 'Claude Opus 4.5 (global)',   5.00, 25.00, 0.50,  6.25,  10),
     ('%claude-opus-4-1%',          'aws-list-2026-12', 'Claude Opus 4.1',           15.00, 75.00, 1.50, 18.75,  10),
     ('%claude-opus-4-%',           'aws-list-2026-12', 'Claude Opus 4',             15.00, 75.00, 1.50, 18.75,   5),
@@ -33,14 +33,29 @@ INSERT INTO claude.prices VALUES
     ('%claude-sonnet-4-%',         'aws-list-2026-12', 'Claude Sonnet 4',            3.00, 15.00, 0.30,  3.75,   5),
     ('%claude-haiku-4-5%',         'aws-list-2026-12', 'Claude Haiku 4.5',           1.10,  5.50, 0.11,  1.375, 10),
     ('global.%claude-haiku-4-5%',  'aws-list-2026-12', 'Claude Haiku 4.5 (global)',  1.00,  5.00, 0.10,  1.25,  10),
-    ('%claude-fable-5-1%',         'aws-list-2026-12', 'Claude Fable 5.1',          11.00, 55.00, 0.275,13.75,  10),
+    ('%claude-fable-5-1%',         'aws-list-2026-12', 'Claude Fable 5.1',          11.00, 55.00, 0.275,13.75,  10),  -- geo price inferred (1.1x global): the list gives the global one only
     ('global.%claude-fable-5-1%',  'aws-list-2026-12', 'Claude Fable 5.1 (global)', 10.00, 50.00, 0.25, 12.50,  10),
-    ('%claude-fable-5%',           'aws-list-2026-12', 'Claude Fable 5',            11.00, 55.00, 1.10, 13.75,  10),
+    ('%claude-fable-5%',           'aws-list-2026-12', 'Claude Fable 5',            11.00, 55.00, 1.10, 13.75,  10),  -- geo price inferred (1.1x global): the list gives the global one only
     ('global.%claude-fable-5%',    'aws-list-2026-12', 'Claude Fable 5 (global)',   10.00, 50.00, 1.00, 12.50,  10),
     ('%claude-3-7-sonnet%',        'aws-list-2026-12', 'Claude 3.7 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
     ('%claude-3-5-sonnet%',        'aws-list-2026-12', 'Claude 3.5 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
     ('%claude-3-5-haiku%',         'aws-list-2026-12', 'Claude 3.5 Haiku',           0.80,  4.00, 0.08,  1.00,  10),
     ('%claude-3-haiku%',           'aws-list-2026-12', 'Claude 3 Haiku',             0.25,  1.25, 0,     0,     10);
+
+-- The price that applies to a model id: your rows first.  An ARN is priced
+-- by its resource id (what follows the first '/'): a global. profile's ARN
+-- costs what its global. id costs, a foundation model's ARN what the model
+-- costs in-region.
+CREATE OR REPLACE FUNCTION claude.price_of(model text)
+RETURNS claude.prices
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p FROM claude.prices p
+    WHERE pg_catalog.regexp_replace(model, '^arn:[^/]*/', '') LIKE p.model_pattern
+    ORDER BY (p.source = 'user') DESC, p.priority DESC, length(p.model_pattern) DESC
+    LIMIT 1
+$$;
 
 -- claude.jobs prices a job's calls from the audit log, by job.
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
@@ -53,17 +68,45 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        CASE WHEN j.rows_total > 0
             THEN round(100.0 * (j.rows_done + j.rows_failed) / j.rows_total, 1) END AS percent_done,
        j.input_tokens, j.output_tokens,
-       -- what the job's calls cost, each at the price of the model it used
-       -- (NULL when one of them has no price)
-       (SELECT CASE WHEN count(*) = 0 THEN 0
+       -- What the job's calls cost, each at the price of the model it used:
+       -- its calls in claude.usage summed by model, each model priced once.
+       -- Tokens the job counted that no remaining call accounts for (calls
+       -- pruned by claude.usage_retention, or records the audit log lost)
+       -- are priced at the job's model: its model option, else the one
+       -- model its remaining calls used.  NULL when a model has no price, or
+       -- when such tokens have no model to be priced at (never the viewer's
+       -- claude.model: the job may have run on another).  0 for a job that
+       -- made no call.
+       (WITH used AS (
+            SELECT u.model,
+                   sum(coalesce(u.input_tokens, 0)) AS input_tokens,
+                   sum(coalesce(u.output_tokens, 0)) AS output_tokens,
+                   sum(coalesce(u.cache_read_tokens, 0)) AS cache_read_tokens,
+                   sum(coalesce(u.cache_write_tokens, 0)) AS cache_write_tokens
+            FROM claude.usage u
+            WHERE u.job_id OPERATOR(pg_catalog.=) j.id AND NOT u.cache_hit
+            GROUP BY u.model
+        ), unrecorded AS (
+            SELECT coalesce(j.options->>'model', (SELECT min(used.model) FROM used
+                                                   HAVING count(*) OPERATOR(pg_catalog.=) 1)) AS model,
+                   greatest(j.input_tokens - coalesce((SELECT sum(used.input_tokens) FROM used), 0), 0) AS input_tokens,
+                   greatest(j.output_tokens - coalesce((SELECT sum(used.output_tokens) FROM used), 0), 0) AS output_tokens,
+                   0 AS cache_read_tokens, 0 AS cache_write_tokens
+        ), parts AS (
+            SELECT * FROM used
+            UNION ALL
+            SELECT * FROM unrecorded
+            WHERE unrecorded.input_tokens OPERATOR(pg_catalog.>) 0
+               OR unrecorded.output_tokens OPERATOR(pg_catalog.>) 0
+        )
+        SELECT CASE WHEN count(*) OPERATOR(pg_catalog.=) 0 THEN 0
                     WHEN bool_and((p.price).input_per_mtok IS NOT NULL) THEN
-                        round(sum(coalesce(u.input_tokens, 0) * (p.price).input_per_mtok
-                                + coalesce(u.output_tokens, 0) * (p.price).output_per_mtok
-                                + coalesce(u.cache_read_tokens, 0) * (p.price).cache_read_per_mtok
-                                + coalesce(u.cache_write_tokens, 0) * (p.price).cache_write_per_mtok)
+                        round(sum(t.input_tokens * (p.price).input_per_mtok
+                                + t.output_tokens * (p.price).output_per_mtok
+                                + t.cache_read_tokens * (p.price).cache_read_per_mtok
+                                + t.cache_write_tokens * (p.price).cache_write_per_mtok)
                               / 1000000.0, 6) END
-        FROM claude.usage u CROSS JOIN LATERAL (SELECT claude.price_of(u.model) AS price) p
-        WHERE u.job_id = j.id AND NOT u.cache_hit) AS estimated_cost_usd,
+        FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
        CASE WHEN j.started_at IS NOT NULL AND j.rows_done + j.rows_failed > 0
             THEN round(((j.rows_done + j.rows_failed)
                  / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001))::numeric, 2)

@@ -137,6 +137,16 @@ extern void claude_http_execute(const ClaudeHttpRequest *req,
  * (false when there are no more), each handed to done() once finished
  * (after the retry policy).  done() may take resp->body by setting it to
  * NULL.  Cancels interrupt everything in flight.
+ *
+ * A caller that keeps its requests within rate limits (the worker,
+ * rate_limit.c) sets the optional hooks, since a limit counts attempts,
+ * not requests: retrying() hears of an attempt that failed and is to be
+ * tried again, and readmit() is asked when that retry is due, answering 0
+ * when it may go now or the ms after which to ask again.  pause() is
+ * asked when next() said no: -1 when there are no more, else the ms after
+ * which to ask next() again (sooner once any attempt ends, which may make
+ * room); without it, or while it answers -1, next() is not asked again.
+ * Unset hooks are NULL (initialise the struct to zero).
  */
 typedef struct ClaudeHttpPump
 {
@@ -144,6 +154,9 @@ typedef struct ClaudeHttpPump
 	bool		(*next) (void *arg, ClaudeHttpRequest **req, void **tag);
 	void		(*done) (void *arg, void *tag, ClaudeHttpResponse *resp);
 	void	   *arg;
+	void		(*retrying) (void *arg, void *tag, const ClaudeHttpResponse *resp);
+	long		(*readmit) (void *arg, void *tag);
+	long		(*pause) (void *arg);
 } ClaudeHttpPump;
 
 extern void claude_http_pump(ClaudeHttpPump *pump);

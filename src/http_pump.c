@@ -90,6 +90,7 @@ typedef struct PumpEntry
 	int			attempt;
 	bool		refreshed;
 	bool		active;
+	bool		deferred;		/* a due retry the caller's limits held back */
 	TimestampTz not_before;
 	ClaudeHttpResponse resp;
 	struct PumpEntry *next;		/* in the waiting list */
@@ -336,7 +337,9 @@ claude_http_pump(ClaudeHttpPump *pump)
 	WaitEventSet *volatile set = NULL;
 	PumpEntry  *volatile waiting = NULL;	/* not in flight: new or backing off */
 	volatile int active = 0;
-	bool		exhausted = false;
+	bool		exhausted = false;	/* next() has no more */
+	TimestampTz ask_at = 0;		/* next() said "not yet": ask again then */
+	bool		room = false;	/* an attempt ended: the limits may have room */
 	int			concurrency = Max(1, Min(pump->concurrency, MAX_SLOTS));
 	WaitEvent  *events = palloc(sizeof(WaitEvent) * (MAX_WATCHED_SOCKETS + 2));
 
@@ -369,13 +372,29 @@ claude_http_pump(ClaudeHttpPump *pump)
 
 			CHECK_FOR_INTERRUPTS();
 
-			/* start what may start: due retries first, then new requests */
+			/*
+			 * Start what may start: due retries first, then new requests.
+			 * Every waiting entry is a retry; a retry goes within the
+			 * caller's limits like a new request, since the service counts
+			 * attempts (readmit), and one they held back is looked at again
+			 * as soon as an attempt ends.
+			 */
 			for (link = (PumpEntry **) &waiting; *link && active < concurrency;)
 			{
 				PumpEntry  *pe = *link;
 
-				if (pe->not_before <= now)
+				if (pe->not_before <= now || (pe->deferred && room))
 				{
+					long		wait_ms = pump->readmit ? pump->readmit(pump->arg, pe->tag) : 0;
+
+					if (wait_ms > 0)
+					{
+						pe->deferred = true;
+						pe->not_before = TimestampTzPlusMilliseconds(now, wait_ms);
+						link = &pe->next;
+						continue;
+					}
+					pe->deferred = false;
 					*link = pe->next;
 					pump_start(e, pe);
 					active++;
@@ -383,7 +402,15 @@ claude_http_pump(ClaudeHttpPump *pump)
 				else
 					link = &pe->next;
 			}
-			while (active < concurrency && !exhausted)
+			/*
+			 * A next() that said "not yet" is asked again when its pause is
+			 * over or as soon as an attempt ends: waiting for the whole
+			 * round to drain would send in waves.
+			 */
+			if (room)
+				ask_at = 0;
+			room = false;
+			while (active < concurrency && !exhausted && ask_at <= now)
 			{
 				ClaudeHttpRequest *req;
 				void	   *tag;
@@ -391,9 +418,15 @@ claude_http_pump(ClaudeHttpPump *pump)
 
 				if (!pump->next(pump->arg, &req, &tag))
 				{
-					exhausted = true;
+					long		pause_ms = pump->pause ? pump->pause(pump->arg) : -1;
+
+					if (pause_ms < 0)
+						exhausted = true;
+					else
+						ask_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(pause_ms, 1));
 					break;
 				}
+				ask_at = 0;
 				pe = palloc0(sizeof(PumpEntry));
 				pe->req = req;
 				pe->tag = tag;
@@ -426,6 +459,7 @@ claude_http_pump(ClaudeHttpPump *pump)
 				req = pe->req;
 				pump_collect(e, s, msg->data.result);
 				active--;
+				room = true;
 				{
 					/* the attempt's judging and auditing keep nothing: scratch memory */
 					MemoryContext old = MemoryContextSwitchTo(e->scratch);
@@ -446,6 +480,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 				{
 					/* refresh and try again at once, once, whatever the budget */
 					pe->refreshed = true;
+					if (pump->retrying)
+						pump->retrying(pump->arg, pe->tag, &pe->resp);
 					req->refresh_credentials(req->prepare_arg);
 					pe->attempt++;
 					pe->not_before = 0;
@@ -464,6 +500,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 											 pe->resp.curl_code != CURLE_OK ? pe->resp.curl_error :
 											 pe->resp.error_type[0] ? pe->resp.error_type : "HTTP error",
 											 pe->attempt + 1, max_retries + 1)));
+					if (pump->retrying)
+						pump->retrying(pump->arg, pe->tag, &pe->resp);
 					pe->next = waiting;
 					waiting = pe;
 				}
@@ -488,7 +526,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 			for (link = (PumpEntry **) &waiting; *link; link = &(*link)->next)
 				if (earliest == 0 || (*link)->not_before < earliest)
 					earliest = (*link)->not_before;
-			if (active < concurrency && ((waiting && earliest <= now) || (!exhausted)))
+			if (active < concurrency &&
+				((waiting && earliest <= now) || (!exhausted && ask_at <= now) || room))
 				continue;
 			if (active == 0 && waiting == NULL)
 				break;
@@ -506,6 +545,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 				timeout_ms = Min(timeout_ms, ms_until(e->timer_deadline));
 			if (waiting && active < concurrency)
 				timeout_ms = Min(timeout_ms, ms_until(earliest));
+			if (!exhausted && ask_at != 0 && active < concurrency)
+				timeout_ms = Min(timeout_ms, ms_until(ask_at));
 			timeout_ms = Max(timeout_ms, 0);
 
 			nevents = WaitEventSetWait(set, timeout_ms, events, MAX_WATCHED_SOCKETS + 2,

@@ -93,15 +93,16 @@ void
 claude_http_execute(const ClaudeHttpRequest *req, ClaudeHttpResponse *resp)
 {
 	SingleState st;
-	ClaudeHttpPump pump;
+	ClaudeHttpPump pump = {
+		.concurrency = 1,
+		.next = single_next,
+		.done = single_done,
+		.arg = &st,
+	};
 
 	memset(resp, 0, sizeof(*resp));
 	st.req = (ClaudeHttpRequest *) req;
 	st.resp = resp;
 	st.given = false;
-	pump.concurrency = 1;
-	pump.next = single_next;
-	pump.done = single_done;
-	pump.arg = &st;
 	claude_http_pump(&pump);
 }

@@ -108,6 +108,7 @@ typedef struct JobPump
 	int			handed;
 	bool		no_more;		/* nothing pending left to claim */
 	bool		stop;			/* the job is no longer running */
+	bool		limited;		/* the rate limits held back the next row */
 	TimestampTz last_flush;
 } JobPump;
 
@@ -269,6 +270,7 @@ job_next(void *arg, ClaudeHttpRequest **req, void **tag)
 	JobPump    *jp = (JobPump *) arg;
 	WorkItem   *it;
 
+	jp->limited = false;
 	if (jp->stop)
 		return false;
 	while (jp->queue == NIL)
@@ -281,13 +283,23 @@ job_next(void *arg, ClaudeHttpRequest **req, void **tag)
 	}
 	it = linitial(jp->queue);
 	if (!claude_work_item_admit(it))
-		return false;			/* the rate limit: the pump ends, the rest waits */
+	{
+		jp->limited = true;		/* the rate limit: the pump asks again (job_pause) */
+		return false;
+	}
 	jp->queue = list_delete_first(jp->queue);
 	it->sent = true;
 	jp->handed++;
 	*req = &it->call.req;
 	*tag = it;
 	return true;
+}
+
+/* next() said no: for the rate limits, ask again when they may have room */
+static long
+job_pause(void *arg)
+{
+	return ((JobPump *) arg)->limited ? claude_rate_wait_ms() : -1;
 }
 
 static void
@@ -405,13 +417,17 @@ work_job(volatile int64 *in_hand)
 
 		for (;;)
 		{
-			ClaudeHttpPump pump;
+			ClaudeHttpPump pump = {
+				.concurrency = claude_rate_concurrency(),
+				.next = job_next,
+				.done = job_done,
+				.arg = jp,
+				.retrying = claude_work_item_retrying,
+				.readmit = claude_work_item_readmit,
+				.pause = job_pause,
+			};
 
 			CHECK_FOR_INTERRUPTS();
-			pump.concurrency = claude_rate_concurrency();
-			pump.next = job_next;
-			pump.done = job_done;
-			pump.arg = jp;
 			claude_http_pump(&pump);
 			job_flush(jp);
 			if (jp->stop)

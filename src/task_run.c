@@ -215,16 +215,17 @@ run_task(TaskRun *run)
 
 	for (round = 0; round < CLAUDE_TASK_ROUNDS + CLAUDE_TASK_RESHAPES; round++)
 	{
-		ClaudeHttpPump pump;
+		ClaudeHttpPump pump = {
+			.concurrency = claude_max_concurrency,
+			.next = run_next,
+			.done = run_done,
+		};
 		int			to_send = prepare_round(run);
 
 		raise_failures(run);
 		if (to_send == 0)
 			break;
 		run->cursor = 0;
-		pump.concurrency = claude_max_concurrency;
-		pump.next = run_next;
-		pump.done = run_done;
 		pump.arg = run;
 		claude_http_pump(&pump);
 		claude_model_learned_flush();

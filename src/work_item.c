@@ -22,6 +22,7 @@
 
 #include "bedrock.h"
 #include "call.h"
+#include "guc.h"
 #include "subxact.h"
 #include "rate_limit.h"
 #include "task.h"
@@ -46,9 +47,7 @@ body_max_tokens(const char *body)
 bool
 claude_work_item_admit(WorkItem *it)
 {
-	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
-	return claude_rate_take((long) (strlen(it->body) / 3), body_max_tokens(it->body),
-							&it->reservation);
+	return claude_rate_take(it->input_estimate, it->max_tokens, &it->reservation);
 }
 
 void
@@ -59,11 +58,30 @@ claude_work_item_answered(WorkItem *it, const ClaudeHttpResponse *resp)
 	claude_rate_feedback(resp);
 }
 
+/*
+ * An attempt that will be tried again is done with its reservation: the
+ * retry reserves anew when it is sent, at the tail of the ledger, as the
+ * service counts it; the failed attempt keeps what the service may hold of
+ * it (rate_limit.c).
+ */
+void
+claude_work_item_retrying(void *arg, void *tag, const ClaudeHttpResponse *resp)
+{
+	claude_work_item_answered((WorkItem *) tag, resp);
+}
+
+long
+claude_work_item_readmit(void *arg, void *tag)
+{
+	return claude_work_item_admit((WorkItem *) tag) ? 0 : claude_rate_wait_ms();
+}
+
 static bool
 round_next(void *arg, ClaudeHttpRequest **req, void **tag)
 {
 	WorkRound  *r = (WorkRound *) arg;
 
+	r->limited = false;
 	while (r->cursor < r->n)
 	{
 		WorkItem   *it = &r->items[r->cursor];
@@ -74,7 +92,10 @@ round_next(void *arg, ClaudeHttpRequest **req, void **tag)
 			continue;
 		}
 		if (!claude_work_item_admit(it))
-			return false;		/* the rate limit: the rest waits for the next pump */
+		{
+			r->limited = true;	/* the rate limit: the pump asks again (round_pause) */
+			return false;
+		}
 		r->cursor++;
 		it->sent = true;
 		*req = &it->call.req;
@@ -101,6 +122,13 @@ round_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	it->output_tokens += Max(resp->output_tokens, 0);
 	it->response = pstrdup(resp->body);
 	it->answered = true;
+}
+
+/* next() said no: for the rate limits, ask again when they may have room */
+static long
+round_pause(void *arg)
+{
+	return ((WorkRound *) arg)->limited ? claude_rate_wait_ms() : -1;
 }
 
 static void
@@ -140,14 +168,18 @@ claude_work_send_round(WorkRound *r)
 
 	for (;;)
 	{
-		ClaudeHttpPump pump;
+		ClaudeHttpPump pump = {
+			.concurrency = claude_rate_concurrency(),
+			.next = round_next,
+			.done = round_done,
+			.arg = r,
+			.retrying = claude_work_item_retrying,
+			.readmit = claude_work_item_readmit,
+			.pause = round_pause,
+		};
 		bool		unsent = false;
 
 		r->cursor = 0;
-		pump.concurrency = claude_rate_concurrency();
-		pump.next = round_next;
-		pump.done = round_done;
-		pump.arg = r;
 		claude_http_pump(&pump);
 
 		for (i = 0; i < r->n; i++)
@@ -170,6 +202,28 @@ claude_work_item_cxt(WorkItem *it)
 	return it->round && it->round->cxt ? it->round->cxt : CurrentMemoryContext;
 }
 
+/*
+ * A request whose reservation is larger than the whole quota is refused by
+ * the service every time (a 429 that is no sign of sending too much, and
+ * would shrink the limits for everyone): it fails here, before it is sent.
+ */
+static void
+check_reservation(const WorkItem *it)
+{
+	double		wanted = claude_rate_reservation(it->input_estimate, it->max_tokens);
+
+	if (claude_tokens_per_minute > 0 && wanted > claude_tokens_per_minute)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the request's token reservation of %.0f exceeds claude.tokens_per_minute (%d)",
+						wanted, claude_tokens_per_minute),
+				 errdetail("A request reserves its input (about %ld tokens) plus max_tokens (%d) "
+						   "times claude.output_burndown (%g) when it is sent, and the quota never holds more.",
+						   it->input_estimate, it->max_tokens, claude_output_burndown),
+				 errhint("Lower max_tokens, or raise claude.tokens_per_minute to the account's quota "
+						 "(or lower claude.output_burndown for a model whose output counts less).")));
+}
+
 typedef struct PrepareArgs
 {
 	WorkRound  *round;
@@ -190,7 +244,12 @@ prepare(void *arg)
 	{
 		it->response = pstrdup(it->call.resp.body);
 		it->answered = true;
+		return;
 	}
+	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
+	it->input_estimate = (long) (strlen(it->body) / 3);
+	it->max_tokens = body_max_tokens(it->body);
+	check_reservation(it);
 }
 
 /*

@@ -34,7 +34,9 @@ typedef struct WorkItem
 	char	   *error;
 	long		input_tokens;
 	long		output_tokens;
-	uint64		reservation;	/* its tokens in the worker's quota ledger, or 0 */
+	long		input_estimate; /* its body's input tokens, about (prepared) */
+	int			max_tokens;		/* its body's max_tokens (prepared) */
+	uint64		reservation;	/* its attempt's tokens in the worker's quota ledger, or 0 */
 } WorkItem;
 
 typedef struct WorkRound
@@ -48,6 +50,7 @@ typedef struct WorkRound
 	ClaudeCallContext cc;		/* on whose behalf the round's requests go */
 	const char *model;
 	ClaudeTask *task;			/* NULL for plain requests */
+	bool		limited;		/* the rate limits held back its next item */
 } WorkRound;
 
 /* Where an item's own allocations go: its claim's memory, if it has one. */
@@ -57,13 +60,22 @@ extern MemoryContext claude_work_item_cxt(WorkItem *it);
 extern void claude_work_prepare(WorkRound *r, WorkItem *it);
 
 /*
- * May the item's request go now, within the rate limits?  If so its
- * reservation of the token quota is taken (its input and max_tokens).
+ * May the item's request (or its retry) go now, within the rate limits?
+ * If so its reservation of the token quota is taken (its input and
+ * max_tokens).
  */
 extern bool claude_work_item_admit(WorkItem *it);
 
 /* Its answer (or failure) arrived: the limits learn from it. */
 extern void claude_work_item_answered(WorkItem *it, const ClaudeHttpResponse *resp);
+
+/*
+ * The pump's hooks for items (http.h): an attempt failed and will be tried
+ * again (its reservation settles, the limits learn from it), and may that
+ * retry go now (0, its reservation taken) or in how many ms.
+ */
+extern void claude_work_item_retrying(void *arg, void *tag, const ClaudeHttpResponse *resp);
+extern long claude_work_item_readmit(void *arg, void *tag);
 
 /* Send a round's prepared items, within the rate limits. */
 extern void claude_work_send_round(WorkRound *r);

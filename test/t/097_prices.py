@@ -3,8 +3,12 @@
 the facts price costs, through claude.price_of, its global price on a
 global. profile and its geographic price (1.1x for Sonnet 4.5 and newer) on
 an au. profile or in-region; an edited price is the user's own and wins.
-claude.jobs prices a job by the calls it made, at the price of the model
-each used: the viewer's claude.model changes nothing."""
+An ARN is priced by its resource id: a global. profile's ARN at the global
+price, a geographic profile's or a foundation model's ARN at the geographic
+one.  claude.jobs prices a job by the calls it made, at the price of the
+model each used: the viewer's claude.model changes nothing; the tokens of
+calls pruned from claude.usage are priced at the job's model, or not at all
+(NULL) when it is not known, never as free."""
 
 import json
 import os
@@ -53,6 +57,14 @@ try:
             a = price("au." + base)
             t.ok(same(a, geo), f"{base}: the au. profile at the geographic price", f"{a} vs {geo}")
             t.ok(same(price(base), geo), f"{base}: in-region at the geographic price", str(price(base)))
+        arn = "arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/"
+        g = price(arn + "global." + base)
+        t.ok(same(g, glob), f"{base}: the global. profile's ARN at the global price", f"{g} vs {glob}")
+        if geo:
+            a = price(arn + "au." + base)
+            t.ok(same(a, geo), f"{base}: the au. profile's ARN at the geographic price", f"{a} vs {geo}")
+            f = price("arn:aws:bedrock:ap-southeast-2::foundation-model/" + base)
+            t.ok(same(f, geo), f"{base}: the foundation model's ARN at the geographic price", f"{f} vs {geo}")
 
     # an edit is the user's own row, which wins; the published one stays
     pg.query("UPDATE claude.prices SET input_per_mtok = 2.5 WHERE model_pattern = '%claude-sonnet-5%'")
@@ -85,6 +97,25 @@ try:
     t.ok(costs[0] == costs[1] and Decimal(costs[0]) == want.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP),
          "claude.jobs prices a job at its own model's price, whatever the viewer's claude.model",
          f"{costs} vs {want} ({inp} in, {outp} out)")
+    # calls pruned from claude.usage (claude.usage_retention) are not free:
+    # their tokens, the job's less those of the calls that remain, are priced
+    # at the job's model (the one its remaining calls used) ...
+    job_tokens = pg.query(f"SELECT input_tokens || ' ' || output_tokens FROM claude.job WHERE id = {job}")
+    t.ok(job_tokens == f"{inp} {outp}", "the job counted the tokens of its calls", f"{job_tokens} vs {inp} {outp}")
+    pg.query("DELETE FROM claude.usage WHERE ctid IN "
+             f"(SELECT ctid FROM claude.usage WHERE job_id = {job} ORDER BY ts LIMIT 2)")
+    pruned = pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
+    t.ok(pruned == costs[0], "a job whose older calls were pruned costs what it cost", f"{pruned} vs {costs[0]}")
+    # ... or, with none left, at its model option; without one, unknown
+    pg.query(f"DELETE FROM claude.usage WHERE job_id = {job}")
+    gone = pg.query(f"SELECT coalesce(estimated_cost_usd::text, 'NULL') FROM claude.jobs WHERE id = {job}")
+    t.ok(gone == "NULL", "a job with no call left and no model option has no estimate, not 0", gone)
+    pg.query(f"""UPDATE claude.job SET options = '{{"model": "global.anthropic.claude-sonnet-5"}}' WHERE id = {job}""")
+    optioned = pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
+    want = ((Decimal(inp) * 2 + Decimal(outp) * 10) / Decimal(1000000)).quantize(Decimal("0.000001"),
+                                                                                rounding=ROUND_HALF_UP)
+    t.ok(optioned and Decimal(optioned) == want, "with none left, its tokens at the price of its model option",
+         f"{optioned} vs {want}")
     empty = pg.query("CREATE TABLE none_ (id int PRIMARY KEY, body text, answer text);"
                      "SELECT claude_enrich('none_', 'body', 'answer', 'complete')")
     t.ok(pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {empty.splitlines()[-1]}") == "0",
