@@ -231,10 +231,15 @@ replace_rows(const char *rows_json)
 
 	values[0] = CStringGetTextDatum(claude_region);
 	values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows_json));
+	/* two statements: in one, the INSERT could meet the rows the DELETE removes */
+	(void) claude_owner_query("WITH gone AS (DELETE FROM claude.models AS m "
+							  "WHERE m.source OPERATOR(pg_catalog.=) 'aws' "
+							  "AND (m.region OPERATOR(pg_catalog.=) $1 OR m.model_id IN "
+							  "(SELECT r.model_id FROM pg_catalog.jsonb_to_recordset($2) AS r(model_id text))) "
+							  "RETURNING 1) SELECT pg_catalog.count(*) FROM gone",
+							  2, types, values, NULL, false, &isnull);
 	(void) claude_owner_query(
-		"WITH gone AS (DELETE FROM claude.models AS m "
-		"               WHERE m.source OPERATOR(pg_catalog.=) 'aws' AND m.region OPERATOR(pg_catalog.=) $1), "
-		"     added AS (INSERT INTO claude.models (model_id, source, kind, base_model, family, version, "
+		"WITH added AS (INSERT INTO claude.models (model_id, source, kind, base_model, family, version, "
 		"                   display_name, region, on_demand, destinations, lifecycle, end_of_life, note) "
 		"               SELECT r.model_id, 'aws', r.kind, r.base_model, "
 		"                      (claude.model_family(coalesce(r.base_model, r.model_id))).family, "

@@ -51,6 +51,9 @@ try:
     t.ok(counts[0] >= 15 and counts[1] > 20 and counts[2] >= 3,
          "refresh lists the region's models, system profiles (past a 20-row page) and application profiles",
          out)
+    again = pg.query("SELECT concat_ws(',', foundation_models, system_profiles, application_profiles) "
+                     "FROM claude_models_refresh()")
+    t.ok(again == out, "a second refresh replaces the rows the first wrote", again)
     t.ok(ops.get("ListFoundationModels", 0) == 1 and ops.get("ListInferenceProfiles", 0) >= 2,
          "through the control plane's own operations, signed", ops)
 
