@@ -521,8 +521,8 @@ claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, cons
 }
 
 /* The "message" of an AWS JSON error body, or NULL. */
-static char *
-aws_error_message(const ClaudeHttpResponse *resp)
+char *
+claude_bedrock_error_message(const ClaudeHttpResponse *resp)
 {
 	cJSON	   *root;
 	const cJSON *msg;
@@ -620,7 +620,7 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 		return;
 	}
 
-	message = aws_error_message(resp);
+	message = claude_bedrock_error_message(resp);
 	for (i = 0; code && i < (int) lengthof(aws_error_map); i++)
 	{
 		if (strcmp(code, aws_error_map[i].code) == 0)

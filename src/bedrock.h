@@ -67,6 +67,9 @@ extern void claude_bedrock_ready_to_sign(void);
 /* The residency check alone (raises 42R01). */
 extern void claude_bedrock_check_residency(const ClaudeCallContext *cc, const char *model);
 
+/* The "message" of an AWS JSON error body (scrubbed), or NULL. */
+extern char *claude_bedrock_error_message(const ClaudeHttpResponse *resp);
+
 /* The error of a failed exchange as text (for per-row errors). */
 extern char *claude_bedrock_error_text(const char *operation, const char *model,
 									   const ClaudeHttpResponse *resp);

@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "anthropic.h"
+#include "bedrock.h"
 #include "call.h"
 #include "guc.h"
 #include "jsonschema.h"
@@ -313,25 +314,6 @@ claude_task_interpret(const ClaudeTask *t, const char *json, char **result, char
 	*error = answer.problem.sqlerrcode != 0 ? answer.problem.message : NULL;
 }
 
-/* The message of an AWS error body ({"message": ...} or {"Message": ...}). */
-static char *
-aws_message(const ClaudeHttpResponse *resp)
-{
-	cJSON	   *root;
-	const cJSON *m;
-	char	   *msg = NULL;
-
-	if (resp->body == NULL || (root = cJSON_Parse(resp->body)) == NULL)
-		return NULL;
-	m = cJSON_GetObjectItemCaseSensitive(root, "message");
-	if (!cJSON_IsString(m))
-		m = cJSON_GetObjectItemCaseSensitive(root, "Message");
-	if (cJSON_IsString(m))
-		msg = pstrdup(m->valuestring);
-	cJSON_Delete(root);
-	return msg;
-}
-
 bool
 claude_task_reshape(ClaudeTask *t, const ClaudeHttpResponse *resp)
 {
@@ -343,7 +325,7 @@ claude_task_reshape(ClaudeTask *t, const ClaudeHttpResponse *resp)
 
 	if (resp->status != 400 || strncmp(resp->error_type, "ValidationException", 19) != 0)
 		return false;
-	msg = aws_message(resp);
+	msg = claude_bedrock_error_message(resp);
 	if (!claude_model_refusal(msg, &trait))
 		return false;
 	claude_model_learn(t->model, trait, msg);
