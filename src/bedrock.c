@@ -70,17 +70,20 @@ static const struct
 	"The account's Bedrock quota is exhausted; ask AWS for a higher quota."},
 };
 
-/* Where requests go: claude.endpoint, or the regional public endpoint. */
+/*
+ * Where requests go: the override setting, or the service's regional public
+ * host (bedrock-runtime for the runtime, bedrock for the control plane).
+ */
 static void
-resolve_endpoint(ClaudeEndpoint *ep)
+resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *service)
 {
 	const char *why;
 	char	   *url;
 
-	if (claude_endpoint && claude_endpoint[0])
-		url = pstrdup(claude_endpoint);
+	if (override && override[0])
+		url = pstrdup(override);
 	else
-		url = psprintf("https://bedrock-runtime.%s.%s", claude_region,
+		url = psprintf("https://%s.%s.%s", service, claude_region,
 					   strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
 	if (!claude_endpoint_parse(url, ep, &why))
 		ereport(ERROR,
@@ -88,6 +91,12 @@ resolve_endpoint(ClaudeEndpoint *ep)
 				 errmsg("invalid Bedrock endpoint \"%s\"", url),
 				 errdetail("%s", why)));
 	pfree(url);
+}
+
+static void
+resolve_endpoint(ClaudeEndpoint *ep)
+{
+	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime");
 }
 
 char *
@@ -680,17 +689,8 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 	ClaudeHttpRequest req;
 	ClaudeHttpResponse resp;
 	ClaudeEndpoint ep;
-	const char *why;
-	char	   *url;
 
-	url = claude_control_endpoint && claude_control_endpoint[0] ? pstrdup(claude_control_endpoint) :
-		psprintf("https://bedrock.%s.%s", claude_region,
-				 strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
-	if (!claude_endpoint_parse(url, &ep, &why))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid Bedrock control-plane endpoint \"%s\"", url),
-				 errdetail("%s", why)));
+	resolve_service_endpoint(&ep, claude_control_endpoint, "bedrock");
 	ctx->method = "GET";
 	ctx->path = psprintf("%s%s", ep.path_prefix, path);
 	ctx->query = query;
