@@ -971,11 +971,19 @@ COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 -- The catalogue refreshed from the Bedrock control plane of claude.region
 -- (doc/models.md); the worker runs it every claude.models_refresh_interval.
 CREATE FUNCTION @extschema@.claude_models_refresh(
-    OUT foundation_models int, OUT system_profiles int, OUT application_profiles int)
+    OUT region               text,
+    OUT foundation_models    int,
+    OUT system_profiles      int,
+    OUT application_profiles int,
+    OUT added                int,
+    OUT changed              int,
+    OUT removed              int,
+    OUT error                text)
+RETURNS record
 AS 'MODULE_PATHNAME', 'claude_models_refresh'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.claude_models_refresh() IS
-'Merge what the Bedrock control plane lists (models, system and application profiles) into claude.models; a failure is a WARNING and keeps the old rows';
+'Replace claude.region''s aws rows of claude.models with what the Bedrock control plane lists (models, system and application profiles): the counts listed, added, changed and removed; a failure is a WARNING, its error, and the old rows kept';
 
 -- Calls cost money and send data out of the database: nobody may call
 -- Claude until an administrator grants it (see README, "Privileges").

@@ -551,14 +551,39 @@ claude_bedrock_error_message(const ClaudeHttpResponse *resp)
 	return out;
 }
 
-/* What a broken exchange (no HTTP answer) means, as a problem. */
+/*
+ * The control plane's endpoint: claude.control_endpoint, or the regional
+ * one (raises on a URL that does not parse; the setting's check hook
+ * refuses those).
+ */
 static void
-transport_problem(const char *operation, const ClaudeHttpResponse *resp, ClaudeProblem *p)
+resolve_control_endpoint(ClaudeEndpoint *ep)
+{
+	resolve_service_endpoint(ep, claude_control_endpoint, "bedrock");
+}
+
+/*
+ * What a broken exchange (no HTTP answer) means, as a problem.  model NULL:
+ * a control-plane request, to claude.control_endpoint's host.
+ */
+static void
+transport_problem(const char *operation, const char *model, const ClaudeHttpResponse *resp,
+				  ClaudeProblem *p)
 {
 	char		host[CLAUDE_HOST_MAX + 8];
 	char		prefix[256];
+	const char *what = model ? "Bedrock" : "the Bedrock control plane";
+	const char *setting = model ? "claude.endpoint" : "claude.control_endpoint";
 
-	(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+	if (model)
+		(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+	else
+	{
+		ClaudeEndpoint ep;
+
+		resolve_control_endpoint(&ep);
+		strlcpy(host, ep.base_url, sizeof(host));
+	}
 
 	switch (resp->curl_code)
 	{
@@ -575,9 +600,9 @@ transport_problem(const char *operation, const ClaudeHttpResponse *resp, ClaudeP
 		case CURLE_COULDNT_CONNECT:
 		case CURLE_SSL_CONNECT_ERROR:
 			claude_problem(p, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-						   psprintf("could not connect to Bedrock at %s", host),
+						   psprintf("could not connect to %s at %s", what, host),
 						   psprintf("%s (after %d retries)", resp->curl_error, resp->retries),
-						   "Check claude.region, claude.endpoint and the network path to the endpoint.");
+						   psprintf("Check claude.region, %s and the network path to the endpoint.", setting));
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			claude_problem(p, ERRCODE_CONNECTION_FAILURE,
@@ -585,11 +610,12 @@ transport_problem(const char *operation, const ClaudeHttpResponse *resp, ClaudeP
 						   psprintf("%s (claude.timeout is %d ms, claude.connect_timeout %d ms; %d retries)",
 									resp->curl_error, claude_timeout_ms, claude_connect_timeout_ms,
 									resp->retries),
-						   "Raise claude.timeout for long answers, or lower max_tokens.");
+						   model ? "Raise claude.timeout for long answers, or lower max_tokens." :
+						   "Raise claude.timeout, or check the network path to the endpoint.");
 			break;
 		default:
 			claude_problem(p, ERRCODE_CONNECTION_FAILURE,
-						   psprintf("connection to Bedrock at %s failed during %s", host, operation),
+						   psprintf("connection to %s at %s failed during %s", what, host, operation),
 						   psprintf("%s (after %d retries)", resp->curl_error, resp->retries), NULL);
 	}
 }
@@ -598,6 +624,7 @@ transport_problem(const char *operation, const ClaudeHttpResponse *resp, ClaudeP
  * What an answer that is not a success means: the SQLSTATE of its AWS
  * error code, with code, message and request id; one function for the
  * error a scalar call raises and the text a batch row or job row keeps.
+ * model NULL: a control-plane listing, which concerns no model.
  */
 static void
 bedrock_problem(const char *operation, const char *model, const ClaudeHttpResponse *resp,
@@ -611,21 +638,23 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 
 	if (resp->curl_code != CURLE_OK)
 	{
-		transport_problem(operation, resp, p);
+		transport_problem(operation, model, resp, p);
 		return;
 	}
 	if (resp->unusable)
 	{
 		claude_problem(p, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
 					   psprintf("Bedrock %s answered with a body that is not JSON", operation),
-					   psprintf("Model: %s. HTTP status %ld, content type %s, %zu bytes, request id %s, %d retries.",
-								model, resp->status,
+					   psprintf("%s%s%sHTTP status %ld, content type %s, %zu bytes, request id %s, %d retries.",
+								model ? "Model: " : "", model ? model : "", model ? ". " : "",
+								resp->status,
 								resp->content_type[0] ? resp->content_type : "(none)",
 								resp->body_len,
 								resp->request_id[0] ? resp->request_id : "(none)",
 								resp->retries),
-					   "Something between the database and Bedrock (a proxy, claude.endpoint) may be "
-					   "altering answers; claude.max_retries sets how often it is asked again.");
+					   psprintf("Something between the database and Bedrock (a proxy, %s) may be "
+								"altering answers; claude.max_retries sets how often it is asked again.",
+								model ? "claude.endpoint" : "claude.control_endpoint"));
 		return;
 	}
 
@@ -635,10 +664,15 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 		if (strcmp(code, aws_error_map[i].code) == 0)
 		{
 			sqlstate = aws_error_map[i].sqlstate;
-			hint = aws_error_map[i].hint;
+			/* a listing names no model: only the signing and quota hints apply */
+			if (model || sqlstate == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ||
+				sqlstate == ERRCODE_EXTERNAL_ROUTINE_EXCEPTION)
+				hint = aws_error_map[i].hint;
 			break;
 		}
 	}
+	if (model == NULL && sqlstate == ERRCODE_INSUFFICIENT_PRIVILEGE)
+		hint = psprintf("Check that the IAM identity may call bedrock:%s in claude.region.", operation);
 	/* past its end of life: the catalogue knows what replaces it */
 	if (message && strstr(message, "end of its life") && model && model[0])
 	{
@@ -652,9 +686,10 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 	claude_problem(p, sqlstate,
 				   psprintf("Bedrock %s failed: %s", operation,
 							code ? code : psprintf("HTTP %ld", resp->status)),
-				   psprintf("%s%sModel: %s. HTTP status %ld, request id %s, %d retries.",
+				   psprintf("%s%s%s%s%sHTTP status %ld, request id %s, %d retries.",
 							message ? message : "", message ? " " : "",
-							model, resp->status,
+							model ? "Model: " : "", model ? model : "", model ? ". " : "",
+							resp->status,
 							resp->request_id[0] ? resp->request_id : "(none)",
 							resp->retries),
 				   hint);
@@ -690,7 +725,7 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 	ClaudeHttpResponse resp;
 	ClaudeEndpoint ep;
 
-	resolve_service_endpoint(&ep, claude_control_endpoint, "bedrock");
+	resolve_control_endpoint(&ep);
 	ctx->method = "GET";
 	ctx->path = psprintf("%s%s", ep.path_prefix, path);
 	ctx->query = query;
@@ -709,7 +744,7 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 	claude_http_execute(&req, &resp);
 	if (!claude_bedrock_ok(&resp))
 	{
-		bedrock_problem(operation, "", &resp, problem);
+		bedrock_problem(operation, NULL, &resp, problem);
 		return NULL;
 	}
 	return resp.body;

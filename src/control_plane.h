@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * control_plane.h
- *	  claude.models refreshed from the Bedrock control plane.
+ *	  The Bedrock control plane of claude.region: the listings
+ *	  claude_models_refresh() reads (control_plane.c).
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -10,21 +11,28 @@
 #ifndef PG_CLAUDE_CONTROL_PLANE_H
 #define PG_CLAUDE_CONTROL_PLANE_H
 
-#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "problem.h"
 
 /*
- * List claude.region's foundation models and inference profiles and
- * replace its 'aws' rows (inside a transaction).  counts: foundation
- * models, system profiles, application profiles.  False after a WARNING,
- * the old rows kept.
+ * Each answers the operation's array (a cJSON array in
+ * CurrentMemoryContext, cJSON allocating with palloc), or NULL with
+ * *problem set: an exchange that failed after its retries, an AWS error, an
+ * answer that is not JSON or lacks the array.  No SPI, no transaction
+ * needed.
  */
-extern bool claude_models_refresh_all(int counts[3]);
+
+/* ListFoundationModels?byProvider=Anthropic: its modelSummaries. */
+extern cJSON *claude_control_foundation_models(ClaudeProblem *problem);
 
 /*
- * The worker's refresh, every claude.models_refresh_interval: a short
- * transaction to see whether it is due, the listings with none open, a
- * short one to store them.  Failures are WARNINGs.
+ * ListInferenceProfiles?type=TYPE (SYSTEM_DEFINED or APPLICATION), every
+ * page (maxResults=1000, following nextToken): the inferenceProfileSummaries.
  */
-extern void claude_models_refresh_maybe(void);
+extern cJSON *claude_control_inference_profiles(const char *type, ClaudeProblem *problem);
+
+/* GetInferenceProfile of a profile id or ARN: the profile's object. */
+extern cJSON *claude_control_inference_profile(const char *id, ClaudeProblem *problem);
 
 #endif							/* PG_CLAUDE_CONTROL_PLANE_H */

@@ -293,7 +293,28 @@ judge_profile(const char *residency, const Geography *geo, const char *model,
 	return false;
 }
 
-/* arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID */
+/*
+ * The first geography that holds the region and every destination (the
+ * residency that would allow such a profile), or NULL.
+ */
+static const Geography *
+geography_of_routes(const char *region, const ClaudeModelRoutes *routes)
+{
+	int			g;
+	int			i;
+
+	for (g = 0; g < (int) lengthof(geographies); g++)
+	{
+		bool		all = in_list(geographies[g].regions, region);
+
+		for (i = 0; all && i < routes->n; i++)
+			all = in_list(geographies[g].regions, routes->destinations[i]);
+		if (all)
+			return &geographies[g];
+	}
+	return NULL;
+}
+
 /*
  * An application inference profile by its recorded destinations: allowed
  * when every one is inside the geography (the calling region, already
@@ -307,6 +328,7 @@ judge_routes(const char *residency, const Geography *geo, const char *model,
 	StringInfoData all;
 	StringInfoData outside;
 	const char *outside_geo = NULL;
+	const Geography *wider;
 	int			i;
 
 	initStringInfo(&all);
@@ -330,12 +352,15 @@ judge_routes(const char *residency, const Geography *geo, const char *model,
 	snprintf(v->processed_in, sizeof(v->processed_in), "%s", all.data);
 	if (outside.len == 0)
 		return true;
-	refuse(v, outside_geo, NULL, "application inference profile \"%s\" routes requests to %s "
+	wider = geography_of_routes(configured_region, routes);
+	refuse(v, outside_geo, wider ? wider->name : NULL,
+		   "application inference profile \"%s\" routes requests to %s "
 		   "(claude.models, from GetInferenceProfile); %s %s outside %s", model, all.data,
 		   outside.data, strchr(outside.data, ',') ? "are" : "is", geo ? geo->label : configured_region);
 	return false;
 }
 
+/* arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID */
 static bool
 judge_arn(const char *residency, const Geography *geo, const char *model,
 		  const char *configured_region, const ClaudeModelRoutes *routes,

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The pg_claude job worker (asynchronous requests and enrichment jobs),
+ *	  The pg_claude job worker (asynchronous requests, enrichment jobs and
+ *	  the refresh of claude.models, models_refresh.c),
  *	  the registration of both pg_claude background workers, and the
  *	  shared wake-up state through which backends wake each of them.
  *
@@ -45,9 +46,9 @@
 #include "utils/memutils.h"
 
 #include "audit.h"
-#include "control_plane.h"
 #include "guc.h"
 #include "jobs.h"
+#include "models_refresh.h"
 #include "privilege.h"
 #include "wakeup.h"
 #include "worker.h"
@@ -119,6 +120,12 @@ claude_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* claude.models from the control plane, when due (a busy worker too) */
+		oldcxt = MemoryContextSwitchTo(loopcxt);
+		claude_models_refresh_maybe();
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(loopcxt);
+
 		/* asynchronous requests and job rows (their audit records go to the writer) */
 		oldcxt = MemoryContextSwitchTo(loopcxt);
 		worked = claude_jobs_work();
@@ -126,10 +133,6 @@ claude_worker_main(Datum arg)
 		MemoryContextReset(loopcxt);
 		if (worked)
 			continue;
-		oldcxt = MemoryContextSwitchTo(loopcxt);
-		claude_models_refresh_maybe();
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(loopcxt);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAPTIME_MS, PG_WAIT_EXTENSION);
