@@ -51,7 +51,8 @@ def family_defaults(family, version):
     if version < 4:
         d["output_burndown"] = 1  # api_facts.quotas: 5x is the Claude 4 family's
         d["max_output"] = 4096
-        d["thinking"] = "none"
+        # extended thinking began with Claude 3.7 Sonnet
+        d["thinking"] = "enabled" if family == "sonnet" and version >= 3.7 else "none"
     if version >= 4.5 or (family == "opus" and version >= 4.1):
         d["sampling_exclusive"] = True  # temperature and top_p not together
     if family == "opus" and version >= 4.6:

@@ -5,11 +5,44 @@
 -- The published prices of 2026-12 replace those of 2026-11; your own rows
 -- (source 'user') stay and still win.
 DELETE FROM claude.prices WHERE source = 'aws-list-2026-11';
+-- 1-hour cache writes are priced apart; batch inference at a share of the price
+ALTER TABLE claude.prices ADD COLUMN cache_write_1h_per_mtok numeric,
+    ADD COLUMN batch_factor numeric NOT NULL DEFAULT 0.5 CHECK (batch_factor > 0 AND batch_factor <= 1);
+CREATE OR REPLACE FUNCTION claude.prices_keep_published()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO claude.prices (model_pattern, source, description, input_per_mtok, output_per_mtok,
+                               cache_read_per_mtok, cache_write_per_mtok, priority,
+                               cache_write_1h_per_mtok, batch_factor)
+    VALUES (NEW.model_pattern, 'user', NEW.description, NEW.input_per_mtok, NEW.output_per_mtok,
+            NEW.cache_read_per_mtok, NEW.cache_write_per_mtok, NEW.priority,
+            NEW.cache_write_1h_per_mtok, NEW.batch_factor)
+    ON CONFLICT (model_pattern, source) DO UPDATE SET
+        description = EXCLUDED.description, input_per_mtok = EXCLUDED.input_per_mtok,
+        output_per_mtok = EXCLUDED.output_per_mtok, cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
+        cache_write_per_mtok = EXCLUDED.cache_write_per_mtok, priority = EXCLUDED.priority,
+        cache_write_1h_per_mtok = EXCLUDED.cache_write_1h_per_mtok, batch_factor = EXCLUDED.batch_factor;
+    RETURN NULL;
+END $$;
+COMMENT ON COLUMN claude.prices.cache_write_per_mtok IS 'USD per million tokens written to the prompt cache for 5 minutes';
+COMMENT ON COLUMN claude.prices.cache_write_1h_per_mtok IS
+'USD per million tokens written to the prompt cache for an hour (claude.prompt_cache_ttl = 1h); NULL: 2x input';
+COMMENT ON COLUMN claude.prices.batch_factor IS 'Share of the on-demand price a batch inference job pays (0.5: half)';
+ALTER TABLE claude.usage ADD COLUMN cache_write_1h_tokens bigint;
+COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
+COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
 COMMENT ON TABLE claude.prices IS
 'USD per million tokens by model id pattern (LIKE); your rows (source ''user'') win over the published ones';
 -- A model's row prices its geographic and in-region calls; its global. row
 -- (a longer pattern, so it wins for global. ids) the global profile.
-INSERT INTO claude.prices VALUES
+-- a 1-hour cache write costs 2x input (the published rule); batch inference half
+INSERT INTO claude.prices (model_pattern, source, description, input_per_mtok, output_per_mtok,
+                           cache_read_per_mtok, cache_write_per_mtok, priority,
+                           cache_write_1h_per_mtok, batch_factor)
+SELECT v.*, 2 * v.input_per_mtok, 0.5 FROM (VALUES
     ('%claude-opus-5-5%',          'aws-list-2026-12', 'Claude Opus 5.5',            4.40, 22.00, 0.44,  5.50,  10),  -- geo price inferred (1.1x global): the list gives the global one only
     ('global.%claude-opus-5-5%',   'aws-list-2026-12', 'Claude Opus 5.5 (global)',   4.00, 20.00, 0.40,  5.00,  10),
     ('%claude-opus-5%',            'aws-list-2026-12', 'Claude Opus 5',              5.50, 27.50, 0.55,  6.875, 10),
@@ -40,7 +73,9 @@ INSERT INTO claude.prices VALUES
     ('%claude-3-7-sonnet%',        'aws-list-2026-12', 'Claude 3.7 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
     ('%claude-3-5-sonnet%',        'aws-list-2026-12', 'Claude 3.5 Sonnet',          3.00, 15.00, 0.30,  3.75,  10),
     ('%claude-3-5-haiku%',         'aws-list-2026-12', 'Claude 3.5 Haiku',           0.80,  4.00, 0.08,  1.00,  10),
-    ('%claude-3-haiku%',           'aws-list-2026-12', 'Claude 3 Haiku',             0.25,  1.25, 0,     0,     10);
+    ('%claude-3-haiku%',           'aws-list-2026-12', 'Claude 3 Haiku',             0.25,  1.25, 0,     0,     10)
+) AS v (model_pattern, source, description, input_per_mtok, output_per_mtok,
+         cache_read_per_mtok, cache_write_per_mtok, priority);
 
 -- The price that applies to a model id: your rows first.  An ARN is priced
 -- by its resource id (what follows the first '/'): a global. profile's ARN
@@ -56,6 +91,65 @@ AS $$
     ORDER BY (p.source = 'user') DESC, p.priority DESC, length(p.model_pattern) DESC
     LIMIT 1
 $$;
+
+-- What a call's tokens cost at a price, in USD (unrounded).  Tokens written
+-- for an hour are part of cache_write_tokens and cost the 1-hour price
+-- (NULL there: the published rule, 2x input).  Qualified throughout and
+-- without a search_path of its own, so the planner can inline it.
+CREATE FUNCTION claude.cost_usd(price claude.prices, input_tokens numeric, output_tokens numeric,
+                                cache_read_tokens numeric DEFAULT 0, cache_write_tokens numeric DEFAULT 0,
+                                cache_write_1h_tokens numeric DEFAULT 0)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ((coalesce(input_tokens, 0) OPERATOR(pg_catalog.*) (price).input_per_mtok)
+          OPERATOR(pg_catalog.+) (coalesce(output_tokens, 0) OPERATOR(pg_catalog.*) (price).output_per_mtok)
+          OPERATOR(pg_catalog.+) (coalesce(cache_read_tokens, 0) OPERATOR(pg_catalog.*) (price).cache_read_per_mtok)
+          OPERATOR(pg_catalog.+) ((coalesce(cache_write_tokens, 0) OPERATOR(pg_catalog.-) coalesce(cache_write_1h_tokens, 0))
+                                  OPERATOR(pg_catalog.*) (price).cache_write_per_mtok)
+          OPERATOR(pg_catalog.+) (coalesce(cache_write_1h_tokens, 0)
+                                  OPERATOR(pg_catalog.*) coalesce((price).cache_write_1h_per_mtok,
+                                                                  2 OPERATOR(pg_catalog.*) (price).input_per_mtok)))
+           OPERATOR(pg_catalog./) 1000000.0
+$$;
+COMMENT ON FUNCTION claude.cost_usd(claude.prices, numeric, numeric, numeric, numeric, numeric) IS
+'USD that tokens cost at a claude.prices row (cache writes for an hour at the 1-hour price)';
+
+-- claude.stats prices 1-hour cache writes at their own price.
+-- Per model and day: calls, cache hits, errors by code, latency
+-- percentiles, tokens, estimated cost.  security_invoker: each role sees
+-- the statistics of the rows it may see.
+CREATE OR REPLACE VIEW claude.stats WITH (security_invoker = true) AS
+WITH u AS (
+    SELECT usage.*, (usage.ts AT TIME ZONE 'UTC')::date AS day,
+           claude.price_of(usage.model) AS price
+    FROM claude.usage
+), errs AS (
+    SELECT e.model, e.day, jsonb_object_agg(e.error_code, e.n) AS errors_by_code
+    FROM (SELECT u.model, u.day, u.error_code, count(*) AS n
+          FROM u WHERE u.error_code IS NOT NULL AND NOT u.cache_hit
+          GROUP BY u.model, u.day, u.error_code) e
+    GROUP BY e.model, e.day
+)
+SELECT u.model,
+       u.day,
+       count(*) FILTER (WHERE NOT u.cache_hit) AS calls,
+       count(*) FILTER (WHERE u.cache_hit) AS cache_hits,
+       count(*) FILTER (WHERE NOT u.cache_hit AND u.error_code IS NOT NULL) AS errors,
+       coalesce(errs.errors_by_code, '{}') AS errors_by_code,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p50_latency_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p95_latency_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p99_latency_ms,
+       sum(u.input_tokens) FILTER (WHERE NOT u.cache_hit) AS input_tokens,
+       sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
+       sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
+       sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
+       round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                                 u.cache_write_tokens, u.cache_write_1h_tokens))
+             FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
+       claude.dropped_records() AS dropped_audit_records
+FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
+GROUP BY u.model, u.day, errs.errors_by_code;
 
 -- claude.jobs prices a job's calls from the audit log, by job.
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
@@ -82,7 +176,8 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                    sum(coalesce(u.input_tokens, 0)) AS input_tokens,
                    sum(coalesce(u.output_tokens, 0)) AS output_tokens,
                    sum(coalesce(u.cache_read_tokens, 0)) AS cache_read_tokens,
-                   sum(coalesce(u.cache_write_tokens, 0)) AS cache_write_tokens
+                   sum(coalesce(u.cache_write_tokens, 0)) AS cache_write_tokens,
+                   sum(coalesce(u.cache_write_1h_tokens, 0)) AS cache_write_1h_tokens
             FROM claude.usage u
             WHERE u.job_id OPERATOR(pg_catalog.=) j.id AND NOT u.cache_hit
             GROUP BY u.model
@@ -91,7 +186,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                    HAVING count(*) OPERATOR(pg_catalog.=) 1)) AS model,
                    greatest(j.input_tokens - coalesce((SELECT sum(used.input_tokens) FROM used), 0), 0) AS input_tokens,
                    greatest(j.output_tokens - coalesce((SELECT sum(used.output_tokens) FROM used), 0), 0) AS output_tokens,
-                   0 AS cache_read_tokens, 0 AS cache_write_tokens
+                   0 AS cache_read_tokens, 0 AS cache_write_tokens, 0 AS cache_write_1h_tokens
         ), parts AS (
             SELECT * FROM used
             UNION ALL
@@ -101,11 +196,9 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
         )
         SELECT CASE WHEN count(*) OPERATOR(pg_catalog.=) 0 THEN 0
                     WHEN bool_and((p.price).input_per_mtok IS NOT NULL) THEN
-                        round(sum(t.input_tokens * (p.price).input_per_mtok
-                                + t.output_tokens * (p.price).output_per_mtok
-                                + t.cache_read_tokens * (p.price).cache_read_per_mtok
-                                + t.cache_write_tokens * (p.price).cache_write_per_mtok)
-                              / 1000000.0, 6) END
+                        round(sum(claude.cost_usd(p.price, t.input_tokens, t.output_tokens,
+                                                  t.cache_read_tokens, t.cache_write_tokens,
+                                                  t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
        CASE WHEN j.started_at IS NOT NULL AND j.rows_done + j.rows_failed > 0
             THEN round(((j.rows_done + j.rows_failed)
@@ -373,7 +466,7 @@ INSERT INTO claude.models (source, region, model_id, kind, family, version, disp
     ('seed', 'ap-southeast-2', 'anthropic.claude-opus-5-5', 'foundation_model', 'opus', 5.5, 'Claude Opus 5.5', false, 'ACTIVE', NULL, NULL, false, false, false, false, false, true, true, 4096, 1000000, 128000, 'always_on', true, 5, '{5m,1h}', 'Sydney routes unverified: au and global assumed'),
     ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20240620-v1:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 4096, 'none', true, 1, NULL, 'not in the facts: Anthropic''s model overview'),
     ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20241022-v2:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 8192, 'none', true, 1, NULL, 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-7-sonnet-20250219-v1:0', 'foundation_model', 'sonnet', 3.7, 'Claude 3.7 Sonnet', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 64000, 'none', true, 1, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-7-sonnet-20250219-v1:0', 'foundation_model', 'sonnet', 3.7, 'Claude 3.7 Sonnet', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 1, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
     ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-20250514-v1:0', 'foundation_model', 'sonnet', 4, 'Claude Sonnet 4', false, 'LEGACY', NULL, 'anthropic.claude-sonnet-5', true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 5, '{5m,1h}', NULL),
     ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-5-20250929-v1:0', 'foundation_model', 'sonnet', 4.5, 'Claude Sonnet 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 1024, 200000, 64000, 'enabled', true, 5, '{5m,1h}', NULL),
     ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-6', 'foundation_model', 'sonnet', 4.6, 'Claude Sonnet 4.6', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 2048, 1000000, 64000, 'enabled', true, 5, '{5m,1h}', NULL),

@@ -347,6 +347,8 @@ read_usage(const cJSON *root, ClaudeUsage *usage)
 	usage->output_tokens = json_long(u, "output_tokens");
 	usage->cache_read_tokens = json_long(u, "cache_read_input_tokens");
 	usage->cache_write_tokens = json_long(u, "cache_creation_input_tokens");
+	usage->cache_write_1h_tokens =
+		json_long(cJSON_GetObjectItemCaseSensitive(u, "cache_creation"), "ephemeral_1h_input_tokens");
 }
 
 void

@@ -23,7 +23,8 @@ typedef struct ClaudeUsage
 	long		input_tokens;
 	long		output_tokens;
 	long		cache_read_tokens;
-	long		cache_write_tokens;
+	long		cache_write_tokens;	/* both TTLs */
+	long		cache_write_1h_tokens;	/* of which written for an hour */
 } ClaudeUsage;
 
 typedef struct ClaudeMessageRequest

@@ -99,7 +99,8 @@ claude_usage_init(ClaudeUsageRecord *r, const ClaudeCallContext *cc, const char 
 	strlcpy(r->operation, operation, sizeof(r->operation));
 	strlcpy(r->model, model, sizeof(r->model));
 	r->http_status = -1;
-	r->input_tokens = r->output_tokens = r->cache_read_tokens = r->cache_write_tokens = -1;
+	r->input_tokens = r->output_tokens = r->cache_read_tokens = r->cache_write_tokens =
+		r->cache_write_1h_tokens = -1;
 	r->latency_ms = r->ttft_ms = -1;
 	r->retries = -1;
 	r->job_id = cc->job_id;

@@ -33,6 +33,7 @@ typedef struct ClaudeUsageRecord
 	int64		output_tokens;
 	int64		cache_read_tokens;
 	int64		cache_write_tokens;
+	int64		cache_write_1h_tokens;	/* of cache_write_tokens, for an hour */
 	double		latency_ms;
 	double		ttft_ms;
 	int32		retries;

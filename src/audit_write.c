@@ -36,8 +36,8 @@
 	"INSERT INTO claude.usage (ts, role_name, database_name, backend_pid, function_name, operation, " \
 	"model, region, endpoint_host, geography, request_id, http_status, error_code, input_tokens, " \
 	"output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, ttft_ms, retries, cache_hit, " \
-	"job_id, prompt_sha256, prompt, cache_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
-	"$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
+	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
 
 /*
  * Every operator and function schema-qualified: these statements run with
@@ -111,15 +111,15 @@ spi_check(int rc, const char *what)
 static void
 write_usage(const ClaudeUsageRecord *r, const char *prompt)
 {
-	Oid			types[25] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+	Oid			types[26] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, INT4OID, BOOLOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[25];
-	char		n[26];
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		v[26];
+	char		n[27];
 
 	memset(n, ' ', sizeof(n));
-	n[25] = '\0';
+	n[26] = '\0';
 	v[0] = TimestampTzGetDatum(r->ts);
 	v[1] = text_or_null(r->role_name, &n[1]);
 	v[2] = text_or_null(r->database_name, &n[2]);
@@ -150,8 +150,9 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt)
 	v[22] = text_or_null(r->prompt_sha256, &n[22]);
 	v[23] = text_or_null(prompt, &n[23]);
 	v[24] = text_or_null(r->cache_key, &n[24]);
+	v[25] = int8_or_null(r->cache_write_1h_tokens, &n[25]);
 
-	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 25, types), v, n, false, 0),
+	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 26, types), v, n, false, 0),
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{

@@ -203,12 +203,17 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	r.output_tokens = resp->output_tokens;
 	r.cache_read_tokens = resp->cache_read_tokens;
 	r.cache_write_tokens = resp->cache_write_tokens;
+	/*
+	 * The body's usage block where headers are missing, and for how much of
+	 * a cache write was for an hour (priced higher; no header says it).
+	 */
 	if (!resp->interrupted && resp->status >= 200 && resp->status < 300 && resp->body &&
-		strcmp(ctx->operation, "InvokeModel") == 0)
+		strcmp(ctx->operation, "InvokeModel") == 0 &&
+		(r.input_tokens < 0 || r.output_tokens < 0 || r.cache_read_tokens < 0 ||
+		 r.cache_write_tokens != 0))
 	{
 		ClaudeUsage usage;
 
-		/* the body's usage block where headers are missing */
 		claude_anthropic_usage(resp->body, &usage);
 		if (r.input_tokens < 0)
 			r.input_tokens = usage.input_tokens;
@@ -218,7 +223,10 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 			r.cache_read_tokens = usage.cache_read_tokens;
 		if (r.cache_write_tokens < 0)
 			r.cache_write_tokens = usage.cache_write_tokens;
+		r.cache_write_1h_tokens = usage.cache_write_1h_tokens;
 	}
+	if (r.cache_write_tokens == 0)
+		r.cache_write_1h_tokens = 0;
 	r.latency_ms = resp->interrupted ? -1 : resp->latency_ms;
 	r.retries = attempt;
 	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));

@@ -46,7 +46,7 @@ int			claude_max_concurrency = 8;
 int			claude_worker_concurrency = 16;
 int			claude_requests_per_minute = 0;
 int			claude_tokens_per_minute = 0;
-double		claude_output_burndown = 5.0;
+double		claude_output_burndown = -1.0;
 int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
@@ -540,13 +540,14 @@ claude_guc_init(void)
 
 	/*
 	 * Bedrock reserves max_tokens of output at the start of a request and
-	 * counts Claude 4-family output several times over against the quota.
+	 * counts Claude 4-family output several times over against the quota;
+	 * by how much is each model's output_burndown in claude.models.
 	 */
 	DefineCustomRealVariable("claude.output_burndown",
 							 gettext_noop("Sets how many quota tokens one output token costs under claude.tokens_per_minute."),
-							 NULL,
+							 gettext_noop("-1: each model's factor from claude.models."),
 							 &claude_output_burndown,
-							 5.0, 0.0, 100.0,
+							 -1.0, -1.0, 100.0,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 

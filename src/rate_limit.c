@@ -7,7 +7,8 @@
  * claude.requests_per_minute paces requests evenly (a bucket of one).
  * claude.tokens_per_minute is a ledger of reservations over the last
  * minute, as Bedrock accounts its TPM quota: a request reserves its input
- * plus max_tokens x claude.output_burndown when it is sent, and when the
+ * plus max_tokens x the model's output burn-down (claude.models, or
+ * claude.output_burndown for every model) when it is sent, and when the
  * answer arrives its reservation shrinks to what it used (the unused
  * output and the cache reads are given back).  A request refused before
  * it ran (400, 403, 404, 429) gives back everything; one that may have run
@@ -36,6 +37,7 @@
 
 #include "guc.h"
 #include "http.h"
+#include "model_catalog.h"
 #include "rate_limit.h"
 
 /*
@@ -50,6 +52,7 @@ typedef struct Reservation
 	uint64		id;				/* 0: free */
 	TimestampTz at;
 	double		tokens;
+	double		burndown;		/* quota tokens per output token */
 	bool		settled;		/* its attempt has ended */
 } Reservation;
 
@@ -133,9 +136,20 @@ token_limit(void)
 }
 
 double
-claude_rate_reservation(long input_tokens, int max_tokens)
+claude_rate_reservation(long input_tokens, int max_tokens, double burndown)
 {
-	return Max(input_tokens, 0) + Max(max_tokens, 0) * claude_output_burndown;
+	return Max(input_tokens, 0) + Max(max_tokens, 0) * burndown;
+}
+
+double
+claude_rate_burndown(const char *model)
+{
+	double		f;
+
+	if (claude_output_burndown >= 0)
+		return claude_output_burndown;
+	f = claude_model_info(model)->traits.output_burndown;
+	return f >= 0 ? f : 5.0;	/* unknown: the Claude 4 family's */
 }
 
 /*
@@ -158,10 +172,10 @@ ledger_fits(double held, int flying, double wanted)
 }
 
 bool
-claude_rate_take(long input_tokens, int max_tokens, uint64 *reservation)
+claude_rate_take(long input_tokens, int max_tokens, double burndown, uint64 *reservation)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	double		wanted = claude_rate_reservation(input_tokens, max_tokens);
+	double		wanted = claude_rate_reservation(input_tokens, max_tokens, burndown);
 
 	*reservation = 0;
 	pace_refill(now);
@@ -195,6 +209,7 @@ claude_rate_take(long input_tokens, int max_tokens, uint64 *reservation)
 		r->id = ledger_next_id++;
 		r->at = now;
 		r->tokens = wanted;
+		r->burndown = burndown;
 		r->settled = false;
 		ledger_len++;
 		ledger_in_flight++;
@@ -227,7 +242,7 @@ claude_rate_settle(uint64 reservation, const ClaudeHttpResponse *resp)
 		return;
 	if (resp->status >= 200 && resp->status < 300 && resp->input_tokens >= 0)
 		used = Max(resp->input_tokens, 0) + Max(resp->cache_write_tokens, 0)
-			+ Max(resp->output_tokens, 0) * claude_output_burndown;
+			+ Max(resp->output_tokens, 0) * r->burndown;
 	else if (refused_before_running(resp->status))
 		used = 0;
 	else

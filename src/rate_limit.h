@@ -13,14 +13,17 @@
 #include "http.h"
 
 /* What a request of input_tokens and max_tokens reserves of the token quota. */
-extern double claude_rate_reservation(long input_tokens, int max_tokens);
+extern double claude_rate_reservation(long input_tokens, int max_tokens, double burndown);
+
+/* Quota tokens one output token of model costs (claude.output_burndown, else its claude.models factor). */
+extern double claude_rate_burndown(const char *model);
 
 /*
  * May a request (or a retry) of about input_tokens and max_tokens go now?
  * If so its reservation is taken and *reservation names it (0: no token
  * limit); if not, claude_rate_wait_ms says for how long it waits.
  */
-extern bool claude_rate_take(long input_tokens, int max_tokens, uint64 *reservation);
+extern bool claude_rate_take(long input_tokens, int max_tokens, double burndown, uint64 *reservation);
 
 /*
  * An attempt's answer (or failure) arrived: the reservation shrinks to what

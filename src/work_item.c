@@ -47,7 +47,7 @@ body_max_tokens(const char *body)
 bool
 claude_work_item_admit(WorkItem *it)
 {
-	return claude_rate_take(it->input_estimate, it->max_tokens, &it->reservation);
+	return claude_rate_take(it->input_estimate, it->max_tokens, it->burndown, &it->reservation);
 }
 
 void
@@ -210,7 +210,7 @@ claude_work_item_cxt(WorkItem *it)
 static void
 check_reservation(const WorkItem *it)
 {
-	double		wanted = claude_rate_reservation(it->input_estimate, it->max_tokens);
+	double		wanted = claude_rate_reservation(it->input_estimate, it->max_tokens, it->burndown);
 
 	if (claude_tokens_per_minute > 0 && wanted > claude_tokens_per_minute)
 		ereport(ERROR,
@@ -218,10 +218,10 @@ check_reservation(const WorkItem *it)
 				 errmsg("the request's token reservation of %.0f exceeds claude.tokens_per_minute (%d)",
 						wanted, claude_tokens_per_minute),
 				 errdetail("A request reserves its input (about %ld tokens) plus max_tokens (%d) "
-						   "times claude.output_burndown (%g) when it is sent, and the quota never holds more.",
-						   it->input_estimate, it->max_tokens, claude_output_burndown),
+						   "times the model's output burn-down (%g) when it is sent, and the quota never holds more.",
+						   it->input_estimate, it->max_tokens, it->burndown),
 				 errhint("Lower max_tokens, or raise claude.tokens_per_minute to the account's quota "
-						 "(or lower claude.output_burndown for a model whose output counts less).")));
+						 "(or lower the model's output_burndown in claude.models if its output counts less).")));
 }
 
 typedef struct PrepareArgs
@@ -249,6 +249,7 @@ prepare(void *arg)
 	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
 	it->input_estimate = (long) (strlen(it->body) / 3);
 	it->max_tokens = body_max_tokens(it->body);
+	it->burndown = claude_rate_burndown(a->round->model);
 	check_reservation(it);
 }
 

@@ -36,6 +36,7 @@ typedef struct WorkItem
 	long		output_tokens;
 	long		input_estimate; /* its body's input tokens, about (prepared) */
 	int			max_tokens;		/* its body's max_tokens (prepared) */
+	double		burndown;		/* quota tokens per output token of its model (prepared) */
 	uint64		reservation;	/* its attempt's tokens in the worker's quota ledger, or 0 */
 } WorkItem;
 

@@ -120,6 +120,42 @@ try:
                      "SELECT claude_enrich('none_', 'body', 'answer', 'complete')")
     t.ok(pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {empty.splitlines()[-1]}") == "0",
          "a job that made no call costs 0")
+
+    # a prompt-cache write for an hour costs 2x input, one for 5 minutes 1.25x
+    # (facts: pricing_notes.cache); claude.stats prices each at its own rate
+    big = "; ".join(f"detail {i} about billing disputes, refunds, invoices and charges" for i in range(400))
+    model = "au.anthropic.claude-opus-4-8"
+    rows = {}
+    for ttl in ("1h", "5m"):
+        # a prefix of its own per TTL (Opus 4.8 caches from 4,096 tokens), so each is a write
+        labels = '{"billing": "%s", "bug": "something is broken (%s)"}' % (big, ttl)
+        pg.query(f"SET claude.prompt_cache_ttl = '{ttl}'; "
+                 f"SELECT claude_classify('charged twice ({ttl})', '{labels}'::jsonb, model => '{model}')")
+        for _ in range(50):  # the audit writer is asynchronous
+            rows[ttl] = pg.query("SELECT concat_ws(' ', input_tokens, output_tokens, coalesce(cache_read_tokens, 0), "
+                                 "cache_write_tokens, cache_write_1h_tokens) FROM claude.usage "
+                                 f"WHERE model = '{model}' AND function_name = 'claude_classify' "
+                                 f"ORDER BY id DESC LIMIT 1 OFFSET {0 if ttl == '1h' else 0}").split()
+            if len(rows[ttl]) == 5 and (ttl == "1h" or rows[ttl] != rows["1h"]):
+                break
+            time.sleep(0.1)
+    w1h, w5m = rows["1h"], rows["5m"]
+    t.ok(int(w1h[3]) > 0 and w1h[4] == w1h[3], "a 1-hour cache write is recorded as such", w1h)
+    t.ok(int(w5m[3]) > 0 and w5m[4] == "0", "a 5-minute one is not", w5m)
+    inp, outp, read, write = (Decimal(x) for x in price(model))
+    t.ok(inp == Decimal("5.50"), "Opus 4.8 in Sydney at its geographic input price", str(inp))
+    def cost(r):
+        i, o, cr, cw, c1 = (Decimal(x) for x in r)
+        return (i * inp + o * outp + cr * read + (cw - c1) * write + c1 * 2 * inp) / Decimal(1000000)
+    for ttl, r in rows.items():
+        got = pg.query(f"SELECT claude.cost_usd(claude.price_of('{model}'), {r[0]}, {r[1]}, {r[2]}, {r[3]}, {r[4]})")
+        t.ok(Decimal(got) == cost(r), f"claude.cost_usd prices a {ttl} cache write at its rate", f"{got} vs {cost(r)}")
+    stats = pg.query(f"SELECT estimated_cost_usd FROM claude.stats WHERE model = '{model}'")
+    want = (cost(w1h) + cost(w5m)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    t.ok(stats and Decimal(stats) == want, "claude.stats adds both at their rates", f"{stats} vs {want}")
+    one_h = pg.query(f"SELECT cache_write_1h_per_mtok, batch_factor FROM claude.price_of('{model}')").split("|")
+    t.ok(Decimal(one_h[0]) == 2 * inp and Decimal(one_h[1]) == Decimal("0.5"),
+         "the published 1-hour write price is 2x input and batch inference half", one_h)
 finally:
     pg.destroy()
     emu.stop()
