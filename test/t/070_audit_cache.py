@@ -158,9 +158,9 @@ try:
       "'au.anthropic.claude-sonnet-4-5-20250929-v1:0', g, 1000000, 100000, 200 FROM generate_series(1, 100) g")
     rc, out, err = q("SELECT calls, p50_latency_ms, p95_latency_ms, p99_latency_ms, estimated_cost_usd "
                      "FROM claude.stats WHERE day = '2026-01-01'")
-    # percentile_cont over 1..100: p50 50.5, p95 95.05, p99 99.01; cost at the au. (geographic)
+    # percentile_cont over 1..100: p50 50.5, p95 95.05, p99 99.01, rounded to 0.1 ms; cost at the au. (geographic)
     # price of Sonnet 4.5, 1.1x global: 100 * (1M * $3.30 + 0.1M * $16.50) / 1M
-    t.ok(out == "100|50.5|95.05|99.01|495.000000", "claude.stats: p50/p95/p99 and cost on known data", out + err)
+    t.ok(out == "100|50.5|95.1|99|495.000000", "claude.stats: p50/p95/p99 and cost on known data", out + err)
     q("INSERT INTO claude.usage (ts, role_name, database_name, backend_pid, model, error_code, http_status) "
       "VALUES ('2026-01-01 01:00+00', 'postgres', 'postgres', 1, 'au.anthropic.claude-sonnet-4-5-20250929-v1:0', "
       "'ThrottlingException', 429)")
