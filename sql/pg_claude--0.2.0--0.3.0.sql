@@ -115,41 +115,6 @@ $$;
 COMMENT ON FUNCTION claude.cost_usd(claude.prices, numeric, numeric, numeric, numeric, numeric) IS
 'USD that tokens cost at a claude.prices row (cache writes for an hour at the 1-hour price)';
 
--- claude.stats prices 1-hour cache writes at their own price.
--- Per model and day: calls, cache hits, errors by code, latency
--- percentiles, tokens, estimated cost.  security_invoker: each role sees
--- the statistics of the rows it may see.
-CREATE OR REPLACE VIEW claude.stats WITH (security_invoker = true) AS
-WITH u AS (
-    SELECT usage.*, (usage.ts AT TIME ZONE 'UTC')::date AS day,
-           claude.price_of(usage.model) AS price
-    FROM claude.usage
-), errs AS (
-    SELECT e.model, e.day, jsonb_object_agg(e.error_code, e.n) AS errors_by_code
-    FROM (SELECT u.model, u.day, u.error_code, count(*) AS n
-          FROM u WHERE u.error_code IS NOT NULL AND NOT u.cache_hit
-          GROUP BY u.model, u.day, u.error_code) e
-    GROUP BY e.model, e.day
-)
-SELECT u.model,
-       u.day,
-       count(*) FILTER (WHERE NOT u.cache_hit) AS calls,
-       count(*) FILTER (WHERE u.cache_hit) AS cache_hits,
-       count(*) FILTER (WHERE NOT u.cache_hit AND u.error_code IS NOT NULL) AS errors,
-       coalesce(errs.errors_by_code, '{}') AS errors_by_code,
-       percentile_cont(0.50) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p50_latency_ms,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p95_latency_ms,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit) AS p99_latency_ms,
-       sum(u.input_tokens) FILTER (WHERE NOT u.cache_hit) AS input_tokens,
-       sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
-       sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
-       sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
-       round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                                 u.cache_write_tokens, u.cache_write_1h_tokens))
-             FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
-       claude.dropped_records() AS dropped_audit_records
-FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
-GROUP BY u.model, u.day, errs.errors_by_code;
 
 -- claude.jobs prices a job's calls from the audit log, by job.
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
@@ -526,7 +491,7 @@ COMMENT ON FUNCTION @extschema@.claude_models_refresh() IS
 'Replace claude.region''s aws rows of claude.models with what the Bedrock control plane lists (models, system and application profiles): the counts listed, added, changed and removed; a failure is a WARNING, its error, and the old rows kept';
 REVOKE ALL ON FUNCTION @extschema@.claude_models_refresh() FROM PUBLIC;
 
--- claude.stats: latency percentiles rounded to 0.1 ms (issue 14); types and
+-- claude.stats: latency percentiles rounded to 0.1 ms, 1-hour cache writes at their price; types and
 -- column names unchanged, so CREATE OR REPLACE keeps grants and dependents.
 CREATE OR REPLACE VIEW claude.stats WITH (security_invoker = true) AS
 WITH u AS (
@@ -553,12 +518,9 @@ SELECT u.model,
        sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
        sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
        sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
-       round(sum(
-           (coalesce(u.input_tokens, 0) * (u.price).input_per_mtok
-          + coalesce(u.output_tokens, 0) * (u.price).output_per_mtok
-          + coalesce(u.cache_read_tokens, 0) * (u.price).cache_read_per_mtok
-          + coalesce(u.cache_write_tokens, 0) * (u.price).cache_write_per_mtok)
-          / 1000000.0) FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
+       round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                                 u.cache_write_tokens, u.cache_write_1h_tokens))
+             FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
        claude.dropped_records() AS dropped_audit_records
 FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
 GROUP BY u.model, u.day, errs.errors_by_code;
