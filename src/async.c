@@ -453,10 +453,20 @@ job_lookup(int64 job, bool to_change, char **state)
 	return may_see_job(TextDatumGetCString(fields[0]), to_change);
 }
 
+/* Someone else's job is answered as no job at all: ids are not enumerable. */
+static void
+job_not_found(int64 job)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("job " INT64_FORMAT " does not exist", job),
+			 errhint("claude.jobs lists the jobs you may see.")));
+}
+
 /*
  * Change a job's state with sql (its $1 is the job id), if the caller may;
  * the statement names the states it moves from, so a cancel is never
- * undone by a later change.
+ * undone by a later change.  False: the job is in no state to move from.
  */
 static bool
 job_set_state(int64 job, const char *sql)
@@ -468,7 +478,14 @@ job_set_state(int64 job, const char *sql)
 	Datum		r;
 
 	if (!job_lookup(job, true, &state))
-		return false;
+	{
+		if (!job_lookup(job, false, &state))
+			job_not_found(job);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change job " INT64_FORMAT, job),
+				 errdetail("You may read the job's state, but only its owner or a superuser may change it.")));
+	}
 	r = claude_owner_query(sql, 1, types, values, NULL, false, &isnull);
 	return !isnull && DatumGetBool(r);
 }
@@ -565,12 +582,8 @@ claude_job_wait(PG_FUNCTION_ARGS)
 
 	for (;;)
 	{
-		/* someone else's job is answered as no job at all: ids are not enumerable */
 		if (!job_lookup(job, false, &state))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job " INT64_FORMAT " does not exist", job),
-					 errhint("claude.jobs lists the jobs you may see.")));
+			job_not_found(job);
 		if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
 			strcmp(state, "cancelled") == 0 || (!forever && GetCurrentTimestamp() >= deadline))
 			break;

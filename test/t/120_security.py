@@ -223,7 +223,10 @@ try:
     t.ok(rc != 0 and "does not exist" in err,
          "claude_job_wait on another role's job answers as if there were no such job", err)
     rc, out, err = q(f"SET ROLE carol; SELECT claude_job_cancel({alice_job})")
-    t.ok(out.strip().splitlines()[-1] == "f", "claude_job_cancel of another role's job does nothing", out + err)
+    t.ok(rc != 0 and "does not exist" in err, "claude_job_cancel of another role's job: as if there were no such job",
+         out + err)
+    rc, out, err = q("SELECT claude_job_cancel(999999)")
+    t.ok(rc != 0 and "job 999999 does not exist" in err, "claude_job_cancel of no job at all: the same error", err)
     t.ok(val(f"SET ROLE alice; SELECT claude_job_wait({alice_job}, '0 seconds')") == "done",
          "the owner sees her own job's state")
 
