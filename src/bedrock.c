@@ -628,6 +628,15 @@ transport_problem(const char *operation, const char *model, const ClaudeHttpResp
 	}
 }
 
+/* What follows AWS's message before our own sentences: it may lack its full stop. */
+static const char *
+sentence_end(const char *message)
+{
+	size_t		n = strlen(message);
+
+	return n > 0 && strchr(".!?", message[n - 1]) ? " " : ". ";
+}
+
 /*
  * What an answer that is not a success means: the SQLSTATE of its AWS
  * error code, with code, message and request id; one function for the
@@ -695,7 +704,7 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 				   psprintf("Bedrock %s failed: %s", operation,
 							code ? code : psprintf("HTTP %ld", resp->status)),
 				   psprintf("%s%s%s%s%sHTTP status %ld, request id %s, %d retries.",
-							message ? message : "", message ? " " : "",
+							message ? message : "", message ? sentence_end(message) : "",
 							model ? "Model: " : "", model ? model : "", model ? ". " : "",
 							resp->status,
 							resp->request_id[0] ? resp->request_id : "(none)",
