@@ -37,7 +37,6 @@
 
 #include "guc.h"
 #include "http.h"
-#include "model_catalog.h"
 #include "rate_limit.h"
 
 /*
@@ -139,17 +138,6 @@ double
 claude_rate_reservation(long input_tokens, int max_tokens, double burndown)
 {
 	return Max(input_tokens, 0) + Max(max_tokens, 0) * burndown;
-}
-
-double
-claude_rate_burndown(const char *model)
-{
-	double		f;
-
-	if (claude_output_burndown >= 0)
-		return claude_output_burndown;
-	f = claude_model_info(model)->traits.output_burndown;
-	return f >= 0 ? f : 5.0;	/* unknown: the Claude 4 family's */
 }
 
 /*

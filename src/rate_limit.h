@@ -15,9 +15,6 @@
 /* What a request of input_tokens and max_tokens reserves of the token quota. */
 extern double claude_rate_reservation(long input_tokens, int max_tokens, double burndown);
 
-/* Quota tokens one output token of model costs (claude.output_burndown, else its claude.models factor). */
-extern double claude_rate_burndown(const char *model);
-
 /*
  * May a request (or a retry) of about input_tokens and max_tokens go now?
  * If so its reservation is taken and *reservation names it (0: no token

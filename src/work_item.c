@@ -23,6 +23,7 @@
 #include "bedrock.h"
 #include "call.h"
 #include "guc.h"
+#include "model_catalog.h"
 #include "subxact.h"
 #include "rate_limit.h"
 #include "task.h"
@@ -42,6 +43,21 @@ body_max_tokens(const char *body)
 
 	cJSON_Delete(root);
 	return max_tokens;
+}
+
+/*
+ * Quota tokens one output token of model costs: claude.output_burndown
+ * when set, else the model's factor in claude.models.
+ */
+static double
+output_burndown(const char *model)
+{
+	double		f;
+
+	if (claude_output_burndown >= 0)
+		return claude_output_burndown;
+	f = claude_model_info(model)->traits.output_burndown;
+	return f >= 0 ? f : 5.0;	/* unknown: the Claude 4 family's */
 }
 
 bool
@@ -249,7 +265,7 @@ prepare(void *arg)
 	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
 	it->input_estimate = (long) (strlen(it->body) / 3);
 	it->max_tokens = body_max_tokens(it->body);
-	it->burndown = claude_rate_burndown(a->round->model);
+	it->burndown = output_burndown(a->round->model);
 	check_reservation(it);
 }
 
