@@ -7,7 +7,9 @@ enforces a TPM quota that way, a job whose worker is set to the same quota
 is never throttled, although its concurrency alone would overrun the quota
 many times, and it keeps its requests going without waves; the request
 pace is kept to the request, not to the minute's ledger; a request larger
-than the whole quota fails at once without being sent; a retry reserves
+than the whole quota fails at once without being sent; with
+claude.output_burndown = -1 each model's factor comes from claude.models
+(5x Sonnet 5, 1x Claude 3 Haiku); a retry reserves
 anew when it is sent; ModelNotReadyException (a 429 too) is retried and,
 unlike ThrottlingException, leaves the limits alone.
 
@@ -157,6 +159,23 @@ try:
     t.ok(re.search(r"token reservation of 10\d{3} exceeds claude\.tokens_per_minute \(6000\)", errors or ""),
          "the error names the reservation and the setting", errors)
     t.ok(elapsed < 10, "at once", f"{elapsed:.2f} s")
+
+    # 4b. With claude.output_burndown = -1 each model's factor comes from
+    #     claude.models: the same 2,000 max_tokens reserve about 10,000 on
+    #     Sonnet 5 (5x, refused unsent) and about 2,000 on Claude 3 Haiku
+    #     (1x), which goes, against a quota that counts its output once.
+    fresh({"claude.tokens_per_minute": TPM, "claude.output_burndown": -1},
+          {"tokens_per_minute": TPM, "output_burndown": 1})
+    job, state, _ = timed_job("per_model_5x", '{"max_tokens": 2000}', rows=1)
+    t.ok(emu.stats()["requests"] == 0 and state in ("failed", "done") and
+         pg.query(f"SELECT count(*) FROM claude.job_items WHERE job_id = {job} AND state = 'failed'") == "1",
+         "per model: Sonnet 5's output counts 5x, so 2,000 max_tokens do not fit a 6,000 quota", state)
+    job, state, _ = timed_job("per_model_1x", '{"max_tokens": 2000, "model": "anthropic.claude-3-haiku-20240307-v1:0"}',
+                              rows=2)
+    s = emu.stats()
+    t.ok(state == "done" and filled("per_model_1x", rows=2) and s["by_status"].get("429", 0) == 0,
+         "per model: Claude 3 Haiku's counts once, so the same request goes, and is not throttled",
+         f"{state}, statuses {s['by_status']}")
 
     # 5. A retry reserves anew when it is sent, at the tail of the ledger, as
     #    the service counts it.  A request of 3,000 input tokens is refused 7
