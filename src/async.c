@@ -52,6 +52,7 @@
 #include "enrich_table.h"
 #include "job_owner.h"
 #include "jobs.h"
+#include "pg_compat.h"
 #include "privilege.h"
 #include "residency.h"
 #include "task.h"
@@ -181,7 +182,7 @@ check_enrich_target(Relation rel)
 				 errmsg("claude_enrich cannot work on temporary table \"%s\"", name),
 				 errdetail("The pg_claude worker runs in a session of its own and cannot see this session's temporary tables."),
 				 errhint("Use an ordinary or unlogged table.")));
-	if (!OidIsValid(RelationGetPrimaryKeyIndex(rel)))
+	if (!OidIsValid(claude_primary_key_index(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("table \"%s\" has no primary key", name),

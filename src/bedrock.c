@@ -31,6 +31,7 @@
 #include "endpoint.h"
 #include "guc.h"
 #include "model_catalog.h"
+#include "pg_compat.h"
 #include "problem.h"
 #include "residency.h"
 #include "sigv4.h"
@@ -512,7 +513,7 @@ claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, cons
 	size_t		len = strlen(invoke_body);
 	int			enc_len = pg_b64_enc_len(len);
 	char	   *encoded = palloc(enc_len + 1);
-	int			n = pg_b64_encode(invoke_body, len, encoded, enc_len);
+	int			n = pg_b64_encode((const claude_b64_byte *) invoke_body, len, encoded, enc_len);
 	char	   *base = claude_bedrock_count_tokens_model(model);
 	char	   *body;
 	cJSON	   *root;

@@ -98,8 +98,8 @@ extern long claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char 
 extern char *claude_bedrock_count_tokens_model(const char *model);
 
 /* Raise the error that describes a failed exchange (never returns). */
-extern void claude_bedrock_raise(const char *operation, const char *model,
-								 const ClaudeHttpResponse *resp) pg_attribute_noreturn();
+extern pg_noreturn void claude_bedrock_raise(const char *operation, const char *model,
+											 const ClaudeHttpResponse *resp);
 
 /* The endpoint requests go to: claude.endpoint or the regional default. */
 extern char *claude_bedrock_base_url(char *host_header, size_t host_header_len,

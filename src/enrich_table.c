@@ -27,6 +27,7 @@
 #include "catalog/pg_class.h"
 
 #include "enrich_table.h"
+#include "pg_compat.h"
 #include "privilege.h"
 #include "task.h"
 
@@ -63,11 +64,7 @@ task_result_type(const char *task)
 static bool
 owns_relation(Oid relid)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
+	return claude_relation_ownercheck(relid, GetUserId());
 }
 
 Oid

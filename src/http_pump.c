@@ -35,6 +35,7 @@
 #include "guc.h"
 #include "http.h"
 #include "http_transfer.h"
+#include "pg_compat.h"
 
 #define MAX_WATCHED_SOCKETS 1024
 #define MAX_SLOTS 512
@@ -299,7 +300,7 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 static WaitEventSet *
 build_wait_set(Engine *e)
 {
-	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, e->nwatched + 2);
+	WaitEventSet *set = claude_create_wait_event_set(e->nwatched + 2);
 	int			i;
 
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

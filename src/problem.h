@@ -16,6 +16,8 @@
 #ifndef PG_CLAUDE_PROBLEM_H
 #define PG_CLAUDE_PROBLEM_H
 
+#include "pg_compat.h"
+
 typedef struct ClaudeProblem
 {
 	int			sqlerrcode;		/* 0: no problem */
@@ -29,6 +31,6 @@ extern void claude_problem(ClaudeProblem *p, int sqlerrcode, const char *message
 						   const char *detail, const char *hint);
 
 /* Raise it as an ERROR, as the code that found it would have. */
-extern void claude_problem_raise(const ClaudeProblem *p) pg_attribute_noreturn();
+extern pg_noreturn void claude_problem_raise(const ClaudeProblem *p);
 
 #endif							/* PG_CLAUDE_PROBLEM_H */
