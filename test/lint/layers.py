@@ -8,7 +8,8 @@ A module is a stem: src/x.c and src/x.h together are module "x".
                         inline never counts, and a call through a pointer never
                         does either: that is the point of a callback)
 Each graph, and their union, must have no cycle; leaf modules may depend on
-no other module except the ones listed for them.  The objects are built
+no other module except the ones listed for them; and only src/pg_compat.h
+tests PG_VERSION_NUM.  The objects are built
 first (make -s) when any is missing or older than a source.
 
 Prints one line per check and ends with `N passed, M failed`.
@@ -205,6 +206,12 @@ def main():
         detail = [f"#     {leaf} -> {d}: {', '.join(sorted(w)[:3])}" for d, w in sorted(bad.items())]
         results.append((not bad, f"leaf {leaf} depends on no other src/ module"
                         + (f" but {', '.join(sorted(allowed))}" if allowed else ""), detail))
+
+    # doc/architecture.md, "Versions": one header bridges the releases
+    guarded = sorted(os.path.basename(f) for f in glob.glob(os.path.join(SRC, "*.[ch]"))
+                     if os.path.basename(f) != "pg_compat.h" and "PG_VERSION_NUM" in open(f).read())
+    results.append((not guarded, "PG_VERSION_NUM is tested in src/pg_compat.h only",
+                    [f"#     also in {f}" for f in guarded]))
 
     passed = failed = 0
     for ok, label, detail in results:
