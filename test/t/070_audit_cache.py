@@ -125,7 +125,10 @@ try:
     q("CREATE TABLE tickets AS SELECT g AS id, 'parallel ticket ' || g AS body FROM generate_series(1, 400) g;"
       "ANALYZE tickets")
     par = ("SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; "
-           "SET min_parallel_table_scan_size = 0; SET force_parallel_mode = on; ")
+           "SET min_parallel_table_scan_size = 0; "
+           # 16 renamed force_parallel_mode to debug_parallel_query
+           "SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000 "
+           "THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', false); ")
     rc, plan, err = q(par + "EXPLAIN (COSTS OFF) SELECT count(claude_complete(body)) FROM tickets")
     t.ok("Gather" in plan, "the plan is parallel", plan + err)
     rc, out, err = q(par + "SELECT count(claude_complete(body)) FROM tickets")
