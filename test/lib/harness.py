@@ -59,9 +59,35 @@ class Reporter:
             print(msg, flush=True)
         return cond
 
+    def skip(self, name, reason):
+        """A check that cannot run here, said so; it counts neither way."""
+        print(f"ok - {self.suite}: {name} # SKIP {reason}", flush=True)
+
     def summary(self):
         print(f"{self.passed} passed, {self.failed} failed", flush=True)
         return 0 if self.failed == 0 else 1
+
+
+def pg_major():
+    """The major version of the PostgreSQL that pg_config names."""
+    out = subprocess.run(["pg_config", "--version"], capture_output=True, text=True, check=True)
+    return int(re.search(r"PostgreSQL (\d+)", out.stdout).group(1))
+
+
+def pg_cron_missing():
+    """None when pg_cron is installed for this PostgreSQL; otherwise why not.
+    On 15 test/install-deps installs Debian's postgresql-15-cron, so a missing
+    one there is a failure for the caller to report; on later releases there
+    is no package to install on Debian 12 (and sid's pg-cron source is not
+    fetchable), so the caller skips."""
+    pkglib = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    if os.path.exists(os.path.join(pkglib, "pg_cron.so")):
+        return None
+    major = pg_major()
+    if major == 15:
+        return "pg_cron is not installed (test/install-deps installs postgresql-15-cron)"
+    return f"no pg_cron for PostgreSQL {major} on this machine (Debian 12 packages it for 15 only)"
 
 
 def make_test_ca(workdir):
