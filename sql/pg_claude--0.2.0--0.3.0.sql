@@ -119,6 +119,51 @@ COMMENT ON FUNCTION claude.cost_usd(claude.prices, numeric, numeric, numeric, nu
 -- claude.jobs prices a job's calls from the audit log, by job.
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
 
+-- Jobs fail fast and say why (README, "In the background"): a state for
+-- jobs that ended with failed rows, what stopped a failed job, the latest
+-- row failure, failures by code, and each owner reads their own rows.
+ALTER TABLE claude.job DROP CONSTRAINT job_state_check;
+ALTER TABLE claude.job ADD CONSTRAINT job_state_check
+    CHECK (state IN ('queued', 'running', 'paused', 'done', 'done_with_errors', 'failed', 'cancelled'));
+ALTER TABLE claude.job
+    ADD COLUMN max_consecutive_failures int NOT NULL DEFAULT 20,
+    ADD COLUMN error_code text,
+    ADD COLUMN error_pk jsonb,
+    ADD COLUMN last_error_code text,
+    ADD COLUMN last_error text,
+    ADD COLUMN failures jsonb NOT NULL DEFAULT '{}';
+-- jobs of 0.2.0: their failed rows have no code, and "done" with failures is done_with_errors
+UPDATE claude.job j SET failures = coalesce((SELECT jsonb_build_object('unknown', count(*)) FROM claude.job_items i
+                                             WHERE i.job_id = j.id AND i.state = 'failed' HAVING count(*) > 0), '{}');
+UPDATE claude.job SET state = 'done_with_errors' WHERE state = 'done' AND rows_failed > 0;
+COMMENT ON COLUMN claude.job.max_consecutive_failures IS
+'claude.job_max_consecutive_failures of the owner when the job was queued: after that many consecutive rows failing with the same non-retryable error the job stops as failed (0: never)';
+COMMENT ON COLUMN claude.job.error_code IS
+'Why the job failed: the AWS error code (ValidationException, AccessDeniedException, ...) or the SQLSTATE of the error that stopped it';
+COMMENT ON COLUMN claude.job.error_pk IS
+'A row (its primary key) that failed with error_code, when the job stopped after consecutive failures';
+COMMENT ON COLUMN claude.job.last_error_code IS 'Error code of the latest row that failed';
+COMMENT ON COLUMN claude.job.last_error IS 'Error of the latest row that failed';
+COMMENT ON COLUMN claude.job.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
+
+ALTER TABLE claude.job_items ADD COLUMN error_code text, ADD COLUMN role_name text;
+UPDATE claude.job_items i SET role_name = j.role_name FROM claude.job j WHERE j.id = i.job_id;
+ALTER TABLE claude.job_items ALTER COLUMN role_name SET NOT NULL;
+COMMENT ON COLUMN claude.job_items.error_code IS
+'Why the row failed: the AWS error code (ValidationException, ThrottlingException, ...) or the SQLSTATE of a failure found before sending or when writing';
+COMMENT ON COLUMN claude.job_items.role_name IS 'The job''s owner: the role that may read this row (row level security)';
+ALTER TABLE claude.job_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_items_own_rows ON claude.job_items FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user()
+           OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
+                        AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE')));
+GRANT SELECT ON claude.job_items TO PUBLIC;  -- row level security: each owner's own rows
+
+COMMENT ON FUNCTION @extschema@.claude_job_wait(bigint, interval) IS
+'Wait until the job is done, done_with_errors, failed or cancelled (or the timeout passes); returns its state';
+
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
 -- the rows of jobs they may not.
 CREATE OR REPLACE VIEW claude.jobs WITH (security_barrier) AS
@@ -173,7 +218,8 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
             THEN (j.rows_total - j.rows_done - j.rows_failed)
                  * (coalesce(j.finished_at, now()) - j.started_at) / (j.rows_done + j.rows_failed)
        END AS eta,
-       j.created_at, j.started_at, j.finished_at, j.error
+       j.created_at, j.started_at, j.finished_at, j.error,
+       j.error_code, j.error_pk, j.last_error_code, j.last_error, j.failures
 FROM claude.job j
 WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
    OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
@@ -182,6 +228,12 @@ WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
                 AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
+COMMENT ON COLUMN claude.jobs.error_code IS
+'Why the job failed: the AWS error code or the SQLSTATE of the error that stopped it';
+COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed with error_code';
+COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
+COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
+COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
 
 -- BEGIN claude.models (generated by sql/catalogue.py: edit that, not this)
 -- ---------------------------------------------------------------------------

@@ -586,7 +586,7 @@ CREATE TABLE claude.job (
     task          text NOT NULL,  -- a name in the task table (src/task.c), checked by claude_enrich
     options       jsonb NOT NULL DEFAULT '{}',
     state         text NOT NULL DEFAULT 'queued'
-                  CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed', 'cancelled')),
+                  CHECK (state IN ('queued', 'running', 'paused', 'done', 'done_with_errors', 'failed', 'cancelled')),
     rows_total    bigint,
     rows_done     bigint NOT NULL DEFAULT 0,
     rows_failed   bigint NOT NULL DEFAULT 0,
@@ -595,9 +595,27 @@ CREATE TABLE claude.job (
     started_at    timestamptz,
     finished_at   timestamptz,
     error         text,
-    search_path   text           -- the owner's search_path at claude_enrich: the input is evaluated under it
+    search_path   text,          -- the owner's search_path at claude_enrich: the input is evaluated under it
+    -- fail fast (README, "In the background"): the owner's
+    -- claude.job_max_consecutive_failures at claude_enrich, what stopped
+    -- the job, the latest row failure and the failed rows by error code
+    max_consecutive_failures int NOT NULL DEFAULT 20,
+    error_code    text,
+    error_pk      jsonb,
+    last_error_code text,
+    last_error    text,
+    failures      jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progress';
+COMMENT ON COLUMN claude.job.max_consecutive_failures IS
+'claude.job_max_consecutive_failures of the owner when the job was queued: after that many consecutive rows failing with the same non-retryable error the job stops as failed (0: never)';
+COMMENT ON COLUMN claude.job.error_code IS
+'Why the job failed: the AWS error code (ValidationException, AccessDeniedException, ...) or the SQLSTATE of the error that stopped it';
+COMMENT ON COLUMN claude.job.error_pk IS
+'A row (its primary key) that failed with error_code, when the job stopped after consecutive failures';
+COMMENT ON COLUMN claude.job.last_error_code IS 'Error code of the latest row that failed';
+COMMENT ON COLUMN claude.job.last_error IS 'Error of the latest row that failed';
+COMMENT ON COLUMN claude.job.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
 
 CREATE TABLE claude.job_items (
     job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
@@ -608,10 +626,24 @@ CREATE TABLE claude.job_items (
     attempts      int NOT NULL DEFAULT 0,
     error         text,
     updated_at    timestamptz NOT NULL DEFAULT now(),
+    error_code    text,           -- AWS error code, or the SQLSTATE of a failure found here
+    role_name     text NOT NULL,  -- the job's owner, for row level security
     PRIMARY KEY (job_id, pk)
 );
 CREATE INDEX job_items_pending_idx ON claude.job_items (job_id) WHERE state = 'pending';
 COMMENT ON TABLE claude.job_items IS 'One row per source row a job must fill; per-row errors are kept here';
+COMMENT ON COLUMN claude.job_items.error_code IS
+'Why the row failed: the AWS error code (ValidationException, ThrottlingException, ...) or the SQLSTATE of a failure found before sending or when writing';
+COMMENT ON COLUMN claude.job_items.role_name IS 'The job''s owner: the role that may read this row (row level security)';
+-- Each owner reads their own jobs' rows; the worker (a superuser) and the
+-- extension owner's privileged code own the table and are not filtered.
+ALTER TABLE claude.job_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_items_own_rows ON claude.job_items FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user()
+           OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                      WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
+                        AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE')));
 
 -- What each output was made from: a row is re-processed only when its
 -- input changed since its result was written.
@@ -679,7 +711,8 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
             THEN (j.rows_total - j.rows_done - j.rows_failed)
                  * (coalesce(j.finished_at, now()) - j.started_at) / (j.rows_done + j.rows_failed)
        END AS eta,
-       j.created_at, j.started_at, j.finished_at, j.error
+       j.created_at, j.started_at, j.finished_at, j.error,
+       j.error_code, j.error_pk, j.last_error_code, j.last_error, j.failures
 FROM claude.job j
 WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
    OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
@@ -688,6 +721,12 @@ WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
                 AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
+COMMENT ON COLUMN claude.jobs.error_code IS
+'Why the job failed: the AWS error code or the SQLSTATE of the error that stopped it';
+COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed with error_code';
+COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
+COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
+COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
 
 CREATE FUNCTION @extschema@.claude_complete(
     prompt      text,
@@ -887,7 +926,7 @@ AS 'MODULE_PATHNAME', 'claude_job_wait'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.claude_job_wait(bigint, interval) IS
-'Wait until the job is done, failed or cancelled (or the timeout passes); returns its state';
+'Wait until the job is done, done_with_errors, failed or cancelled (or the timeout passes); returns its state';
 
 -- Set-based forms: many requests in flight from one statement.
 CREATE FUNCTION @extschema@.claude_complete_batch(
@@ -1066,6 +1105,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA claude FROM PUBLIC;
 -- prices and statistics; nobody but the extension writes the audit log.
 GRANT USAGE ON SCHEMA claude TO PUBLIC;
 GRANT SELECT ON claude.usage, claude.prices, claude.stats, claude.requests, claude.jobs TO PUBLIC;
+GRANT SELECT ON claude.job_items TO PUBLIC;  -- row level security: each owner's own rows
 GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUBLIC;
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;

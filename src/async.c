@@ -325,9 +325,10 @@ claude_enrich(PG_FUNCTION_ARGS)
 	Relation	rel;
 	Bitmapset  *input_attrs;
 	bool		into_table_mode;
-	Oid			types[8] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[9] = "        ";
+	Oid			types[9] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID, INT4OID};
+	Datum		values[9];
+	char		nulls[10] = "         ";
+	ClaudeTask	t;
 	Oid			into_table = InvalidOid;
 	bool		isnull;
 	Datum		id;
@@ -344,15 +345,17 @@ claude_enrich(PG_FUNCTION_ARGS)
 	options = PG_ARGISNULL(4) ? "{}" : claude_jsonb_arg(fcinfo, 4);
 
 	claude_task_check_name(task);
-	claude_jobs_check_options(task, options);
-	/* a model the policy refuses fails now, not once per row in the worker */
-	{
-		const char *model = claude_jobs_option(options, "model", NULL);
+	claude_jobs_check_options(task, options, &t);
 
+	/*
+	 * A model the policy refuses fails now, not once per row in the worker:
+	 * the check claude_complete_async makes, on the model the options name
+	 * (else claude.model).
+	 */
+	{
 		ClaudeCallContext cc = CLAUDE_CALL_CONTEXT("claude_enrich", NULL);
 
-		if (model)
-			claude_bedrock_check_residency(&cc, model);
+		claude_bedrock_check_residency(&cc, t.model);
 	}
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
@@ -382,10 +385,15 @@ claude_enrich(PG_FUNCTION_ARGS)
 							output, get_rel_name(source))));
 		into_table = claude_jobs_create_result_table(source, output, task,
 													 claude_jobs_option(options, "table", NULL));
+		/* a result table that already existed may have another type */
+		claude_jobs_check_output_type(&t, into_table, get_attnum(into_table, output));
 	}
 	else
 	{
 		AttrNumber	attno = check_enrich_output(rel, output, input_attrs);
+
+		/* an answer the column cannot take fails now, not after a paid call per row */
+		claude_jobs_check_output_type(&t, source, attno);
 
 		/* the job runs as its owner: check now that the owner may do it */
 		if (pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
@@ -408,9 +416,12 @@ claude_enrich(PG_FUNCTION_ARGS)
 		nulls[6] = 'n';
 	/* the input is evaluated later under the path it was written for */
 	values[7] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
+	/* the worker never sees the caller's session: the setting goes with the job */
+	values[8] = Int32GetDatum(claude_job_max_consecutive_failures);
 	id = claude_owner_query("INSERT INTO claude.job (role_name, source, input, output, task, options, "
-							"into_table, search_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-							8, types, values, nulls, false, &isnull);
+							"into_table, search_path, max_consecutive_failures) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+							9, types, values, nulls, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 
@@ -585,8 +596,9 @@ claude_job_wait(PG_FUNCTION_ARGS)
 	{
 		if (!job_lookup(job, false, &state))
 			job_not_found(job);
-		if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0 || (!forever && GetCurrentTimestamp() >= deadline))
+		if (strcmp(state, "done") == 0 || strcmp(state, "done_with_errors") == 0 ||
+			strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0 ||
+			(!forever && GetCurrentTimestamp() >= deadline))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

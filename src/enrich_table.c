@@ -25,6 +25,10 @@
 #include "utils/lsyscache.h"
 #include "utils/acl.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
+#include "utils/syscache.h"
 
 #include "enrich_table.h"
 #include "pg_compat.h"
@@ -32,11 +36,108 @@
 #include "task.h"
 
 void
-claude_jobs_check_options(const char *task, const char *options)
+claude_jobs_check_options(const char *task, const char *options, ClaudeTask *t)
 {
-	ClaudeTask	t;
+	claude_task_from_options(t, task, options);
+}
 
-	claude_task_from_options(&t, task, options);
+/*
+ * Can a column of type typid (a domain: its base type) take every result
+ * of task t?  The worker writes a result's text form through the column
+ * type's input function (job_queue.c), so the question is which inputs
+ * accept every answer: any string type takes any answer; json and jsonb an
+ * extraction; real, double precision and numeric a sentiment score (not an
+ * integer type: scores are fractions); an enum a label when every label is
+ * one of its values, and an array of strings or of such an enum the labels
+ * of a multi-label classification.  A domain's constraints and a length
+ * limit are checked per row, as writes.  *fits says what would.
+ */
+static bool
+enum_has_labels(Oid enumtype, char **labels, int nlabels, const char **missing)
+{
+	for (int i = 0; i < nlabels; i++)
+		if (!SearchSysCacheExists2(ENUMTYPOIDNAME, ObjectIdGetDatum(enumtype), CStringGetDatum(labels[i])))
+		{
+			*missing = labels[i];
+			return false;
+		}
+	return true;
+}
+
+static bool
+output_type_fits(const ClaudeTask *t, Oid typid, const char **fits, const char **missing)
+{
+	Oid			base = getBaseType(typid);
+	int			nlabels;
+	char	  **labels = claude_task_classify_labels(t, &nlabels);
+	Oid			elem;
+
+	*missing = NULL;
+	if (TypeCategory(base) == TYPCATEGORY_STRING)
+		return true;
+	switch (t->result_type)
+	{
+		case JSONBOID:
+			*fits = "jsonb, json, text or varchar (or a domain over one)";
+			return base == JSONBOID || base == JSONOID;
+		case FLOAT8OID:
+			*fits = "double precision, real, numeric, text or varchar (or a domain over one)";
+			return base == FLOAT8OID || base == FLOAT4OID || base == NUMERICOID;
+		case TEXTARRAYOID:
+			*fits = "text[] or varchar[], an array of an enum with every label, or text (or a domain over one)";
+			elem = get_element_type(base);
+			if (!OidIsValid(elem))
+				return false;
+			elem = getBaseType(elem);
+			if (TypeCategory(elem) == TYPCATEGORY_STRING)
+				return true;
+			return type_is_enum(elem) && enum_has_labels(elem, labels, nlabels, missing);
+		default:
+			if (labels != NULL)
+			{
+				*fits = "text or varchar, or an enum with every label (or a domain over one)";
+				return type_is_enum(base) && enum_has_labels(base, labels, nlabels, missing);
+			}
+			*fits = "text, varchar or char (or a domain over one)";
+			return false;
+	}
+}
+
+void
+claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
+	Form_pg_attribute att;
+	const char *fits;
+	const char *missing;
+	const char *answer;
+	int			nlabels;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attno, relid);
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	if (!output_type_fits(t, att->atttypid, &fits, &missing))
+	{
+		char	   *type = format_type_with_typemod(att->atttypid, att->atttypmod);
+
+		answer = t->result_type == JSONBOID ? "a JSON object" :
+			t->result_type == FLOAT8OID ? "a number between -1 and 1" :
+			t->result_type == TEXTARRAYOID ? "an array of labels" :
+			claude_task_classify_labels(t, &nlabels) ? "one of its labels" : "text";
+		ReleaseSysCache(tup);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s, which cannot hold the results of task \"%s\"",
+						NameStr(att->attname), get_rel_name(relid), type, t->kind->name),
+				 missing ?
+				 errdetail("Task \"%s\" answers with %s, and \"%s\" is not a value of %s.",
+						   t->kind->name, answer, missing, type) :
+				 errdetail("Task \"%s\" answers with %s; every row's result would be refused by type %s, "
+						   "after its request was paid for.", t->kind->name, answer, type),
+				 errhint("Write into a column of type %s, or pass '{\"into\": \"table\"}' for a result table of the right type.",
+						 fits)));
+	}
+	ReleaseSysCache(tup);
 }
 
 const char *

@@ -10,8 +10,19 @@
 #ifndef PG_CLAUDE_ENRICH_TABLE_H
 #define PG_CLAUDE_ENRICH_TABLE_H
 
-/* Refuse bad enrich options up front (22023). */
-extern void claude_jobs_check_options(const char *task, const char *options);
+#include "task.h"
+
+/*
+ * Refuse bad enrich options up front (22023), as the task's scalar
+ * function would; *t is the task they make, under the caller's settings.
+ */
+extern void claude_jobs_check_options(const char *task, const char *options, ClaudeTask *t);
+
+/*
+ * Refuse (42804) an output column whose type cannot take the task's
+ * results, naming the types that can.
+ */
+extern void claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno);
 
 /* An option's string value, or dflt. */
 extern const char *claude_jobs_option(const char *options, const char *name, const char *dflt);

@@ -52,6 +52,7 @@ int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
 int			claude_cache_scope = CLAUDE_CACHE_SCOPE_ROLE;
 int			claude_job_input_timeout_ms = 10000;
+int			claude_job_max_consecutive_failures = 20;
 int			claude_cache_ttl_s = 0;
 int			claude_cache_max_entries = 100000;
 int			claude_usage_retention_s = 90 * 24 * 3600;
@@ -614,6 +615,21 @@ claude_guc_init(void)
 							&claude_job_input_timeout_ms,
 							10000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/*
+	 * Anyone: it only decides how soon the caller's own job gives up, like
+	 * claude.model decides what it runs on; claude_enrich records the value
+	 * on the job (claude.job.max_consecutive_failures), since the worker
+	 * never sees the caller's session.
+	 */
+	DefineCustomIntVariable("claude.job_max_consecutive_failures",
+							gettext_noop("Sets after how many consecutive rows failing with the same non-retryable error an enrichment job stops as failed."),
+							gettext_noop("Recorded on the job when claude_enrich queues it; retryable errors (throttling, 5xx, network) never count, "
+										 "a success starts the count again, and 0 means never stop."),
+							&claude_job_max_consecutive_failures,
+							20, 0, INT_MAX,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("claude.cache_ttl",

@@ -67,6 +67,7 @@ extern int	claude_request_retention_s;
 extern int	claude_cache_mode;
 extern int	claude_cache_scope;
 extern int	claude_job_input_timeout_ms;
+extern int	claude_job_max_consecutive_failures;
 extern int	claude_cache_ttl_s;
 extern int	claude_cache_max_entries;
 extern int	claude_usage_retention_s;

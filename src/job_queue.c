@@ -133,7 +133,8 @@ claude_job_pick(void)
 		"(SELECT pg_catalog.quote_ident(n2.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.' "
 		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c2.relname::pg_catalog.text) "
 		" FROM pg_catalog.pg_class c2 JOIN pg_catalog.pg_namespace n2 ON n2.oid OPERATOR(pg_catalog.=) c2.relnamespace "
-		" WHERE c2.oid OPERATOR(pg_catalog.=) j.into_table::pg_catalog.oid) "
+		" WHERE c2.oid OPERATOR(pg_catalog.=) j.into_table::pg_catalog.oid), "
+		"j.max_consecutive_failures "
 		"FROM claude.job j WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 		"ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
 	if (SPI_processed == 0)
@@ -153,20 +154,24 @@ claude_job_pick(void)
 	job->source_name = SPI_getvalue(tup, desc, 10);
 	job->output_type = SPI_getvalue(tup, desc, 11);
 	job->into = SPI_getvalue(tup, desc, 12);
+	job->max_failures = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;
 }
 
 /* Fail a job that is still queued or running (never undo a cancel). */
 void
-claude_job_fail(Job *job, const char *error)
+claude_job_fail(Job *job, const char *code, const char *error, const char *pk)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(job->id), CStringGetTextDatum(error)};
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(job->id), CStringGetTextDatum(error),
+		code ? CStringGetTextDatum(code) : (Datum) 0, pk ? CStringGetTextDatum(pk) : (Datum) 0};
+	char		nulls[5] = {' ', ' ', code ? ' ' : 'n', pk ? ' ' : 'n', '\0'};
 
-	claude_work_sql("UPDATE claude.job SET state = 'failed', error = $2, finished_at = pg_catalog.now() "
+	claude_work_sql("UPDATE claude.job SET state = 'failed', error = $2, error_code = $3, "
+		"error_pk = $4::pg_catalog.jsonb, finished_at = pg_catalog.now() "
 		"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}')",
-		2, types, values, NULL);
+		4, types, values, nulls);
 }
 
 /* The job's state as committed now. */
@@ -223,8 +228,8 @@ claude_job_populate(Job *job)
 		Datum	   *pks;
 		Datum	   *hashes;
 		Datum	   *missings;
-		Oid			types[6] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID};
-		Datum		values[6];
+		Oid			types[7] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID, TEXTOID};
+		Datum		values[7];
 		Oid			t1[1] = {TEXTOID};
 		Datum		v1[1];
 
@@ -285,13 +290,14 @@ claude_job_populate(Job *job)
 			values[3] = PointerGetDatum(construct_array(missings, kept, BOOLOID, 1, true, TYPALIGN_CHAR));
 			values[4] = ObjectIdGetDatum(job->source);
 			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
-			claude_work_sql("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
+			values[6] = CStringGetTextDatum(job->owner_name);
+			claude_work_sql("INSERT INTO claude.job_items (job_id, pk, input_sha256, role_name) SELECT $1, u.p, u.h, $7 "
 				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
 				"LEFT JOIN claude.enrich_hashes e "
 				"ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
 				"AND e.pk OPERATOR(pg_catalog.=) u.p "
 				"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING",
-				6, types, values, NULL);
+				7, types, values, NULL);
 		}
 		claude_work_end();
 		claude_work_set_target(NULL);
@@ -471,14 +477,16 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 	int64		failed = 0;
 	int64		in_tokens = 0;
 	int64		out_tokens = 0;
+	Datum	   *codes = palloc(sizeof(Datum) * Max(nitems, 1));
+	WorkItem   *last_failed = NULL;
 	int			i;
 
 	for (i = 0; i < nitems; i++)
 	{
 		WorkItem   *it = items[i];
-		Oid			t3[4] = {INT8OID, JSONBOID, TEXTOID, TEXTOID};
-		Datum		v3[4];
-		char		n3[5] = "    ";
+		Oid			t3[5] = {INT8OID, JSONBOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		v3[5];
+		char		n3[6] = "     ";
 
 		in_tokens += it->input_tokens;
 		out_tokens += it->output_tokens;
@@ -496,6 +504,8 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 			if (edata != NULL)
 			{
 				it->error = psprintf("could not write the result: %s", edata->message);
+				it->error_code = pstrdup(unpack_sql_state(edata->sqlerrcode));
+				it->error_retryable = false;
 				FreeErrorData(edata);
 			}
 
@@ -517,30 +527,50 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 		v3[1] = it->pk;
 		if (it->error)
 		{
+			if (it->error_code == NULL)
+				it->error_code = "unknown";
 			v3[2] = CStringGetTextDatum("failed");
 			v3[3] = CStringGetTextDatum(it->error);
-			failed++;
+			v3[4] = CStringGetTextDatum(it->error_code);
+			codes[failed++] = v3[4];
+			last_failed = it;
 		}
 		else
 		{
 			v3[2] = CStringGetTextDatum("done");
 			n3[3] = 'n';
+			n3[4] = 'n';
 			done++;
 		}
-		claude_work_sql("UPDATE claude.job_items SET state = $3, error = $4, updated_at = pg_catalog.now() "
+		claude_work_sql("UPDATE claude.job_items SET state = $3, error = $4, error_code = $5, "
+			"updated_at = pg_catalog.now() "
 			"WHERE job_id OPERATOR(pg_catalog.=) $1 AND pk OPERATOR(pg_catalog.=) $2 "
-			"AND state OPERATOR(pg_catalog.=) 'running'", 4, t3, v3, n3);
+			"AND state OPERATOR(pg_catalog.=) 'running'", 5, t3, v3, n3);
 	}
 	{
-		Oid			types[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-		Datum		values[5] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
-		Int64GetDatum(in_tokens), Int64GetDatum(out_tokens)};
+		Oid			types[8] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTARRAYOID, TEXTOID, TEXTOID};
+		Datum		values[8] = {Int64GetDatum(job->id), Int64GetDatum(done), Int64GetDatum(failed),
+			Int64GetDatum(in_tokens), Int64GetDatum(out_tokens),
+			PointerGetDatum(construct_array(codes, (int) failed, TEXTOID, -1, false, TYPALIGN_INT)),
+			last_failed ? CStringGetTextDatum(last_failed->error_code) : (Datum) 0,
+		last_failed ? CStringGetTextDatum(last_failed->error) : (Datum) 0};
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', last_failed ? ' ' : 'n', last_failed ? ' ' : 'n', '\0'};
 
+		/* failures by code: the job's counts plus this round's codes */
 		claude_work_sql("UPDATE claude.job SET rows_done = rows_done OPERATOR(pg_catalog.+) $2, "
 			"rows_failed = rows_failed OPERATOR(pg_catalog.+) $3, "
 			"input_tokens = input_tokens OPERATOR(pg_catalog.+) $4, "
-			"output_tokens = output_tokens OPERATOR(pg_catalog.+) $5 WHERE id OPERATOR(pg_catalog.=) $1",
-			5, types, values, NULL);
+			"output_tokens = output_tokens OPERATOR(pg_catalog.+) $5, "
+			"last_error_code = COALESCE($7, last_error_code), last_error = COALESCE($8, last_error), "
+			"failures = CASE WHEN $3 OPERATOR(pg_catalog.=) 0 THEN failures ELSE "
+			"(SELECT pg_catalog.jsonb_object_agg(f.code, f.n) FROM "
+			" (SELECT e.code, pg_catalog.sum(e.n) AS n FROM "
+			"  (SELECT x.key AS code, (x.value)::pg_catalog.text::pg_catalog.int8 AS n "
+			"   FROM pg_catalog.jsonb_each(failures) AS x "
+			"   UNION ALL SELECT c.code, 1 FROM pg_catalog.unnest($6) AS c(code)) e "
+			"  GROUP BY e.code) f) END "
+			"WHERE id OPERATOR(pg_catalog.=) $1",
+			8, types, values, nulls);
 	}
 }
 

@@ -33,6 +33,15 @@ typedef struct Job
 	List	   *pk_names;		/* the primary key's columns, quoted */
 	List	   *pk_types;		/* and their types (format_type) */
 	ClaudeTask	task;
+
+	/*
+	 * Failing fast: the job's claude.job_max_consecutive_failures, and the
+	 * current run of rows failing with the same non-retryable error code.
+	 */
+	int			max_failures;	/* 0: never stop */
+	int			streak;
+	char		streak_code[64];
+	bool		succeeded;		/* a row has been done (since the worker took the job) */
 } Job;
 
 /* The oldest queued or running job, or NULL; in a work transaction. */
@@ -44,8 +53,13 @@ extern void claude_job_pk_columns(Job *job);
 /* The job's state as committed now ("gone" if deleted). */
 extern char *claude_job_state(int64 id);
 
-/* Fail a job that is still queued or running (never undo a cancel). */
-extern void claude_job_fail(Job *job, const char *error);
+/*
+ * Fail a job that is still queued or running (never undo a cancel), with
+ * its error code (an AWS error code or a SQLSTATE) and, when the job
+ * stopped over its rows' failures, a failed row's key (jsonb text); code
+ * and pk may be NULL.
+ */
+extern void claude_job_fail(Job *job, const char *code, const char *error, const char *pk);
 
 /*
  * Queue every row whose input has no result or changed, in transactions

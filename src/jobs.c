@@ -44,6 +44,7 @@
 #include "model_catalog.h"
 #include "rate_limit.h"
 #include "requests.h"
+#include "retry.h"
 #include "task.h"
 #include "work_item.h"
 #include "work_xact.h"
@@ -79,7 +80,7 @@ claude_jobs_recover(void)
 										   "being cancelled at claude.job_input_timeout (%d ms); the worker "
 										   "ended itself to stop it", claude_job_input_timeout_ms);
 
-				claude_job_fail(&job, why);
+				claude_job_fail(&job, unpack_sql_state(ERRCODE_QUERY_CANCELED), why, NULL);
 				ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", killed, why)));
 			}
 		}
@@ -109,6 +110,8 @@ typedef struct JobPump
 	bool		no_more;		/* nothing pending left to claim */
 	bool		stop;			/* the job is no longer running */
 	bool		limited;		/* the rate limits held back the next row */
+	bool		capped;			/* failing fast held back the next row */
+	int			outstanding;	/* rows sent (it->sent) and not yet written */
 	TimestampTz last_flush;
 } JobPump;
 
@@ -125,6 +128,15 @@ job_check_state(JobPump *jp)
 		jp->stop = true;
 }
 
+/* A sent row goes back to be sent again: it no longer counts as outstanding. */
+static void
+job_unsend(JobPump *jp, WorkItem *it)
+{
+	if (it->sent)
+		jp->outstanding--;
+	it->sent = false;
+}
+
 /* Interpret an answer: finished, or asked again once. */
 static void
 job_interpret(JobPump *jp, WorkItem *it)
@@ -134,17 +146,29 @@ job_interpret(JobPump *jp, WorkItem *it)
 	if (!it->error)
 	{
 		MemoryContext cxt = MemoryContextSwitchTo(claude_work_item_cxt(it));
+		ClaudeTaskAnswer answer;
 
 		it->rounds++;
-		claude_task_interpret(&jp->job->task, it->response, &it->result, &why, &it->error);
+		claude_task_answer(&jp->job->task, it->response, &answer);
+		it->result = answer.result;
+		why = answer.why;
+		if (answer.problem.sqlerrcode != 0)
+		{
+			it->error = answer.problem.message;
+			it->error_code = pstrdup(unpack_sql_state(answer.problem.sqlerrcode));
+		}
 		if (why && it->rounds >= CLAUDE_TASK_ROUNDS)
+		{
+			/* as the scalar form raises it (task.h: refusal_is_error) */
 			it->error = claude_task_refusal(&jp->job->task, why);
+			it->error_code = pstrdup(unpack_sql_state(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION));
+		}
 		MemoryContextSwitchTo(cxt);
 		if (why && it->rounds < CLAUDE_TASK_ROUNDS)
 		{
 			it->why = why;
 			it->answered = false;
-			it->sent = false;
+			job_unsend(jp, it);
 			it->result = NULL;
 			jp->reask = lappend(jp->reask, it);
 			return;
@@ -216,6 +240,68 @@ job_claim_more(JobPump *jp)
 	claude_work_end();
 }
 
+/*
+ * Fail fast (README, "In the background"): rows written, in order, extend
+ * or end the run of rows failing with the same non-retryable error code;
+ * a row done ends it, a retryable failure (throttling, 5xx, network, after
+ * the retries) neither counts nor ends it.  When the run reaches the job's
+ * claude.job_max_consecutive_failures the job fails, saying with what and
+ * on which row; in the write's transaction, so what was written stays.
+ */
+static void
+job_count_failures(JobPump *jp, WorkItem **items, int n)
+{
+	Job		   *job = jp->job;
+
+	for (int i = 0; i < n; i++)
+	{
+		WorkItem   *it = items[i];
+
+		if (it->sent)
+			jp->outstanding--;
+		it->sent = false;
+		if (!it->error)
+		{
+			job->streak = 0;
+			job->succeeded = true;
+			continue;
+		}
+		if (it->error_retryable)
+			continue;
+		if (job->streak > 0 && strcmp(job->streak_code, it->error_code) == 0)
+			job->streak++;
+		else
+		{
+			job->streak = 1;
+			strlcpy(job->streak_code, it->error_code, sizeof(job->streak_code));
+		}
+		if (job->max_failures > 0 && job->streak == job->max_failures)
+		{
+			char	   *why = psprintf("stopped after %d consecutive rows failed with %s "
+									   "(claude.job_max_consecutive_failures); row %s: %s",
+									   job->streak, it->error_code, it->pk_text, it->error);
+
+			claude_job_fail(job, it->error_code, why, it->pk_text);
+			ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", job->id, why)));
+		}
+	}
+}
+
+/*
+ * Held back by failing fast: while the job has done no row yet, or its
+ * last rows failed, the rows sent and not yet written plus the current run
+ * stay below the limit, so a job that cannot succeed sends at most
+ * claude.job_max_consecutive_failures requests.
+ */
+static bool
+job_capped(JobPump *jp)
+{
+	Job		   *job = jp->job;
+
+	return job->max_failures > 0 && (job->streak > 0 || !job->succeeded) &&
+		job->streak + jp->outstanding >= job->max_failures;
+}
+
 /* Write the finished rows, and look at the job's state. */
 static void
 job_flush(JobPump *jp)
@@ -234,6 +320,7 @@ job_flush(JobPump *jp)
 			items[n++] = lfirst(lc);
 		claude_work_begin();
 		claude_job_write(jp->job, items, n);
+		job_count_failures(jp, items, n);
 		claude_model_learned_flush();
 		job_check_state(jp);
 		claude_work_end();
@@ -271,8 +358,18 @@ job_next(void *arg, ClaudeHttpRequest **req, void **tag)
 	WorkItem   *it;
 
 	jp->limited = false;
+	jp->capped = false;
 	if (jp->stop)
 		return false;
+	if (job_capped(jp) && jp->finished != NIL)
+		job_flush(jp);			/* what is written may end the run, or the job */
+	if (jp->stop)
+		return false;
+	if (job_capped(jp))
+	{
+		jp->capped = true;		/* asked again as soon as a row in flight ends */
+		return false;
+	}
 	while (jp->queue == NIL)
 	{
 		if (jp->handed >= JOB_PUMP_ROWS || (jp->no_more && jp->reask == NIL))
@@ -289,17 +386,26 @@ job_next(void *arg, ClaudeHttpRequest **req, void **tag)
 	}
 	jp->queue = list_delete_first(jp->queue);
 	it->sent = true;
+	jp->outstanding++;
 	jp->handed++;
 	*req = &it->call.req;
 	*tag = it;
 	return true;
 }
 
-/* next() said no: for the rate limits, ask again when they may have room */
+/*
+ * next() said no: for the rate limits, ask again when they may have room;
+ * held back by failing fast, when a row in flight ends (the pump asks
+ * again then anyway, and returns once nothing is in flight).
+ */
 static long
 job_pause(void *arg)
 {
-	return ((JobPump *) arg)->limited ? claude_rate_wait_ms() : -1;
+	JobPump    *jp = (JobPump *) arg;
+
+	if (jp->capped)
+		return 1000;
+	return jp->limited ? claude_rate_wait_ms() : -1;
 }
 
 static void
@@ -314,13 +420,23 @@ job_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	if (!claude_bedrock_ok(resp) && claude_task_reshape(&jp->job->task, resp))
 	{
 		/* a trait learnt: the row goes again, shaped the other way */
-		it->sent = false;
+		job_unsend(jp, it);
 		jp->reask = lappend(jp->reask, it);
 		MemoryContextSwitchTo(cxt);
 		return;
 	}
 	if (!claude_bedrock_ok(resp))
+	{
+		ClaudeRetry verdict = it->call.req.retry_policy ? it->call.req.retry_policy(resp) :
+			claude_retry_http(resp->status, resp->curl_code, resp->unusable);
+
 		it->error = claude_bedrock_error_text("InvokeModel", jp->job->task.model, resp);
+		/* the AWS error code; else what the exchange came to */
+		it->error_code = resp->error_type[0] ? pstrdup(resp->error_type) :
+			resp->curl_code != CURLE_OK ? psprintf("curl error %d", (int) resp->curl_code) :
+			psprintf("HTTP %ld", resp->status);
+		it->error_retryable = verdict == CLAUDE_RETRY || verdict == CLAUDE_RETRY_THROTTLED;
+	}
 	else
 	{
 		claude_bedrock_finish(&it->call, resp);
@@ -456,7 +572,9 @@ work_job(volatile int64 *in_hand)
 			Datum		values[1] = {Int64GetDatum(job->id)};
 
 			claude_work_begin();
-			claude_work_sql("UPDATE claude.job SET state = 'done', finished_at = pg_catalog.now() "
+			/* a job some of whose rows failed says so (README, "In the background") */
+			claude_work_sql("UPDATE claude.job SET state = CASE WHEN rows_failed OPERATOR(pg_catalog.>) 0 "
+				"THEN 'done_with_errors' ELSE 'done' END, finished_at = pg_catalog.now() "
 				"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'running' "
 				"AND NOT EXISTS (SELECT 1 FROM claude.job_items i WHERE i.job_id OPERATOR(pg_catalog.=) $1 "
 				"AND i.state OPERATOR(pg_catalog.=) ANY ('{pending,running}'))",
@@ -534,7 +652,7 @@ claude_jobs_work(void)
 		{
 			Job			job = {.id = failed_job};
 
-			claude_job_fail(&job, why);
+			claude_job_fail(&job, unpack_sql_state(edata->sqlerrcode), why, NULL);
 		}
 		claude_work_end();
 		worked = true;

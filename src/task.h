@@ -86,6 +86,9 @@ extern const ClaudeTaskKind claude_task_classify;
 extern const ClaudeTaskKind claude_task_extract;
 extern const ClaudeTaskKind claude_task_sentiment;
 
+/* A classify task's labels (and how many), or NULL for another kind. */
+extern char **claude_task_classify_labels(const ClaudeTask *t, int *nlabels);
+
 /* Plain completions (claude_complete_async's requests). */
 #define TASK_COMPLETE (&claude_task_complete)
 

@@ -238,6 +238,20 @@ classify_result(const ClaudeTask *t, const cJSON *answer)
 	return s.data;
 }
 
+char	  **
+claude_task_classify_labels(const ClaudeTask *t, int *nlabels)
+{
+	const ClassifyState *c = (const ClassifyState *) t->state;
+
+	if (t->kind != &claude_task_classify)
+	{
+		*nlabels = 0;
+		return NULL;
+	}
+	*nlabels = c->nlabels;
+	return c->labels;
+}
+
 const ClaudeTaskKind claude_task_classify = {
 	.name = "classify",
 	.result_type = "text",

@@ -284,6 +284,8 @@ claude_work_prepare(WorkRound *r, WorkItem *it)
 	if (edata)
 	{
 		it->error = pstrdup(edata->message);
+		it->error_code = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		it->error_retryable = false;
 		FreeErrorData(edata);
 	}
 	MemoryContextSwitchTo(cxt);

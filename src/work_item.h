@@ -32,6 +32,8 @@ typedef struct WorkItem
 	char	   *result;
 	char	   *response;
 	char	   *error;
+	char	   *error_code;		/* with error: the AWS error code, or a SQLSTATE */
+	bool		error_retryable;	/* with error: throttling, 5xx, network (after the retries) */
 	long		input_tokens;
 	long		output_tokens;
 	long		input_estimate; /* its body's input tokens, about (prepared) */

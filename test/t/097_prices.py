@@ -79,7 +79,7 @@ try:
     # no model option: the worker's claude.model (the default, Sonnet 5 via au.)
     job = pg.query("SELECT claude_enrich('notes', 'body', 'answer', 'complete')")
     deadline = time.monotonic() + 60
-    while pg.query(f"SELECT state FROM claude.job WHERE id = {job}") not in ("done", "failed") \
+    while pg.query(f"SELECT state FROM claude.job WHERE id = {job}") not in ("done", "done_with_errors", "failed") \
             and time.monotonic() < deadline:
         time.sleep(0.2)
     # the audit writer records the calls in its own transactions, shortly after

@@ -137,7 +137,7 @@ def privileged_trap_runs(val, who):
                f"AND (as_role <> '{who}' OR escalated)")
 
 
-def wait_state(val, job, states=("done", "failed", "cancelled"), timeout=60):
+def wait_state(val, job, states=("done", "done_with_errors", "failed", "cancelled"), timeout=60):
     deadline = time.monotonic() + timeout
     s = None
     while time.monotonic() < deadline:
