@@ -7,6 +7,59 @@ CREATE SCHEMA claude;
 COMMENT ON SCHEMA claude IS 'pg_claude state: cache, audit log, jobs';
 
 -- ---------------------------------------------------------------------------
+-- Predefined roles, ready to grant (README "Privileges", doc/security.md):
+-- claude_user calls Claude, claude_job_owner also runs background work,
+-- claude_auditor reads every role's usage and job history.  Roles belong
+-- to the cluster, not to one database: they cannot be members of the
+-- extension, DROP EXTENSION leaves them, and a second database's CREATE
+-- EXTENSION finds them.  An existing role is reused only when it is a plain
+-- NOLOGIN role (as pg_claude, or the 0.2.0 README, made it); one that can
+-- log in or has any attribute beyond INHERIT is refused rather than handed
+-- these rights.
+-- ---------------------------------------------------------------------------
+DO $roles$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT n.name, a.oid, a.rolcanlogin, a.rolsuper, a.rolcreaterole, a.rolcreatedb,
+                    a.rolreplication, a.rolbypassrls, n.ord
+             FROM pg_catalog.unnest(ARRAY['claude_user', 'claude_job_owner', 'claude_auditor'])
+                  WITH ORDINALITY AS n(name, ord)
+             LEFT JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) n.name
+             ORDER BY n.ord
+    LOOP
+        IF r.oid IS NULL THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
+        ELSIF r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb
+              OR r.rolreplication OR r.rolbypassrls THEN
+            RAISE EXCEPTION 'role "%" already exists and is not a NOLOGIN role without attributes', r.name
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('pg_claude grants %I the right to call Claude (or to read '
+                                                 'every role''s audit log); a role that can log in, or has '
+                                                 'SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, '
+                                                 'was not made for that.', r.name),
+                      HINT = pg_catalog.format('Rename it (ALTER ROLE %1$I RENAME TO ...), or make it a plain '
+                                               'group role (ALTER ROLE %1$I NOLOGIN NOCREATEDB NOCREATEROLE '
+                                               'NOREPLICATION NOBYPASSRLS), then create the extension again.',
+                                               r.name);
+        END IF;
+    END LOOP;
+    -- a job owner may do all a user may
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                   WHERE m.roleid OPERATOR(pg_catalog.=) 'claude_user'::pg_catalog.regrole
+                     AND m.member OPERATOR(pg_catalog.=) 'claude_job_owner'::pg_catalog.regrole) THEN
+        GRANT claude_user TO claude_job_owner;
+    END IF;
+END
+$roles$;
+COMMENT ON ROLE claude_user IS
+'pg_claude: may call Claude from queries (every claude_* function but the job functions and the administrator''s)';
+COMMENT ON ROLE claude_job_owner IS
+'pg_claude: claude_user, plus background work (claude_complete_async, claude_enrich and the job functions)';
+COMMENT ON ROLE claude_auditor IS
+'pg_claude: reads every role''s audit log (claude.usage) and job history (claude.job, claude.job_items); writes nothing';
+
+-- ---------------------------------------------------------------------------
 -- The audit log: one row per upstream call attempt and per cache hit.
 -- Written by the pg_claude worker from shared memory (so rows survive the
 -- caller's ROLLBACK), or by the calling backend when pg_claude is not
@@ -52,6 +105,9 @@ COMMENT ON TABLE claude.usage IS
 ALTER TABLE claude.usage ENABLE ROW LEVEL SECURITY;
 CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
     USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+-- claude_auditor members read every row (a second, permissive policy)
+CREATE POLICY usage_auditor_rows ON claude.usage FOR SELECT TO claude_auditor
+    USING (true);
 
 -- ---------------------------------------------------------------------------
 -- The response cache, keyed by the SHA-256 of the canonical request
@@ -159,7 +215,8 @@ BEGIN
         output_per_mtok = EXCLUDED.output_per_mtok, cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
         cache_write_per_mtok = EXCLUDED.cache_write_per_mtok, priority = EXCLUDED.priority,
         cache_write_1h_per_mtok = EXCLUDED.cache_write_1h_per_mtok, batch_factor = EXCLUDED.batch_factor;
-    RETURN NULL;
+    -- the published row unchanged, so the statement reports the rows it edited
+    RETURN OLD;
 END $$;
 CREATE TRIGGER prices_keep_published BEFORE UPDATE ON claude.prices
     FOR EACH ROW WHEN (OLD.source <> 'user') EXECUTE FUNCTION claude.prices_keep_published();
@@ -737,6 +794,18 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) IS
 'The one label that best fits the input, labels given as {"label": "description", ...}';
 
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       text,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify_json'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, text, text, text) IS
+'The one label that best fits the input, labels given in JSON: ["label", ...] or {"label": "description", ...} (what a quoted literal resolves to)';
+
 CREATE FUNCTION @extschema@.claude_classify_multi(
     input        text,
     labels       text[],
@@ -909,6 +978,30 @@ RETURNS TABLE (ord int, label text, error text)
 AS 'MODULE_PATHNAME', 'claude_classify_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_described_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], jsonb, text, text) IS
+'claude_classify of every element, labels given as {"label": "description", ...}, many requests in flight; one row per element';
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       text,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_json_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], text, text, text) IS
+'claude_classify of every element, labels given in JSON (array or object), many requests in flight; one row per element';
+
 CREATE FUNCTION @extschema@.claude_extract_batch(
     inputs       text[],
     schema       jsonb,
@@ -1043,6 +1136,9 @@ REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_sentiment(text, text) FROM PUBLIC;
@@ -1070,3 +1166,49 @@ GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUB
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;
 REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.models_changed() FROM PUBLIC;
+
+-- The predefined roles (created at the top of this script).  claude_user:
+-- every function a query calls; not the administrator's claude_maintain()
+-- and claude_models_refresh().
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_complete(text, text, text, int, float8),
+    @extschema@.claude_invoke(jsonb, text),
+    @extschema@.claude_classify(text, text[], text, text),
+    @extschema@.claude_classify(text, jsonb, text, text),
+    @extschema@.claude_classify(text, text, text, text),
+    @extschema@.claude_classify_multi(text, text[], text, text),
+    @extschema@.claude_extract(text, jsonb, text, text),
+    @extschema@.claude_sentiment(text, text),
+    @extschema@.claude_summarize(text, int, text),
+    @extschema@.claude_summarize_agg(text),
+    @extschema@.claude_summarize_agg(text, int),
+    @extschema@.claude_count_tokens(text, text),
+    @extschema@.claude_count_tokens(jsonb, text),
+    @extschema@.claude_complete_batch(text[], text, text, int, float8),
+    @extschema@.claude_classify_batch(text[], text[], text, text),
+    @extschema@.claude_classify_batch(text[], jsonb, text, text),
+    @extschema@.claude_classify_batch(text[], text, text, text),
+    @extschema@.claude_extract_batch(text[], jsonb, text, text),
+    @extschema@.claude_sentiment_batch(text[], text),
+    @extschema@.claude_summarize_batch(text[], int, text),
+    @extschema@.claude_cache_key(jsonb, text),
+    @extschema@.claude_http_stats(),
+    @extschema@.claude_credentials(),
+    @extschema@.claude_residency_check(text),
+    @extschema@.claude_data_flow(timestamptz)
+    TO claude_user;
+-- claude_job_owner (a member of claude_user): background work
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_complete_async(text, text, text, int, float8),
+    @extschema@.claude_enrich(regclass, text, text, text, jsonb),
+    @extschema@.claude_job_wait(bigint, interval),
+    @extschema@.claude_job_cancel(bigint),
+    @extschema@.claude_job_pause(bigint),
+    @extschema@.claude_job_resume(bigint)
+    TO claude_job_owner;
+-- claude_auditor: reads (claude.usage through usage_auditor_rows), never writes
+GRANT SELECT ON claude.job, claude.job_items TO claude_auditor;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_data_flow(timestamptz),
+    @extschema@.claude_job_wait(bigint, interval)
+    TO claude_auditor;
