@@ -14,8 +14,9 @@ COMMENT ON SCHEMA claude IS 'pg_claude state: cache, audit log, jobs';
 -- extension, DROP EXTENSION leaves them, and a second database's CREATE
 -- EXTENSION finds them.  An existing role is reused only when it is a plain
 -- NOLOGIN role (as pg_claude, or the 0.2.0 README, made it); one that can
--- log in or has any attribute beyond INHERIT is refused rather than handed
--- these rights.
+-- log in, has any attribute beyond INHERIT, or is a member of a role with
+-- one or of a predefined pg_* role is refused rather than handed these
+-- rights.
 -- ---------------------------------------------------------------------------
 DO $roles$
 DECLARE
@@ -31,16 +32,23 @@ BEGIN
         IF r.oid IS NULL THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
         ELSIF r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb
-              OR r.rolreplication OR r.rolbypassrls THEN
-            RAISE EXCEPTION 'role "%" already exists and is not a NOLOGIN role without attributes', r.name
+              OR r.rolreplication OR r.rolbypassrls
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles g
+                         WHERE g.oid OPERATOR(pg_catalog.<>) r.oid
+                           AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+                           AND (g.rolsuper OR g.rolcreaterole OR g.rolreplication OR g.rolbypassrls
+                                OR g.rolname OPERATOR(pg_catalog.~~) 'pg\_%')) THEN
+            RAISE EXCEPTION 'role "%" already exists and is not a plain NOLOGIN role', r.name
                 USING ERRCODE = 'duplicate_object',
                       DETAIL = pg_catalog.format('pg_claude grants %I the right to call Claude (or to read '
-                                                 'every role''s audit log); a role that can log in, or has '
+                                                 'every role''s audit log); a role that can log in, has '
                                                  'SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, '
-                                                 'was not made for that.', r.name),
+                                                 'or is a member of a role with one of those or of a '
+                                                 'predefined pg_* role, was not made for that: its members '
+                                                 'would have more than its name says.', r.name),
                       HINT = pg_catalog.format('Rename it (ALTER ROLE %1$I RENAME TO ...), or make it a plain '
                                                'group role (ALTER ROLE %1$I NOLOGIN NOCREATEDB NOCREATEROLE '
-                                               'NOREPLICATION NOBYPASSRLS), then create the extension again.',
+                                               'NOREPLICATION NOBYPASSRLS, and REVOKE such memberships), then try again.',
                                                r.name);
         END IF;
     END LOOP;

@@ -57,6 +57,12 @@ try:
          and val("SELECT count(*) FROM pg_roles WHERE rolname IN ('claude_job_owner', 'claude_auditor')") == "0",
          "... and nothing of it stays (no extension, no other role)")
     q("DROP ROLE claude_user")
+    # a NOLOGIN role that is a member of a predefined role: its members would get that too
+    q("CREATE ROLE claude_job_owner NOLOGIN; GRANT pg_read_server_files TO claude_job_owner")
+    rc, out, err = q("CREATE EXTENSION pg_claude")
+    t.ok(rc != 0 and "42710" in err and "claude_job_owner" in err,
+         "an existing NOLOGIN claude_job_owner that is a member of pg_read_server_files: refused (42710)", err)
+    q("DROP ROLE claude_job_owner")
 
     # a plain NOLOGIN role made as the 0.2.0 README said, with a member: reused
     q("CREATE ROLE claude_auditor NOLOGIN; CREATE ROLE old_auditor LOGIN; GRANT claude_auditor TO old_auditor")
