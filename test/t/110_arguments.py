@@ -208,6 +208,8 @@ def values_for(fn):
             return "NULL"
         if names[i] == "labels" and types[i] == "jsonb":
             return """'{"billing": "money", "bug": "broken"}'"""
+        if names[i] == "labels" and types[i] == "text":
+            return """'["billing", "bug"]'"""
         if names[i] == "input" and enrich:
             return "'body'"
         if names[i] == "job":
