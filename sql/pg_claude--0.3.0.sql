@@ -7,6 +7,67 @@ CREATE SCHEMA claude;
 COMMENT ON SCHEMA claude IS 'pg_claude state: cache, audit log, jobs';
 
 -- ---------------------------------------------------------------------------
+-- Predefined roles, ready to grant (README "Privileges", doc/security.md):
+-- claude_user calls Claude, claude_job_owner also runs background work,
+-- claude_auditor reads every role's usage and job history.  Roles belong
+-- to the cluster, not to one database: they cannot be members of the
+-- extension, DROP EXTENSION leaves them, and a second database's CREATE
+-- EXTENSION finds them.  An existing role is reused only when it is a plain
+-- NOLOGIN role (as pg_claude, or the 0.2.0 README, made it); one that can
+-- log in, has any attribute beyond INHERIT, or is a member of a role with
+-- one or of a predefined pg_* role is refused rather than handed these
+-- rights.
+-- ---------------------------------------------------------------------------
+DO $roles$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT n.name, a.oid, a.rolcanlogin, a.rolsuper, a.rolcreaterole, a.rolcreatedb,
+                    a.rolreplication, a.rolbypassrls, n.ord
+             FROM pg_catalog.unnest(ARRAY['claude_user', 'claude_job_owner', 'claude_auditor'])
+                  WITH ORDINALITY AS n(name, ord)
+             LEFT JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) n.name
+             ORDER BY n.ord
+    LOOP
+        IF r.oid IS NULL THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r.name);
+        ELSIF r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb
+              OR r.rolreplication OR r.rolbypassrls
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles g
+                         WHERE g.oid OPERATOR(pg_catalog.<>) r.oid
+                           AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+                           AND (g.rolsuper OR g.rolcreaterole OR g.rolreplication OR g.rolbypassrls
+                                OR g.rolname OPERATOR(pg_catalog.~~) 'pg\_%')) THEN
+            RAISE EXCEPTION 'role "%" already exists and is not a plain NOLOGIN role', r.name
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('pg_claude grants %I the right to call Claude (or to read '
+                                                 'every role''s audit log); a role that can log in, has '
+                                                 'SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, '
+                                                 'or is a member of a role with one of those or of a '
+                                                 'predefined pg_* role, was not made for that: its members '
+                                                 'would have more than its name says.', r.name),
+                      HINT = pg_catalog.format('Rename it (ALTER ROLE %1$I RENAME TO ...), or make it a plain '
+                                               'group role (ALTER ROLE %1$I NOLOGIN NOCREATEDB NOCREATEROLE '
+                                               'NOREPLICATION NOBYPASSRLS, and REVOKE such memberships), then try again.',
+                                               r.name);
+        END IF;
+    END LOOP;
+    -- a job owner may do all a user may
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                   WHERE m.roleid OPERATOR(pg_catalog.=) 'claude_user'::pg_catalog.regrole
+                     AND m.member OPERATOR(pg_catalog.=) 'claude_job_owner'::pg_catalog.regrole) THEN
+        GRANT claude_user TO claude_job_owner;
+    END IF;
+END
+$roles$;
+COMMENT ON ROLE claude_user IS
+'pg_claude: may call Claude from queries (every claude_* function but the job functions and the administrator''s)';
+COMMENT ON ROLE claude_job_owner IS
+'pg_claude: claude_user, plus background work (claude_complete_async, claude_enrich and the job functions)';
+COMMENT ON ROLE claude_auditor IS
+'pg_claude: reads every role''s audit log (claude.usage) and job history (claude.job, claude.job_items); writes nothing';
+
+-- ---------------------------------------------------------------------------
 -- The audit log: one row per upstream call attempt and per cache hit.
 -- Written by the pg_claude worker from shared memory (so rows survive the
 -- caller's ROLLBACK), or by the calling backend when pg_claude is not
@@ -48,10 +109,38 @@ CREATE INDEX usage_role_ts_idx ON claude.usage (role_name, ts);
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
 COMMENT ON TABLE claude.usage IS
 'Audit log: one row per Bedrock call attempt and per cache hit (prompt only with claude.log_prompts)';
+COMMENT ON COLUMN claude.usage.id IS 'Row id, in the order the rows were written';
+COMMENT ON COLUMN claude.usage.ts IS 'When the attempt ended, or the cache hit was answered';
+COMMENT ON COLUMN claude.usage.role_name IS 'Role that made the call (current_user)';
+COMMENT ON COLUMN claude.usage.database_name IS 'Database the call was made in';
+COMMENT ON COLUMN claude.usage.backend_pid IS 'Process id of the backend or worker that made the call';
+COMMENT ON COLUMN claude.usage.function_name IS 'SQL function that made the call, e.g. claude_classify_batch';
+COMMENT ON COLUMN claude.usage.operation IS 'Bedrock operation: InvokeModel, CountTokens, ...';
+COMMENT ON COLUMN claude.usage.model IS 'Model id, inference profile id or ARN the request named';
+COMMENT ON COLUMN claude.usage.region IS 'AWS region the request went to';
+COMMENT ON COLUMN claude.usage.endpoint_host IS 'Host the request went to';
+COMMENT ON COLUMN claude.usage.geography IS 'Where the request is processed (au, apac, jp, eu, us, global, us-gov, or its region); for a refusal, where it would have been';
+COMMENT ON COLUMN claude.usage.request_id IS 'AWS request id of the attempt (x-amzn-RequestId)';
+COMMENT ON COLUMN claude.usage.http_status IS 'HTTP status of the attempt; NULL when no answer arrived or nothing was sent';
+COMMENT ON COLUMN claude.usage.error_code IS 'AWS error code (ThrottlingException, ...) or pg_claude''s (ResidencyViolation, MalformedResponse, ...); NULL on success';
+COMMENT ON COLUMN claude.usage.input_tokens IS 'Input tokens Bedrock counted for the attempt';
+COMMENT ON COLUMN claude.usage.output_tokens IS 'Output tokens Bedrock counted for the attempt';
+COMMENT ON COLUMN claude.usage.cache_read_tokens IS 'Input tokens read from the prompt cache';
+COMMENT ON COLUMN claude.usage.latency_ms IS 'Milliseconds from sending the request to the whole answer';
+COMMENT ON COLUMN claude.usage.ttft_ms IS 'Milliseconds to the first token (streamed requests only)';
+COMMENT ON COLUMN claude.usage.retries IS 'The attempt''s number: 0 for the first, 1 for the first retry, ...';
+COMMENT ON COLUMN claude.usage.cache_hit IS 'True when claude.cache answered and nothing was sent';
+COMMENT ON COLUMN claude.usage.job_id IS 'The claude.job the call was made for, if any';
+COMMENT ON COLUMN claude.usage.prompt_sha256 IS 'SHA-256 (hex) of the function''s input, to join calls to source rows';
+COMMENT ON COLUMN claude.usage.prompt IS 'The prompt; only with claude.log_prompts = on';
+COMMENT ON COLUMN claude.usage.cache_key IS 'The claude.cache key of the request (see claude_cache_key)';
 
 ALTER TABLE claude.usage ENABLE ROW LEVEL SECURITY;
 CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
     USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+-- claude_auditor members read every row (a second, permissive policy)
+CREATE POLICY usage_auditor_rows ON claude.usage FOR SELECT TO claude_auditor
+    USING (true);
 
 -- ---------------------------------------------------------------------------
 -- The response cache, keyed by the SHA-256 of the canonical request
@@ -73,6 +162,16 @@ CREATE INDEX cache_last_used_idx ON claude.cache (last_used_at);
 CREATE INDEX cache_prompt_idx ON claude.cache (prompt_sha256);
 COMMENT ON TABLE claude.cache IS
 'Bedrock responses by request key; a repeated identical request is answered from here';
+COMMENT ON COLUMN claude.cache.key IS 'SHA-256 of the canonical request: model, body with keys in canonical order, and the role unless claude.cache_scope = shared';
+COMMENT ON COLUMN claude.cache.model IS 'Model id the request named';
+COMMENT ON COLUMN claude.cache.operation IS 'Bedrock operation the response answers';
+COMMENT ON COLUMN claude.cache.prompt_sha256 IS 'SHA-256 (hex) of the function''s input (joins claude.usage.prompt_sha256)';
+COMMENT ON COLUMN claude.cache.response IS 'The response body Bedrock sent';
+COMMENT ON COLUMN claude.cache.input_tokens IS 'Input tokens of the call that made the entry';
+COMMENT ON COLUMN claude.cache.output_tokens IS 'Output tokens of the call that made the entry';
+COMMENT ON COLUMN claude.cache.created_at IS 'When the entry was written';
+COMMENT ON COLUMN claude.cache.last_used_at IS 'When the entry last answered a request (least recently used are evicted first)';
+COMMENT ON COLUMN claude.cache.hits IS 'Requests the entry answered';
 
 -- ---------------------------------------------------------------------------
 -- Prices, editable, kept by pg_dump.  USD per million tokens, Bedrock
@@ -98,6 +197,13 @@ CREATE TABLE claude.prices (
 );
 COMMENT ON TABLE claude.prices IS
 'USD per million tokens by model id pattern (LIKE); your rows (source ''user'') win over the published ones';
+COMMENT ON COLUMN claude.prices.model_pattern IS 'LIKE pattern of the model ids the row prices; the longest matching pattern wins within a source';
+COMMENT ON COLUMN claude.prices.source IS 'user (yours, wins) or the published list the row comes from, e.g. aws-list-2026-12';
+COMMENT ON COLUMN claude.prices.description IS 'What the row prices, e.g. Claude Sonnet 5 (global)';
+COMMENT ON COLUMN claude.prices.input_per_mtok IS 'USD per million input tokens';
+COMMENT ON COLUMN claude.prices.output_per_mtok IS 'USD per million output tokens';
+COMMENT ON COLUMN claude.prices.cache_read_per_mtok IS 'USD per million input tokens read from the prompt cache';
+COMMENT ON COLUMN claude.prices.priority IS 'Tie-break between patterns of the same length: higher wins';
 -- A model's row prices its geographic and in-region calls; its global. row
 -- (a longer pattern, so it wins for global. ids) the global profile.
 -- a 1-hour cache write costs 2x input (the published rule); batch inference half
@@ -159,8 +265,10 @@ BEGIN
         output_per_mtok = EXCLUDED.output_per_mtok, cache_read_per_mtok = EXCLUDED.cache_read_per_mtok,
         cache_write_per_mtok = EXCLUDED.cache_write_per_mtok, priority = EXCLUDED.priority,
         cache_write_1h_per_mtok = EXCLUDED.cache_write_1h_per_mtok, batch_factor = EXCLUDED.batch_factor;
-    RETURN NULL;
+    -- the published row unchanged, so the statement reports the rows it edited
+    RETURN OLD;
 END $$;
+COMMENT ON FUNCTION claude.prices_keep_published() IS 'Trigger: an edit of a published price becomes a row of your own (source user)';
 CREATE TRIGGER prices_keep_published BEFORE UPDATE ON claude.prices
     FOR EACH ROW WHEN (OLD.source <> 'user') EXECUTE FUNCTION claude.prices_keep_published();
 SELECT pg_catalog.pg_extension_config_dump('claude.prices', $$WHERE source = 'user'$$);
@@ -183,6 +291,7 @@ AS $$
     ORDER BY (p.source = 'user') DESC, p.priority DESC, length(p.model_pattern) DESC
     LIMIT 1
 $$;
+COMMENT ON FUNCTION claude.price_of(text) IS 'The claude.prices row that prices a model id (yours over published, the longest pattern)';
 
 -- What a call's tokens cost at a price, in USD (unrounded).  Tokens written
 -- for an hour are part of cache_write_tokens and cost the 1-hour price
@@ -253,6 +362,35 @@ CREATE TABLE claude.models (
 );
 COMMENT ON TABLE claude.models IS
 'Models, inference profiles and ARNs: routing, lifecycle and traits, one row per source (seed, aws, learned, user); read through claude.model_info()';
+COMMENT ON COLUMN claude.models.model_id IS 'Model id, inference profile id or ARN';
+COMMENT ON COLUMN claude.models.source IS 'seed (the install), aws (claude_models_refresh), learned (from Bedrock''s refusals) or user (yours, wins)';
+COMMENT ON COLUMN claude.models.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
+COMMENT ON COLUMN claude.models.base_model IS 'Foundation model a profile routes to';
+COMMENT ON COLUMN claude.models.family IS 'Model family: opus, sonnet, haiku, ...';
+COMMENT ON COLUMN claude.models.version IS 'Version within the family, e.g. 4.5';
+COMMENT ON COLUMN claude.models.display_name IS 'Name as Bedrock shows it';
+COMMENT ON COLUMN claude.models.region IS 'Region the row was listed in (claude_models_refresh)';
+COMMENT ON COLUMN claude.models.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
+COMMENT ON COLUMN claude.models.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
+COMMENT ON COLUMN claude.models.lifecycle IS 'ACTIVE or LEGACY';
+COMMENT ON COLUMN claude.models.end_of_life IS 'When Bedrock stops serving it';
+COMMENT ON COLUMN claude.models.successor IS 'Model to move to when it is LEGACY';
+COMMENT ON COLUMN claude.models.temperature IS 'Accepts temperature';
+COMMENT ON COLUMN claude.models.top_p IS 'Accepts top_p';
+COMMENT ON COLUMN claude.models.top_k IS 'Accepts top_k';
+COMMENT ON COLUMN claude.models.sampling_exclusive IS 'Accepts temperature or top_p, not both';
+COMMENT ON COLUMN claude.models.forced_tool_choice IS 'Accepts a forced tool_choice';
+COMMENT ON COLUMN claude.models.structured_output IS 'Supports structured output (constrained JSON)';
+COMMENT ON COLUMN claude.models.prompt_caching IS 'Supports prompt caching (cache_control)';
+COMMENT ON COLUMN claude.models.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
+COMMENT ON COLUMN claude.models.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
+COMMENT ON COLUMN claude.models.context_window IS 'Context window, in tokens';
+COMMENT ON COLUMN claude.models.max_output IS 'Most output tokens a request may ask for';
+COMMENT ON COLUMN claude.models.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
+COMMENT ON COLUMN claude.models.count_tokens IS 'Bedrock CountTokens supports it';
+COMMENT ON COLUMN claude.models.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
+COMMENT ON COLUMN claude.models.note IS 'Where the row''s facts come from';
+COMMENT ON COLUMN claude.models.updated_at IS 'When the row last changed';
 SELECT pg_catalog.pg_extension_config_dump('claude.models', $$WHERE source <> 'seed'$$);
 
 -- An UPDATE of a seed or aws row records the columns it changes in your row
@@ -293,6 +431,7 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$;
+COMMENT ON FUNCTION claude.models_keep_published() IS 'Trigger: an edit of a published model row becomes a row of your own (source user)';
 CREATE TRIGGER models_keep_published BEFORE UPDATE ON claude.models
     FOR EACH ROW WHEN (OLD.source IN ('seed', 'aws')) EXECUTE FUNCTION claude.models_keep_published();
 
@@ -302,6 +441,7 @@ CREATE FUNCTION claude.models_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'claude_models_changed'
 LANGUAGE C;
+COMMENT ON FUNCTION claude.models_changed() IS 'Trigger: tells every backend that claude.models changed';
 CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON claude.models
     FOR EACH STATEMENT EXECUTE FUNCTION claude.models_changed();
 
@@ -317,6 +457,7 @@ AS $$
     FROM (SELECT pg_catalog.regexp_match(model, 'claude-([a-z]+)-([0-9]+)(?:-([0-9])(?![0-9]))?') AS a,
                  pg_catalog.regexp_match(model, 'claude-([0-9]+)(?:-([0-9]))?-([a-z]+)') AS b) AS m
 $$;
+COMMENT ON FUNCTION claude.model_family(text) IS 'Family and version of a model id (a new Opus behaves like the newest Opus)';
 
 -- Every model id merged over its sources (user over learned over aws over
 -- seed, column by column; arrays travel as text, since array_agg of arrays
@@ -356,6 +497,33 @@ JOIN (VALUES ('user', 1), ('learned', 2), ('aws', 3), ('seed', 4)) AS s(source, 
   ON s.source OPERATOR(pg_catalog.=) m.source
 GROUP BY m.model_id;
 COMMENT ON VIEW claude.models_merged IS 'claude.models with each id''s sources merged (user over learned over aws over seed)';
+COMMENT ON COLUMN claude.models_merged.model_id IS 'Model id, inference profile id or ARN';
+COMMENT ON COLUMN claude.models_merged.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
+COMMENT ON COLUMN claude.models_merged.base_model IS 'Foundation model a profile routes to';
+COMMENT ON COLUMN claude.models_merged.family IS 'Model family: opus, sonnet, haiku, ...';
+COMMENT ON COLUMN claude.models_merged.version IS 'Version within the family, e.g. 4.5';
+COMMENT ON COLUMN claude.models_merged.display_name IS 'Name as Bedrock shows it';
+COMMENT ON COLUMN claude.models_merged.region IS 'Region the row was listed in (claude_models_refresh)';
+COMMENT ON COLUMN claude.models_merged.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
+COMMENT ON COLUMN claude.models_merged.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
+COMMENT ON COLUMN claude.models_merged.lifecycle IS 'ACTIVE or LEGACY';
+COMMENT ON COLUMN claude.models_merged.end_of_life IS 'When Bedrock stops serving it';
+COMMENT ON COLUMN claude.models_merged.successor IS 'Model to move to when it is LEGACY';
+COMMENT ON COLUMN claude.models_merged.temperature IS 'Accepts temperature';
+COMMENT ON COLUMN claude.models_merged.top_p IS 'Accepts top_p';
+COMMENT ON COLUMN claude.models_merged.top_k IS 'Accepts top_k';
+COMMENT ON COLUMN claude.models_merged.sampling_exclusive IS 'Accepts temperature or top_p, not both';
+COMMENT ON COLUMN claude.models_merged.forced_tool_choice IS 'Accepts a forced tool_choice';
+COMMENT ON COLUMN claude.models_merged.structured_output IS 'Supports structured output (constrained JSON)';
+COMMENT ON COLUMN claude.models_merged.prompt_caching IS 'Supports prompt caching (cache_control)';
+COMMENT ON COLUMN claude.models_merged.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
+COMMENT ON COLUMN claude.models_merged.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
+COMMENT ON COLUMN claude.models_merged.context_window IS 'Context window, in tokens';
+COMMENT ON COLUMN claude.models_merged.max_output IS 'Most output tokens a request may ask for';
+COMMENT ON COLUMN claude.models_merged.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
+COMMENT ON COLUMN claude.models_merged.count_tokens IS 'Bedrock CountTokens supports it';
+COMMENT ON COLUMN claude.models_merged.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
+COMMENT ON COLUMN claude.models_merged.sources IS 'Sources merged into the row, in the order they win';
 
 -- What pg_claude knows of a model as called: the row of the id itself (a
 -- profile's routing), over the row of its base model (traits, lifecycle),
@@ -550,6 +718,22 @@ SELECT u.model,
        claude.dropped_records() AS dropped_audit_records
 FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
 GROUP BY u.model, u.day, errs.errors_by_code;
+COMMENT ON VIEW claude.stats IS 'Per model and day: calls, cache hits, errors by code, latency percentiles, tokens and estimated cost (of the rows you may see)';
+COMMENT ON COLUMN claude.stats.model IS 'Model id the calls named';
+COMMENT ON COLUMN claude.stats.day IS 'Day of the calls (UTC)';
+COMMENT ON COLUMN claude.stats.calls IS 'Calls sent (attempts, retries included)';
+COMMENT ON COLUMN claude.stats.cache_hits IS 'Requests answered from claude.cache';
+COMMENT ON COLUMN claude.stats.errors IS 'Calls that failed';
+COMMENT ON COLUMN claude.stats.errors_by_code IS 'Failed calls by error code, as a JSON object';
+COMMENT ON COLUMN claude.stats.p50_latency_ms IS 'Median latency of the calls, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats.p95_latency_ms IS '95th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats.p99_latency_ms IS '99th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats.input_tokens IS 'Input tokens of the calls';
+COMMENT ON COLUMN claude.stats.output_tokens IS 'Output tokens of the calls';
+COMMENT ON COLUMN claude.stats.cache_read_tokens IS 'Input tokens read from the prompt cache';
+COMMENT ON COLUMN claude.stats.cache_write_tokens IS 'Tokens written to the prompt cache';
+COMMENT ON COLUMN claude.stats.estimated_cost_usd IS 'Cost at claude.prices (USD)';
+COMMENT ON COLUMN claude.stats.dropped_audit_records IS 'Audit records lost since the server started (claude.dropped_records())';
 
 -- ---------------------------------------------------------------------------
 -- Asynchronous requests and enrichment jobs, done by the pg_claude worker.
@@ -571,6 +755,17 @@ CREATE TABLE claude.requests (
 CREATE INDEX requests_pending_idx ON claude.requests (id) WHERE state IN ('pending', 'running');
 COMMENT ON TABLE claude.requests IS
 'claude_complete_async() requests and their results (kept for claude.request_retention)';
+COMMENT ON COLUMN claude.requests.id IS 'Request id, as claude_complete_async returned it';
+COMMENT ON COLUMN claude.requests.created_at IS 'When the request was queued';
+COMMENT ON COLUMN claude.requests.role_name IS 'Role that queued the request; the one role that may read it';
+COMMENT ON COLUMN claude.requests.model IS 'Model the request is sent to';
+COMMENT ON COLUMN claude.requests.body IS 'The Messages request body';
+COMMENT ON COLUMN claude.requests.prompt IS 'The prompt as given';
+COMMENT ON COLUMN claude.requests.state IS 'pending, running, done or error';
+COMMENT ON COLUMN claude.requests.result IS 'The answer text (state done)';
+COMMENT ON COLUMN claude.requests.response IS 'The whole response (state done)';
+COMMENT ON COLUMN claude.requests.error IS 'Why it failed (state error)';
+COMMENT ON COLUMN claude.requests.completed_at IS 'When the request finished';
 ALTER TABLE claude.requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY requests_own_rows ON claude.requests FOR SELECT
     USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
@@ -616,6 +811,25 @@ COMMENT ON COLUMN claude.job.error_pk IS
 COMMENT ON COLUMN claude.job.last_error_code IS 'Error code of the latest row that failed';
 COMMENT ON COLUMN claude.job.last_error IS 'Error of the latest row that failed';
 COMMENT ON COLUMN claude.job.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
+COMMENT ON COLUMN claude.job.id IS 'Job id, as claude_enrich returned it';
+COMMENT ON COLUMN claude.job.created_at IS 'When the job was queued';
+COMMENT ON COLUMN claude.job.role_name IS 'Owner: the role that called claude_enrich; the job reads and writes as it';
+COMMENT ON COLUMN claude.job.source IS 'Table the job fills';
+COMMENT ON COLUMN claude.job.input IS 'Expression over the source row that is sent (a column or any SQL expression)';
+COMMENT ON COLUMN claude.job.output IS 'Column that receives the answers';
+COMMENT ON COLUMN claude.job.into_table IS 'Table receiving the results instead of source (option into: table)';
+COMMENT ON COLUMN claude.job.task IS 'complete, classify, summarize, extract or sentiment';
+COMMENT ON COLUMN claude.job.options IS 'Options given to claude_enrich (labels, schema, model, ...)';
+COMMENT ON COLUMN claude.job.state IS 'queued, running, paused, done, done_with_errors (done, some rows failed), failed or cancelled';
+COMMENT ON COLUMN claude.job.rows_total IS 'Rows to fill (known once the job is populated)';
+COMMENT ON COLUMN claude.job.rows_done IS 'Rows filled';
+COMMENT ON COLUMN claude.job.rows_failed IS 'Rows whose request or write failed (errors in claude.job_items)';
+COMMENT ON COLUMN claude.job.input_tokens IS 'Input tokens the job''s calls used';
+COMMENT ON COLUMN claude.job.output_tokens IS 'Output tokens the job''s calls used';
+COMMENT ON COLUMN claude.job.started_at IS 'When the worker started the job';
+COMMENT ON COLUMN claude.job.finished_at IS 'When the job ended';
+COMMENT ON COLUMN claude.job.error IS 'Why the job failed';
+COMMENT ON COLUMN claude.job.search_path IS 'The owner''s search_path at claude_enrich: the input is evaluated under it';
 
 CREATE TABLE claude.job_items (
     job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
@@ -644,6 +858,13 @@ CREATE POLICY job_items_own_rows ON claude.job_items FOR SELECT
            OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                       WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
                         AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE')));
+COMMENT ON COLUMN claude.job_items.job_id IS 'The claude.job this row belongs to';
+COMMENT ON COLUMN claude.job_items.pk IS 'Primary key of the source row, as a JSON object';
+COMMENT ON COLUMN claude.job_items.input_sha256 IS 'SHA-256 (hex) of the input when the row was populated';
+COMMENT ON COLUMN claude.job_items.state IS 'pending, running, done or failed';
+COMMENT ON COLUMN claude.job_items.attempts IS 'Times the row was sent';
+COMMENT ON COLUMN claude.job_items.error IS 'Why the row failed (state failed)';
+COMMENT ON COLUMN claude.job_items.updated_at IS 'When the row last changed state';
 
 -- What each output was made from: a row is re-processed only when its
 -- input changed since its result was written.
@@ -656,6 +877,13 @@ CREATE TABLE claude.enrich_hashes (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (source, output, pk)
 );
+COMMENT ON TABLE claude.enrich_hashes IS 'What each result was made from: the input hash per source row and output column';
+COMMENT ON COLUMN claude.enrich_hashes.source IS 'Enriched table';
+COMMENT ON COLUMN claude.enrich_hashes.output IS 'Output column of the result';
+COMMENT ON COLUMN claude.enrich_hashes.pk IS 'Primary key of the source row, as a JSON object';
+COMMENT ON COLUMN claude.enrich_hashes.input_sha256 IS 'SHA-256 (hex) of the input the result was made from: a row is redone only when it changes';
+COMMENT ON COLUMN claude.enrich_hashes.job_id IS 'The job that wrote the result';
+COMMENT ON COLUMN claude.enrich_hashes.updated_at IS 'When the result was written';
 
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
 -- the rows of jobs they may not.
@@ -727,6 +955,25 @@ COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed w
 COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
 COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
 COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
+COMMENT ON COLUMN claude.jobs.id IS 'Job id, as claude_enrich returned it';
+COMMENT ON COLUMN claude.jobs.created_at IS 'When the job was queued';
+COMMENT ON COLUMN claude.jobs.role_name IS 'Owner: the role that called claude_enrich; the job reads and writes as it';
+COMMENT ON COLUMN claude.jobs.source IS 'Table the job fills';
+COMMENT ON COLUMN claude.jobs.output IS 'Column that receives the answers';
+COMMENT ON COLUMN claude.jobs.task IS 'complete, classify, summarize, extract or sentiment';
+COMMENT ON COLUMN claude.jobs.state IS 'queued, running, paused, done, done_with_errors (done, some rows failed), failed or cancelled';
+COMMENT ON COLUMN claude.jobs.rows_total IS 'Rows to fill (known once the job is populated)';
+COMMENT ON COLUMN claude.jobs.rows_done IS 'Rows filled';
+COMMENT ON COLUMN claude.jobs.rows_failed IS 'Rows whose request or write failed (errors in claude.job_items)';
+COMMENT ON COLUMN claude.jobs.input_tokens IS 'Input tokens the job''s calls used';
+COMMENT ON COLUMN claude.jobs.output_tokens IS 'Output tokens the job''s calls used';
+COMMENT ON COLUMN claude.jobs.started_at IS 'When the worker started the job';
+COMMENT ON COLUMN claude.jobs.finished_at IS 'When the job ended';
+COMMENT ON COLUMN claude.jobs.error IS 'Why the job failed';
+COMMENT ON COLUMN claude.jobs.percent_done IS 'Percentage of rows_total done or failed';
+COMMENT ON COLUMN claude.jobs.estimated_cost_usd IS 'What the job''s calls cost, each at the price of the model it used (claude.prices); NULL when a model has no price';
+COMMENT ON COLUMN claude.jobs.rows_per_second IS 'Rows done or failed per second since the job started';
+COMMENT ON COLUMN claude.jobs.eta IS 'Estimated time until a running job ends';
 
 CREATE FUNCTION @extschema@.claude_complete(
     prompt      text,
@@ -775,6 +1022,18 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) IS
 'The one label that best fits the input, labels given as {"label": "description", ...}';
+
+CREATE FUNCTION @extschema@.claude_classify(
+    input        text,
+    labels       text,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify_json'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify(text, text, text, text) IS
+'The one label that best fits the input, labels given in JSON: ["label", ...] or {"label": "description", ...} (what a quoted literal resolves to)';
 
 CREATE FUNCTION @extschema@.claude_classify_multi(
     input        text,
@@ -825,16 +1084,19 @@ CREATE FUNCTION claude.summarize_agg_transfn(internal, text)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.summarize_agg_transfn(internal, text) IS 'Transition function of claude_summarize_agg(text)';
 
 CREATE FUNCTION claude.summarize_agg_transfn(internal, text, int)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'claude_summarize_agg_transfn'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.summarize_agg_transfn(internal, text, int) IS 'Transition function of claude_summarize_agg(text, int)';
 
 CREATE FUNCTION claude.summarize_agg_finalfn(internal)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_summarize_agg_finalfn'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.summarize_agg_finalfn(internal) IS 'Final function of claude_summarize_agg: summarises the group, in stages when it is large';
 
 CREATE AGGREGATE @extschema@.claude_summarize_agg(text) (
     SFUNC = claude.summarize_agg_transfn,
@@ -914,11 +1176,13 @@ CREATE FUNCTION @extschema@.claude_job_pause(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_pause'
 LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.claude_job_pause(bigint) IS 'Pause a job (yours, or any for a superuser); claude_job_resume goes on';
 
 CREATE FUNCTION @extschema@.claude_job_resume(job bigint)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'claude_job_resume'
 LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.claude_job_resume(bigint) IS 'Resume a paused job';
 
 CREATE FUNCTION @extschema@.claude_job_wait(job bigint, timeout interval DEFAULT '1 hour')
 RETURNS text
@@ -938,6 +1202,7 @@ CREATE FUNCTION @extschema@.claude_complete_batch(
 RETURNS TABLE (ord int, completion text, error text)
 AS 'MODULE_PATHNAME', 'claude_complete_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_complete_batch(text[], text, text, int, float8) IS 'claude_complete of every prompt, many requests in flight; one row per element (ord, completion, error)';
 
 CREATE FUNCTION @extschema@.claude_classify_batch(
     inputs       text[],
@@ -947,6 +1212,31 @@ CREATE FUNCTION @extschema@.claude_classify_batch(
 RETURNS TABLE (ord int, label text, error text)
 AS 'MODULE_PATHNAME', 'claude_classify_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], text[], text, text) IS 'claude_classify of every element, many requests in flight; one row per element (ord, label, error)';
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_described_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], jsonb, text, text) IS
+'claude_classify of every element, labels given as {"label": "description", ...}, many requests in flight; one row per element';
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    inputs       text[],
+    labels       text,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_json_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], text, text, text) IS
+'claude_classify of every element, labels given in JSON (array or object), many requests in flight; one row per element';
 
 CREATE FUNCTION @extschema@.claude_extract_batch(
     inputs       text[],
@@ -956,6 +1246,7 @@ CREATE FUNCTION @extschema@.claude_extract_batch(
 RETURNS TABLE (ord int, result jsonb, error text)
 AS 'MODULE_PATHNAME', 'claude_extract_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) IS 'claude_extract of every element, many requests in flight; one row per element (ord, result, error)';
 
 CREATE FUNCTION @extschema@.claude_sentiment_batch(
     inputs text[],
@@ -963,6 +1254,7 @@ CREATE FUNCTION @extschema@.claude_sentiment_batch(
 RETURNS TABLE (ord int, sentiment float8, error text)
 AS 'MODULE_PATHNAME', 'claude_sentiment_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) IS 'claude_sentiment of every element, many requests in flight; one row per element (ord, sentiment, error)';
 
 CREATE FUNCTION @extschema@.claude_summarize_batch(
     inputs    text[],
@@ -971,6 +1263,7 @@ CREATE FUNCTION @extschema@.claude_summarize_batch(
 RETURNS TABLE (ord int, summary text, error text)
 AS 'MODULE_PATHNAME', 'claude_summarize_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) IS 'claude_summarize of every element, many requests in flight; one row per element (ord, summary, error)';
 
 CREATE FUNCTION @extschema@.claude_http_stats(
     OUT requests    bigint,
@@ -1082,6 +1375,9 @@ REVOKE ALL ON FUNCTION @extschema@.claude_residency_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], jsonb, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.claude_classify_batch(text[], text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_classify_multi(text, text[], text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_extract(text, jsonb, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.claude_sentiment(text, text) FROM PUBLIC;
@@ -1110,3 +1406,49 @@ GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUB
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;
 REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.models_changed() FROM PUBLIC;
+
+-- The predefined roles (created at the top of this script).  claude_user:
+-- every function a query calls; not the administrator's claude_maintain()
+-- and claude_models_refresh().
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_complete(text, text, text, int, float8),
+    @extschema@.claude_invoke(jsonb, text),
+    @extschema@.claude_classify(text, text[], text, text),
+    @extschema@.claude_classify(text, jsonb, text, text),
+    @extschema@.claude_classify(text, text, text, text),
+    @extschema@.claude_classify_multi(text, text[], text, text),
+    @extschema@.claude_extract(text, jsonb, text, text),
+    @extschema@.claude_sentiment(text, text),
+    @extschema@.claude_summarize(text, int, text),
+    @extschema@.claude_summarize_agg(text),
+    @extschema@.claude_summarize_agg(text, int),
+    @extschema@.claude_count_tokens(text, text),
+    @extschema@.claude_count_tokens(jsonb, text),
+    @extschema@.claude_complete_batch(text[], text, text, int, float8),
+    @extschema@.claude_classify_batch(text[], text[], text, text),
+    @extschema@.claude_classify_batch(text[], jsonb, text, text),
+    @extschema@.claude_classify_batch(text[], text, text, text),
+    @extschema@.claude_extract_batch(text[], jsonb, text, text),
+    @extschema@.claude_sentiment_batch(text[], text),
+    @extschema@.claude_summarize_batch(text[], int, text),
+    @extschema@.claude_cache_key(jsonb, text),
+    @extschema@.claude_http_stats(),
+    @extschema@.claude_credentials(),
+    @extschema@.claude_residency_check(text),
+    @extschema@.claude_data_flow(timestamptz)
+    TO claude_user;
+-- claude_job_owner (a member of claude_user): background work
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_complete_async(text, text, text, int, float8),
+    @extschema@.claude_enrich(regclass, text, text, text, jsonb),
+    @extschema@.claude_job_wait(bigint, interval),
+    @extschema@.claude_job_cancel(bigint),
+    @extschema@.claude_job_pause(bigint),
+    @extschema@.claude_job_resume(bigint)
+    TO claude_job_owner;
+-- claude_auditor: reads (claude.usage through usage_auditor_rows), never writes
+GRANT SELECT ON claude.job, claude.job_items TO claude_auditor;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_data_flow(timestamptz),
+    @extschema@.claude_job_wait(bigint, interval)
+    TO claude_auditor;

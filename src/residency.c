@@ -75,18 +75,20 @@ static const Geography geographies[] = {
 static const struct
 {
 	const char *prefix;
-	const char *geography;		/* the claude.residency that allows it */
+	const char *geography;		/* where it routes, as claude_residency_check
+								 * and claude.usage.geography say */
+	const char *allowed_by;		/* the claude.residency that allows it */
 	const char *label;
 	const char *routes;
 }			profile_prefixes[] =
 {
-	{"au.", "au", "Australia", "ap-southeast-2 and ap-southeast-4"},
-	{"jp.", "jp", "Japan", "ap-northeast-1 and ap-northeast-3"},
-	{"apac.", "apac", "Asia-Pacific", "Asia-Pacific regions and me-central-1"},
-	{"eu.", "eu", "the European Union", "EU regions"},
-	{"us.", "us", "the United States", "us-east-1, us-east-2, us-west-1 and us-west-2"},
-	{"us-gov.", "none", "AWS GovCloud (US)", "us-gov-east-1 and us-gov-west-1"},
-	{"global.", "none", "any commercial AWS region", "any commercial AWS region worldwide"},
+	{"au.", "au", "au", "Australia", "ap-southeast-2 and ap-southeast-4"},
+	{"jp.", "jp", "jp", "Japan", "ap-northeast-1 and ap-northeast-3"},
+	{"apac.", "apac", "apac", "Asia-Pacific", "Asia-Pacific regions and me-central-1"},
+	{"eu.", "eu", "eu", "the European Union", "EU regions"},
+	{"us.", "us", "us", "the United States", "us-east-1, us-east-2, us-west-1 and us-west-2"},
+	{"us-gov.", "us-gov", "none", "AWS GovCloud (US)", "us-gov-east-1 and us-gov-west-1"},
+	{"global.", "global", "none", "any commercial AWS region", "any commercial AWS region worldwide"},
 };
 
 /*
@@ -280,14 +282,14 @@ judge_profile(const char *residency, const Geography *geo, const char *model,
 	strlcpy(v->geography, profile_prefixes[i].geography, sizeof(v->geography));
 	if (strcmp(residency, "region") == 0)
 	{
-		refuse(v, profile_prefixes[i].geography, profile_prefixes[i].geography,
+		refuse(v, profile_prefixes[i].geography, profile_prefixes[i].allowed_by,
 			   "model \"%s\" is a cross-region inference profile (%s: %s), and claude.residency = 'region' allows none",
 			   model, profile_prefixes[i].label, profile_prefixes[i].routes);
 		return false;
 	}
 	if (in_list(geo->prefixes, profile_prefixes[i].prefix))
 		return true;
-	refuse(v, profile_prefixes[i].geography, profile_prefixes[i].geography,
+	refuse(v, profile_prefixes[i].geography, profile_prefixes[i].allowed_by,
 		   "model \"%s\" is an inference profile routed within %s (%s), not %s",
 		   model, profile_prefixes[i].label, profile_prefixes[i].routes, geo->label);
 	return false;
@@ -570,11 +572,8 @@ claude_residency_place(const ClaudeResidencyVerdict *v, const char *model)
 	if (g)
 		return g->label;
 	for (i = 0; i < (int) lengthof(profile_prefixes); i++)
-		if (strcmp(profile_prefixes[i].geography, v->geography) == 0 &&
-			strcmp(v->geography, "none") != 0)
+		if (strcmp(profile_prefixes[i].geography, v->geography) == 0)
 			return profile_prefixes[i].label;
-	if (strcmp(v->geography, "none") == 0)
-		return strncmp(model, "global.", 7) == 0 ? "any commercial AWS region" : "AWS GovCloud (US)";
 	if (strcmp(v->geography, "unknown") == 0)
 		return "a place that cannot be determined";
 	return psprintf("region %s", v->geography);

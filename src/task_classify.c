@@ -2,9 +2,10 @@
  *
  * task_classify.c
  *	  The classify task: always one of the labels (or, multi-label, every
- *	  label that applies).  SQL functions claude_classify() (labels as
- *	  text[] or as a jsonb map of label to description),
- *	  claude_classify_multi() and claude_classify_batch();
+ *	  label that applies).  SQL functions claude_classify() and
+ *	  claude_classify_batch() (labels as text[], as a jsonb map of label to
+ *	  description, or as text holding either in JSON), and
+ *	  claude_classify_multi();
  *	  claude_enrich(..., 'classify') runs the same task.
  *
  * Options: labels (an array of labels, or an object of label to
@@ -26,11 +27,15 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
+#include "call.h"
 #include "task.h"
 
 #define MAX_LABELS 1000
 
 PG_FUNCTION_INFO_V1(claude_classify_described);
+PG_FUNCTION_INFO_V1(claude_classify_described_batch);
+PG_FUNCTION_INFO_V1(claude_classify_json);
+PG_FUNCTION_INFO_V1(claude_classify_json_batch);
 PG_FUNCTION_INFO_V1(claude_classify_multi);
 
 typedef struct ClassifyState
@@ -296,6 +301,42 @@ classify_described_args(FunctionCallInfo fcinfo, ClaudeTask *t)
 	claude_task_configure(t, &claude_task_classify, options);
 }
 
+/*
+ * claude_classify(input, labels text, ...): a literal in a call is of
+ * unknown type, and PostgreSQL resolves it to a text parameter before any
+ * other, so '{"billing": "..."}' and '["billing", "bug"]' come here
+ * instead of being ambiguous between text[] and jsonb (42725).
+ */
+static const ClaudeTaskArg classify_json_sql_args[] = {
+	{"instructions", 2, TASK_ARG_TEXT},
+	{"model", 3, TASK_ARG_TEXT},
+	{NULL}
+};
+
+static void
+classify_json_args(FunctionCallInfo fcinfo, ClaudeTask *t)
+{
+	cJSON	   *options = claude_task_sql_options(fcinfo, classify_json_sql_args);
+	cJSON	   *labels = NULL;
+
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *text = claude_text_arg(fcinfo, 1);
+
+		labels = cJSON_Parse(text);
+		if (labels == NULL || (!cJSON_IsArray(labels) && !cJSON_IsObject(labels)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("labels given as text must be a JSON array of labels or a JSON object of label to description"),
+					 errdetail(labels == NULL ? "The text is not JSON." :
+							   "The text is JSON, but neither an array nor an object."),
+					 errhint("Pass ARRAY['billing', 'bug'], '[\"billing\", \"bug\"]' or "
+							 "'{\"billing\": \"invoices, refunds\", \"bug\": \"something is broken\"}'.")));
+	}
+	cJSON_AddItemToObject(options, "labels", labels ? labels : cJSON_CreateNull());
+	claude_task_configure(t, &claude_task_classify, options);
+}
+
 static void
 classify_multi_args(FunctionCallInfo fcinfo, ClaudeTask *t)
 {
@@ -316,6 +357,27 @@ Datum
 claude_classify_described(PG_FUNCTION_ARGS)
 {
 	return claude_task_call(fcinfo, "claude_classify", classify_described_args);
+}
+
+/* claude_classify_batch(inputs text[], labels jsonb, instructions, model) */
+Datum
+claude_classify_described_batch(PG_FUNCTION_ARGS)
+{
+	return claude_task_batch(fcinfo, "claude_classify_batch", classify_described_args);
+}
+
+/* claude_classify(input text, labels text, instructions text, model text) -> text */
+Datum
+claude_classify_json(PG_FUNCTION_ARGS)
+{
+	return claude_task_call(fcinfo, "claude_classify", classify_json_args);
+}
+
+/* claude_classify_batch(inputs text[], labels text, instructions, model) */
+Datum
+claude_classify_json_batch(PG_FUNCTION_ARGS)
+{
+	return claude_task_batch(fcinfo, "claude_classify_batch", classify_json_args);
 }
 
 /* claude_classify_multi(input text, labels text[], instructions text, model text) -> text[] */

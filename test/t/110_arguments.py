@@ -208,6 +208,8 @@ def values_for(fn):
             return "NULL"
         if names[i] == "labels" and types[i] == "jsonb":
             return """'{"billing": "money", "bug": "broken"}'"""
+        if names[i] == "labels" and types[i] == "text":
+            return """'["billing", "bug"]'"""
         if names[i] == "input" and enrich:
             return "'body'"
         if names[i] == "job":
@@ -247,20 +249,8 @@ try:
     pg.start(env=emulator_env())
     t0 = time.monotonic()
     q("CREATE EXTENSION pg_claude")
-    # the README's roles (see "Privileges"), as far as their objects exist
+    # the README's roles (see "Privileges"): claude_job_owner is made by CREATE EXTENSION
     readme = [
-        "CREATE ROLE claude_analyst NOLOGIN",
-        "GRANT EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) TO claude_analyst",
-        "GRANT EXECUTE ON FUNCTION claude_invoke(jsonb, text) TO claude_analyst",
-        "GRANT EXECUTE ON FUNCTION claude_residency_check(text) TO claude_analyst",
-        "CREATE ROLE claude_job_owner NOLOGIN",
-        "GRANT claude_analyst TO claude_job_owner",
-        "GRANT EXECUTE ON FUNCTION claude_complete_async(text, text, text, int, float8), "
-        "claude_enrich(regclass, text, text, text, jsonb), claude_job_wait(bigint, interval), "
-        "claude_job_cancel(bigint), claude_job_pause(bigint), claude_job_resume(bigint) TO claude_job_owner",
-        "GRANT EXECUTE ON FUNCTION claude_credentials() TO claude_job_owner",
-        "GRANT EXECUTE ON FUNCTION claude_data_flow(timestamptz) TO claude_job_owner",
-        "GRANT USAGE ON SCHEMA claude TO claude_job_owner",
         "GRANT SELECT ON claude.cache TO claude_job_owner",
         f"CREATE ROLE {USER} LOGIN",
         f"GRANT claude_job_owner TO {USER}",

@@ -16,6 +16,9 @@ broke the cluster before it was closed (see doc/security.md):
   of catalogs / own tables / views / keys / the input (D1, W2), a job whose
   input sleeps (D2), a cancel during population (D3), a source dropped before
   the job is picked (H1).
+The predefined roles (claude_user, claude_auditor) are attacked for what
+they grant: superuser-only settings, administrator functions, the cache,
+and, for the auditor, any write to what it reads.
 
 Every trap function records who ran it, and as which role, in a table
 anyone may write; the tests assert it never ran with rights its creator
@@ -52,16 +55,8 @@ END $f$;
 GRANT EXECUTE ON FUNCTION public.trap(text) TO PUBLIC;
 """
 
+# claude_job_owner is one of the roles CREATE EXTENSION makes (README "Privileges")
 ROLES = """
-CREATE ROLE claude_analyst;
-GRANT EXECUTE ON FUNCTION claude_complete(text, text, text, int, float8) TO claude_analyst;
-GRANT EXECUTE ON FUNCTION claude_invoke(jsonb, text) TO claude_analyst;
-CREATE ROLE claude_job_owner;
-GRANT claude_analyst TO claude_job_owner;
-GRANT EXECUTE ON FUNCTION claude_complete_async(text, text, text, int, float8),
-    claude_enrich(regclass, text, text, text, jsonb), claude_job_cancel(bigint),
-    claude_job_pause(bigint), claude_job_resume(bigint), claude_job_wait(bigint, interval)
-    TO claude_job_owner;
 CREATE ROLE carol LOGIN;      -- an analyst who owns a schema
 GRANT claude_job_owner TO carol;
 CREATE SCHEMA carol AUTHORIZATION carol;
@@ -128,7 +123,7 @@ def set_input_timeout(q, value):
 
 def superusers(val):
     return val("SELECT coalesce(string_agg(rolname, ',' ORDER BY rolname), '') FROM pg_roles "
-               "WHERE rolsuper AND rolname IN ('carol', 'alice', 'mallory', 'bob')")
+               "WHERE rolsuper AND rolname IN ('carol', 'alice', 'mallory', 'bob', 'ursula', 'audrey')")
 
 
 def privileged_trap_runs(val, who):
@@ -435,6 +430,45 @@ try:
     rc, out, err = q("SELECT claude_enrich('fast', 'b', 'o', 'complete', "
                      "'{\"model\": \"us.anthropic.claude-sonnet-4-5-20250929-v1:0\"}')")
     t.ok(rc != 0 and "42R01" in err, "claude_enrich refuses a model outside claude.residency up front", err)
+
+    # The predefined roles grant what the README says and no road beyond it.
+    q("CREATE ROLE ursula LOGIN; GRANT claude_user TO ursula;"
+      "CREATE ROLE audrey LOGIN; GRANT claude_auditor TO audrey;")
+    for setting, value in (("claude.endpoint", "http://127.0.0.1:1"), ("claude.ca_file", "/etc/passwd"),
+                           ("claude.cache_scope", "shared"), ("claude.log_prompts", "on"),
+                           ("claude.region", "us-east-1"), ("claude.residency", "none")):
+        rc, out, err = q(f"SET {setting} = '{value}'", user="ursula")
+        rc2, out2, err2 = q(f"SELECT set_config('{setting}', '{value}', false)", user="ursula")
+        t.ok(rc != 0 and "42501" in err and rc2 != 0 and "42501" in err2,
+             f"claude_user cannot SET the superuser-only {setting} (42501)", err + err2)
+    for what, sql in (("claude_models_refresh()", "SELECT claude_models_refresh()"),
+                      ("claude_maintain()", "SELECT claude_maintain()"),
+                      ("claude_enrich", "SELECT claude_enrich('fast', 'b', 'o', 'complete')"),
+                      ("claude.cache", "SELECT count(*) FROM claude.cache"),
+                      ("claude.job_items", "SELECT count(*) FROM claude.job_items"),
+                      ("writes to claude.usage", "DELETE FROM claude.usage"),
+                      ("writes to claude.prices", "UPDATE claude.prices SET input_per_mtok = 0"),
+                      ("ALTER ROLE claude_user", "ALTER ROLE claude_user SET claude.residency = 'none'"),
+                      ("GRANT claude_user", "GRANT claude_user TO mallory"),
+                      ("GRANT claude_job_owner", "GRANT claude_job_owner TO ursula")):
+        rc, out, err = q(sql, user="ursula")
+        t.ok(rc != 0 and "42501" in err, f"claude_user gets no more: {what} refused (42501)", err)
+    owned = val("SELECT count(*) FROM claude.usage WHERE role_name <> 'audrey'")
+    t.ok(int(val("SELECT count(*) FROM claude.usage", user="audrey")) == int(owned) and int(owned) > 0,
+         "claude_auditor reads every role's audit rows", (owned, val("SELECT count(*) FROM claude.usage", user="audrey")))
+    for what, sql in (("DELETE FROM claude.usage", "DELETE FROM claude.usage"),
+                      ("UPDATE claude.usage", "UPDATE claude.usage SET input_tokens = 0"),
+                      ("INSERT INTO claude.usage", "INSERT INTO claude.usage (role_name) VALUES ('x')"),
+                      ("TRUNCATE claude.usage", "TRUNCATE claude.usage"),
+                      ("DELETE FROM claude.job", "DELETE FROM claude.job"),
+                      ("UPDATE claude.job", "UPDATE claude.job SET state = 'done'"),
+                      ("DELETE FROM claude.job_items", "DELETE FROM claude.job_items"),
+                      ("claude.cache", "SELECT count(*) FROM claude.cache"),
+                      ("claude_complete", "SELECT claude_complete('an auditor sends nothing')"),
+                      ("claude_job_cancel of another role's job", f"SELECT claude_job_cancel({lk})")):
+        rc, out, err = q(sql, user="audrey")
+        t.ok(rc != 0 and "42501" in err, f"claude_auditor reads but cannot: {what} (42501)", err)
+    t.ok(val("SELECT count(*) FROM claude.usage") == owned, "... and the audit log is as it was")
 
     t.ok(superusers(val) == "", "after everything: nobody became superuser", superusers(val))
     log = pg.read_log()
