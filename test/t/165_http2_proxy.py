@@ -258,14 +258,17 @@ try:
     t.ok(len({e["connection"] for e in entries}) >= 4,
          f"the batch needed {len({e['connection'] for e in entries})} connections (GOAWAY every 5)", entries)
     if pid:
-        exactly_once("GOAWAY", pid, 16)
+        rows = exactly_once("GOAWAY", pid, 16)
+        print(f"# GOAWAY every 5 requests: {len(rows)} attempts audited for 16 elements, "
+              f"{sum(1 for r in rows if r[1] != '200')} of them failed and retried")
 
     # --- a reload mid-batch: the old workers GOAWAY and finish -------------
     fresh(400)
     pid, ok, errors, elapsed, err = run_batch(proxy.url("h2"), "reload", 24, 8, during=proxy.reload, delay=0.5)
     t.ok(ok, "nginx reloaded mid-batch: all 24 answered", (errors, err, proxy.read_error_log()[-2000:]))
     if pid:
-        exactly_once("reload", pid, 24)
+        rows = exactly_once("reload", pid, 24)
+        print(f"# reload mid-batch: {len(rows)} attempts audited for 24 elements")
 
     # --- the proxy stopped mid-batch, and back ---------------------------
     fresh(600)
@@ -276,6 +279,8 @@ try:
         rows = exactly_once("stop", pid, 16, emulator_doubles_allowed=True)
         t.ok(any(r[1] != "200" for r in rows), "the cut attempts were audited and retried",
              rows)
+        print(f"# proxy stopped mid-batch: {len(rows)} attempts for 16 elements; "
+              f"the emulator answered {len(emulator_successes()[0])} (answers lost with the proxy)")
 
     # --- emulator faults through the proxy --------------------------------
     fresh(50)
