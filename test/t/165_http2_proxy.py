@@ -27,7 +27,7 @@ if not proxylib.available():
     t.ok(False, "nginx with http2 and ssl is installed (test/install-deps)", proxylib.NGINX)
     sys.exit(t.summary())
 
-LATENCY_MS = 300
+LATENCY_MS = 400
 work = tempfile.mkdtemp(prefix="pg_claude_t165_")
 emu = Emulator(work, tls=True)
 proxy = proxylib.Proxy(work, emu.http_port, [
@@ -171,7 +171,7 @@ try:
     pg.query("CREATE EXTENSION pg_claude")
 
     # --- the first wave is full ---------------------------------------------
-    # 8 prompts at 300 ms and concurrency 8: one wave, well under 2 latencies,
+    # 8 prompts at 400 ms and concurrency 8: one wave, well under 2 latencies,
     # with all 8 at the emulator at once (a stalled first wave sends one, then 7)
     for label, url in (("HTTP/1.1 plain", emu.http_url), ("HTTP/1.1 TLS", emu.https_url),
                        ("HTTP/1.1 TLS via nginx", proxy.url("h1")), ("h2 via nginx", proxy.url("h2"))):
@@ -271,9 +271,9 @@ try:
         print(f"# reload mid-batch: {len(rows)} attempts audited for 24 elements")
 
     # --- the proxy stopped mid-batch, and back ---------------------------
-    fresh(600)
+    fresh(1000)
     pid, ok, errors, elapsed, err = run_batch(proxy.url("h2"), "stop", 16, 16, retries=8,
-                                              during=proxy.restart, delay=0.6)
+                                              during=proxy.restart, delay=0.5)
     t.ok(ok, "nginx stopped mid-batch and started again: all 16 answered", (errors, err))
     if pid:
         rows = exactly_once("stop", pid, 16, emulator_doubles_allowed=True)
