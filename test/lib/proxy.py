@@ -153,7 +153,8 @@ http {{
             if all(self._listening(l.port) for l in self.listeners.values()):
                 return
             time.sleep(0.02)
-        raise RuntimeError("nginx did not start listening")
+        self.stop()     # never leave it running behind a failed test
+        raise RuntimeError("nginx did not start listening: " + self.read_error_log()[-2000:])
 
     @staticmethod
     def _listening(port):

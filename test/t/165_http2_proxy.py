@@ -30,24 +30,31 @@ if not proxylib.available():
 LATENCY_MS = 400
 work = tempfile.mkdtemp(prefix="pg_claude_t165_")
 emu = Emulator(work, tls=True)
-proxy = proxylib.Proxy(work, emu.http_port, [
-    proxylib.Listener("h2"),
-    proxylib.Listener("h1", http2=False),
-    proxylib.Listener("few", max_concurrent_streams=4),
-    proxylib.Listener("goaway", keepalive_requests=5),
-    proxylib.Listener("h1short", http2=False, keepalive_requests=3),
-])
-# one bundle trusting both test CAs: the emulator's own TLS port and the proxy's
-bundle = os.path.join(work, "bundle.pem")
-with open(bundle, "w") as out:
-    for ca in (emu.ca_file, proxy.ca_file):
-        with open(ca) as f:
-            out.write(f.read())
-os.chmod(bundle, 0o644)
-pg = Cluster("t165", free_port(), conf=f"""claude.endpoint = '{emu.http_url}'
+proxy = pg = None
+try:
+    proxy = proxylib.Proxy(work, emu.http_port, [
+        proxylib.Listener("h2"),
+        proxylib.Listener("h1", http2=False),
+        proxylib.Listener("few", max_concurrent_streams=4),
+        proxylib.Listener("goaway", keepalive_requests=5),
+        proxylib.Listener("h1short", http2=False, keepalive_requests=3),
+    ])
+    # one bundle trusting both test CAs: the emulator's own TLS port and the proxy's
+    bundle = os.path.join(work, "bundle.pem")
+    with open(bundle, "w") as out:
+        for ca in (emu.ca_file, proxy.ca_file):
+            with open(ca) as f:
+                out.write(f.read())
+    os.chmod(bundle, 0o644)
+    pg = Cluster("t165", free_port(), conf=f"""claude.endpoint = '{emu.http_url}'
 claude.ca_file = '{bundle}'
 shared_preload_libraries = 'pg_claude'
 """)
+except BaseException:
+    if proxy is not None:
+        proxy.stop()
+    emu.stop()
+    raise
 
 
 def settings(endpoint, concurrency, retries=None):
