@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "guc.h"
+#include "http_protocol.h"
 #include "http_transfer.h"
 
 #define CLAUDE_USER_AGENT "pg_claude/" EXTVERSION
@@ -180,6 +181,9 @@ void
 claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *headers,
 						   const ClaudeHttpRequest *req)
 {
+	long		http_version;
+	bool		pipewait;
+
 	memset(xs, 0, sizeof(*xs));
 	xs->capture = req->capture_headers;
 
@@ -193,8 +197,10 @@ claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *h
 	curl_easy_setopt(h, CURLOPT_USERAGENT, CLAUDE_USER_AGENT);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	/* h2 over TLS; wait to share a connection only where it may multiplex */
+	claude_http_protocol_choose(req->url, &http_version, &pipewait);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, http_version);
+	curl_easy_setopt(h, CURLOPT_PIPEWAIT, pipewait ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
@@ -255,6 +261,16 @@ claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs, CURLcode code,
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
+	if (code == CURLE_OK && status > 0)
+	{
+		long		version = 0;
+		char	   *url = NULL;
+
+		curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+		curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+		if (url)
+			claude_http_protocol_learn(url, version);
+	}
 
 	resp->status = status;
 	resp->curl_code = code;

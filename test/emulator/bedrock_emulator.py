@@ -259,6 +259,7 @@ class EmulatorState:
         self.by_operation = collections.Counter()
         self.by_status = collections.Counter()
         self.in_flight = 0              # counted requests not yet recorded by finish()
+        self.max_in_flight = 0          # the most Bedrock requests in progress at once
         self.signature_failures = 0
         self.faults_applied = 0
         self.cache_writes = 0
@@ -293,6 +294,7 @@ class EmulatorState:
     def count_request(self, operation, last_request):
         with self.lock:
             self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.requests += 1
             self.by_operation[operation] += 1
             self.last_request = last_request
@@ -467,6 +469,7 @@ class EmulatorState:
                 "connections_http": self.connections["http"],
                 "connections_https": self.connections["https"],
                 "bedrock_connections": self.bedrock_connections,
+                "max_in_flight": self.max_in_flight,
                 "by_operation": dict(self.by_operation),
                 "by_status": dict(self.by_status),
                 "signature_failures": self.signature_failures,
