@@ -39,6 +39,9 @@ make -s
 if [ "$(id -u)" = 0 ]; then make -s install; else sudo make -s install; fi
 
 stop
+# A failure from here on (emulator, initdb, start, demo) must not leave a
+# half-started cluster or emulator behind: stop and remove what was started.
+trap 'rc=$?; if [ "$rc" != 0 ]; then echo "quick start failed; stopping what it started" >&2; stop; fi' EXIT
 mkdir -p "$DEMO"
 [ "$(id -u)" = 0 ] && chown postgres: "$DEMO"
 as_pg "$BIN/initdb" -D "$DEMO/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
@@ -102,6 +105,7 @@ SELECT jsonb_pretty(claude_invoke('{"messages":[{"role":"user","content":"Say he
        - 'content' ) AS response_without_content;
 SQL
 
+trap - EXIT
 echo
 echo "Cluster running: psql -h $DEMO -p $PORT -U postgres"
 echo "Stop it with:    sudo ./quickstart.sh --stop"
