@@ -60,7 +60,14 @@ add_creds() {
 
 stop() {
     if [ -d "$DEMO/data" ]; then as_pg "$BIN/pg_ctl" -D "$DEMO/data" -m fast stop >/dev/null 2>&1 || true; fi
-    if [ -f "$DEMO/emulator.pid" ]; then kill "$(cat "$DEMO/emulator.pid")" 2>/dev/null || true; fi
+    if [ -f "$DEMO/emulator.pid" ]; then
+        # it shuts its servers down before it exits: wait for that, as pg_ctl -w does
+        pid=$(cat "$DEMO/emulator.pid")
+        if kill "$pid" 2>/dev/null; then
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
     drop_creds
     rm -rf "$DEMO"
 }
