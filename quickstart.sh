@@ -30,9 +30,11 @@ BIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 # The file the server reads by default: $HOME of the server's user (runuser
 # sets it, as sudo -u and su do), as src/aws_profile.c looks it up.
+# shellcheck disable=SC2016  # expanded by the server user's shell
 creds_file() { as_pg sh -c 'echo "${HOME:?}/.aws/credentials"'; }
 
 # Remove this demo's profile block; the file (and ~/.aws) too if nothing else is left.
+# shellcheck disable=SC2016  # the script runs in the server user's shell
 drop_creds() {
     if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then return 0; fi
     as_pg sh -c '
@@ -46,6 +48,7 @@ drop_creds() {
 
 # Append this demo's profile block; the access key id, secret and session
 # token come on stdin, one a line, so they never show in a process listing.
+# shellcheck disable=SC2016  # the script runs in the server user's shell
 add_creds() {
     as_pg sh -c '
         f=$1; umask 077; mkdir -p "$(dirname "$f")"
@@ -114,7 +117,11 @@ fi
 stop
 # A failure from here on (emulator, initdb, start, demo) must not leave a
 # half-started cluster or emulator behind: stop and remove what was started.
-trap 'rc=$?; if [ "$rc" != 0 ]; then echo "quick start failed; stopping what it started" >&2; stop; fi' EXIT
+on_exit() {
+    local rc=$?
+    if [ "$rc" != 0 ]; then echo "quick start failed; stopping what it started" >&2; stop; fi
+}
+trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$DEMO"
@@ -169,7 +176,7 @@ UNSET=()
 for v in $(compgen -e); do case "$v" in AWS_*) UNSET+=(-u "$v") ;; esac; done
 as_pg env "${UNSET[@]}" "$BIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
 
-"$BIN/psql" -X -h "$DEMO" -p $PORT -U postgres -d postgres -v ON_ERROR_STOP=1 <<'SQL'
+"$BIN/psql" -X -h "$DEMO" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 <<'SQL'
 \echo '== pg_claude demo =='
 CREATE EXTENSION pg_claude;
 \echo '-- complete a prompt'
