@@ -16,6 +16,7 @@ postgres)."""
 import os
 import pwd
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -33,6 +34,7 @@ SERVER_USER = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw
 CREDS = os.path.join(pwd.getpwnam(SERVER_USER).pw_dir, ".aws", "credentials")
 FAKE_SECRET = "quickstart/Fake+Secret/t135EXAMPLE"
 started = []   # (dir, port) of every quick start run, stopped at the end whatever happens
+scratch = []   # directories of this test's own, removed at the end
 
 
 def file_state(path):
@@ -110,6 +112,7 @@ try:
     # --- failing quick starts leave nothing half-started ----------------------
     d, port, denv = demo("nocreds")
     home = tempfile.mkdtemp(prefix="pg_claude_t135_home_")   # no ~/.aws of this shell
+    scratch.append(home)
     r = quickstart(["--bedrock"], clean_env(dict(denv, HOME=home, AWS_EC2_METADATA_DISABLED="true")))
     t.ok(r.returncode != 0 and "give this shell AWS credentials" in r.stderr,
          "--bedrock without credentials fails and says what to do", r.stdout[-2000:] + r.stderr[-2000:])
@@ -229,5 +232,7 @@ finally:
         if os.path.exists(d) or (file_state(CREDS) or "").find(d) >= 0:
             quickstart(["--stop"], clean_env({"PG_CLAUDE_DEMO_DIR": d, "PG_CLAUDE_DEMO_PORT": str(port)}),
                        timeout=120)
+    for d in scratch:
+        shutil.rmtree(d, ignore_errors=True)
 
 sys.exit(t.summary())
