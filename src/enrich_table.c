@@ -106,19 +106,23 @@ output_type_fits(const ClaudeTask *t, Oid typid, const char **fits, const char *
 void
 claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno)
 {
-	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
+	HeapTuple	tup;
 	Form_pg_attribute att;
 	const char *fits;
 	const char *missing;
 	const char *answer;
 	int			nlabels;
 
+	if (attno == InvalidAttrNumber)
+		return;					/* no such column: the worker fails the job, saying so */
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attno, relid);
 	att = (Form_pg_attribute) GETSTRUCT(tup);
 	if (!output_type_fits(t, att->atttypid, &fits, &missing))
 	{
 		char	   *type = format_type_with_typemod(att->atttypid, att->atttypmod);
+		char	   *column = pstrdup(NameStr(att->attname));
 
 		answer = t->result_type == JSONBOID ? "a JSON object" :
 			t->result_type == FLOAT8OID ? "a number between -1 and 1" :
@@ -128,7 +132,7 @@ claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" of relation \"%s\" is of type %s, which cannot hold the results of task \"%s\"",
-						NameStr(att->attname), get_rel_name(relid), type, t->kind->name),
+						column, get_rel_name(relid), type, t->kind->name),
 				 missing ?
 				 errdetail("Task \"%s\" answers with %s, and \"%s\" is not a value of %s.",
 						   t->kind->name, answer, missing, type) :

@@ -40,7 +40,7 @@ typedef struct Job
 	 */
 	int			max_failures;	/* 0: never stop */
 	int			streak;
-	char		streak_code[64];
+	char		streak_code[128];	/* as long as an AWS error type (http.h) */
 	bool		succeeded;		/* a row has been done (since the worker took the job) */
 } Job;
 

@@ -241,7 +241,7 @@ job_claim_more(JobPump *jp)
 }
 
 /*
- * Fail fast (README, "In the background"): rows written, in order, extend
+ * Fail fast (README, "Job states, and why rows failed"): rows written, in order, extend
  * or end the run of rows failing with the same non-retryable error code;
  * a row done ends it, a retryable failure (throttling, 5xx, network, after
  * the retries) neither counts nor ends it.  When the run reaches the job's

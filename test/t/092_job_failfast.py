@@ -64,7 +64,7 @@ def wait(job, user="alice"):
 
 try:
     pg.start(env=emulator_env())
-    q("CREATE EXTENSION pg_claude; CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN;"
+    q("CREATE EXTENSION pg_claude; CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN; GRANT CREATE ON SCHEMA public TO alice;"
       "GRANT EXECUTE ON FUNCTION claude_enrich(regclass, text, text, text, jsonb), "
       "claude_job_wait(bigint, interval), claude_classify(text, text[], text, text), "
       "claude_complete_async(text, text, text, int, float8) TO alice, bob")
@@ -90,17 +90,28 @@ try:
     rc, out, err = enrich("tickets", "m", "classify", LABELS)
     t.ok(rc != 0 and "42804" in err and '"bug" is not a value of mood' in err,
          "labels into an enum that lacks one are refused, naming the label", err)
+    q("CREATE TABLE tickets_answer (id int PRIMARY KEY, answer int, input_sha256 text, "
+      "updated_at timestamptz NOT NULL DEFAULT now()); ALTER TABLE tickets_answer OWNER TO alice")
+    rc, out, err = enrich("tickets", "answer", "complete", '{"into": "table"}')
+    t.ok(rc != 0 and "42804" in err and "tickets_answer" in err,
+         "an existing result table whose column cannot take the answer is refused too", err)
+    q("ALTER TABLE tickets ADD COLUMN tags text[], ADD COLUMN moods mood[]")
+    rc, out, err = enrich("tickets", "moods", "classify", '{"labels": ["billing", "bug"], "multi": true}')
+    t.ok(rc != 0 and "42804" in err and '"bug" is not a value of mood[]' in err,
+         "multi-label into an array of an enum lacking a label is refused", err)
     accepted = []
     for col, task, opts in (("score", "sentiment", "{}"), ("facts", "extract",
                             '{"schema": {"type": "object", "properties": {"topic": {"type": "string"}}}}'),
-                            ("k", "classify", LABELS), ("d", "summarize", "{}")):
+                            ("k", "classify", LABELS), ("d", "summarize", "{}"),
+                            ("tags", "classify", '{"labels": ["billing", "bug"], "multi": true}')):
         rc, out, err = enrich("tickets", col, task, opts)
         accepted.append((col, task, rc, out.splitlines()[-1] if out else err))
     t.ok(all(a[2] == 0 and a[3].isdigit() for a in accepted),
-         "numeric takes a sentiment, jsonb an extraction, an enum with every label a label, a domain over varchar a summary",
+         "numeric takes a sentiment, jsonb an extraction, an enum with every label a label, a domain over varchar "
+         "a summary, text[] the labels of a multi-label classification",
          accepted)
     states = [wait(a[3]) for a in accepted if a[3].isdigit()]
-    t.ok(states == ["done"] * 4 and val("SELECT count(*) FROM tickets WHERE k = CASE WHEN id % 3 = 0 "
+    t.ok(states == ["done"] * 5 and val("SELECT count(*) FROM tickets WHERE k = CASE WHEN id % 3 = 0 "
                                         "THEN 'billing'::kind ELSE 'bug' END") == "9",
          "those jobs run and the enum column holds the labels", states)
 
