@@ -53,6 +53,27 @@ ALTER TABLE claude.usage ENABLE ROW LEVEL SECURITY;
 CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
     USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
 
+-- Money spent is never silently erased (README, "The audit log").  pg_dump
+-- keeps every row, and the id sequence, so ids go on after a restore
+-- rather than collide.  DROP EXTENSION without CASCADE is refused while
+-- rows exist (src/drop_guard.c): an event trigger, because only the
+-- statement says whether CASCADE was asked for.
+SELECT pg_catalog.pg_extension_config_dump('claude.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.usage_id_seq', '');
+
+CREATE FUNCTION claude.drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'claude_drop_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION claude.drop_guard() IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while claude.usage holds rows (event trigger claude_drop_guard)';
+REVOKE ALL ON FUNCTION claude.drop_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER claude_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION claude.drop_guard();
+COMMENT ON EVENT TRIGGER claude_drop_guard IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while the audit log claude.usage holds rows';
+
 -- ---------------------------------------------------------------------------
 -- The response cache, keyed by the SHA-256 of the canonical request
 -- (model and body with keys in canonical order).
@@ -73,6 +94,9 @@ CREATE INDEX cache_last_used_idx ON claude.cache (last_used_at);
 CREATE INDEX cache_prompt_idx ON claude.cache (prompt_sha256);
 COMMENT ON TABLE claude.cache IS
 'Bedrock responses by request key; a repeated identical request is answered from here';
+-- Answers already paid for: kept by pg_dump (at most claude.cache_max_entries
+-- rows; pg_dump --exclude-table-data=claude.cache leaves them out).
+SELECT pg_catalog.pg_extension_config_dump('claude.cache', '');
 
 -- ---------------------------------------------------------------------------
 -- Prices, editable, kept by pg_dump.  USD per million tokens, Bedrock
@@ -506,7 +530,7 @@ AS 'MODULE_PATHNAME', 'claude_maintain'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_maintain() IS
-'Apply claude.usage_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
+'Apply claude.usage_retention, claude.job_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
 
 CREATE FUNCTION @extschema@.claude_cache_key(body jsonb, model text DEFAULT NULL)
 RETURNS text
@@ -624,6 +648,16 @@ CREATE TABLE claude.enrich_hashes (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (source, output, pk)
 );
+
+-- Job history and the hashes survive pg_dump/restore: a finished job run
+-- again in the restored database sends nothing.  pg_dump loads claude.job
+-- before claude.job_items (their foreign key), and the id sequence, so new
+-- job ids do not collide with restored ones.  regclass columns are dumped
+-- as names and so point at the restored tables.
+SELECT pg_catalog.pg_extension_config_dump('claude.job', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_items', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.enrich_hashes', '');
 
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
 -- the rows of jobs they may not.
