@@ -239,6 +239,10 @@ try:
     t.ok(rc == 0 and state == "done" and val("SELECT count(label) FROM after", "restored") == "10"
          and worker_pid("restored") == pid,
          "after CREATE EXTENSION the same worker picks up jobs again", (err, state))
+    # calls in flight at the drop were paid for: their records waited in shared memory
+    t.ok(wait_for(f"SELECT count(*) > 0 FROM claude.usage WHERE job_id = {big}", "t", "restored") == "t",
+         "audit records of calls in flight at the drop are written once the extension is back",
+         val(f"SELECT count(*) FROM claude.usage WHERE job_id = {big}", "restored"))
 
     # --- the deliberate way without CASCADE: empty the log, then drop ---------------
     rc, out, err = q("TRUNCATE claude.usage; DROP EXTENSION pg_claude", "postgres")
