@@ -88,8 +88,9 @@ claude_drop_guard(PG_FUNCTION_ARGS)
 	if (usage > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot drop extension pg_claude because its audit log claude.usage holds " INT64_FORMAT " rows",
-						usage),
+				 errmsg_plural("cannot drop extension pg_claude because its audit log claude.usage holds " INT64_FORMAT " row",
+							   "cannot drop extension pg_claude because its audit log claude.usage holds " INT64_FORMAT " rows",
+							   (unsigned long) usage, usage),
 				 errdetail("Dropping the extension would delete every audit row, with " INT64_FORMAT
 						   " jobs in claude.job and " INT64_FORMAT " input hashes in claude.enrich_hashes.",
 						   owner_count("claude.job"), owner_count("claude.enrich_hashes")),
