@@ -22,9 +22,12 @@
 #include "postgres.h"
 
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
+#include "utils/acl.h"
 
 #include "privilege.h"
 
@@ -74,6 +77,7 @@ Datum
 claude_drop_guard(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata;
+	Oid			extoid;
 	int64		usage;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -81,7 +85,11 @@ claude_drop_guard(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("claude.drop_guard() may only be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!drops_pg_claude_restrict(trigdata->parsetree) || !OidIsValid(claude_extension_owner()))
+	if (!drops_pg_claude_restrict(trigdata->parsetree))
+		PG_RETURN_VOID();
+	/* a role that may not drop it hears that from PostgreSQL, and no counts from us */
+	extoid = get_extension_oid("pg_claude", true);
+	if (!OidIsValid(extoid) || !pg_extension_ownercheck(extoid, GetUserId()))
 		PG_RETURN_VOID();
 
 	usage = owner_count("claude.usage");

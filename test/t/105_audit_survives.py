@@ -204,6 +204,10 @@ try:
     t.ok(val("SELECT count(*) FROM claude.usage", "restored") == new_n
          and val("SELECT count(*) FROM pg_extension WHERE extname = 'pg_claude'", "restored") == "1",
          "the refused drop left the extension and its audit log as they were")
+    q("CREATE ROLE t105_plain LOGIN", "restored")
+    rc, out, err = pg.psql("\\set VERBOSITY verbose\nDROP EXTENSION pg_claude", db="restored", user="t105_plain")
+    t.ok(rc != 0 and "42501" in err and "must be owner" in err and "claude.usage" not in err,
+         "a role that does not own the extension is told so by PostgreSQL, and learns nothing of the log", err)
     # other extensions are not the guard's business
     rc, out, err = q("DROP EXTENSION IF EXISTS no_such_ext", "restored")
     t.ok(rc == 0, "DROP EXTENSION of another extension is not affected", err)
