@@ -35,6 +35,33 @@ COMMENT ON COLUMN claude.prices.batch_factor IS 'Share of the on-demand price a 
 ALTER TABLE claude.usage ADD COLUMN cache_write_1h_tokens bigint;
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
+
+-- Money spent is never silently erased (README, "The audit log"): pg_dump
+-- keeps the audit log, the cache, job history and input hashes, with their
+-- id sequences; DROP EXTENSION without CASCADE is refused while the audit
+-- log holds rows (src/drop_guard.c).
+SELECT pg_catalog.pg_extension_config_dump('claude.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.usage_id_seq', '');
+CREATE FUNCTION claude.drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'claude_drop_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION claude.drop_guard() IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while claude.usage holds rows (event trigger claude_drop_guard)';
+REVOKE ALL ON FUNCTION claude.drop_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER claude_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION claude.drop_guard();
+COMMENT ON EVENT TRIGGER claude_drop_guard IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while the audit log claude.usage holds rows';
+SELECT pg_catalog.pg_extension_config_dump('claude.cache', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_items', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.enrich_hashes', '');
+-- job history is pruned too (claude.job_retention)
+COMMENT ON FUNCTION @extschema@.claude_maintain() IS
+'Apply claude.usage_retention, claude.job_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
 COMMENT ON TABLE claude.prices IS
 'USD per million tokens by model id pattern (LIKE); your rows (source ''user'') win over the published ones';
 -- A model's row prices its geographic and in-region calls; its global. row

@@ -142,6 +142,27 @@ CREATE POLICY usage_own_rows ON claude.usage FOR SELECT
 CREATE POLICY usage_auditor_rows ON claude.usage FOR SELECT TO claude_auditor
     USING (true);
 
+-- Money spent is never silently erased (README, "The audit log").  pg_dump
+-- keeps every row, and the id sequence, so ids go on after a restore
+-- rather than collide.  DROP EXTENSION without CASCADE is refused while
+-- rows exist (src/drop_guard.c): an event trigger, because only the
+-- statement says whether CASCADE was asked for.
+SELECT pg_catalog.pg_extension_config_dump('claude.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.usage_id_seq', '');
+
+CREATE FUNCTION claude.drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'claude_drop_guard'
+LANGUAGE C;
+COMMENT ON FUNCTION claude.drop_guard() IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while claude.usage holds rows (event trigger claude_drop_guard)';
+REVOKE ALL ON FUNCTION claude.drop_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER claude_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION claude.drop_guard();
+COMMENT ON EVENT TRIGGER claude_drop_guard IS
+'Refuses DROP EXTENSION pg_claude without CASCADE while the audit log claude.usage holds rows';
+
 -- ---------------------------------------------------------------------------
 -- The response cache, keyed by the SHA-256 of the canonical request
 -- (model and body with keys in canonical order).
@@ -172,6 +193,9 @@ COMMENT ON COLUMN claude.cache.output_tokens IS 'Output tokens of the call that 
 COMMENT ON COLUMN claude.cache.created_at IS 'When the entry was written';
 COMMENT ON COLUMN claude.cache.last_used_at IS 'When the entry last answered a request (least recently used are evicted first)';
 COMMENT ON COLUMN claude.cache.hits IS 'Requests the entry answered';
+-- Answers already paid for: kept by pg_dump (at most claude.cache_max_entries
+-- rows; pg_dump --exclude-table-data=claude.cache leaves them out).
+SELECT pg_catalog.pg_extension_config_dump('claude.cache', '');
 
 -- ---------------------------------------------------------------------------
 -- Prices, editable, kept by pg_dump.  USD per million tokens, Bedrock
@@ -674,7 +698,7 @@ AS 'MODULE_PATHNAME', 'claude_maintain'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_maintain() IS
-'Apply claude.usage_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
+'Apply claude.usage_retention, claude.job_retention, claude.cache_ttl and claude.cache_max_entries now (the worker does it every minute)';
 
 CREATE FUNCTION @extschema@.claude_cache_key(body jsonb, model text DEFAULT NULL)
 RETURNS text
@@ -884,6 +908,16 @@ COMMENT ON COLUMN claude.enrich_hashes.pk IS 'Primary key of the source row, as 
 COMMENT ON COLUMN claude.enrich_hashes.input_sha256 IS 'SHA-256 (hex) of the input the result was made from: a row is redone only when it changes';
 COMMENT ON COLUMN claude.enrich_hashes.job_id IS 'The job that wrote the result';
 COMMENT ON COLUMN claude.enrich_hashes.updated_at IS 'When the result was written';
+
+-- Job history and the hashes survive pg_dump/restore: a finished job run
+-- again in the restored database sends nothing.  pg_dump loads claude.job
+-- before claude.job_items (their foreign key), and the id sequence, so new
+-- job ids do not collide with restored ones.  regclass columns are dumped
+-- as names and so point at the restored tables.
+SELECT pg_catalog.pg_extension_config_dump('claude.job', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.job_items', '');
+SELECT pg_catalog.pg_extension_config_dump('claude.enrich_hashes', '');
 
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
 -- the rows of jobs they may not.

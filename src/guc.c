@@ -56,6 +56,7 @@ int			claude_job_max_consecutive_failures = 20;
 int			claude_cache_ttl_s = 0;
 int			claude_cache_max_entries = 100000;
 int			claude_usage_retention_s = 90 * 24 * 3600;
+int			claude_job_retention_s = 90 * 24 * 3600;
 bool		claude_log_prompts = false;
 char	   *claude_database_name = NULL;
 int			claude_audit_buffer_kb = 8192;
@@ -652,6 +653,15 @@ claude_guc_init(void)
 							gettext_noop("Sets how long rows of the audit log claude.usage are kept; 0 means forever."),
 							NULL,
 							&claude_usage_retention_s,
+							90 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* finished jobs only: a running, paused or queued job is never pruned */
+	DefineCustomIntVariable("claude.job_retention",
+							gettext_noop("Sets how long finished jobs (claude.job) and their rows (claude.job_items) are kept; 0 means forever."),
+							gettext_noop("Input hashes (claude.enrich_hashes) are kept whatever the age: they are what spares a re-run from sending again."),
+							&claude_job_retention_s,
 							90 * 24 * 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);

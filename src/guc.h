@@ -71,6 +71,7 @@ extern int	claude_job_max_consecutive_failures;
 extern int	claude_cache_ttl_s;
 extern int	claude_cache_max_entries;
 extern int	claude_usage_retention_s;
+extern int	claude_job_retention_s;
 extern bool claude_log_prompts;
 extern char *claude_database_name;
 extern int	claude_audit_buffer_kb;

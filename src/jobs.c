@@ -44,6 +44,7 @@
 #include "model_catalog.h"
 #include "rate_limit.h"
 #include "requests.h"
+#include "retention.h"
 #include "retry.h"
 #include "task.h"
 #include "work_item.h"
@@ -56,12 +57,34 @@ claude_jobs_wake_worker(void)
 	claude_wake_job_worker();
 }
 
+/*
+ * Whether pg_claude existed when the worker last looked: after DROP
+ * EXTENSION it waits quietly, and when CREATE EXTENSION (or a restore)
+ * brings the extension back, it recovers as at a start.
+ */
+static bool extension_present = false;
+
+/* Is pg_claude there now?  In a transaction of its own (none may be open). */
+static bool
+extension_exists(void)
+{
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_extension_oid("pg_claude", true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(claude_work_context());
+	return exists;
+}
+
 void
 claude_jobs_recover(void)
 {
 	MemoryContextSwitchTo(claude_work_context());
 	claude_work_begin();
-	if (OidIsValid(get_extension_oid("pg_claude", true)))
+	extension_present = OidIsValid(get_extension_oid("pg_claude", true));
+	if (extension_present)
 	{
 		claude_work_sql("UPDATE claude.requests SET state = 'pending' WHERE state OPERATOR(pg_catalog.=) 'running'",
 			0, NULL, NULL, NULL);
@@ -581,6 +604,13 @@ work_job(volatile int64 *in_hand)
 				1, types, values, NULL);
 			claude_work_end();
 		}
+		/* a run that found nothing to do replaces the earlier such runs (retention.c) */
+		if (finished)
+		{
+			claude_work_begin();
+			(void) claude_retention_forget_empty_runs(job->id);
+			claude_work_end();
+		}
 		claude_work_set_target(NULL);
 		MemoryContextSwitchTo(claude_work_context());
 		MemoryContextDelete(pump_cxt);
@@ -605,7 +635,13 @@ claude_jobs_work(void)
 	ready = OidIsValid(get_extension_oid("pg_claude", true));
 	claude_work_end();
 	if (!ready)
+	{
+		extension_present = false;
 		return false;
+	}
+	/* created (or restored) since the worker last looked: recover as at a start */
+	if (!extension_present)
+		claude_jobs_recover();
 
 	/*
 	 * The worker's error recovery, as PostgresMain's: the transaction is
@@ -629,6 +665,7 @@ claude_jobs_work(void)
 		int64		failed_job = in_hand;
 		ErrorData  *edata;
 		bool		interrupted;
+		bool		dropped;
 		char	   *why;
 
 		HOLD_INTERRUPTS();
@@ -642,19 +679,34 @@ claude_jobs_work(void)
 		why = claude_job_error_message(edata);
 		claude_job_become_worker();		/* ends the input's time limit, and its flag */
 		claude_work_set_target(NULL);
-		if (failed_job != 0 && !interrupted)
+
+		/*
+		 * DROP EXTENSION under a running job: the error was about relations
+		 * that are gone with it, and there is nothing left to requeue or
+		 * fail.  One line, then quiet until the extension is back.
+		 */
+		dropped = !extension_exists();
+		if (dropped)
+		{
+			extension_present = false;
+			ereport(LOG, (errmsg("pg_claude worker: extension pg_claude was dropped; waiting for CREATE EXTENSION pg_claude")));
+		}
+		else if (failed_job != 0 && !interrupted)
 			ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " failed: %s", failed_job, why)));
 		else
 			ereport(LOG, (errmsg("pg_claude worker: %s", why)));
-		claude_work_begin();
-		claude_job_requeue_claimed(failed_job, interrupted ? NULL : why);
-		if (failed_job != 0 && !interrupted)
+		if (!dropped)
 		{
-			Job			job = {.id = failed_job};
+			claude_work_begin();
+			claude_job_requeue_claimed(failed_job, interrupted ? NULL : why);
+			if (failed_job != 0 && !interrupted)
+			{
+				Job			job = {.id = failed_job};
 
-			claude_job_fail(&job, unpack_sql_state(edata->sqlerrcode), why, NULL);
+				claude_job_fail(&job, unpack_sql_state(edata->sqlerrcode), why, NULL);
+			}
+			claude_work_end();
 		}
-		claude_work_end();
 		worked = true;
 	}
 	PG_END_TRY();

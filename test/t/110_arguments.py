@@ -192,7 +192,7 @@ def build(fn, args):
     call = f"{qual}({', '.join(args)})"
     if fn["retset"]:
         return f"SELECT count(*) FROM {call}"
-    if fn["ret"] in ("trigger", "internal"):
+    if fn["ret"] in ("trigger", "event_trigger", "internal"):
         return f"SELECT {call} IS NULL"
     return f"SELECT length(({call})::text)"
 
@@ -293,7 +293,7 @@ try:
                 internal_errors.append(f"{fn['sig']} {label}: {err.strip()[:200]}")
         t.ok(not bad, f"{fn['sig']} as {user}: {sum(counts.values())} calls, "
              f"{counts.get('answer', 0)} answers, {counts.get('error', 0)} clean errors", "\n".join(bad))
-        if fn["ret"] not in ("trigger", "internal") and "internal" not in fn["types"]:
+        if fn["ret"] not in ("trigger", "event_trigger", "internal") and "internal" not in fn["types"]:
             t.ok(base[0] == "answer", f"{fn['sig']}: the valid call answers (so the variants test something)",
                  base)
     t.ok(not internal_errors, "no call ends in an internal error (XX000): every error has a real SQLSTATE",

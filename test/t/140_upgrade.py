@@ -58,6 +58,11 @@ WHERE connamespace = 'claude'::regnamespace ORDER BY 1;
 SELECT 'index ' || pg_catalog.pg_get_indexdef(indexrelid) FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'claude'::regnamespace ORDER BY 1;
 SELECT 'policy ' || polname || ' ' || coalesce(pg_catalog.pg_get_expr(polqual, polrelid), '') FROM pg_catalog.pg_policy ORDER BY 1;
+SELECT 'config dump ' || c.oid::regclass::text || ' ' || coalesce(e.extcondition[c.n], '')
+FROM pg_catalog.pg_extension e, unnest(e.extconfig) WITH ORDINALITY AS c(oid, n)
+WHERE e.extname = 'pg_claude' ORDER BY 1;
+SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc::text || ' ' || coalesce(evttags::text, '')
+FROM pg_catalog.pg_event_trigger ORDER BY 1;
 """, db=db)
     return out + "\n" + cat
 
