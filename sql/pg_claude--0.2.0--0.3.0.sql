@@ -120,7 +120,7 @@ COMMENT ON FUNCTION claude.cost_usd(claude.prices, numeric, numeric, numeric, nu
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;
 
 -- A job's definition is resolved and hashed when it is queued, with its
--- estimate; paused time is kept apart (doc/jobs.md).  Hashes from 0.2.0
+-- estimate; paused time is kept apart (doc/job_definition.md).  Hashes from 0.2.0
 -- have no definition digest: the next run adopts its own (CHANGELOG).
 ALTER TABLE claude.job
     ADD COLUMN model                   text,
@@ -193,7 +193,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                   t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
        -- the estimate claude_enrich made before anything was sent
-       -- (doc/jobs.md), priced at the job's model, never the viewer's
+       -- (doc/job_definition.md), priced at the job's model, never the viewer's
        j.model, j.estimated_rows, j.estimated_input_tokens, j.estimated_output_tokens,
        CASE WHEN j.estimated_rows IS NOT NULL
             THEN round(claude.cost_usd(claude.price_of(coalesce(j.model, j.options->>'model')),

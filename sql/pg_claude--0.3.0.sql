@@ -596,7 +596,7 @@ CREATE TABLE claude.job (
     finished_at   timestamptz,
     error         text,
     search_path   text,          -- the owner's search_path at claude_enrich: the input is evaluated under it
-    -- what the job sends, resolved when it is queued (doc/jobs.md): the worker
+    -- what the job sends, resolved when it is queued (doc/job_definition.md): the worker
     -- runs this, and each row's hash in claude.enrich_hashes names it
     model                   text,
     definition              jsonb,
@@ -697,7 +697,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                   t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
        -- the estimate claude_enrich made before anything was sent
-       -- (doc/jobs.md), priced at the job's model, never the viewer's
+       -- (doc/job_definition.md), priced at the job's model, never the viewer's
        j.model, j.estimated_rows, j.estimated_input_tokens, j.estimated_output_tokens,
        CASE WHEN j.estimated_rows IS NOT NULL
             THEN round(claude.cost_usd(claude.price_of(coalesce(j.model, j.options->>'model')),

@@ -12,7 +12,7 @@
  * settings.  The definition's digest is kept with each row's input hash
  * (claude.enrich_hashes): a changed task, label, schema, instruction,
  * model or max_tokens redoes the rows, an unchanged one sends nothing
- * (doc/jobs.md).
+ * (doc/job_definition.md).
  *
  * Copyright (c) 2026, pg_claude developers
  *

@@ -12,7 +12,7 @@
  * tokens are estimated as UTF-8 bytes / 4 (English text runs at about
  * four characters a token) for the input, plus the same for the request
  * the task wraps around it (its instructions, labels or schema), once per
- * row; output tokens are the upper bound, max_tokens per row (doc/jobs.md).
+ * row; output tokens are the upper bound, max_tokens per row (doc/job_definition.md).
  *
  * Copyright (c) 2026, pg_claude developers
  *

@@ -17,7 +17,7 @@
 typedef struct ClaudeJobEstimate
 {
 	int64		rows;			/* rows the job would send */
-	int64		input_tokens;	/* estimated (doc/jobs.md) */
+	int64		input_tokens;	/* estimated (doc/job_definition.md) */
 	int64		output_tokens;	/* at most: max_tokens per row */
 } ClaudeJobEstimate;
 
