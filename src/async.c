@@ -476,15 +476,25 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 	}
 	relation_close(rel, AccessShareLock);
 
-	/* what it will do and cost, before anything is sent (job_estimate.c) */
-	job.source = source;
-	job.source_name = qualified_name(source);
-	job.input = input;
-	job.output = output;
-	job.into = OidIsValid(into_table) ? qualified_name(into_table) : NULL;
-	claude_job_estimate(&job, &def, redo, into_table_mode && !OidIsValid(into_table), &est);
-	if (estimate_only)
-		return estimate_result(fcinfo, &def, &est);
+	/*
+	 * What it will do and cost, before anything is sent (job_estimate.c).
+	 * claude_enrich reads a column input now; an expression is the owner's
+	 * code, evaluated by the worker under claude.job_input_timeout, which
+	 * makes the estimate as it populates the job (job_queue.c).
+	 */
+	if (estimate_only || get_attnum(source, input) != InvalidAttrNumber)
+	{
+		job.source = source;
+		job.source_name = qualified_name(source);
+		job.input = input;
+		job.output = output;
+		job.into = OidIsValid(into_table) ? qualified_name(into_table) : NULL;
+		claude_job_estimate(&job, &def, redo, into_table_mode && !OidIsValid(into_table), &est);
+		if (estimate_only)
+			return estimate_result(fcinfo, &def, &est);
+	}
+	else
+		nulls[11] = nulls[12] = nulls[13] = 'n';
 
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[1] = ObjectIdGetDatum(source);
@@ -500,9 +510,12 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 	values[8] = CStringGetTextDatum(def.task.model);
 	values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(def.json));
 	values[10] = CStringGetTextDatum(def.sha256);
-	values[11] = Int64GetDatum(est.rows);
-	values[12] = Int64GetDatum(est.input_tokens);
-	values[13] = Int64GetDatum(est.output_tokens);
+	if (nulls[11] == ' ')
+	{
+		values[11] = Int64GetDatum(est.rows);
+		values[12] = Int64GetDatum(est.input_tokens);
+		values[13] = Int64GetDatum(est.output_tokens);
+	}
 	id = claude_owner_query("INSERT INTO claude.job (role_name, source, input, output, task, options, "
 							"into_table, search_path, model, definition, definition_sha256, "
 							"estimated_rows, estimated_input_tokens, estimated_output_tokens) "

@@ -83,6 +83,28 @@ claude_job_definition(const char *task, const char *options, ClaudeJobDefinition
 	sigv4_sha256_hex((const unsigned char *) def->json, strlen(def->json), def->sha256);
 }
 
+/* bytes / 4, rounded up: English runs at about four characters a token */
+static int64
+tokens_of_bytes(int64 bytes)
+{
+	return (bytes + 3) / 4;
+}
+
+/*
+ * No request is made: each row's input, plus the request the task wraps
+ * around it (its system prompt, instructions, labels or schema: the body
+ * for a one-byte input), at bytes / 4; output at its upper bound.
+ */
+void
+claude_job_estimate_tokens(const ClaudeTask *task, int64 rows, int64 bytes, ClaudeJobEstimate *est)
+{
+	int64		overhead = tokens_of_bytes(strlen(claude_task_body(task, "x", NULL)));
+
+	est->rows = rows;
+	est->input_tokens = tokens_of_bytes(bytes) + rows * overhead;
+	est->output_tokens = rows * task->max_tokens;
+}
+
 const char *
 claude_job_redo(const char *options)
 {

@@ -28,6 +28,18 @@ typedef struct ClaudeJobDefinition
 
 extern void claude_job_definition(const char *task, const char *options, ClaudeJobDefinition *def);
 
+/* What a job will send: rows, and tokens estimated (doc/job_definition.md). */
+typedef struct ClaudeJobEstimate
+{
+	int64		rows;			/* rows the job would send */
+	int64		input_tokens;	/* UTF-8 bytes / 4 of inputs and requests */
+	int64		output_tokens;	/* at most: max_tokens per row */
+} ClaudeJobEstimate;
+
+/* The estimate for rows whose inputs total bytes, under def's task. */
+extern void claude_job_estimate_tokens(const ClaudeTask *task, int64 rows, int64 bytes,
+									   ClaudeJobEstimate *est);
+
 /* The "redo" option, checked (22023 with the choices): changed, missing or all. */
 extern const char *claude_job_redo(const char *options);
 

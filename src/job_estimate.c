@@ -3,16 +3,15 @@
  * job_estimate.c
  *	  What an enrichment job will do and cost, before anything is sent.
  *
- * claude_enrich keeps its estimate on the job (claude.jobs shows it while
- * the job is still queued) and claude_enrich_estimate returns one without
- * queueing anything.  The rows counted are the rows the worker would
+ * claude_enrich_estimate returns one without queueing anything, and
+ * claude_enrich keeps one on the job it queues when the input is a column
+ * (reading a column runs none of the owner's code in the caller's
+ * claude_enrich; an expression is estimated by the worker as it populates
+ * the job, before it sends anything: job_queue.c).  The rows counted are the rows the worker would
  * queue: the source read as the caller, each input hashed, compared with
  * claude.enrich_hashes (read with the extension owner's rights) under the
- * job's "redo" choice and definition digest.  No request is made: input
- * tokens are estimated as UTF-8 bytes / 4 (English text runs at about
- * four characters a token) for the input, plus the same for the request
- * the task wraps around it (its instructions, labels or schema), once per
- * row; output tokens are the upper bound, max_tokens per row (doc/job_definition.md).
+ * job's "redo" choice and definition digest; tokens are estimated from
+ * the inputs' bytes (claude_job_estimate_tokens, doc/job_definition.md).
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -31,13 +30,6 @@
 #include "task.h"
 
 #define ESTIMATE_ROWS 10000
-
-/* bytes / 4, rounded up */
-static int64
-tokens_of_bytes(int64 bytes)
-{
-	return (bytes + 3) / 4;
-}
 
 /* Rows to do and their input bytes among one batch of scanned rows. */
 static void
@@ -102,12 +94,8 @@ claude_job_estimate(Job *job, const ClaudeJobDefinition *def, const char *redo,
 	MemoryContext batch_cxt;
 	int64		rows = 0;
 	int64		bytes = 0;
-	int64		overhead;
 	char	   *sql;
 	Portal		portal;
-
-	/* the request around an input of one byte: what every row adds to its input */
-	overhead = tokens_of_bytes(strlen(claude_task_body(&def->task, "x", NULL)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -139,7 +127,5 @@ claude_job_estimate(Job *job, const ClaudeJobDefinition *def, const char *redo,
 	SPI_finish();
 	MemoryContextSwitchTo(outer);
 
-	est->rows = rows;
-	est->input_tokens = tokens_of_bytes(bytes) + rows * overhead;
-	est->output_tokens = rows * def->task.max_tokens;
+	claude_job_estimate_tokens(&def->task, rows, bytes, est);
 }

@@ -14,13 +14,6 @@
 #include "job_definition.h"
 #include "job_queue.h"
 
-typedef struct ClaudeJobEstimate
-{
-	int64		rows;			/* rows the job would send */
-	int64		input_tokens;	/* estimated (doc/job_definition.md) */
-	int64		output_tokens;	/* at most: max_tokens per row */
-} ClaudeJobEstimate;
-
 /*
  * Estimate job (source, input, output and into filled in) under def and
  * redo, reading the source as the caller; nothing_done: the job has no

@@ -212,16 +212,29 @@ claude_job_populate(Job *job)
 {
 	char	   *missing = claude_job_missing_sql(job);
 	bool		have_digest = job->definition_sha256 != NULL;
-	char	   *insert = psprintf("INSERT INTO claude.job_items (job_id, pk, input_sha256) SELECT $1, u.p, u.h "
-								  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
+	/* the rows to do, queued; their count and input bytes make the job's estimate */
+	char	   *insert = psprintf("WITH todo AS (SELECT u.p, u.h, u.b "
+								  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), "
+								  "pg_catalog.unnest($8)) AS u(p, h, m, b) "
 								  "LEFT JOIN claude.enrich_hashes e "
 								  "ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
-								  "AND e.pk OPERATOR(pg_catalog.=) u.p "
-								  "WHERE %s ON CONFLICT DO NOTHING",
+								  "AND e.pk OPERATOR(pg_catalog.=) u.p WHERE %s), "
+								  "queued AS (INSERT INTO claude.job_items (job_id, pk, input_sha256) "
+								  "SELECT $1, todo.p, todo.h FROM todo ON CONFLICT DO NOTHING) "
+								  "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(todo.b), 0)::pg_catalog.int8 FROM todo",
 								  claude_job_redo_sql(job->redo, have_digest, 7));
+	int64		todo_rows = 0;
+	int64		todo_bytes = 0;
+	ClaudeJobEstimate est;
+	/*
+	 * Each input evaluated once (OFFSET 0 keeps the planner from copying
+	 * it), for its hash and its size; the subquery's order is the order
+	 * the rows come out in (last_pk below).
+	 */
 	const char *select_fmt =
-		"SELECT %s, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((%s)::pg_catalog.text, "
-		"'UTF8'::pg_catalog.name)), 'hex'), %s FROM %s s %s ORDER BY %s LIMIT %d";
+		"SELECT q.pk, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(q.t, "
+		"'UTF8'::pg_catalog.name)), 'hex'), q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
+		"FROM (SELECT %s AS pk, (%s)::pg_catalog.text AS t, %s AS m FROM %s s %s ORDER BY %s LIMIT %d OFFSET 0) q";
 	char	   *first = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
 								 job->source_name, "", pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
 	char	   *next = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
@@ -242,8 +255,10 @@ claude_job_populate(Job *job)
 		Datum	   *pks;
 		Datum	   *hashes;
 		Datum	   *missings;
-		Oid			types[7] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID, TEXTOID};
-		Datum		values[7];
+		Datum	   *sizes;
+		Oid			types[8] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID, TEXTOID,
+		INT8ARRAYOID};
+		Datum		values[8];
 		Oid			t1[1] = {TEXTOID};
 		Datum		v1[1];
 
@@ -273,6 +288,7 @@ claude_job_populate(Job *job)
 		pks = palloc(sizeof(Datum) * n);
 		hashes = palloc(sizeof(Datum) * n);
 		missings = palloc(sizeof(Datum) * n);
+		sizes = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -293,6 +309,7 @@ claude_job_populate(Job *job)
 			missings[kept] = SPI_getbinval(tup, desc, 3, &isnull);
 			if (isnull)
 				missings[kept] = BoolGetDatum(true);
+			sizes[kept] = SPI_getbinval(tup, desc, 4, &isnull);
 			kept++;
 		}
 		if (kept > 0)
@@ -304,8 +321,16 @@ claude_job_populate(Job *job)
 			values[3] = PointerGetDatum(construct_array(missings, kept, BOOLOID, 1, true, TYPALIGN_CHAR));
 			values[4] = ObjectIdGetDatum(job->source);
 			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
-			values[6] = have_digest ? CStringGetTextDatum(job->definition_sha256) : (Datum) 0;
-			claude_work_sql(insert, have_digest ? 7 : 6, types, values, NULL);
+			values[6] = have_digest ? CStringGetTextDatum(job->definition_sha256) : CStringGetTextDatum("");
+			values[7] = PointerGetDatum(construct_array(sizes, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			claude_work_sql(insert, 8, types, values, NULL);
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+
+				todo_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				todo_bytes += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			}
 
 			/*
 			 * A result from before 0.3.0 has no definition digest: under
@@ -333,17 +358,24 @@ claude_job_populate(Job *job)
 	if (!queued)
 		return false;
 
-	/* running only if still queued: a cancel meanwhile stays a cancel */
+	/*
+	 * Running only if still queued: a cancel meanwhile stays a cancel.  The
+	 * estimate of what was queued (job_definition.c), before anything is
+	 * sent: it replaces claude_enrich's, made from the rows as they were.
+	 */
+	claude_job_estimate_tokens(&job->task, todo_rows, todo_bytes, &est);
 	{
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(job->id)};
+		Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[4] = {Int64GetDatum(job->id), Int64GetDatum(est.rows),
+		Int64GetDatum(est.input_tokens), Int64GetDatum(est.output_tokens)};
 
 		claude_work_begin();
 		claude_work_sql("UPDATE claude.job SET state = 'running', started_at = pg_catalog.now(), "
 			"rows_total = (SELECT pg_catalog.count(*) FROM claude.job_items i "
-			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1) "
+			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1), "
+			"estimated_rows = $2, estimated_input_tokens = $3, estimated_output_tokens = $4 "
 			"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'queued'",
-			1, types, values, NULL);
+			4, types, values, NULL);
 		queued = SPI_processed > 0;
 		claude_work_end();
 	}

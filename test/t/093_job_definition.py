@@ -121,6 +121,22 @@ try:
     job, state, n = run("tickets", '{ "labels" : ["billing","bug"] }')
     t.ok(state == "done" and n == 0, "the same definition written another way sends nothing", (state, n))
 
+    # an input expression is the owner's code: claude_enrich does not run it; the
+    # worker estimates the job as it populates it, before sending anything
+    make_table("exprs", 8)
+    expr = "body || ' !'"
+    before = val(f"SELECT rows_to_do || ' ' || input_tokens || ' ' || output_tokens "
+                 f"FROM claude_enrich_estimate('exprs', $${expr}$$, 'label', 'classify', '{A}')")
+    rc, out, err = q(f"BEGIN; SELECT claude_enrich('exprs', $${expr}$$, 'label', 'classify', '{A}') AS id \\gset\n"
+                     "SELECT coalesce(estimated_rows::text, 'none') FROM claude.jobs WHERE id = :id; COMMIT;")
+    t.ok(out.splitlines()[-1:] == ["none"], "an expression input is not evaluated by claude_enrich", (out, err))
+    ejob = val("SELECT max(id) FROM claude.job")
+    state = val(f"SELECT claude_job_wait({ejob}, '60 seconds')")
+    after = val(f"SELECT estimated_rows || ' ' || estimated_input_tokens || ' ' || estimated_output_tokens "
+                f"FROM claude.jobs WHERE id = {ejob}")
+    t.ok(state == "done" and before.startswith("8 ") and after == before,
+         "the worker's estimate of an expression input is the one claude_enrich_estimate gave", (before, after))
+
     # --- relabelling redoes the rows it affects ---------------------------------------
     B = labels("billing", "bug", "other")
     t.ok(val(f"SELECT rows_to_do FROM claude_enrich_estimate('tickets', 'body', 'label', 'classify', '{B}')")
