@@ -136,9 +136,9 @@ ALTER TABLE claude.enrich_hashes ADD COLUMN definition_sha256 text;
 COMMENT ON COLUMN claude.job.model IS 'The model the job runs on, resolved when it was queued';
 COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature';
 COMMENT ON COLUMN claude.job.definition_sha256 IS 'SHA-256 of definition, kept with each row''s input hash in claude.enrich_hashes';
-COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job would send, counted when it was queued';
-COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request), when queued';
-COMMENT ON COLUMN claude.job.estimated_output_tokens IS 'Output tokens at most (max_tokens per row), when queued';
+COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.job.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
 COMMENT ON COLUMN claude.job.paused_at IS 'When the job was paused, while it is';
 COMMENT ON COLUMN claude.job.paused_seconds IS 'Seconds the job spent paused after it started (left out of rate and ETA)';
 COMMENT ON COLUMN claude.enrich_hashes.definition_sha256 IS 'The job definition the result was made under (NULL: before 0.3.0, adopted by the next run)';
@@ -192,7 +192,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                   t.cache_read_tokens, t.cache_write_tokens,
                                                   t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
-       -- the estimate claude_enrich made before anything was sent
+       -- the job's estimate, made before anything was sent
        -- (doc/job_definition.md), priced at the job's model, never the viewer's
        j.model, j.estimated_rows, j.estimated_input_tokens, j.estimated_output_tokens,
        CASE WHEN j.estimated_rows IS NOT NULL
@@ -226,9 +226,9 @@ WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
 GRANT SELECT ON claude.jobs TO PUBLIC;
 COMMENT ON COLUMN claude.jobs.model IS 'The model the job runs on, resolved when it was queued';
-COMMENT ON COLUMN claude.jobs.estimated_rows IS 'Rows the job would send, counted when it was queued';
-COMMENT ON COLUMN claude.jobs.estimated_input_tokens IS 'Estimated input tokens, when queued (UTF-8 bytes / 4)';
-COMMENT ON COLUMN claude.jobs.estimated_output_tokens IS 'Output tokens at most (max_tokens per row), when queued';
+COMMENT ON COLUMN claude.jobs.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.jobs.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.jobs.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
 COMMENT ON COLUMN claude.jobs.estimated_job_cost_usd IS 'The estimate priced at the job''s model (an upper bound on output)';
 
 COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) IS

@@ -601,7 +601,7 @@ CREATE TABLE claude.job (
     model                   text,
     definition              jsonb,
     definition_sha256       text,
-    -- claude_enrich's estimate, made before anything is sent
+    -- the estimate, made before anything is sent (claude_enrich or the worker)
     estimated_rows          bigint,
     estimated_input_tokens  bigint,
     estimated_output_tokens bigint,
@@ -613,9 +613,9 @@ COMMENT ON TABLE claude.job IS 'claude_enrich() jobs; read claude.jobs for progr
 COMMENT ON COLUMN claude.job.model IS 'The model the job runs on, resolved when it was queued';
 COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature';
 COMMENT ON COLUMN claude.job.definition_sha256 IS 'SHA-256 of definition, kept with each row''s input hash in claude.enrich_hashes';
-COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job would send, counted when it was queued';
-COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request), when queued';
-COMMENT ON COLUMN claude.job.estimated_output_tokens IS 'Output tokens at most (max_tokens per row), when queued';
+COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.job.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
 COMMENT ON COLUMN claude.job.paused_at IS 'When the job was paused, while it is';
 COMMENT ON COLUMN claude.job.paused_seconds IS 'Seconds the job spent paused after it started (left out of rate and ETA)';
 
@@ -696,7 +696,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                   t.cache_read_tokens, t.cache_write_tokens,
                                                   t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
-       -- the estimate claude_enrich made before anything was sent
+       -- the job's estimate, made before anything was sent
        -- (doc/job_definition.md), priced at the job's model, never the viewer's
        j.model, j.estimated_rows, j.estimated_input_tokens, j.estimated_output_tokens,
        CASE WHEN j.estimated_rows IS NOT NULL
@@ -729,9 +729,9 @@ WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
 COMMENT ON VIEW claude.jobs IS 'Enrichment jobs: state, rows done/failed/total, tokens, cost, rate, ETA';
 COMMENT ON COLUMN claude.jobs.model IS 'The model the job runs on, resolved when it was queued';
-COMMENT ON COLUMN claude.jobs.estimated_rows IS 'Rows the job would send, counted when it was queued';
-COMMENT ON COLUMN claude.jobs.estimated_input_tokens IS 'Estimated input tokens, when queued (UTF-8 bytes / 4)';
-COMMENT ON COLUMN claude.jobs.estimated_output_tokens IS 'Output tokens at most (max_tokens per row), when queued';
+COMMENT ON COLUMN claude.jobs.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.jobs.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.jobs.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
 COMMENT ON COLUMN claude.jobs.estimated_job_cost_usd IS 'The estimate priced at the job''s model (an upper bound on output)';
 
 CREATE FUNCTION @extschema@.claude_complete(
