@@ -191,10 +191,35 @@ GRANT SELECT ON claude.job_items TO PUBLIC;  -- row level security: each owner's
 
 COMMENT ON FUNCTION @extschema@.claude_job_wait(bigint, interval) IS
 'Wait until the job is done, done_with_errors, failed or cancelled (or the timeout passes); returns its state';
+-- A job's definition is resolved and hashed when it is queued, with its
+-- estimate; paused time is kept apart (doc/job_definition.md).  Hashes from 0.2.0
+-- have no definition digest: the next run adopts its own (CHANGELOG).
+ALTER TABLE claude.job
+    ADD COLUMN model                   text,
+    ADD COLUMN definition              jsonb,
+    ADD COLUMN definition_sha256       text,
+    ADD COLUMN estimated_rows          bigint,
+    ADD COLUMN estimated_input_tokens  bigint,
+    ADD COLUMN estimated_output_tokens bigint,
+    ADD COLUMN paused_at               timestamptz,
+    ADD COLUMN paused_seconds          double precision NOT NULL DEFAULT 0;
+UPDATE claude.job SET model = options->>'model' WHERE options ? 'model';
+ALTER TABLE claude.enrich_hashes ADD COLUMN definition_sha256 text;
+COMMENT ON COLUMN claude.job.model IS 'The model the job runs on, resolved when it was queued';
+COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature';
+COMMENT ON COLUMN claude.job.definition_sha256 IS 'SHA-256 of definition, kept with each row''s input hash in claude.enrich_hashes';
+COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.job.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
+COMMENT ON COLUMN claude.job.paused_at IS 'When the job was paused, while it is';
+COMMENT ON COLUMN claude.job.paused_seconds IS 'Seconds the job spent paused after it started (left out of rate and ETA)';
+COMMENT ON COLUMN claude.enrich_hashes.definition_sha256 IS 'The job definition the result was made under (NULL: before 0.3.0, adopted by the next run)';
 
 -- security_barrier: a caller's own (leaky) functions in WHERE never see
--- the rows of jobs they may not.
-CREATE OR REPLACE VIEW claude.jobs WITH (security_barrier) AS
+-- the rows of jobs they may not.  Dropped and made again: new columns sit
+-- beside the estimate, rate and ETA they belong with.
+DROP VIEW claude.jobs;
+CREATE VIEW claude.jobs WITH (security_barrier) AS
 SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        j.rows_total, j.rows_done, j.rows_failed,
        CASE WHEN j.rows_total > 0
@@ -204,8 +229,9 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        -- its calls in claude.usage summed by model, each model priced once.
        -- Tokens the job counted that no remaining call accounts for (calls
        -- pruned by claude.usage_retention, or records the audit log lost)
-       -- are priced at the job's model: its model option, else the one
-       -- model its remaining calls used.  NULL when a model has no price, or
+       -- are priced at the job's model: the one resolved when it was queued
+       -- (claude.job.model), else (jobs from before 0.3.0) its model option,
+       -- else the one model its remaining calls used.  NULL when a model has no price, or
        -- when such tokens have no model to be priced at (never the viewer's
        -- claude.model: the job may have run on another).  0 for a job that
        -- made no call.
@@ -220,7 +246,7 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
             WHERE u.job_id OPERATOR(pg_catalog.=) j.id AND NOT u.cache_hit
             GROUP BY u.model
         ), unrecorded AS (
-            SELECT coalesce(j.options->>'model', (SELECT min(used.model) FROM used
+            SELECT coalesce(j.model, j.options->>'model', (SELECT min(used.model) FROM used
                                                    HAVING count(*) OPERATOR(pg_catalog.=) 1)) AS model,
                    greatest(j.input_tokens - coalesce((SELECT sum(used.input_tokens) FROM used), 0), 0) AS input_tokens,
                    greatest(j.output_tokens - coalesce((SELECT sum(used.output_tokens) FROM used), 0), 0) AS output_tokens,
@@ -238,17 +264,32 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                   t.cache_read_tokens, t.cache_write_tokens,
                                                   t.cache_write_1h_tokens)), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
+       -- the job's estimate, made before anything was sent
+       -- (doc/job_definition.md), priced at the job's model, never the viewer's
+       j.model, j.estimated_rows, j.estimated_input_tokens, j.estimated_output_tokens,
+       CASE WHEN j.estimated_rows IS NOT NULL
+            THEN round(claude.cost_usd(claude.price_of(coalesce(j.model, j.options->>'model')),
+                                       j.estimated_input_tokens, j.estimated_output_tokens), 6)
+       END AS estimated_job_cost_usd,
+       -- rate and ETA over the time the job ran, its paused time left out
        CASE WHEN j.started_at IS NOT NULL AND j.rows_done + j.rows_failed > 0
-            THEN round(((j.rows_done + j.rows_failed)
-                 / greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at), 0.001))::numeric, 2)
+            THEN round(((j.rows_done + j.rows_failed) / a.seconds)::numeric, 2)
        END AS rows_per_second,
        CASE WHEN j.state = 'running' AND j.rows_done + j.rows_failed > 0 AND j.rows_total IS NOT NULL
-            THEN (j.rows_total - j.rows_done - j.rows_failed)
-                 * (coalesce(j.finished_at, now()) - j.started_at) / (j.rows_done + j.rows_failed)
+            THEN make_interval(secs => round(((greatest(j.rows_total - j.rows_done - j.rows_failed, 0)
+                                               * a.seconds) / (j.rows_done + j.rows_failed))::numeric)::float8)
        END AS eta,
        j.created_at, j.started_at, j.finished_at, j.error,
        j.error_code, j.error_pk, j.last_error_code, j.last_error, j.failures
 FROM claude.job j
+CROSS JOIN LATERAL (
+    SELECT greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at)
+                    - j.paused_seconds
+                    - CASE WHEN j.paused_at IS NOT NULL
+                           THEN greatest(extract(epoch FROM coalesce(j.finished_at, now())
+                                                 - greatest(j.paused_at, j.started_at)), 0)
+                           ELSE 0 END,
+                    0.001) AS seconds) a
 WHERE j.role_name OPERATOR(pg_catalog.=) CURRENT_USER
    OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
    OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
@@ -262,6 +303,30 @@ COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed w
 COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
 COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
 COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
+GRANT SELECT ON claude.jobs TO PUBLIC;
+COMMENT ON COLUMN claude.jobs.model IS 'The model the job runs on, resolved when it was queued';
+COMMENT ON COLUMN claude.jobs.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
+COMMENT ON COLUMN claude.jobs.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';
+COMMENT ON COLUMN claude.jobs.estimated_output_tokens IS 'Output tokens at most (max_tokens per row)';
+COMMENT ON COLUMN claude.jobs.estimated_job_cost_usd IS 'The estimate priced at the job''s model (an upper bound on output)';
+
+COMMENT ON FUNCTION @extschema@.claude_enrich(regclass, text, text, text, jsonb) IS
+'Queue a job filling output for every row of source with no result, or whose input or definition changed (option redo); returns the job id';
+
+CREATE FUNCTION @extschema@.claude_enrich_estimate(
+    source  regclass,
+    input   text,
+    output  text,
+    task    text,
+    options jsonb DEFAULT '{}')
+RETURNS TABLE (rows_to_do bigint, input_tokens bigint, output_tokens bigint,
+               estimated_cost_usd numeric, model text)
+AS 'MODULE_PATHNAME', 'claude_enrich_estimate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb) IS
+'What claude_enrich with the same arguments would send and cost, without queueing or sending anything';
+REVOKE ALL ON FUNCTION @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb) FROM PUBLIC;
 
 -- BEGIN claude.models (generated by sql/catalogue.py: edit that, not this)
 -- ---------------------------------------------------------------------------
@@ -745,6 +810,7 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION
     @extschema@.claude_complete_async(text, text, text, int, float8),
     @extschema@.claude_enrich(regclass, text, text, text, jsonb),
+    @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb),
     @extschema@.claude_job_wait(bigint, interval),
     @extschema@.claude_job_cancel(bigint),
     @extschema@.claude_job_pause(bigint),
@@ -861,8 +927,8 @@ COMMENT ON COLUMN claude.jobs.finished_at IS 'When the job ended';
 COMMENT ON COLUMN claude.jobs.error IS 'Why the job failed';
 COMMENT ON COLUMN claude.jobs.percent_done IS 'Percentage of rows_total done or failed';
 COMMENT ON COLUMN claude.jobs.estimated_cost_usd IS 'What the job''s calls cost, each at the price of the model it used (claude.prices); NULL when a model has no price';
-COMMENT ON COLUMN claude.jobs.rows_per_second IS 'Rows done or failed per second since the job started';
-COMMENT ON COLUMN claude.jobs.eta IS 'Estimated time until a running job ends';
+COMMENT ON COLUMN claude.jobs.rows_per_second IS 'Rows done or failed per second the job ran (paused time left out)';
+COMMENT ON COLUMN claude.jobs.eta IS 'Estimated time until a running job ends, in whole seconds, at the rate it ran (paused time left out)';
 COMMENT ON COLUMN claude.models.model_id IS 'Model id, inference profile id or ARN';
 COMMENT ON COLUMN claude.models.source IS 'seed (the install), aws (claude_models_refresh), learned (from Bedrock''s refusals) or user (yours, wins)';
 COMMENT ON COLUMN claude.models.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';

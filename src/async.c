@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -50,6 +51,8 @@
 #include "call.h"
 #include "guc.h"
 #include "enrich_table.h"
+#include "job_definition.h"
+#include "job_estimate.h"
 #include "job_owner.h"
 #include "jobs.h"
 #include "pg_compat.h"
@@ -59,6 +62,7 @@
 
 PG_FUNCTION_INFO_V1(claude_complete_async);
 PG_FUNCTION_INFO_V1(claude_enrich);
+PG_FUNCTION_INFO_V1(claude_enrich_estimate);
 PG_FUNCTION_INFO_V1(claude_job_resume);
 PG_FUNCTION_INFO_V1(claude_job_cancel);
 PG_FUNCTION_INFO_V1(claude_job_pause);
@@ -311,11 +315,75 @@ check_enrich_output(Relation rel, const char *output, Bitmapset *input_attrs)
 }
 
 /*
- * claude_enrich(source regclass, input text, output text, task text,
- *				 options jsonb) -> bigint
+ * claude_enrich_estimate's row: the estimate, its cost at the job's model
+ * (claude.price_of, claude.cost_usd; NULL when the model has no price)
+ * and that model.
  */
+static Datum
+estimate_result(FunctionCallInfo fcinfo, const ClaudeJobDefinition *def, const ClaudeJobEstimate *est)
+{
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	Oid			types[3] = {TEXTOID, INT8OID, INT8OID};
+	Datum		args[3] = {CStringGetTextDatum(def->task.model), Int64GetDatum(est->input_tokens),
+	Int64GetDatum(est->output_tokens)};
+	bool		isnull;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "claude_enrich_estimate must return a row");
+	values[0] = Int64GetDatum(est->rows);
+	values[1] = Int64GetDatum(est->input_tokens);
+	values[2] = Int64GetDatum(est->output_tokens);
+	values[3] = claude_owner_query("SELECT pg_catalog.round(claude.cost_usd(claude.price_of($1), $2, $3), 6)",
+								   3, types, args, NULL, true, &isnull);
+	nulls[3] = isnull;
+	values[4] = CStringGetTextDatum(def->task.model);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* The result table a job into a table would write, if it exists yet. */
+static Oid
+existing_result_table(Oid source, const char *output, const char *table_name)
+{
+	char	   *name = table_name ? pstrdup(table_name) : psprintf("%s_%s", get_rel_name(source), output);
+
+	return get_relname_relid(name, get_rel_namespace(source));
+}
+
+/* "schema"."table" of a relation, for the job's SQL */
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/*
+ * claude_enrich(source regclass, input text, output text, task text,
+ *				 options jsonb) -> bigint, and with estimate_only
+ * claude_enrich_estimate(the same) -> its estimate, queueing nothing and
+ * creating no result table.
+ */
+static Datum enrich(FunctionCallInfo fcinfo, bool estimate_only);
+
 Datum
 claude_enrich(PG_FUNCTION_ARGS)
+{
+	return enrich(fcinfo, false);
+}
+
+/*
+ * claude_enrich_estimate(source, input, output, task, options) ->
+ * (rows_to_do, input_tokens, output_tokens, estimated_cost_usd, model)
+ */
+Datum
+claude_enrich_estimate(PG_FUNCTION_ARGS)
+{
+	return enrich(fcinfo, true);
+}
+
+static Datum
+enrich(FunctionCallInfo fcinfo, bool estimate_only)
 {
 	Oid			source;
 	char	   *input;
@@ -325,19 +393,25 @@ claude_enrich(PG_FUNCTION_ARGS)
 	Relation	rel;
 	Bitmapset  *input_attrs;
 	bool		into_table_mode;
-	Oid			types[9] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID, INT4OID};
-	Datum		values[9];
-	char		nulls[10] = "         ";
+	Oid			types[15] = {TEXTOID, OIDOID, TEXTOID, NAMEOID, TEXTOID, JSONBOID, OIDOID, TEXTOID,
+	TEXTOID, JSONBOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT4OID};
+	Datum		values[15];
+	char		nulls[16] = "               ";
 	ClaudeTask	t;
 	Oid			into_table = InvalidOid;
 	bool		isnull;
 	Datum		id;
+	ClaudeJobDefinition def;
+	ClaudeJobEstimate est;
+	const char *redo;
+	Job			job = {0};
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source, input, output and task must not be NULL")));
-	require_worker("claude_enrich");
+	if (!estimate_only)
+		require_worker("claude_enrich");
 	source = PG_GETARG_OID(0);
 	input = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	output = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -346,6 +420,9 @@ claude_enrich(PG_FUNCTION_ARGS)
 
 	claude_task_check_name(task);
 	claude_jobs_check_options(task, options, &t);
+	redo = claude_job_redo(options);
+	/* what the job will send, resolved now under the caller's settings */
+	claude_job_definition(task, options, &def);
 
 	/*
 	 * A model the policy refuses fails now, not once per row in the worker:
@@ -383,10 +460,14 @@ claude_enrich(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("\"%s\" is a column of \"%s\"; with \"into\": \"table\" it names the result column",
 							output, get_rel_name(source))));
-		into_table = claude_jobs_create_result_table(source, output, task,
-													 claude_jobs_option(options, "table", NULL));
+		if (estimate_only)
+			into_table = existing_result_table(source, output, claude_jobs_option(options, "table", NULL));
+		else
+			into_table = claude_jobs_create_result_table(source, output, task,
+														 claude_jobs_option(options, "table", NULL));
 		/* a result table that already existed may have another type */
-		claude_jobs_check_output_type(&t, into_table, get_attnum(into_table, output));
+		if (OidIsValid(into_table))
+			claude_jobs_check_output_type(&t, into_table, get_attnum(into_table, output));
 	}
 	else
 	{
@@ -405,6 +486,26 @@ claude_enrich(PG_FUNCTION_ARGS)
 	}
 	relation_close(rel, AccessShareLock);
 
+	/*
+	 * What it will do and cost, before anything is sent (job_estimate.c).
+	 * claude_enrich reads a column input now; an expression is the owner's
+	 * code, evaluated by the worker under claude.job_input_timeout, which
+	 * makes the estimate as it populates the job (job_queue.c).
+	 */
+	if (estimate_only || get_attnum(source, input) != InvalidAttrNumber)
+	{
+		job.source = source;
+		job.source_name = qualified_name(source);
+		job.input = input;
+		job.output = output;
+		job.into = OidIsValid(into_table) ? qualified_name(into_table) : NULL;
+		claude_job_estimate(&job, &def, redo, into_table_mode && !OidIsValid(into_table), &est);
+		if (estimate_only)
+			return estimate_result(fcinfo, &def, &est);
+	}
+	else
+		nulls[11] = nulls[12] = nulls[13] = 'n';
+
 	values[0] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[1] = ObjectIdGetDatum(source);
 	values[2] = CStringGetTextDatum(input);
@@ -416,12 +517,23 @@ claude_enrich(PG_FUNCTION_ARGS)
 		nulls[6] = 'n';
 	/* the input is evaluated later under the path it was written for */
 	values[7] = CStringGetTextDatum(GetConfigOption("search_path", false, false));
+	values[8] = CStringGetTextDatum(def.task.model);
+	values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(def.json));
+	values[10] = CStringGetTextDatum(def.sha256);
+	if (nulls[11] == ' ')
+	{
+		values[11] = Int64GetDatum(est.rows);
+		values[12] = Int64GetDatum(est.input_tokens);
+		values[13] = Int64GetDatum(est.output_tokens);
+	}
 	/* the worker never sees the caller's session: the setting goes with the job */
-	values[8] = Int32GetDatum(claude_job_max_consecutive_failures);
+	values[14] = Int32GetDatum(claude_job_max_consecutive_failures);
 	id = claude_owner_query("INSERT INTO claude.job (role_name, source, input, output, task, options, "
-							"into_table, search_path, max_consecutive_failures) "
-							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-							9, types, values, nulls, false, &isnull);
+							"into_table, search_path, model, definition, definition_sha256, "
+							"estimated_rows, estimated_input_tokens, estimated_output_tokens, "
+							"max_consecutive_failures) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+							15, types, values, nulls, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 
@@ -526,7 +638,8 @@ Datum
 claude_job_pause(PG_FUNCTION_ARGS)
 {
 	bool		ok = job_set_state(PG_GETARG_INT64(0),
-								   "UPDATE claude.job SET state = 'paused' WHERE id OPERATOR(pg_catalog.=) $1 "
+								   "UPDATE claude.job SET state = 'paused', paused_at = pg_catalog.now() "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 "
 								   "AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 								   "RETURNING true");
 
@@ -543,9 +656,14 @@ Datum
 claude_job_resume(PG_FUNCTION_ARGS)
 {
 	require_worker("claude_job_resume");
+	/* the time it was paused after it started is left out of its rate and ETA (claude.jobs) */
 	PG_RETURN_BOOL(job_set_state(PG_GETARG_INT64(0),
 								 "UPDATE claude.job SET state = CASE WHEN started_at IS NULL THEN 'queued' "
-								 "ELSE 'running' END WHERE id OPERATOR(pg_catalog.=) $1 "
+								 "ELSE 'running' END, "
+								 "paused_seconds = paused_seconds OPERATOR(pg_catalog.+) CASE WHEN started_at IS NULL THEN 0 "
+								 "ELSE coalesce(pg_catalog.date_part('epoch', pg_catalog.now() "
+								 "OPERATOR(pg_catalog.-) GREATEST(paused_at, started_at)), 0) END, "
+								 "paused_at = NULL WHERE id OPERATOR(pg_catalog.=) $1 "
 								 "AND state OPERATOR(pg_catalog.=) 'paused' RETURNING true"));
 }
 

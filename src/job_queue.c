@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "job_definition.h"
 #include "job_owner.h"
 #include "job_queue.h"
 #include "subxact.h"
@@ -35,14 +36,6 @@
  * that runs as the owner is schema-qualified: only the owner's input
  * expression is resolved through the owner's search_path.
  */
-typedef enum PkForm
-{
-	PK_NAMES,					/* a, b */
-	PK_COLUMNS,					/* s.a, s.b */
-	PK_OBJECT,					/* pg_catalog.jsonb_build_object('a', s.a, ...) */
-	PK_FROM_JSON				/* (x ->> 'a')::ta, ... for a jsonb expression x */
-} PkForm;
-
 static char *
 pk_sql(const Job *job, PkForm form, const char *json)
 {
@@ -79,6 +72,23 @@ pk_sql(const Job *job, PkForm form, const char *json)
 	if (form == PK_OBJECT)
 		appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+char *
+claude_job_pk_sql(const Job *job, PkForm form, const char *json)
+{
+	return pk_sql(job, form, json);
+}
+
+/* no result yet: a NULL output column, or no row in the result table */
+char *
+claude_job_missing_sql(const Job *job)
+{
+	return job->into ?
+		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
+				 "AND r.%s IS NOT NULL)", job->into, pk_sql(job, PK_NAMES, NULL),
+				 pk_sql(job, PK_COLUMNS, NULL), quote_identifier(job->output)) :
+		psprintf("s.%s IS NULL", quote_identifier(job->output));
 }
 
 /* The primary key's columns and types (as the worker: catalogs only). */
@@ -134,7 +144,9 @@ claude_job_pick(void)
 		"        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c2.relname::pg_catalog.text) "
 		" FROM pg_catalog.pg_class c2 JOIN pg_catalog.pg_namespace n2 ON n2.oid OPERATOR(pg_catalog.=) c2.relnamespace "
 		" WHERE c2.oid OPERATOR(pg_catalog.=) j.into_table::pg_catalog.oid), "
-		"j.max_consecutive_failures "
+		"j.max_consecutive_failures, "
+		"j.definition::pg_catalog.text, j.definition_sha256, "
+		"coalesce(j.options OPERATOR(pg_catalog.->>) 'redo', 'changed') "
 		"FROM claude.job j WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 		"ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
 	if (SPI_processed == 0)
@@ -155,6 +167,9 @@ claude_job_pick(void)
 	job->output_type = SPI_getvalue(tup, desc, 11);
 	job->into = SPI_getvalue(tup, desc, 12);
 	job->max_failures = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+	job->definition = SPI_getvalue(tup, desc, 14);
+	job->definition_sha256 = SPI_getvalue(tup, desc, 15);
+	job->redo = SPI_getvalue(tup, desc, 16);
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;
 }
@@ -186,8 +201,10 @@ claude_job_state(int64 id)
 }
 
 /*
- * A queued job's rows: every row whose input has no result, or a result
- * made from a different input.  Read as the owner and written as the
+ * A queued job's rows: under "redo" "changed" (the default), every row
+ * whose input has no result, or a result made from a different input or
+ * under a different definition (job_definition.c); "missing": only rows
+ * with no result; "all": every row.  Read as the owner and written as the
  * worker, in primary-key order, POPULATE_ROWS at a time, each batch in a
  * transaction of its own: memory and transaction size stay flat however
  * large the table, and a crash midway only repeats the population (items
@@ -199,15 +216,31 @@ claude_job_state(int64 id)
 bool
 claude_job_populate(Job *job)
 {
-	/* no result yet: a NULL output column, or no row in the result table */
-	char	   *missing = job->into ?
-		psprintf("NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) OPERATOR(pg_catalog.=) (%s) "
-				 "AND r.%s IS NOT NULL)", job->into, pk_sql(job, PK_NAMES, NULL),
-				 pk_sql(job, PK_COLUMNS, NULL), quote_identifier(job->output)) :
-		psprintf("s.%s IS NULL", quote_identifier(job->output));
+	char	   *missing = claude_job_missing_sql(job);
+	bool		have_digest = job->definition_sha256 != NULL;
+	/* the rows to do, queued; their count and input bytes make the job's estimate */
+	char	   *insert = psprintf("WITH todo AS (SELECT u.p, u.h, u.b "
+								  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), "
+								  "pg_catalog.unnest($8)) AS u(p, h, m, b) "
+								  "LEFT JOIN claude.enrich_hashes e "
+								  "ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
+								  "AND e.pk OPERATOR(pg_catalog.=) u.p WHERE %s), "
+								  "queued AS (INSERT INTO claude.job_items (job_id, pk, input_sha256, role_name) "
+								  "SELECT $1, todo.p, todo.h, $9 FROM todo ON CONFLICT DO NOTHING) "
+								  "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(todo.b), 0)::pg_catalog.int8 FROM todo",
+								  claude_job_redo_sql(job->redo, have_digest, 7));
+	int64		todo_rows = 0;
+	int64		todo_bytes = 0;
+	ClaudeJobEstimate est;
+	/*
+	 * Each input evaluated once (OFFSET 0 keeps the planner from copying
+	 * it), for its hash and its size; the subquery's order is the order
+	 * the rows come out in (last_pk below).
+	 */
 	const char *select_fmt =
-		"SELECT %s, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to((%s)::pg_catalog.text, "
-		"'UTF8'::pg_catalog.name)), 'hex'), %s FROM %s s %s ORDER BY %s LIMIT %d";
+		"SELECT q.pk, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(q.t, "
+		"'UTF8'::pg_catalog.name)), 'hex'), q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
+		"FROM (SELECT %s AS pk, (%s)::pg_catalog.text AS t, %s AS m FROM %s s %s ORDER BY %s LIMIT %d OFFSET 0) q";
 	char	   *first = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
 								 job->source_name, "", pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
 	char	   *next = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
@@ -228,8 +261,10 @@ claude_job_populate(Job *job)
 		Datum	   *pks;
 		Datum	   *hashes;
 		Datum	   *missings;
-		Oid			types[7] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID, TEXTOID};
-		Datum		values[7];
+		Datum	   *sizes;
+		Oid			types[9] = {INT8OID, JSONBARRAYOID, TEXTARRAYOID, BOOLARRAYOID, REGCLASSOID, NAMEOID, TEXTOID,
+		INT8ARRAYOID, TEXTOID};
+		Datum		values[9];
 		Oid			t1[1] = {TEXTOID};
 		Datum		v1[1];
 
@@ -259,6 +294,7 @@ claude_job_populate(Job *job)
 		pks = palloc(sizeof(Datum) * n);
 		hashes = palloc(sizeof(Datum) * n);
 		missings = palloc(sizeof(Datum) * n);
+		sizes = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -279,6 +315,7 @@ claude_job_populate(Job *job)
 			missings[kept] = SPI_getbinval(tup, desc, 3, &isnull);
 			if (isnull)
 				missings[kept] = BoolGetDatum(true);
+			sizes[kept] = SPI_getbinval(tup, desc, 4, &isnull);
 			kept++;
 		}
 		if (kept > 0)
@@ -290,14 +327,30 @@ claude_job_populate(Job *job)
 			values[3] = PointerGetDatum(construct_array(missings, kept, BOOLOID, 1, true, TYPALIGN_CHAR));
 			values[4] = ObjectIdGetDatum(job->source);
 			values[5] = DirectFunctionCall1(namein, CStringGetDatum(job->output));
-			values[6] = CStringGetTextDatum(job->owner_name);
-			claude_work_sql("INSERT INTO claude.job_items (job_id, pk, input_sha256, role_name) SELECT $1, u.p, u.h, $7 "
-				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
-				"LEFT JOIN claude.enrich_hashes e "
-				"ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
-				"AND e.pk OPERATOR(pg_catalog.=) u.p "
-				"WHERE u.m OR e.input_sha256 IS DISTINCT FROM u.h ON CONFLICT DO NOTHING",
-				7, types, values, NULL);
+			values[6] = have_digest ? CStringGetTextDatum(job->definition_sha256) : CStringGetTextDatum("");
+			values[7] = PointerGetDatum(construct_array(sizes, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			values[8] = CStringGetTextDatum(job->owner_name);
+			claude_work_sql(insert, 9, types, values, NULL);
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+
+				todo_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				todo_bytes += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			}
+
+			/*
+			 * A result from before 0.3.0 has no definition digest: under
+			 * "changed" it stands for this job's definition, which it takes
+			 * now, so that a later change of definition redoes it (CHANGELOG).
+			 */
+			if (have_digest && strcmp(job->redo, "changed") == 0)
+				claude_work_sql("UPDATE claude.enrich_hashes e SET definition_sha256 = $7 "
+					"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(p, h, m) "
+					"WHERE e.source OPERATOR(pg_catalog.=) $5 "
+					"AND e.output OPERATOR(pg_catalog.=) $6 AND e.pk OPERATOR(pg_catalog.=) u.p "
+					"AND e.definition_sha256 IS NULL AND NOT u.m AND e.input_sha256 OPERATOR(pg_catalog.=) u.h",
+					7, types, values, NULL);
 		}
 		claude_work_end();
 		claude_work_set_target(NULL);
@@ -312,17 +365,24 @@ claude_job_populate(Job *job)
 	if (!queued)
 		return false;
 
-	/* running only if still queued: a cancel meanwhile stays a cancel */
+	/*
+	 * Running only if still queued: a cancel meanwhile stays a cancel.  The
+	 * estimate of what was queued (job_definition.c), before anything is
+	 * sent: it replaces claude_enrich's, made from the rows as they were.
+	 */
+	claude_job_estimate_tokens(&job->task, todo_rows, todo_bytes, &est);
 	{
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(job->id)};
+		Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[4] = {Int64GetDatum(job->id), Int64GetDatum(est.rows),
+		Int64GetDatum(est.input_tokens), Int64GetDatum(est.output_tokens)};
 
 		claude_work_begin();
 		claude_work_sql("UPDATE claude.job SET state = 'running', started_at = pg_catalog.now(), "
 			"rows_total = (SELECT pg_catalog.count(*) FROM claude.job_items i "
-			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1) "
+			"              WHERE i.job_id OPERATOR(pg_catalog.=) $1), "
+			"estimated_rows = $2, estimated_input_tokens = $3, estimated_output_tokens = $4 "
 			"WHERE id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'queued'",
-			1, types, values, NULL);
+			4, types, values, NULL);
 		queued = SPI_processed > 0;
 		claude_work_end();
 	}
@@ -494,8 +554,9 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 		{
 			Oid			t1[3] = {TEXTOID, JSONBOID, TEXTOID};
 			Datum		v1[3] = {CStringGetTextDatum(it->result), it->pk, CStringGetTextDatum(it->input_sha256)};
-			Oid			t2[5] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
-			Datum		v2[5];
+			Oid			t2[6] = {OIDOID, TEXTOID, JSONBOID, TEXTOID, INT8OID, TEXTOID};
+			Datum		v2[6];
+			char		n2[7] = "      ";
 			OwnerWrite	w = {job, update, t1, v1};
 			ErrorData  *edata;
 
@@ -516,11 +577,16 @@ claude_job_write(Job *job, WorkItem **items, int nitems)
 				v2[2] = it->pk;
 				v2[3] = CStringGetTextDatum(it->input_sha256);
 				v2[4] = Int64GetDatum(job->id);
+				v2[5] = job->definition_sha256 ? CStringGetTextDatum(job->definition_sha256) : (Datum) 0;
+				if (job->definition_sha256 == NULL)
+					n2[5] = 'n';
 				t2[1] = NAMEOID;
-				claude_work_sql("INSERT INTO claude.enrich_hashes (source, output, pk, input_sha256, job_id) "
-					"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, output, pk) DO UPDATE SET "
-					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, updated_at = pg_catalog.now()",
-					5, t2, v2, NULL);
+				/* the result's input and the definition it was made under (job_definition.c) */
+				claude_work_sql("INSERT INTO claude.enrich_hashes (source, output, pk, input_sha256, job_id, "
+					"definition_sha256) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, output, pk) DO UPDATE SET "
+					"input_sha256 = EXCLUDED.input_sha256, job_id = EXCLUDED.job_id, "
+					"definition_sha256 = EXCLUDED.definition_sha256, updated_at = pg_catalog.now()",
+					6, t2, v2, n2);
 			}
 		}
 		v3[0] = Int64GetDatum(job->id);

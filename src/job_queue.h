@@ -30,6 +30,9 @@ typedef struct Job
 	char	   *options;
 	char	   *state;
 	char	   *search_path;	/* the owner's, at claude_enrich */
+	char	   *definition;		/* what it sends (job_definition.c); NULL: queued before 0.3.0 */
+	char	   *definition_sha256;	/* its digest, kept with each row's hash; or NULL */
+	const char *redo;			/* which rows: changed, missing or all */
 	List	   *pk_names;		/* the primary key's columns, quoted */
 	List	   *pk_types;		/* and their types (format_type) */
 	ClaudeTask	task;
@@ -43,6 +46,24 @@ typedef struct Job
 	char		streak_code[128];	/* as long as an AWS error type (http.h) */
 	bool		succeeded;		/* a row has been done (since the worker took the job) */
 } Job;
+
+/*
+ * SQL over the primary key: its names (a, b), its columns in the source
+ * (s.a, s.b), a jsonb object of them, or read back from a jsonb
+ * expression json.
+ */
+typedef enum PkForm
+{
+	PK_NAMES,					/* a, b */
+	PK_COLUMNS,					/* s.a, s.b */
+	PK_OBJECT,					/* pg_catalog.jsonb_build_object('a', s.a, ...) */
+	PK_FROM_JSON				/* (x ->> 'a')::ta, ... for a jsonb expression x */
+} PkForm;
+
+extern char *claude_job_pk_sql(const Job *job, PkForm form, const char *json);
+
+/* SQL true for a source row s that has no result yet. */
+extern char *claude_job_missing_sql(const Job *job);
 
 /* The oldest queued or running job, or NULL; in a work transaction. */
 extern Job *claude_job_pick(void);

@@ -528,7 +528,8 @@ work_job(volatile int64 *in_hand)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the role that created job " INT64_FORMAT " no longer exists", job->id)));
-	claude_task_from_options(&job->task, job->task_name, job->options);
+	/* what was resolved when it was queued, not the worker's settings (job_definition.c) */
+	claude_task_from_options(&job->task, job->task_name, job->definition ? job->definition : job->options);
 	claude_job_pk_columns(job);
 	claude_work_end();
 	if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))

@@ -106,10 +106,17 @@ try:
              f"(SELECT ctid FROM claude.usage WHERE job_id = {job} ORDER BY ts LIMIT 2)")
     pruned = pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
     t.ok(pruned == costs[0], "a job whose older calls were pruned costs what it cost", f"{pruned} vs {costs[0]}")
-    # ... or, with none left, at its model option; without one, unknown
+    # ... or, with none left, at the model resolved when it was queued
+    # (claude.job.model); a job from before 0.3.0 has none: its model
+    # option, and without one, unknown
     pg.query(f"DELETE FROM claude.usage WHERE job_id = {job}")
     gone = pg.query(f"SELECT coalesce(estimated_cost_usd::text, 'NULL') FROM claude.jobs WHERE id = {job}")
-    t.ok(gone == "NULL", "a job with no call left and no model option has no estimate, not 0", gone)
+    t.ok(gone == costs[0], "a job with no call left costs its tokens at the model it was queued with",
+         f"{gone} vs {costs[0]}")
+    pg.query(f"UPDATE claude.job SET model = NULL WHERE id = {job}")
+    gone = pg.query(f"SELECT coalesce(estimated_cost_usd::text, 'NULL') FROM claude.jobs WHERE id = {job}")
+    t.ok(gone == "NULL", "a job with no call left, no model recorded and no model option has no estimate, not 0",
+         gone)
     pg.query(f"""UPDATE claude.job SET options = '{{"model": "global.anthropic.claude-sonnet-5"}}' WHERE id = {job}""")
     optioned = pg.query(f"SELECT estimated_cost_usd FROM claude.jobs WHERE id = {job}")
     want = ((Decimal(inp) * 2 + Decimal(outp) * 10) / Decimal(1000000)).quantize(Decimal("0.000001"),

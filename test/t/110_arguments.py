@@ -201,7 +201,7 @@ def values_for(fn):
     """(label, args) for the base call and every variant."""
     types = [sql_type(x) for x in fn["types"]]
     names = fn["names"] + [""] * (len(types) - len(fn["names"]))
-    enrich = fn["name"] == "claude_enrich"
+    enrich = fn["name"] in ("claude_enrich", "claude_enrich_estimate")  # input is an expression over the source
 
     def valid(i):
         if types[i] == "internal":
