@@ -74,8 +74,9 @@ def worker_pid(db):
     return val("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_claude worker'", db)
 
 
-# What must survive, as one comparable text per table (ordered, every column
-# that is not an OID).
+# What must survive, as one comparable text per table: every row, every
+# column, in order (regclass columns print as names, so they compare
+# across databases).
 FACTS = {
     "usage": "SELECT count(*) || ':' || md5(string_agg(u::text, '|' ORDER BY id)) FROM claude.usage u",
     "job": "SELECT count(*) || ':' || md5(string_agg(j::text, '|' ORDER BY id)) FROM claude.job j",
@@ -86,7 +87,7 @@ FACTS = {
 }
 
 
-def bin(name):
+def tool(name):
     return os.path.join(pg.bindir, name)
 
 
@@ -106,7 +107,7 @@ try:
     t.ok(state == "done" and val("SELECT count(*) FROM reviews WHERE label IS NOT NULL") == str(N),
          f"a {N}-row job fills every row", state)
     # the audit writer writes within a second or so
-    usage_n = wait_for(f"SELECT count(*) FROM claude.usage", str(N + 1), "postgres")
+    usage_n = wait_for("SELECT count(*) FROM claude.usage", str(N + 1), "postgres")
     t.ok(usage_n == str(N + 1), "the job's calls and the scalar call are in the audit log", usage_n)
     before = {k: val(v) for k, v in FACTS.items()}
     t.ok(before["enrich_hashes"].startswith(f"{N}:") and before["cache"].startswith(f"{N + 1}:"),
@@ -116,22 +117,22 @@ try:
 
     # --- pg_dump, pg_restore into a new database ---------------------------------------
     dump_file = os.path.join(work, "postgres.dump")
-    r = client([bin("pg_dump"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-Fc", "-f", dump_file, "postgres"])
+    r = client([tool("pg_dump"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-Fc", "-f", dump_file, "postgres"])
     t.ok(r.returncode == 0, "pg_dump -Fc succeeds", r.stderr[-1000:])
-    listing = client([bin("pg_restore"), "-l", dump_file]).stdout
+    listing = client([tool("pg_restore"), "-l", dump_file]).stdout
     t.ok(all(f"TABLE DATA claude {tbl}" in listing for tbl in ("usage", "job", "job_items", "enrich_hashes", "cache"))
          and all(f"SEQUENCE SET claude {s}" in listing for s in ("usage_id_seq", "job_id_seq")),
          "the dump holds the audit log, cache, job history, hashes and their id sequences",
          "\n".join(ln for ln in listing.splitlines() if " claude " in ln))
     # the cache can be left out (pg_dump applies --exclude-table-data to config tables)
     lean = os.path.join(work, "lean.dump")
-    client([bin("pg_dump"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-Fc", "-f", lean,
+    client([tool("pg_dump"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-Fc", "-f", lean,
             "--exclude-table-data=claude.cache", "postgres"])
-    lean_listing = client([bin("pg_restore"), "-l", lean]).stdout
+    lean_listing = client([tool("pg_restore"), "-l", lean]).stdout
     t.ok("TABLE DATA claude cache" not in lean_listing and "TABLE DATA claude usage" in lean_listing,
          "pg_dump --exclude-table-data=claude.cache leaves the cache out, the audit log in")
     q("CREATE DATABASE restored")
-    r = client([bin("pg_restore"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-d", "restored",
+    r = client([tool("pg_restore"), "-h", pg.base, "-p", str(pg.port), "-U", "postgres", "-d", "restored",
                 "--exit-on-error", dump_file])
     t.ok(r.returncode == 0 and r.stderr.strip() == "", "pg_restore into a new database: no error", r.stderr[-2000:])
     after = {k: val(v, "restored") for k, v in FACTS.items()}
