@@ -445,7 +445,6 @@ try:
                       ("claude_maintain()", "SELECT claude_maintain()"),
                       ("claude_enrich", "SELECT claude_enrich('fast', 'b', 'o', 'complete')"),
                       ("claude.cache", "SELECT count(*) FROM claude.cache"),
-                      ("claude.job_items", "SELECT count(*) FROM claude.job_items"),
                       ("writes to claude.usage", "DELETE FROM claude.usage"),
                       ("writes to claude.prices", "UPDATE claude.prices SET input_per_mtok = 0"),
                       ("ALTER ROLE claude_user", "ALTER ROLE claude_user SET claude.residency = 'none'"),
@@ -453,6 +452,11 @@ try:
                       ("GRANT claude_job_owner", "GRANT claude_job_owner TO ursula")):
         rc, out, err = q(sql, user="ursula")
         t.ok(rc != 0 and "42501" in err, f"claude_user gets no more: {what} refused (42501)", err)
+    # claude.job_items is readable by everyone, each role its own jobs' rows only (row level security)
+    others = int(val("SELECT count(*) FROM claude.job_items WHERE role_name <> 'ursula'"))
+    rc, out, err = q("SELECT count(*) FROM claude.job_items WHERE role_name <> 'ursula'", user="ursula")
+    t.ok(rc == 0 and out.strip() == "0" and others > 0,
+         "claude_user gets no more: no other role's claude.job_items rows", (others, out, err))
     owned = val("SELECT count(*) FROM claude.usage WHERE role_name <> 'audrey'")
     t.ok(int(val("SELECT count(*) FROM claude.usage", user="audrey")) == int(owned) and int(owned) > 0,
          "claude_auditor reads every role's audit rows", (owned, val("SELECT count(*) FROM claude.usage", user="audrey")))
