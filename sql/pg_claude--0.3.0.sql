@@ -37,18 +37,27 @@ BEGIN
                          WHERE g.oid OPERATOR(pg_catalog.<>) r.oid
                            AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
                            AND (g.rolsuper OR g.rolcreaterole OR g.rolreplication OR g.rolbypassrls
-                                OR g.rolname OPERATOR(pg_catalog.~~) 'pg\_%')) THEN
+                                OR g.rolname OPERATOR(pg_catalog.~~) 'pg\_%'))
+              -- a non-superuser holding ADMIN on it (on 16 and later, the
+              -- CREATEROLE role that made it) could grant it to itself
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                         JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.member
+                         WHERE m.roleid OPERATOR(pg_catalog.=) r.oid AND m.admin_option
+                           AND NOT a.rolsuper) THEN
             RAISE EXCEPTION 'role "%" already exists and is not a plain NOLOGIN role', r.name
                 USING ERRCODE = 'duplicate_object',
                       DETAIL = pg_catalog.format('pg_claude grants %I the right to call Claude (or to read '
                                                  'every role''s audit log); a role that can log in, has '
                                                  'SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, '
                                                  'or is a member of a role with one of those or of a '
-                                                 'predefined pg_* role, was not made for that: its members '
-                                                 'would have more than its name says.', r.name),
+                                                 'predefined pg_* role, or that a role other than a superuser '
+                                                 'administers (WITH ADMIN OPTION), was not made for that: its '
+                                                 'members would have more than its name says, or anyone its '
+                                                 'administrator chose.', r.name),
                       HINT = pg_catalog.format('Rename it (ALTER ROLE %1$I RENAME TO ...), or make it a plain '
                                                'group role (ALTER ROLE %1$I NOLOGIN NOCREATEDB NOCREATEROLE '
-                                               'NOREPLICATION NOBYPASSRLS, and REVOKE such memberships), then try again.',
+                                               'NOREPLICATION NOBYPASSRLS, and REVOKE such memberships and '
+                                               'ADMIN OPTION grants), then try again.',
                                                r.name);
         END IF;
     END LOOP;
@@ -898,7 +907,6 @@ COMMENT ON COLUMN claude.job_items.role_name IS 'The job''s owner: the role that
 ALTER TABLE claude.job_items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY job_items_own_rows ON claude.job_items FOR SELECT
     USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user()
-           OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
            OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                       WHERE r.rolname OPERATOR(pg_catalog.=) 'claude_auditor'
                         AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'USAGE')));

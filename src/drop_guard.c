@@ -21,21 +21,33 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
 #include "nodes/value.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 
+#include "pg_compat.h"
 #include "privilege.h"
 
 PG_FUNCTION_INFO_V1(claude_drop_guard);
 
-/* Does this DROP name pg_claude without CASCADE? */
+/* Does this DROP EXTENSION name pg_claude?  *cascade: with CASCADE. */
 static bool
-drops_pg_claude_restrict(Node *parsetree)
+drops_pg_claude(Node *parsetree, bool *cascade)
 {
 	DropStmt   *stmt;
 	ListCell   *lc;
@@ -43,8 +55,9 @@ drops_pg_claude_restrict(Node *parsetree)
 	if (parsetree == NULL || !IsA(parsetree, DropStmt))
 		return false;
 	stmt = (DropStmt *) parsetree;
-	if (stmt->removeType != OBJECT_EXTENSION || stmt->behavior == DROP_CASCADE)
+	if (stmt->removeType != OBJECT_EXTENSION)
 		return false;
+	*cascade = stmt->behavior == DROP_CASCADE;
 	foreach(lc, stmt->objects)
 	{
 		Node	   *name = lfirst(lc);
@@ -53,6 +66,60 @@ drops_pg_claude_restrict(Node *parsetree)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Lock every relation of the claude schema before the drop starts, all or
+ * none.  The job worker and the audit writer each touch several of these
+ * tables in one transaction, and DROP EXTENSION locks them one at a time
+ * as it drops them: the two deadlocked, and the DROP was the victim.
+ * Taking every lock up front, and letting go and trying again shortly
+ * while one is held, lets the worker's transaction end first; its next one
+ * waits for the drop and then finds the extension gone (jobs.c).
+ */
+static void
+lock_claude_relations(void)
+{
+	Oid			nsp = get_namespace_oid("claude", true);
+	List	   *rels = NIL;
+	Relation	pg_class;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	if (!OidIsValid(nsp))
+		return;
+	pg_class = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(nsp));
+	scan = systable_beginscan(pg_class, InvalidOid, false, NULL, 1, &key);
+	while ((tup = systable_getnext(scan)) != NULL)
+		rels = lappend_oid(rels, ((Form_pg_class) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(pg_class, AccessShareLock);
+
+	for (;;)
+	{
+		ListCell   *lc;
+		int			got = 0;
+
+		foreach(lc, rels)
+		{
+			if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessExclusiveLock))
+				break;
+			got++;
+		}
+		if (got == list_length(rels))
+			break;
+		foreach(lc, rels)
+		{
+			if (got-- == 0)
+				break;
+			UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		}
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10 * 1000L);
+	}
+	list_free(rels);
 }
 
 /* A count(*) of one of pg_claude's tables, as the extension owner. */
@@ -79,20 +146,21 @@ claude_drop_guard(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 	Oid			extoid;
 	int64		usage;
+	bool		cascade = false;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("claude.drop_guard() may only be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!drops_pg_claude_restrict(trigdata->parsetree))
+	if (!drops_pg_claude(trigdata->parsetree, &cascade))
 		PG_RETURN_VOID();
 	/* a role that may not drop it hears that from PostgreSQL, and no counts from us */
 	extoid = get_extension_oid("pg_claude", true);
-	if (!OidIsValid(extoid) || !pg_extension_ownercheck(extoid, GetUserId()))
+	if (!OidIsValid(extoid) || !claude_extension_ownercheck(extoid, GetUserId()))
 		PG_RETURN_VOID();
 
-	usage = owner_count("claude.usage");
+	usage = cascade ? 0 : owner_count("claude.usage");
 	if (usage > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -104,5 +172,7 @@ claude_drop_guard(PG_FUNCTION_ARGS)
 						   owner_count("claude.job"), owner_count("claude.enrich_hashes")),
 				 errhint("Archive the log first (pg_dump keeps it, or \\copy claude.usage TO 'claude_usage.csv' CSV HEADER); "
 						 "then use DROP EXTENSION pg_claude CASCADE, or TRUNCATE claude.usage and drop again.")));
+	/* the drop goes ahead */
+	lock_claude_relations();
 	PG_RETURN_VOID();
 }

@@ -28,14 +28,18 @@
 
 /*
  * 16 replaced the per-catalogue ownership checks with object_ownercheck()
- * (utils/acl.h).
+ * (utils/acl.h; the catalogue's header names its RelationId).
  */
 #if PG_VERSION_NUM >= 160000
 #define claude_relation_ownercheck(relid, roleid) \
 	object_ownercheck(RelationRelationId, (relid), (roleid))
+#define claude_extension_ownercheck(extoid, roleid) \
+	object_ownercheck(ExtensionRelationId, (extoid), (roleid))
 #else
 #define claude_relation_ownercheck(relid, roleid) \
 	pg_class_ownercheck((relid), (roleid))
+#define claude_extension_ownercheck(extoid, roleid) \
+	pg_extension_ownercheck((extoid), (roleid))
 #endif
 
 /*

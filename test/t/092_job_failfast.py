@@ -215,9 +215,13 @@ try:
     t.ok(rc == 0 and out == "" and out2 == "0", "another role sees none of the owner's rows", (out, err, out2))
     rc, out, err = q(why)
     t.ok(rc == 0 and out.startswith("failed|23514"), "a superuser sees them", out)
-    q("CREATE ROLE auditor LOGIN; GRANT pg_read_all_stats TO auditor")
+    q("CREATE ROLE auditor LOGIN; GRANT claude_auditor TO auditor;"
+      "CREATE ROLE monitor LOGIN; GRANT pg_read_all_stats TO monitor")
     t.ok(val(f"SELECT count(*) FROM claude.job_items WHERE job_id = {jobr}", "auditor") == "100",
-         "a pg_read_all_stats member sees every job's rows, as in claude.jobs")
+         "a claude_auditor member sees every job's rows")
+    t.ok(val(f"SELECT count(*) FROM claude.job_items WHERE job_id = {jobr}", "monitor") == "0"
+         and val(f"SELECT count(*) FROM claude.jobs WHERE id = {jobr}", "monitor") == "1",
+         "a pg_read_all_stats member sees the job in claude.jobs but not its rows (their keys may be personal data)")
 finally:
     pg.destroy()
     emu.stop()

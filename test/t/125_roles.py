@@ -63,6 +63,15 @@ try:
     t.ok(rc != 0 and "42710" in err and "claude_job_owner" in err,
          "an existing NOLOGIN claude_job_owner that is a member of pg_read_server_files: refused (42710)", err)
     q("DROP ROLE claude_job_owner")
+    # a NOLOGIN role a non-superuser administers (on 16+, the CREATEROLE role
+    # that made it): that role could grant itself the auditor's rights
+    q("CREATE ROLE mallory LOGIN CREATEROLE")
+    q("CREATE ROLE claude_auditor NOLOGIN", user="mallory")
+    q("GRANT claude_auditor TO mallory WITH ADMIN OPTION")   # 15: not implied by creating it
+    rc, out, err = q("CREATE EXTENSION pg_claude")
+    t.ok(rc != 0 and "42710" in err and "claude_auditor" in err and "ADMIN" in err,
+         "an existing claude_auditor a non-superuser administers: refused (42710)", err)
+    q("DROP ROLE claude_auditor; DROP ROLE mallory")
 
     # a plain NOLOGIN role made as the 0.2.0 README said, with a member: reused
     q("CREATE ROLE claude_auditor NOLOGIN; CREATE ROLE old_auditor LOGIN; GRANT claude_auditor TO old_auditor")
