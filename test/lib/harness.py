@@ -68,6 +68,16 @@ class Reporter:
         return 0 if self.failed == 0 else 1
 
 
+def quickstart_demo_lock():
+    """Hold, until the process ends, the lock of the quick-start demo
+    cluster (/tmp/pg_claude_demo, port 55432: fixed, as the README says), so
+    that two suites on one machine (15 and 18) take turns with it."""
+    import fcntl
+    f = open("/tmp/pg_claude_demo.lock", "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
 def pg_major():
     """The major version of the PostgreSQL that pg_config names."""
     out = subprocess.run(["pg_config", "--version"], capture_output=True, text=True, check=True)

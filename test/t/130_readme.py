@@ -32,9 +32,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from harness import REPO, Reporter, pg_bindir, pg_cron_missing, pg_major  # noqa: E402
+from harness import REPO, Reporter, pg_bindir, pg_cron_missing, pg_major, quickstart_demo_lock  # noqa: E402
 
 t = Reporter("readme")
+demo_lock = quickstart_demo_lock()   # the demo cluster is one per machine
 SKIP_MARKS = ("# needs AWS", "# runs the test suite")
 SIGNATURE = re.compile(r"^\s*(claude_\w+|claude\.\w+)\s*\(.*(\)\s*(RETURNS|$)|,\s*$)", re.S)
 STATEMENT = re.compile(r"^\s*(SELECT|WITH|UPDATE|INSERT|DELETE|ALTER|CREATE|GRANT|REVOKE|SET|RESET|"
