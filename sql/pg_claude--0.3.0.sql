@@ -395,35 +395,6 @@ CREATE TABLE claude.models (
 );
 COMMENT ON TABLE claude.models IS
 'Models, inference profiles and ARNs: routing, lifecycle and traits, one row per source (seed, aws, learned, user); read through claude.model_info()';
-COMMENT ON COLUMN claude.models.model_id IS 'Model id, inference profile id or ARN';
-COMMENT ON COLUMN claude.models.source IS 'seed (the install), aws (claude_models_refresh), learned (from Bedrock''s refusals) or user (yours, wins)';
-COMMENT ON COLUMN claude.models.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
-COMMENT ON COLUMN claude.models.base_model IS 'Foundation model a profile routes to';
-COMMENT ON COLUMN claude.models.family IS 'Model family: opus, sonnet, haiku, ...';
-COMMENT ON COLUMN claude.models.version IS 'Version within the family, e.g. 4.5';
-COMMENT ON COLUMN claude.models.display_name IS 'Name as Bedrock shows it';
-COMMENT ON COLUMN claude.models.region IS 'Region the row was listed in (claude_models_refresh)';
-COMMENT ON COLUMN claude.models.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
-COMMENT ON COLUMN claude.models.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
-COMMENT ON COLUMN claude.models.lifecycle IS 'ACTIVE or LEGACY';
-COMMENT ON COLUMN claude.models.end_of_life IS 'When Bedrock stops serving it';
-COMMENT ON COLUMN claude.models.successor IS 'Model to move to when it is LEGACY';
-COMMENT ON COLUMN claude.models.temperature IS 'Accepts temperature';
-COMMENT ON COLUMN claude.models.top_p IS 'Accepts top_p';
-COMMENT ON COLUMN claude.models.top_k IS 'Accepts top_k';
-COMMENT ON COLUMN claude.models.sampling_exclusive IS 'Accepts temperature or top_p, not both';
-COMMENT ON COLUMN claude.models.forced_tool_choice IS 'Accepts a forced tool_choice';
-COMMENT ON COLUMN claude.models.structured_output IS 'Supports structured output (constrained JSON)';
-COMMENT ON COLUMN claude.models.prompt_caching IS 'Supports prompt caching (cache_control)';
-COMMENT ON COLUMN claude.models.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
-COMMENT ON COLUMN claude.models.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
-COMMENT ON COLUMN claude.models.context_window IS 'Context window, in tokens';
-COMMENT ON COLUMN claude.models.max_output IS 'Most output tokens a request may ask for';
-COMMENT ON COLUMN claude.models.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
-COMMENT ON COLUMN claude.models.count_tokens IS 'Bedrock CountTokens supports it';
-COMMENT ON COLUMN claude.models.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
-COMMENT ON COLUMN claude.models.note IS 'Where the row''s facts come from';
-COMMENT ON COLUMN claude.models.updated_at IS 'When the row last changed';
 SELECT pg_catalog.pg_extension_config_dump('claude.models', $$WHERE source <> 'seed'$$);
 
 -- An UPDATE of a seed or aws row records the columns it changes in your row
@@ -464,7 +435,6 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$;
-COMMENT ON FUNCTION claude.models_keep_published() IS 'Trigger: an edit of a published model row becomes a row of your own (source user)';
 CREATE TRIGGER models_keep_published BEFORE UPDATE ON claude.models
     FOR EACH ROW WHEN (OLD.source IN ('seed', 'aws')) EXECUTE FUNCTION claude.models_keep_published();
 
@@ -474,7 +444,6 @@ CREATE FUNCTION claude.models_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'claude_models_changed'
 LANGUAGE C;
-COMMENT ON FUNCTION claude.models_changed() IS 'Trigger: tells every backend that claude.models changed';
 CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON claude.models
     FOR EACH STATEMENT EXECUTE FUNCTION claude.models_changed();
 
@@ -490,7 +459,6 @@ AS $$
     FROM (SELECT pg_catalog.regexp_match(model, 'claude-([a-z]+)-([0-9]+)(?:-([0-9])(?![0-9]))?') AS a,
                  pg_catalog.regexp_match(model, 'claude-([0-9]+)(?:-([0-9]))?-([a-z]+)') AS b) AS m
 $$;
-COMMENT ON FUNCTION claude.model_family(text) IS 'Family and version of a model id (a new Opus behaves like the newest Opus)';
 
 -- Every model id merged over its sources (user over learned over aws over
 -- seed, column by column; arrays travel as text, since array_agg of arrays
@@ -530,33 +498,6 @@ JOIN (VALUES ('user', 1), ('learned', 2), ('aws', 3), ('seed', 4)) AS s(source, 
   ON s.source OPERATOR(pg_catalog.=) m.source
 GROUP BY m.model_id;
 COMMENT ON VIEW claude.models_merged IS 'claude.models with each id''s sources merged (user over learned over aws over seed)';
-COMMENT ON COLUMN claude.models_merged.model_id IS 'Model id, inference profile id or ARN';
-COMMENT ON COLUMN claude.models_merged.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
-COMMENT ON COLUMN claude.models_merged.base_model IS 'Foundation model a profile routes to';
-COMMENT ON COLUMN claude.models_merged.family IS 'Model family: opus, sonnet, haiku, ...';
-COMMENT ON COLUMN claude.models_merged.version IS 'Version within the family, e.g. 4.5';
-COMMENT ON COLUMN claude.models_merged.display_name IS 'Name as Bedrock shows it';
-COMMENT ON COLUMN claude.models_merged.region IS 'Region the row was listed in (claude_models_refresh)';
-COMMENT ON COLUMN claude.models_merged.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
-COMMENT ON COLUMN claude.models_merged.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
-COMMENT ON COLUMN claude.models_merged.lifecycle IS 'ACTIVE or LEGACY';
-COMMENT ON COLUMN claude.models_merged.end_of_life IS 'When Bedrock stops serving it';
-COMMENT ON COLUMN claude.models_merged.successor IS 'Model to move to when it is LEGACY';
-COMMENT ON COLUMN claude.models_merged.temperature IS 'Accepts temperature';
-COMMENT ON COLUMN claude.models_merged.top_p IS 'Accepts top_p';
-COMMENT ON COLUMN claude.models_merged.top_k IS 'Accepts top_k';
-COMMENT ON COLUMN claude.models_merged.sampling_exclusive IS 'Accepts temperature or top_p, not both';
-COMMENT ON COLUMN claude.models_merged.forced_tool_choice IS 'Accepts a forced tool_choice';
-COMMENT ON COLUMN claude.models_merged.structured_output IS 'Supports structured output (constrained JSON)';
-COMMENT ON COLUMN claude.models_merged.prompt_caching IS 'Supports prompt caching (cache_control)';
-COMMENT ON COLUMN claude.models_merged.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
-COMMENT ON COLUMN claude.models_merged.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
-COMMENT ON COLUMN claude.models_merged.context_window IS 'Context window, in tokens';
-COMMENT ON COLUMN claude.models_merged.max_output IS 'Most output tokens a request may ask for';
-COMMENT ON COLUMN claude.models_merged.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
-COMMENT ON COLUMN claude.models_merged.count_tokens IS 'Bedrock CountTokens supports it';
-COMMENT ON COLUMN claude.models_merged.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
-COMMENT ON COLUMN claude.models_merged.sources IS 'Sources merged into the row, in the order they win';
 
 -- What pg_claude knows of a model as called: the row of the id itself (a
 -- profile's routing), over the row of its base model (traits, lifecycle),
@@ -692,6 +633,67 @@ INSERT INTO claude.models (source, region, model_id, kind, base_model, destinati
     ('seed', 'ap-southeast-2', 'global.anthropic.claude-sonnet-4-6', 'system_profile', 'anthropic.claude-sonnet-4-6', NULL),
     ('seed', 'ap-southeast-2', 'global.anthropic.claude-sonnet-5', 'system_profile', 'anthropic.claude-sonnet-5', NULL);
 -- END claude.models
+
+-- What the catalogue's columns and functions mean (outside the generated block)
+COMMENT ON COLUMN claude.models.model_id IS 'Model id, inference profile id or ARN';
+COMMENT ON COLUMN claude.models.source IS 'seed (the install), aws (claude_models_refresh), learned (from Bedrock''s refusals) or user (yours, wins)';
+COMMENT ON COLUMN claude.models.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
+COMMENT ON COLUMN claude.models.base_model IS 'Foundation model a profile routes to';
+COMMENT ON COLUMN claude.models.family IS 'Model family: opus, sonnet, haiku, ...';
+COMMENT ON COLUMN claude.models.version IS 'Version within the family, e.g. 4.5';
+COMMENT ON COLUMN claude.models.display_name IS 'Name as Bedrock shows it';
+COMMENT ON COLUMN claude.models.region IS 'Region the row was listed in (claude_models_refresh)';
+COMMENT ON COLUMN claude.models.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
+COMMENT ON COLUMN claude.models.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
+COMMENT ON COLUMN claude.models.lifecycle IS 'ACTIVE or LEGACY';
+COMMENT ON COLUMN claude.models.end_of_life IS 'When Bedrock stops serving it';
+COMMENT ON COLUMN claude.models.successor IS 'Model to move to when it is LEGACY';
+COMMENT ON COLUMN claude.models.temperature IS 'Accepts temperature';
+COMMENT ON COLUMN claude.models.top_p IS 'Accepts top_p';
+COMMENT ON COLUMN claude.models.top_k IS 'Accepts top_k';
+COMMENT ON COLUMN claude.models.sampling_exclusive IS 'Accepts temperature or top_p, not both';
+COMMENT ON COLUMN claude.models.forced_tool_choice IS 'Accepts a forced tool_choice';
+COMMENT ON COLUMN claude.models.structured_output IS 'Supports structured output (constrained JSON)';
+COMMENT ON COLUMN claude.models.prompt_caching IS 'Supports prompt caching (cache_control)';
+COMMENT ON COLUMN claude.models.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
+COMMENT ON COLUMN claude.models.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
+COMMENT ON COLUMN claude.models.context_window IS 'Context window, in tokens';
+COMMENT ON COLUMN claude.models.max_output IS 'Most output tokens a request may ask for';
+COMMENT ON COLUMN claude.models.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
+COMMENT ON COLUMN claude.models.count_tokens IS 'Bedrock CountTokens supports it';
+COMMENT ON COLUMN claude.models.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
+COMMENT ON COLUMN claude.models.note IS 'Where the row''s facts come from';
+COMMENT ON COLUMN claude.models.updated_at IS 'When the row last changed';
+COMMENT ON FUNCTION claude.models_keep_published() IS 'Trigger: an edit of a published model row becomes a row of your own (source user)';
+COMMENT ON FUNCTION claude.models_changed() IS 'Trigger: tells every backend that claude.models changed';
+COMMENT ON FUNCTION claude.model_family(text) IS 'Family and version of a model id (a new Opus behaves like the newest Opus)';
+COMMENT ON COLUMN claude.models_merged.model_id IS 'Model id, inference profile id or ARN';
+COMMENT ON COLUMN claude.models_merged.kind IS 'foundation_model, system_profile, application_profile or provisioned_model';
+COMMENT ON COLUMN claude.models_merged.base_model IS 'Foundation model a profile routes to';
+COMMENT ON COLUMN claude.models_merged.family IS 'Model family: opus, sonnet, haiku, ...';
+COMMENT ON COLUMN claude.models_merged.version IS 'Version within the family, e.g. 4.5';
+COMMENT ON COLUMN claude.models_merged.display_name IS 'Name as Bedrock shows it';
+COMMENT ON COLUMN claude.models_merged.region IS 'Region the row was listed in (claude_models_refresh)';
+COMMENT ON COLUMN claude.models_merged.on_demand IS 'Callable on demand (not only provisioned or through a profile)';
+COMMENT ON COLUMN claude.models_merged.destinations IS 'Regions a profile routes requests to; NULL: anywhere';
+COMMENT ON COLUMN claude.models_merged.lifecycle IS 'ACTIVE or LEGACY';
+COMMENT ON COLUMN claude.models_merged.end_of_life IS 'When Bedrock stops serving it';
+COMMENT ON COLUMN claude.models_merged.successor IS 'Model to move to when it is LEGACY';
+COMMENT ON COLUMN claude.models_merged.temperature IS 'Accepts temperature';
+COMMENT ON COLUMN claude.models_merged.top_p IS 'Accepts top_p';
+COMMENT ON COLUMN claude.models_merged.top_k IS 'Accepts top_k';
+COMMENT ON COLUMN claude.models_merged.sampling_exclusive IS 'Accepts temperature or top_p, not both';
+COMMENT ON COLUMN claude.models_merged.forced_tool_choice IS 'Accepts a forced tool_choice';
+COMMENT ON COLUMN claude.models_merged.structured_output IS 'Supports structured output (constrained JSON)';
+COMMENT ON COLUMN claude.models_merged.prompt_caching IS 'Supports prompt caching (cache_control)';
+COMMENT ON COLUMN claude.models_merged.cache_min_tokens IS 'Fewest tokens a cached prompt prefix needs';
+COMMENT ON COLUMN claude.models_merged.cache_ttls IS 'Prompt cache TTLs it accepts (5m, 1h)';
+COMMENT ON COLUMN claude.models_merged.context_window IS 'Context window, in tokens';
+COMMENT ON COLUMN claude.models_merged.max_output IS 'Most output tokens a request may ask for';
+COMMENT ON COLUMN claude.models_merged.thinking IS 'Extended thinking: none, enabled, adaptive or always_on';
+COMMENT ON COLUMN claude.models_merged.count_tokens IS 'Bedrock CountTokens supports it';
+COMMENT ON COLUMN claude.models_merged.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
+COMMENT ON COLUMN claude.models_merged.sources IS 'Sources merged into the row, in the order they win';
 
 CREATE FUNCTION claude.dropped_records()
 RETURNS bigint
