@@ -37,6 +37,7 @@ from harness import REPO, Reporter, pg_bindir, pg_cron_missing, pg_major, quicks
 t = Reporter("readme")
 demo_lock = quickstart_demo_lock()   # the demo cluster is one per machine
 SKIP_MARKS = ("# needs AWS", "# runs the test suite")
+USES_CRON = re.compile(r"cron\.schedule|CREATE EXTENSION[^;]*pg_cron", re.I)
 SIGNATURE = re.compile(r"^\s*(claude_\w+|claude\.\w+)\s*\(.*(\)\s*(RETURNS|$)|,\s*$)", re.S)
 STATEMENT = re.compile(r"^\s*(SELECT|WITH|UPDATE|INSERT|DELETE|ALTER|CREATE|GRANT|REVOKE|SET|RESET|"
                        r"BEGIN|COMMIT|DROP)\b", re.I)
@@ -78,7 +79,7 @@ try:
             counts["needs AWS / test suite"] += 1
             print(f"ok - readme: block {i} skipped ({first})", flush=True)
             continue
-        if "pg_cron" in body and no_cron and pg_major() != 15:
+        if USES_CRON.search(body) and no_cron and pg_major() != 15:
             t.skip(f"README block {i} ({lang}): {first}", no_cron)
             continue
         if lang == "sql":
