@@ -49,6 +49,11 @@ LABELS = ("billing", "bug", "praise")
 PLACEHOLDER = '"prompt 0"'     # the JSON string the captured body carries
 
 
+def waves_s(n, c, latency_ms):
+    """The floor for N requests at concurrency C: ceil(N/C) waves of one latency each."""
+    return -(-n // c) * latency_ms / 1000.0
+
+
 # --------------------------------------------------------------------------
 # /proc readings
 # --------------------------------------------------------------------------
@@ -169,6 +174,7 @@ def client_main(spec):
 
     def make_client():
         return boto3.client("bedrock-runtime", region_name=REGION, endpoint_url=spec["endpoint"],
+                            verify=spec.get("verify", True),
                             aws_access_key_id=harness.EMU_AKID,
                             aws_secret_access_key=harness.EMU_SECRET,
                             config=Config(max_pool_connections=spec["pool"]))
@@ -246,6 +252,7 @@ class Bench:
         self.children = []
         self.work = tempfile.mkdtemp(prefix="pg_claude_bench_")
         self.emu = None
+        self.proxy = None
         self.pg = None
         # generous: a sequential pass at the set latency, five times over, plus a minute
         self.timeout_s = 60 + 5 * self.n * max(self.lat, 5) / 1000.0
@@ -254,11 +261,20 @@ class Bench:
 
     def setup(self):
         self.emu = harness.Emulator(self.work, tls=False)
+        # --via h1/h2: the production path, TLS through Debian's nginx (test/lib/proxy.py)
+        # in front of the emulator; boto3 goes the same way (HTTP/1.1 over TLS: botocore has no h2)
+        self.endpoint, self.verify, tls_conf = self.emu.http_url, True, ""
+        if self.a.via != "http":
+            import proxy as proxylib
+            self.proxy = proxylib.Proxy(self.work, self.emu.http_port,
+                                        [proxylib.Listener("edge", http2=self.a.via == "h2")])
+            self.endpoint, self.verify = self.proxy.url("edge"), self.proxy.ca_file
+            tls_conf = f"claude.ca_file = '{self.proxy.ca_file}'\n"
         mwp = max(32, self.c + 8)
         self.pg = harness.Cluster("bench", harness.free_port(), conf=f"""
 shared_preload_libraries = 'pg_claude'
-claude.endpoint = '{self.emu.http_url}'
-claude.cache = off
+claude.endpoint = '{self.endpoint}'
+{tls_conf}claude.cache = off
 claude.database_name = 'postgres'
 max_worker_processes = {mwp}
 max_parallel_workers = {mwp}
@@ -317,6 +333,8 @@ VACUUM ANALYZE tickets, par_compact, par_spread
                 p.wait()
         if self.pg is not None:
             self.pg.destroy()
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.emu is not None:
             self.emu.stop()
         shutil.rmtree(self.work, ignore_errors=True)
@@ -412,7 +430,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
 
     def part_b(self):
         n, c = self.n, self.c
-        ideal = n * self.lat / 1000.0 / c
+        ideal = waves_s(n, c, self.lat)
         self.run_sql_part("b1", f"claude_complete_batch, max_concurrency={c}", f"SET claude.max_concurrency = {c}",
                           f"SELECT count(*) FILTER (WHERE error IS NULL) FROM claude_complete_batch("
                           f"ARRAY(SELECT 'prompt ' || g FROM generate_series(1, {n}) g))", ideal_s=ideal)
@@ -443,7 +461,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
             self.run_sql_part(
                 key, f"parallel query, scalar fn, {desc} ({self.pages[table]} pages)", par,
                 f"EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT count(claude_complete(body)) FROM {table}",
-                ideal_s=n * self.lat / 1000.0 / c, monitor_workers=True, explain=True)
+                ideal_s=waves_s(n, c, self.lat), monitor_workers=True, explain=True)
             # EXPLAIN ANALYZE prints no count: the emulator's requests stand for the rows
 
     def part_d(self):
@@ -452,7 +470,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         time.sleep(0.3)
         pm0 = children_cpu_s(self.postmaster)
         spec = dict(mode="d", n=self.n, concurrency=self.c, pool=self.a.boto3_pool or self.c,
-                    endpoint=self.emu.http_url, model=self.model, body_template=self.body_template,
+                    endpoint=self.endpoint, verify=self.verify, model=self.model, body_template=self.body_template,
                     psql=self.pg.psql_argv())
         t0 = time.monotonic()
         res = self.run_client(spec)
@@ -464,7 +482,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         row = dict(key="d", what=f"boto3 ThreadPool({self.c}) + psql read/COPY+UPDATE", wall=res["wall_s"],
                    rows=done, reqs=st["requests"], conns=st["bedrock_connections"], cpu=res["cpu_s"],
                    cpu_who="python", hwm_kb=res["maxrss_kb"], bgw_cpu=None, bgw_net=None, audit_rows=None,
-                   ideal=self.n * self.lat / 1000.0 / self.c, client=res, process_total_s=total,
+                   ideal=waves_s(self.n, self.c, self.lat), client=res, process_total_s=total,
                    backends_cpu=pm)
         self.results.append(row)
         self.print_row_detail(row)
@@ -501,7 +519,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
 
             self.emu_prepare(0)
             spec = dict(mode="e", n=n, concurrency=conc, pool=self.a.boto3_pool or c,
-                        endpoint=self.emu.http_url, model=self.model, body_template=self.body_template)
+                        endpoint=self.endpoint, verify=self.verify, model=self.model, body_template=self.body_template)
             res = self.run_client(spec)
             st = self.emu.stats()
             self.cpu_rows.append(dict(client="boto3 process", mode=mode,
@@ -565,7 +583,7 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         out = []
         if self.results:
             out.append(f"N = {n} prompts, concurrency C = {c}, emulated latency {lat} ms; "
-                       f"ideal = N*latency/C (a: N*latency)")
+                       f"ideal = the wave floor, ceil(N/C) x latency (a: N x latency)")
             hdr = (f"{'part':<4} {'what':<52} {'wall s':>7} {'rows/s':>7} {'ideal s':>7} {'eff':>6} "
                    f"{'CPU/req':>9} {'(who)':<15} {'+audit':>7} {'peak RSS':>9} {'conns':>5} {'reqs':>5}")
             out += [hdr, "-" * len(hdr)]
@@ -656,6 +674,8 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=200, help="emulated Bedrock latency (200)")
     ap.add_argument("--parts", default="a,b,c,d,e", help="which of a,b,c,d,e to run (all)")
     ap.add_argument("--cpu-n", type=int, default=None, help="calls per client in part e (default N)")
+    ap.add_argument("--via", choices=("http", "h1", "h2"), default="http",
+                    help="http: straight to the emulator; h1/h2: TLS through nginx speaking HTTP/1.1 or HTTP/2")
     ap.add_argument("--boto3-pool", type=int, default=None,
                     help="botocore max_pool_connections (default C; botocore's own default is 10)")
     args = ap.parse_args()
@@ -672,7 +692,8 @@ def main():
     try:
         t0 = time.monotonic()
         b.setup()
-        print(f"# {b.pg_version}\n# emulator {b.emu.http_url}, model {b.model}, tables: "
+        print(f"# {b.pg_version}\n# emulator {b.emu.http_url}, endpoint {b.endpoint} (--via {args.via}), "
+              f"model {b.model}, tables: "
               f"par_compact {b.pages['par_compact']} pages, par_spread {b.pages['par_spread']} pages", flush=True)
         for p in "abcde":
             if p in parts:
