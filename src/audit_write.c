@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_write.h"
+#include "extension_state.h"
 #include "privilege.h"
 #include "subxact.h"
 
@@ -353,7 +354,7 @@ claude_audit_drain(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	/* nothing to write into until the extension exists: keep the records */
-	if (!OidIsValid(get_extension_oid("pg_claude", true)))
+	if (!claude_extension_installed())
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();

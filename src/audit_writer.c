@@ -48,7 +48,6 @@
 #define WRITER_NAPTIME_MS 1000
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 #define GATHER_MS 50
-#define GATHER_STEP_MS 10
 
 PGDLLEXPORT void claude_audit_writer_main(Datum arg);
 
@@ -134,13 +133,17 @@ claude_audit_writer_main(Datum arg)
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   WRITER_NAPTIME_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		if ((rc & WL_LATCH_SET) && !ShutdownRequestPending)
+		if ((rc & WL_LATCH_SET) && !ShutdownRequestPending && !claude_audit_ring_pressed())
 		{
-			int			waited;
-
-			/* gather a batch, unless backends are (about to be) waiting for room */
-			for (waited = 0; waited < GATHER_MS && !claude_audit_ring_pressed(); waited += GATHER_STEP_MS)
-				(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, GATHER_STEP_MS, PG_WAIT_EXTENSION);
+			/*
+			 * Gather a batch.  Only a ring reaching half full (backends may
+			 * soon wait for room), a signal or the timeout ends the wait:
+			 * backends wake this process for the first record in an empty
+			 * ring and at half full (audit_ring.c), not per record.
+			 */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 GATHER_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
 		}
 	}
 

@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "cache.h"
+#include "extension_state.h"
 #include "guc.h"
 #include "pg_compat.h"
 #include "sigv4.h"
@@ -243,7 +244,7 @@ claude_cache_lookup(const char *key)
 		return NULL;
 	if ((result = recent_lookup(key)) != NULL)
 		return result;
-	if (!OidIsValid(get_extension_oid("pg_claude", true)))
+	if (!claude_extension_installed())
 		return NULL;
 
 	/*
