@@ -13,11 +13,12 @@ emulator, claude.cache = on), fills claude.cache with D distinct prompts
   index         the same D rows joined to a copy of claude.cache (key text
                 PRIMARY KEY, response text) by an index nested loop: a plain
                 index lookup on a comparable table, for reference
-  audit 1-by-1  claude.cache = off; K calls, each its own statement, spaced
-                so that the audit writer has written the previous one before
-                the next arrives: the writer's CPU per record
-  audit burst   claude.cache = off; K calls in one statement: the writer's
-                CPU per record when records arrive together
+  audit rows    claude.cache = off; S calls one by one in one statement
+                (a scalar claude_complete row by row, no latency): the audit
+                writer's CPU per record
+  audit apart   claude.cache = off; K calls, each its own statement, 100 ms
+                apart, so that the writer has written the previous one before
+                the next arrives: a transaction per record, the worst case
 
 Each hit part runs in a fresh backend (nothing remembered in it yet).
 µs/row is the backend's CPU per row (/proc/PID/task/*/schedstat); wall/row is
@@ -26,7 +27,7 @@ wake-ups (measured for 3 s at start-up).  boto3 has no cache or audit to set
 beside these: the boto3 client's CPU per call (bench/throughput.py part e,
 ~1.8-2.3 ms) is the figure to compare a hit with.
 
-Usage: bench/cache_audit.py [--repeat 10000] [--distinct 5000] [--audit 200]
+Usage: bench/cache_audit.py [--repeat 10000] [--distinct 5000] [--audit 100] [--sequential 2000]
 See bench/README.md.  Python standard library only.
 """
 
@@ -167,15 +168,17 @@ VACUUM ANALYZE ref, ref_keys, claude.cache
         window = time.monotonic() - t0
         w1 = cpu_s(self.bgw)
         one = max(0.0, w1 - w0 - self.idle * window) / k
-        # a burst: k calls in one statement
+        # row by row: n calls one after another in one statement
+        n = self.a.sequential
         u0 = self.usage()
         w0, t0 = cpu_s(self.bgw), time.monotonic()
-        s.run(f"SELECT count(claude_complete('burst ' || g)) FROM generate_series(1, {k}) g")
-        self.wait_rows("SELECT count(*) FROM claude.usage", u0 + k)
+        s.run(f"SELECT count(claude_complete('row ' || g)) FROM generate_series(1, {n}) g")
+        self.wait_rows("SELECT count(*) FROM claude.usage", u0 + n)
         window = time.monotonic() - t0
-        burst = max(0.0, cpu_s(self.bgw) - w0 - self.idle * window) / k
+        rows = max(0.0, cpu_s(self.bgw) - w0 - self.idle * window) / n
         s.close()
-        self.audit_rows = [("audit writer, calls one by one", k, one), ("audit writer, one statement", k, burst)]
+        self.audit_rows = [("calls one by one, row by row (1 statement)", n, rows),
+                           ("calls 100 ms apart (a transaction each)", k, one)]
 
     def report(self):
         out = [f"# {self.version}",
@@ -186,9 +189,9 @@ VACUUM ANALYZE ref, ref_keys, claude.cache
             w = f"{wcpu * 1e6 / n:.1f} µs" if wcpu is not None else "-"
             out.append(f"{what:<42} {n:>6} {wall:>7.2f} {wall * 1e6 / n:>6.1f} µs {cpu * 1e6 / n:>6.1f} µs "
                        f"{w:>12} {reqs:>8}")
-        out += ["", f"{'audit writer CPU per record':<42} {'records':>7} {'µs/record':>10}", "-" * 61]
+        out += ["", f"{'audit writer CPU per record':<44} {'records':>7} {'µs/record':>10}", "-" * 63]
         for what, n, per in self.audit_rows:
-            out.append(f"{what:<42} {n:>7} {per * 1e6:>10.1f}")
+            out.append(f"{what:<44} {n:>7} {per * 1e6:>10.1f}")
         return "\n".join(out)
 
     def teardown(self):
@@ -205,7 +208,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=10000, help="hits on repeated prompts (10000)")
     ap.add_argument("--distinct", type=int, default=5000, help="distinct cached prompts (5000)")
-    ap.add_argument("--audit", type=int, default=200, help="calls for the audit writer parts (200)")
+    ap.add_argument("--audit", type=int, default=100, help="calls 100 ms apart for the audit writer (100)")
+    ap.add_argument("--sequential", type=int, default=2000, help="calls row by row for the audit writer (2000)")
     args = ap.parse_args()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
