@@ -196,7 +196,8 @@ ring_copy_out(uint64 pos, void *dst, Size len)
  * Append a record if there is room now.  The writer is woken by the record
  * that finds the ring empty (it then gathers, or is draining already: it
  * pops until the ring is empty) and again when the ring reaches half full
- * (it stops gathering); the records in between cost only their copy.
+ * (it stops gathering); the records in between cost only their copy
+ * (doc/architecture.md, "The cache and the audit ring").
  */
 static bool
 ring_try_put(const RecordHeader *h, const void *rec, Size rec_len, const char *text, Size text_len)

@@ -169,11 +169,11 @@ recent_lookup(const char *key)
 
 /*
  * The entry for key in claude.cache, read with one scan of its primary key
- * index (no SQL to parse or plan per hit; doc/architecture.md, "The
- * cache").  The table is the extension's and is read directly, as its
- * owner's SQL would: no caller's rights or objects are involved.  Never
- * waits: a lock that blocks reading the table or its index makes this call
- * a miss.
+ * index: no SQL to parse or plan per hit (doc/architecture.md, "The cache
+ * and the audit ring").  The table is the extension's and is read
+ * directly, as its owner's SQL would: no caller's rights or objects take
+ * part.  Never waits: a lock that blocks reading the table or its index
+ * makes this call a miss.
  */
 static char *
 table_lookup(Oid relid, const char *key)
