@@ -192,23 +192,35 @@ ring_copy_out(uint64 pos, void *dst, Size len)
 }
 
 
-/* Append a record if there is room now. */
+/*
+ * Append a record if there is room now.  The writer is woken by the record
+ * that finds the ring empty (it then gathers, or is draining already: it
+ * pops until the ring is empty) and again when the ring reaches half full
+ * (it stops gathering); the records in between cost only their copy
+ * (doc/architecture.md, "The cache and the audit ring").
+ */
 static bool
 ring_try_put(const RecordHeader *h, const void *rec, Size rec_len, const char *text, Size text_len)
 {
+	bool		wake;
+
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
 	if (h->len > ring->capacity - (ring->head - ring->tail))
 	{
 		LWLockRelease(ring->lock);
 		return false;
 	}
+	wake = ring->head == ring->tail;
 	ring_copy_in(ring->head, h, sizeof(*h));
 	ring_copy_in(ring->head + sizeof(*h), rec, rec_len);
 	if (text_len > 0)
 		ring_copy_in(ring->head + sizeof(*h) + rec_len, text, text_len);
 	ring->head += h->len;
+	if (ring->head - ring->tail >= ring->capacity / 2)
+		wake = true;
 	LWLockRelease(ring->lock);
-	claude_wake_audit_writer();
+	if (wake)
+		claude_wake_audit_writer();
 	return true;
 }
 

@@ -18,11 +18,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit_write.h"
+#include "extension_state.h"
 #include "privilege.h"
 #include "subxact.h"
 
@@ -46,7 +49,7 @@
  * own: parenthesise.)
  */
 #define CACHE_HIT_UPDATE \
-	"UPDATE claude.cache SET hits = hits OPERATOR(pg_catalog.+) 1, last_used_at = greatest(last_used_at, $1) " \
+	"UPDATE claude.cache SET hits = hits OPERATOR(pg_catalog.+) $3, last_used_at = greatest(last_used_at, $1) " \
 	"WHERE key OPERATOR(pg_catalog.=) $2"
 
 #define CACHE_UPSERT \
@@ -64,6 +67,14 @@
 static SPIPlanPtr usage_plan = NULL;
 static SPIPlanPtr hit_plan = NULL;
 static SPIPlanPtr cache_plan = NULL;
+
+/* The drain's count of hits per cache key (cache_key[65] is the hash key). */
+typedef struct HitCount
+{
+	char		key[65];
+	int64		n;
+	TimestampTz latest;
+} HitCount;
 
 static SPIPlanPtr
 kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
@@ -107,9 +118,24 @@ spi_check(int rc, const char *what)
 		elog(ERROR, "pg_claude: %s failed: %s", what, SPI_result_code_string(rc));
 }
 
-/* Write one usage record (and bump the cache row of a hit); SPI connected. */
+/* Count n hits on the cache row of key, the latest at ts; SPI connected. */
 static void
-write_usage(const ClaudeUsageRecord *r, const char *prompt)
+write_hits(const char *key, int64 n, TimestampTz ts)
+{
+	Oid			types[3] = {TIMESTAMPTZOID, TEXTOID, INT8OID};
+	Datum		v[3] = {TimestampTzGetDatum(ts), CStringGetTextDatum(key), Int64GetDatum(n)};
+
+	spi_check(SPI_execute_plan(kept_plan(&hit_plan, CACHE_HIT_UPDATE, 3, types), v, NULL, false, 0),
+			  "cache hit update");
+}
+
+/*
+ * Write one usage record; SPI connected.  A hit's cache row is bumped here
+ * unless the caller counts the hits itself (hits != NULL: the drain, which
+ * updates each row once per batch, not once per hit).
+ */
+static void
+write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 {
 	Oid			types[26] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
@@ -156,11 +182,16 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt)
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{
-		Oid			t2[2] = {TIMESTAMPTZOID, TEXTOID};
-		Datum		v2[2] = {TimestampTzGetDatum(r->ts), CStringGetTextDatum(r->cache_key)};
+		if (hits == NULL)
+			write_hits(r->cache_key, 1, r->ts);
+		else
+		{
+			bool		found;
+			HitCount   *h = hash_search(hits, r->cache_key, HASH_ENTER, &found);
 
-		spi_check(SPI_execute_plan(kept_plan(&hit_plan, CACHE_HIT_UPDATE, 2, t2), v2, NULL, false, 0),
-				  "cache hit update");
+			h->n = found ? h->n + 1 : 1;
+			h->latest = found ? Max(h->latest, r->ts) : r->ts;
+		}
 	}
 }
 
@@ -204,6 +235,7 @@ typedef struct Record
 	RecordKind	kind;
 	const void *rec;
 	const char *text;			/* prompt or response, or NULL */
+	HTAB	   *hits;			/* the drain's hit counts, or NULL */
 } Record;
 
 static void
@@ -212,7 +244,7 @@ write_record(void *arg)
 	Record	   *r = (Record *) arg;
 
 	if (r->kind == RECORD_USAGE)
-		write_usage((const ClaudeUsageRecord *) r->rec, r->text);
+		write_usage((const ClaudeUsageRecord *) r->rec, r->text, r->hits);
 	else if (r->kind == RECORD_CACHE)
 		write_cache((const ClaudeCacheRecord *) r->rec, r->text);
 }
@@ -249,7 +281,7 @@ record_not_written(const Record *r, const char *why)
 bool
 claude_audit_write_direct(RecordKind kind, const void *rec, const char *text)
 {
-	Record		r = {kind, rec, text};
+	Record		r = {kind, rec, text, NULL};
 	ErrorData  *edata;
 
 	if (IsInParallelMode() || RecoveryInProgress() || XactReadOnly || !IsTransactionState())
@@ -294,12 +326,25 @@ claude_audit_write_instead_of_ring(RecordKind kind, const void *rec, const char 
 	return written;
 }
 
+/* The cache rows of a batch's hits, once each, in a subtransaction of their own. */
+static void
+write_hit_counts(void *arg)
+{
+	HitCount   *h = (HitCount *) arg;
+
+	write_hits(h->key, h->n, h->latest);
+}
+
 int
 claude_audit_drain(void)
 {
 	int			written = 0;
 	MemoryContext loopcxt;
 	MemoryContext oldcxt;
+	HTAB	   *hits;
+	HASHCTL		hctl;
+	HASH_SEQ_STATUS seq;
+	HitCount   *h;
 
 	if (claude_audit_ring_empty())
 		return 0;
@@ -309,7 +354,7 @@ claude_audit_drain(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	/* nothing to write into until the extension exists: keep the records */
-	if (!OidIsValid(get_extension_oid("pg_claude", true)))
+	if (!claude_extension_installed())
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -323,27 +368,35 @@ claude_audit_drain(void)
 	 * WAL flush would guard nothing the ring does not already risk: commit
 	 * asynchronously and write many records per second cheaply.
 	 */
-	spi_check(SPI_execute("SET LOCAL synchronous_commit = off", false, 0), "synchronous_commit");
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+
+	/* in the transaction's memory: gone with it */
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(h->key);
+	hctl.entrysize = sizeof(HitCount);
+	hctl.hcxt = CurTransactionContext;
+	hits = hash_create("pg_claude drain hits", 64, &hctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	loopcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude drain", ALLOCSET_DEFAULT_SIZES);
 	while (written < DRAIN_BATCH)
 	{
-		RecordHeader h;
+		RecordHeader rh;
 		char	   *buf;
 
 		oldcxt = MemoryContextSwitchTo(loopcxt);
-		buf = claude_audit_ring_pop(&h);
+		buf = claude_audit_ring_pop(&rh);
 		MemoryContextSwitchTo(oldcxt);
 		if (buf == NULL)
 			break;
 
 		/* each record in its own subtransaction: one bad record costs only itself */
 		{
-			Record		r = {h.kind, buf + sizeof(RecordHeader), NULL};
+			Record		r = {rh.kind, buf + sizeof(RecordHeader), NULL, hits};
 			ErrorData  *edata;
 
-			if (h.text_len > 0)
-				r.text = buf + sizeof(RecordHeader) + (h.kind == RECORD_USAGE ?
+			if (rh.text_len > 0)
+				r.text = buf + sizeof(RecordHeader) + (rh.kind == RECORD_USAGE ?
 													   sizeof(ClaudeUsageRecord) : sizeof(ClaudeCacheRecord));
 			edata = claude_try(write_record, &r);
 			if (edata != NULL)
@@ -354,6 +407,19 @@ claude_audit_drain(void)
 		}
 		written++;
 		MemoryContextReset(loopcxt);
+	}
+
+	/* the hits of the batch: one update per cache row, not one per hit */
+	hash_seq_init(&seq, hits);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		ErrorData  *edata = claude_try(write_hit_counts, h);
+
+		if (edata != NULL)
+		{
+			ereport(LOG, (errmsg("pg_claude: hits of a cache entry not counted: %s", edata->message)));
+			FreeErrorData(edata);
+		}
 	}
 
 	SPI_finish();

@@ -48,7 +48,8 @@
 #define WRITER_NAPTIME_MS 1000
 #define MAINTENANCE_INTERVAL_MS (60 * 1000)
 #define GATHER_MS 50
-#define GATHER_STEP_MS 10
+/* records closer than this to the last write are a stream worth gathering */
+#define STREAM_GAP_MS (2 * GATHER_MS)
 
 PGDLLEXPORT void claude_audit_writer_main(Datum arg);
 
@@ -73,21 +74,24 @@ run_maintenance(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* Write everything the ring holds now. */
-static void
+/* Write everything the ring holds now; returns the records written. */
+static int64
 drain_all(MemoryContext cxt)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	int			written;
+	int64		total = 0;
 
 	do
 	{
 		written = claude_audit_drain();
 		if (written > 0)
 			pgstat_report_stat(false);
+		total += written;
 		MemoryContextReset(cxt);
 	} while (written > 0);
 	MemoryContextSwitchTo(oldcxt);
+	return total;
 }
 
 void
@@ -95,6 +99,7 @@ claude_audit_writer_main(Datum arg)
 {
 	MemoryContext loopcxt;
 	TimestampTz next_maintenance = 0;
+	TimestampTz last_written = 0;	/* when a drain last wrote something */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	/* SIGTERM: write what is left in the ring, then exit */
@@ -120,7 +125,8 @@ claude_audit_writer_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		drain_all(loopcxt);
+		if (drain_all(loopcxt) > 0)
+			last_written = GetCurrentTimestamp();
 		if (ShutdownRequestPending)
 			break;
 
@@ -134,13 +140,20 @@ claude_audit_writer_main(Datum arg)
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   WRITER_NAPTIME_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		if ((rc & WL_LATCH_SET) && !ShutdownRequestPending)
+		if ((rc & WL_LATCH_SET) && !ShutdownRequestPending && !claude_audit_ring_pressed() &&
+			!TimestampDifferenceExceeds(last_written, GetCurrentTimestamp(), STREAM_GAP_MS))
 		{
-			int			waited;
-
-			/* gather a batch, unless backends are (about to be) waiting for room */
-			for (waited = 0; waited < GATHER_MS && !claude_audit_ring_pressed(); waited += GATHER_STEP_MS)
-				(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, GATHER_STEP_MS, PG_WAIT_EXTENSION);
+			/*
+			 * Records are coming in a stream: gather a batch.  Only a ring
+			 * reaching half full (backends may soon wait for room), a signal
+			 * or the timeout ends the wait: backends wake this process for
+			 * the first record in an empty ring and at half full
+			 * (audit_ring.c), not per record.  A record after a quiet spell
+			 * is written at once: gathering would catch nothing more.
+			 */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 GATHER_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
 		}
 	}
 

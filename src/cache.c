@@ -19,21 +19,31 @@
 
 #include <cjson/cJSON.h>
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
-#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "cache.h"
+#include "extension_state.h"
 #include "guc.h"
-#include "privilege.h"
+#include "pg_compat.h"
 #include "sigv4.h"
 
 void
@@ -157,49 +167,98 @@ recent_lookup(const char *key)
 	return NULL;
 }
 
+/*
+ * The entry for key in claude.cache, read with one scan of its primary key
+ * index: no SQL to parse or plan per hit (doc/architecture.md, "The cache
+ * and the audit ring").  The table is the extension's and is read
+ * directly, as its owner's SQL would: no caller's rights or objects take
+ * part.  Never waits: a lock that blocks reading the table or its index
+ * makes this call a miss.
+ */
+static char *
+table_lookup(Oid relid, const char *key)
+{
+	Relation	heap;
+	Relation	index;
+	Oid			indexid;
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	response_att;
+	AttrNumber	created_att;
+	char	   *result = NULL;
+
+	heap = table_open(relid, NoLock);	/* locked by the caller */
+	indexid = claude_primary_key_index(heap);
+	response_att = get_attnum(relid, "response");
+	created_att = get_attnum(relid, "created_at");
+	if (!OidIsValid(indexid) || response_att == InvalidAttrNumber || created_att == InvalidAttrNumber)
+	{
+		table_close(heap, NoLock);
+		return NULL;
+	}
+	if (!ConditionalLockRelationOid(indexid, AccessShareLock))
+	{
+		table_close(heap, NoLock);
+		ereport(DEBUG1, (errmsg_internal("pg_claude: claude.cache's key index is locked; not using the cache for this call")));
+		return NULL;
+	}
+	index = index_open(indexid, NoLock);
+
+	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(key));
+	slot = table_slot_create(heap, NULL);
+	scan = claude_index_beginscan(heap, index, GetActiveSnapshot(), 1);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		response_null;
+		bool		created_null;
+		Datum		response = slot_getattr(slot, response_att, &response_null);
+		Datum		created = slot_getattr(slot, created_att, &created_null);
+
+		/* claude.cache_ttl: entries older than that, measured from now(), are not reused */
+		if (!response_null &&
+			(claude_cache_ttl_s <= 0 ||
+			 (!created_null &&
+			  DatumGetTimestampTz(created) >
+			  TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+										  -(int64) claude_cache_ttl_s * 1000))))
+			result = TextDatumGetCString(response);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	return result;
+}
+
 char *
 claude_cache_lookup(const char *key)
 {
-	char	   *result = NULL;
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2];
-	Datum		d;
-	bool		isnull;
+	char	   *result;
+	Oid			nsp;
+	Oid			relid;
 
 	if (claude_cache_mode == CLAUDE_CACHE_OFF)
 		return NULL;
 	if ((result = recent_lookup(key)) != NULL)
 		return result;
-	if (!OidIsValid(get_extension_oid("pg_claude", true)))
+	if (!claude_extension_installed())
 		return NULL;
 
 	/*
 	 * Never wait for the cache: if another transaction holds a lock that
 	 * blocks reading it (VACUUM FULL, a LOCK TABLE), this call is a miss.
 	 */
+	nsp = get_namespace_oid("claude", true);
+	relid = OidIsValid(nsp) ? get_relname_relid("cache", nsp) : InvalidOid;
+	if (!OidIsValid(relid))
+		return NULL;
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
 	{
-		Oid			nsp = get_namespace_oid("claude", true);
-		Oid			relid = OidIsValid(nsp) ? get_relname_relid("cache", nsp) : InvalidOid;
-
-		if (!OidIsValid(relid))
-			return NULL;
-		if (!ConditionalLockRelationOid(relid, AccessShareLock))
-		{
-			ereport(DEBUG1, (errmsg_internal("pg_claude: claude.cache is locked; not using the cache for this call")));
-			return NULL;
-		}
+		ereport(DEBUG1, (errmsg_internal("pg_claude: claude.cache is locked; not using the cache for this call")));
+		return NULL;
 	}
-
-	values[0] = CStringGetTextDatum(key);
-	values[1] = Int32GetDatum(claude_cache_ttl_s);
-
-	/* the cache is the extension's: read as its owner (privilege.c) */
-	d = claude_owner_query("SELECT c.response FROM claude.cache AS c "
-						   "WHERE c.key OPERATOR(pg_catalog.=) $1 "
-						   "AND ($2 OPERATOR(pg_catalog.=) 0 OR c.created_at OPERATOR(pg_catalog.>) "
-						   "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2)))",
-						   2, types, values, NULL, true, &isnull);
-	if (!isnull)
-		result = TextDatumGetCString(d);
-	return result;
+	return table_lookup(relid, key);
 }

@@ -64,6 +64,15 @@
 #define claude_create_wait_event_set(nevents) CreateWaitEventSet(CurrentMemoryContext, (nevents))
 #endif
 
+/* 18 takes instrumentation for an index scan (access/genam.h); pg_claude asks for none. */
+#if PG_VERSION_NUM >= 180000
+#define claude_index_beginscan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0)
+#else
+#define claude_index_beginscan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
+#endif
+
 /* 18 takes base64's input as bytes (common/base64.h), 15 as characters. */
 #if PG_VERSION_NUM >= 180000
 typedef uint8 claude_b64_byte;

@@ -87,6 +87,25 @@ try:
          "the cache hits are in the audit log")
     t.ok(wait_for("SELECT hits FROM claude.cache WHERE prompt_sha256 = encode(sha256('cache me'), 'hex')", 2),
          "the cache row counts its hits")
+    # many hits on a few rows in one statement: the writer counts them per row and batch, none lost
+    q("SELECT claude_complete('many hits ' || g) FROM generate_series(1, 3) g")
+    wait_for("SELECT count(*) FROM claude.cache WHERE prompt_sha256 IN (encode(sha256('many hits 1'), 'hex'), "
+             "encode(sha256('many hits 2'), 'hex'), encode(sha256('many hits 3'), 'hex'))", 3)
+    rc, used0, err = q("SELECT max(last_used_at) FROM claude.cache")
+    mid = emu.stats()["requests"]
+    rc, out, err = q("SELECT count(claude_complete('many hits ' || (g % 3 + 1))) FROM generate_series(1, 600) g")
+    t.ok(out == "600" and emu.stats()["requests"] == mid, "600 repeats of 3 cached prompts send nothing upstream",
+         (out, err, emu.stats()["requests"] - mid))
+    t.ok(wait_for("SELECT string_agg(hits::text, ',' ORDER BY hits) FROM claude.cache WHERE prompt_sha256 IN "
+                  "(encode(sha256('many hits 1'), 'hex'), encode(sha256('many hits 2'), 'hex'), "
+                  "encode(sha256('many hits 3'), 'hex'))", "200,200,200"),
+         "each cached row counts exactly its 200 hits")
+    rc, out, err = q(f"SELECT min(last_used_at) > '{used0}' FROM claude.cache WHERE prompt_sha256 IN "
+                     "(encode(sha256('many hits 1'), 'hex'), encode(sha256('many hits 2'), 'hex'), "
+                     "encode(sha256('many hits 3'), 'hex'))")
+    t.ok(out == "t", "and its last_used_at moves to its latest hit", (out, err))
+    after = emu.stats()["requests"]
+
     rc, out, err = q("SET claude.cache = off; SELECT claude_complete('cache me')")
     t.ok(emu.stats()["requests"] - after == 1, "claude.cache = off asks Bedrock again")
     rc, out, err = q("SET claude.cache = 'read-only'; SELECT claude_complete('read only new')")
