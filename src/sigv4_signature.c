@@ -24,6 +24,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#endif
 
 #include "sigv4.h"
 #include "sigv4_buf.h"
@@ -50,6 +54,54 @@ hex_encode(const unsigned char *in, size_t len, char *out)
 }
 
 /*
+ * The algorithms, fetched once per process.  In OpenSSL 3, EVP_sha256() and
+ * the one-shot HMAC() look the algorithm up in the provider tables (a
+ * property query under a lock) on every call; a signature takes two digests
+ * and five HMACs, and that lookup cost more than the hashing.  The fetched
+ * objects hold no key material.  A backend is single-threaded; a second
+ * thread racing the first fetch would only fetch twice.
+ */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static EVP_MD *sha256_fetched = NULL;
+static EVP_MAC_CTX *hmac_template = NULL;
+
+static const EVP_MD *
+sha256_md(void)
+{
+	if (sha256_fetched == NULL)
+		sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return sha256_fetched;
+}
+
+/* An HMAC context with its digest set and no key: duplicated per HMAC. */
+static const EVP_MAC_CTX *
+hmac_sha256_template(void)
+{
+	if (hmac_template == NULL)
+	{
+		EVP_MAC    *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		OSSL_PARAM	params[2];
+
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (ctx != NULL && EVP_MAC_CTX_set_params(ctx, params) == 1)
+			hmac_template = ctx;
+		else
+			EVP_MAC_CTX_free(ctx);
+		EVP_MAC_free(mac);		/* the context keeps its own reference */
+	}
+	return hmac_template;
+}
+#else
+static const EVP_MD *
+sha256_md(void)
+{
+	return EVP_sha256();
+}
+#endif
+
+/*
  * SHA-256 to lower-case hex, reporting failure instead of hiding it, so
  * that sigv4_sign() never signs a bogus hash.  EVP_Digest is used because
  * the SHA256_* low-level functions are deprecated in OpenSSL 3.
@@ -68,7 +120,8 @@ sigv4_sha256_hex_checked(const unsigned char *data, size_t len, char out[65])
 		data = empty;
 	}
 
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	if (sha256_md() == NULL ||
+		EVP_Digest(data, len, md, &mdlen, sha256_md(), NULL) != 1 ||
 		mdlen != SHA256_LEN)
 	{
 		out[0] = '\0';
@@ -92,15 +145,33 @@ sigv4_sha256_hex(const unsigned char *data, size_t len, char out[65])
 }
 
 /*
- * One HMAC-SHA256 step of the key derivation chain.  The one-shot HMAC()
- * keeps no context around, so nothing but "out" holds key material after
- * it returns.
+ * One HMAC-SHA256 step of the key derivation chain.  The context is
+ * duplicated from the keyless template and freed (which cleanses it)
+ * before return, so nothing but "out" holds key material afterwards.
  */
 static int
 hmac_sha256(const unsigned char *key, size_t keylen,
 			const unsigned char *data, size_t datalen,
 			unsigned char out[SHA256_LEN])
 {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	const EVP_MAC_CTX *template = hmac_sha256_template();
+	EVP_MAC_CTX *ctx;
+	size_t		outlen = 0;
+	int			ok;
+
+	if (template == NULL || keylen > INT_MAX)
+		return -1;
+	ctx = EVP_MAC_CTX_dup(template);
+	if (ctx == NULL)
+		return -1;
+	ok = EVP_MAC_init(ctx, key, keylen, NULL) == 1 &&
+		EVP_MAC_update(ctx, data, datalen) == 1 &&
+		EVP_MAC_final(ctx, out, &outlen, SHA256_LEN) == 1 &&
+		outlen == SHA256_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : -1;
+#else
 	unsigned int outlen = 0;
 
 	if (keylen > INT_MAX)
@@ -111,6 +182,7 @@ hmac_sha256(const unsigned char *key, size_t keylen,
 		return -1;
 
 	return 0;
+#endif
 }
 
 /* The credential scope after date8: "/region/service/aws4_request". */
