@@ -11,7 +11,8 @@
  *	4. signature: hex(HMAC(signing key, 2)).
  *
  * Plain C99 with libc and OpenSSL libcrypto only: see sigv4.h.  The
- * signing key and the intermediate HMAC keys are wiped before return.
+ * intermediate HMAC keys are wiped before return; the signing key is kept
+ * for the next signature of the same day, region and service.
  *
  * Copyright (c) 2026, pg_claude developers
  *
@@ -216,6 +217,63 @@ sigv4_string_to_sign(SigV4Buf *sts, const SigV4Buf *cr, const char *amz_date,
 	return sts->failed ? -1 : 0;
 }
 
+/*
+ * The signing key depends only on the secret, the date, the region and the
+ * service, so it is kept for the next signature with the same four, which
+ * saves four of the five HMACs (aws-c-auth caches it too).  The key is as
+ * secret as the secret; both copies are wiped when replaced.  Not
+ * thread-safe: the signer runs in one backend's single thread.
+ */
+typedef struct SigningKeyMemo
+{
+	int			valid;
+	char	   *secret;			/* malloc'd copy */
+	char		date8[9];
+	char		region[64];
+	char		service[64];
+	unsigned char key[SHA256_LEN];
+} SigningKeyMemo;
+
+static SigningKeyMemo key_memo;
+
+static void
+key_memo_clear(void)
+{
+	if (key_memo.secret != NULL)
+	{
+		OPENSSL_cleanse(key_memo.secret, strlen(key_memo.secret));
+		free(key_memo.secret);
+	}
+	OPENSSL_cleanse(&key_memo, sizeof(key_memo));
+}
+
+static int
+key_memo_matches(const char *secret, const char *date8, const SigV4Params *params)
+{
+	return key_memo.valid && strcmp(key_memo.secret, secret) == 0 &&
+		strcmp(key_memo.date8, date8) == 0 && strcmp(key_memo.region, params->region) == 0 &&
+		strcmp(key_memo.service, params->service) == 0;
+}
+
+static void
+key_memo_store(const char *secret, const char *date8, const SigV4Params *params,
+			   const unsigned char key[SHA256_LEN])
+{
+	key_memo_clear();
+	if (strlen(date8) >= sizeof(key_memo.date8) ||
+		strlen(params->region) >= sizeof(key_memo.region) ||
+		strlen(params->service) >= sizeof(key_memo.service))
+		return;					/* unusual: derived again next time */
+	key_memo.secret = strdup(secret);
+	if (key_memo.secret == NULL)
+		return;
+	strcpy(key_memo.date8, date8);
+	strcpy(key_memo.region, params->region);
+	strcpy(key_memo.service, params->service);
+	memcpy(key_memo.key, key, SHA256_LEN);
+	key_memo.valid = 1;
+}
+
 int
 sigv4_signature(char out[65], const SigV4Buf *sts, const char *secret_access_key,
 				const char *date8, const SigV4Params *params)
@@ -228,6 +286,12 @@ sigv4_signature(char out[65], const SigV4Buf *sts, const char *secret_access_key
 	unsigned char k_signing[SHA256_LEN];
 	unsigned char sig[SHA256_LEN];
 	int			result = -1;
+
+	if (key_memo_matches(secret_access_key, date8, params))
+	{
+		memcpy(k_signing, key_memo.key, SHA256_LEN);
+		goto sign;
+	}
 
 	/* Stage 3: the signing key, derived from "AWS4" + secret. */
 	key0_len = 4 + strlen(secret_access_key);
@@ -249,7 +313,9 @@ sigv4_signature(char out[65], const SigV4Buf *sts, const char *secret_access_key
 					(const unsigned char *) SIGV4_TERMINATOR,
 					strlen(SIGV4_TERMINATOR), k_signing) != 0)
 		goto done;
+	key_memo_store(secret_access_key, date8, params, k_signing);
 
+sign:
 	/* Stage 4: the signature. */
 	if (hmac_sha256(k_signing, SHA256_LEN,
 					(const unsigned char *) sts->data, sts->len, sig) != 0)
