@@ -56,6 +56,37 @@ print_json(cJSON *root)
 	return out;
 }
 
+/*
+ * A number as cJSON prints it, kept for the next body with the same value:
+ * for a fraction cJSON prints with "%1.15g" and reads it back with sscanf
+ * to check, on every body, and the temperature is the same call after call.
+ */
+static void
+add_number(cJSON *object, const char *name, double value)
+{
+	static bool valid = false;
+	static double last;
+	static char text[64];
+
+	if (!valid || value != last)
+	{
+		cJSON	   *n = cJSON_CreateNumber(value);
+		char	   *printed = print_json(n);
+
+		cJSON_Delete(n);
+		valid = strlcpy(text, printed, sizeof(text)) < sizeof(text);
+		last = value;
+		if (!valid)
+		{
+			pfree(printed);
+			cJSON_AddNumberToObject(object, name, value);
+			return;
+		}
+		pfree(printed);
+	}
+	cJSON_AddRawToObject(object, name, text);
+}
+
 char *
 claude_anthropic_build(const ClaudeMessageRequest *req)
 {
@@ -68,7 +99,7 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	if (req->system != NULL)
 		cJSON_AddStringToObject(root, "system", req->system);
 	if (req->has_temperature)
-		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+		add_number(root, "temperature", req->temperature);
 	messages = cJSON_AddArrayToObject(root, "messages");
 	msg = cJSON_CreateObject();
 	cJSON_AddStringToObject(msg, "role", "user");
@@ -159,7 +190,7 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
 	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
 	if (req->has_temperature)
-		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+		add_number(root, "temperature", req->temperature);
 
 	/*
 	 * The fixed part of the request (tool definition, system prompt) comes

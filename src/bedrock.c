@@ -74,14 +74,36 @@ static const struct
 /*
  * Where requests go: the override setting, or the service's regional public
  * host (bedrock-runtime for the runtime, bedrock for the control plane).
+ * Parsed once per change of what it comes from (the setting, the region),
+ * not on every call.
  */
+typedef struct EndpointMemo
+{
+	bool		valid;
+	char	   *override;		/* TopMemoryContext copies */
+	char	   *region;
+	ClaudeEndpoint ep;
+} EndpointMemo;
+
+static EndpointMemo runtime_memo;
+static EndpointMemo control_memo;
+
 static void
-resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *service)
+resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *service,
+						 EndpointMemo *memo)
 {
 	const char *why;
 	char	   *url;
 
-	if (override && override[0])
+	if (override == NULL)
+		override = "";
+	if (memo->valid && strcmp(memo->override, override) == 0 &&
+		strcmp(memo->region, claude_region) == 0)
+	{
+		*ep = memo->ep;
+		return;
+	}
+	if (override[0])
 		url = pstrdup(override);
 	else
 		url = psprintf("https://%s.%s.%s", service, claude_region,
@@ -92,12 +114,23 @@ resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *s
 				 errmsg("invalid Bedrock endpoint \"%s\"", url),
 				 errdetail("%s", why)));
 	pfree(url);
+
+	memo->valid = false;
+	if (memo->override)
+		pfree(memo->override);
+	if (memo->region)
+		pfree(memo->region);
+	memo->override = memo->region = NULL;
+	memo->override = MemoryContextStrdup(TopMemoryContext, override);
+	memo->region = MemoryContextStrdup(TopMemoryContext, claude_region);
+	memo->ep = *ep;
+	memo->valid = true;
 }
 
 static void
 resolve_endpoint(ClaudeEndpoint *ep)
 {
-	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime");
+	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime", &runtime_memo);
 }
 
 char *
@@ -568,7 +601,7 @@ claude_bedrock_error_message(const ClaudeHttpResponse *resp)
 static void
 resolve_control_endpoint(ClaudeEndpoint *ep)
 {
-	resolve_service_endpoint(ep, claude_control_endpoint, "bedrock");
+	resolve_service_endpoint(ep, claude_control_endpoint, "bedrock", &control_memo);
 }
 
 /*

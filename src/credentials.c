@@ -39,10 +39,19 @@
 
 #define MAX_ROLE_CHAIN 5
 
+/* Read once: a backend's environment is the postmaster's and never changes. */
 const char *
 claude_bedrock_api_key(void)
 {
-	return claude_getenv("AWS_BEARER_TOKEN_BEDROCK");
+	static bool read = false;
+	static const char *key = NULL;
+
+	if (!read)
+	{
+		key = claude_getenv("AWS_BEARER_TOKEN_BEDROCK");
+		read = true;
+	}
+	return key;
 }
 
 /* ---------------------------------------------------------------------
