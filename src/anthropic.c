@@ -253,11 +253,15 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	return print_json(root);
 }
 
-/* A Messages response's root object, or NULL with *problem set. */
+/*
+ * A Messages response's root object, or NULL with *problem set.  parsed,
+ * when not NULL, is json already parsed (the transport's check that the
+ * answer is JSON made it): it is taken over, not parsed again.
+ */
 static cJSON *
-response_root(const char *json, ClaudeProblem *problem)
+response_root(const char *json, cJSON *parsed, ClaudeProblem *problem)
 {
-	cJSON	   *root = cJSON_Parse(json);
+	cJSON	   *root = parsed ? parsed : cJSON_Parse(json);
 
 	if (root == NULL || !cJSON_IsObject(root))
 	{
@@ -272,7 +276,16 @@ bool
 claude_anthropic_read_tool_input(const char *json, const char *tool_name, ClaudeUsage *usage,
 								 char **stop_reason, cJSON **input, ClaudeProblem *problem)
 {
-	cJSON	   *root = response_root(json, problem);
+	return claude_anthropic_read_tool_input_parsed(json, NULL, tool_name, usage, stop_reason,
+												   input, problem);
+}
+
+bool
+claude_anthropic_read_tool_input_parsed(const char *json, cJSON *parsed, const char *tool_name,
+										ClaudeUsage *usage, char **stop_reason, cJSON **input,
+										ClaudeProblem *problem)
+{
+	cJSON	   *root = response_root(json, parsed, problem);
 	const cJSON *content;
 	cJSON	   *block;
 	const cJSON *reason;
@@ -396,6 +409,13 @@ claude_anthropic_usage(const char *json, ClaudeUsage *usage)
 }
 
 void
+claude_anthropic_usage_parsed(const cJSON *root, ClaudeUsage *usage)
+{
+	memset(usage, 0, sizeof(*usage));
+	read_usage(root, usage);
+}
+
+void
 claude_anthropic_check_json(const char *json)
 {
 	cJSON	   *root = cJSON_Parse(json);
@@ -411,7 +431,14 @@ char *
 claude_anthropic_read_text(const char *json, ClaudeUsage *usage, char **stop_reason,
 						   ClaudeProblem *problem)
 {
-	cJSON	   *root = response_root(json, problem);
+	return claude_anthropic_read_text_parsed(json, NULL, usage, stop_reason, problem);
+}
+
+char *
+claude_anthropic_read_text_parsed(const char *json, cJSON *parsed, ClaudeUsage *usage,
+								  char **stop_reason, ClaudeProblem *problem)
+{
+	cJSON	   *root = response_root(json, parsed, problem);
 	const cJSON *content;
 	const cJSON *block;
 	const cJSON *reason;
