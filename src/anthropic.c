@@ -56,6 +56,37 @@ print_json(cJSON *root)
 	return out;
 }
 
+/*
+ * A number as cJSON prints it, kept for the next body with the same value:
+ * for a fraction cJSON prints with "%1.15g" and reads it back with sscanf
+ * to check, on every body, and the temperature is the same call after call.
+ */
+static void
+add_number(cJSON *object, const char *name, double value)
+{
+	static bool valid = false;
+	static double last;
+	static char text[64];
+
+	if (!valid || value != last)
+	{
+		cJSON	   *n = cJSON_CreateNumber(value);
+		char	   *printed = print_json(n);
+
+		cJSON_Delete(n);
+		valid = strlcpy(text, printed, sizeof(text)) < sizeof(text);
+		last = value;
+		if (!valid)
+		{
+			pfree(printed);
+			cJSON_AddNumberToObject(object, name, value);
+			return;
+		}
+		pfree(printed);
+	}
+	cJSON_AddRawToObject(object, name, text);
+}
+
 char *
 claude_anthropic_build(const ClaudeMessageRequest *req)
 {
@@ -68,7 +99,7 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	if (req->system != NULL)
 		cJSON_AddStringToObject(root, "system", req->system);
 	if (req->has_temperature)
-		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+		add_number(root, "temperature", req->temperature);
 	messages = cJSON_AddArrayToObject(root, "messages");
 	msg = cJSON_CreateObject();
 	cJSON_AddStringToObject(msg, "role", "user");
@@ -159,7 +190,7 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
 	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
 	if (req->has_temperature)
-		cJSON_AddNumberToObject(root, "temperature", req->temperature);
+		add_number(root, "temperature", req->temperature);
 
 	/*
 	 * The fixed part of the request (tool definition, system prompt) comes
@@ -222,11 +253,15 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	return print_json(root);
 }
 
-/* A Messages response's root object, or NULL with *problem set. */
+/*
+ * A Messages response's root object, or NULL with *problem set.  parsed,
+ * when not NULL, is json already parsed (the transport's check that the
+ * answer is JSON made it): it is taken over, not parsed again.
+ */
 static cJSON *
-response_root(const char *json, ClaudeProblem *problem)
+response_root(const char *json, cJSON *parsed, ClaudeProblem *problem)
 {
-	cJSON	   *root = cJSON_Parse(json);
+	cJSON	   *root = parsed ? parsed : cJSON_Parse(json);
 
 	if (root == NULL || !cJSON_IsObject(root))
 	{
@@ -241,7 +276,16 @@ bool
 claude_anthropic_read_tool_input(const char *json, const char *tool_name, ClaudeUsage *usage,
 								 char **stop_reason, cJSON **input, ClaudeProblem *problem)
 {
-	cJSON	   *root = response_root(json, problem);
+	return claude_anthropic_read_tool_input_parsed(json, NULL, tool_name, usage, stop_reason,
+												   input, problem);
+}
+
+bool
+claude_anthropic_read_tool_input_parsed(const char *json, cJSON *parsed, const char *tool_name,
+										ClaudeUsage *usage, char **stop_reason, cJSON **input,
+										ClaudeProblem *problem)
+{
+	cJSON	   *root = response_root(json, parsed, problem);
 	const cJSON *content;
 	cJSON	   *block;
 	const cJSON *reason;
@@ -365,6 +409,13 @@ claude_anthropic_usage(const char *json, ClaudeUsage *usage)
 }
 
 void
+claude_anthropic_usage_parsed(const cJSON *root, ClaudeUsage *usage)
+{
+	memset(usage, 0, sizeof(*usage));
+	read_usage(root, usage);
+}
+
+void
 claude_anthropic_check_json(const char *json)
 {
 	cJSON	   *root = cJSON_Parse(json);
@@ -380,7 +431,14 @@ char *
 claude_anthropic_read_text(const char *json, ClaudeUsage *usage, char **stop_reason,
 						   ClaudeProblem *problem)
 {
-	cJSON	   *root = response_root(json, problem);
+	return claude_anthropic_read_text_parsed(json, NULL, usage, stop_reason, problem);
+}
+
+char *
+claude_anthropic_read_text_parsed(const char *json, cJSON *parsed, ClaudeUsage *usage,
+								  char **stop_reason, ClaudeProblem *problem)
+{
+	cJSON	   *root = response_root(json, parsed, problem);
 	const cJSON *content;
 	const cJSON *block;
 	const cJSON *reason;

@@ -92,6 +92,11 @@ extern char *claude_anthropic_response_text(const char *json, ClaudeUsage *usage
 extern char *claude_anthropic_read_text(const char *json, ClaudeUsage *usage,
 										char **stop_reason, ClaudeProblem *problem);
 
+/* The same, taking over parsed (json already parsed) when not NULL. */
+extern char *claude_anthropic_read_text_parsed(const char *json, struct cJSON *parsed,
+											   ClaudeUsage *usage, char **stop_reason,
+											   ClaudeProblem *problem);
+
 /* Raise 38000 unless json parses (a response body, before jsonb_in). */
 extern void claude_anthropic_check_json(const char *json);
 
@@ -115,8 +120,13 @@ extern char *claude_anthropic_format_schema(const char *input_schema);
 extern bool claude_anthropic_read_tool_input(const char *json, const char *tool_name,
 											 ClaudeUsage *usage, char **stop_reason,
 											 struct cJSON **input, ClaudeProblem *problem);
+extern bool claude_anthropic_read_tool_input_parsed(const char *json, struct cJSON *parsed,
+													const char *tool_name, ClaudeUsage *usage,
+													char **stop_reason, struct cJSON **input,
+													ClaudeProblem *problem);
 
 /* Usage block of any Messages response, zeros when absent. */
 extern void claude_anthropic_usage(const char *json, ClaudeUsage *usage);
+extern void claude_anthropic_usage_parsed(const struct cJSON *root, ClaudeUsage *usage);
 
 #endif							/* PG_CLAUDE_ANTHROPIC_H */

@@ -74,14 +74,36 @@ static const struct
 /*
  * Where requests go: the override setting, or the service's regional public
  * host (bedrock-runtime for the runtime, bedrock for the control plane).
+ * Parsed once per change of what it comes from (the setting, the region),
+ * not on every call.
  */
+typedef struct EndpointMemo
+{
+	bool		valid;
+	char	   *override;		/* TopMemoryContext copies */
+	char	   *region;
+	ClaudeEndpoint ep;
+} EndpointMemo;
+
+static EndpointMemo runtime_memo;
+static EndpointMemo control_memo;
+
 static void
-resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *service)
+resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *service,
+						 EndpointMemo *memo)
 {
 	const char *why;
 	char	   *url;
 
-	if (override && override[0])
+	if (override == NULL)
+		override = "";
+	if (memo->valid && strcmp(memo->override, override) == 0 &&
+		strcmp(memo->region, claude_region) == 0)
+	{
+		*ep = memo->ep;
+		return;
+	}
+	if (override[0])
 		url = pstrdup(override);
 	else
 		url = psprintf("https://%s.%s.%s", service, claude_region,
@@ -92,12 +114,23 @@ resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *s
 				 errmsg("invalid Bedrock endpoint \"%s\"", url),
 				 errdetail("%s", why)));
 	pfree(url);
+
+	memo->valid = false;
+	if (memo->override)
+		pfree(memo->override);
+	if (memo->region)
+		pfree(memo->region);
+	memo->override = memo->region = NULL;
+	memo->override = MemoryContextStrdup(TopMemoryContext, override);
+	memo->region = MemoryContextStrdup(TopMemoryContext, claude_region);
+	memo->ep = *ep;
+	memo->valid = true;
 }
 
 static void
 resolve_endpoint(ClaudeEndpoint *ep)
 {
-	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime");
+	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime", &runtime_memo);
 }
 
 char *
@@ -215,7 +248,10 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	{
 		ClaudeUsage usage;
 
-		claude_anthropic_usage(resp->body, &usage);
+		if (ctx->answer != NULL && ctx->answer_body == resp->body)
+			claude_anthropic_usage_parsed(ctx->answer, &usage);
+		else
+			claude_anthropic_usage(resp->body, &usage);
 		if (r.input_tokens < 0)
 			r.input_tokens = usage.input_tokens;
 		if (r.output_tokens < 0)
@@ -246,15 +282,40 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 static bool
 answer_is_json(void *arg, const ClaudeHttpResponse *resp)
 {
+	SignContext *ctx = (SignContext *) arg;
+	MemoryContext old;
 	cJSON	   *root;
 
 	if (resp->body == NULL || resp->body_len == 0)
 		return false;
+
+	/*
+	 * Kept, in the call's memory (this runs in the transport's per-attempt
+	 * scratch), for the answer's reader to take instead of parsing again.
+	 */
+	old = MemoryContextSwitchTo(ctx->answer_cxt ? ctx->answer_cxt : CurrentMemoryContext);
 	root = cJSON_ParseWithLength(resp->body, resp->body_len);
-	if (root == NULL)
-		return false;
-	cJSON_Delete(root);
-	return true;
+	MemoryContextSwitchTo(old);
+	if (ctx->answer != NULL)
+		cJSON_Delete(ctx->answer);
+	ctx->answer = root;
+	ctx->answer_body = root ? resp->body : NULL;
+	return root != NULL;
+}
+
+struct cJSON *
+claude_bedrock_take_answer(ClaudeBedrockCall *call, const char *body)
+{
+	SignContext *ctx = &call->ctx;
+	cJSON	   *root = NULL;
+
+	if (ctx->answer != NULL && ctx->answer_body == body)
+		root = ctx->answer;
+	else if (ctx->answer != NULL)
+		cJSON_Delete(ctx->answer);
+	ctx->answer = NULL;
+	ctx->answer_body = NULL;
+	return root;
 }
 
 /* ExpiredTokenException: drop the credentials that were just refused. */
@@ -349,6 +410,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	const char *geography;
 
 	memset(call, 0, sizeof(*call));
+	ctx->answer_cxt = CurrentMemoryContext;
 	resolve_endpoint(&ep);
 	claude_audit_prepare();
 
@@ -472,6 +534,8 @@ bedrock_post(const ClaudeCallContext *cc, const char *operation, const char *suf
 		return resp->body;
 	}
 	claude_http_execute(&call->req, resp);
+	/* the caller reads the body itself: the JSON check's parse goes */
+	(void) claude_bedrock_take_answer(call, NULL);
 	if (!claude_bedrock_ok(resp))
 		claude_bedrock_raise(operation, model, resp);
 	claude_bedrock_finish(call, resp);
@@ -568,7 +632,7 @@ claude_bedrock_error_message(const ClaudeHttpResponse *resp)
 static void
 resolve_control_endpoint(ClaudeEndpoint *ep)
 {
-	resolve_service_endpoint(ep, claude_control_endpoint, "bedrock");
+	resolve_service_endpoint(ep, claude_control_endpoint, "bedrock", &control_memo);
 }
 
 /*
@@ -744,6 +808,7 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 	ClaudeEndpoint ep;
 
 	resolve_control_endpoint(&ep);
+	ctx->answer_cxt = CurrentMemoryContext;
 	ctx->method = "GET";
 	ctx->path = psprintf("%s%s", ep.path_prefix, path);
 	ctx->query = query;

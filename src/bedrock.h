@@ -33,6 +33,11 @@ typedef struct SignContext
 	ClaudeCallContext cc;		/* on whose behalf */
 	char		cache_key[65];
 	char		prompt_sha256[65];
+
+	/* the last answer, parsed by the JSON check, until taken */
+	MemoryContext answer_cxt;	/* the call's: where it is parsed */
+	struct cJSON *answer;
+	const char *answer_body;	/* the body it was parsed from */
 } SignContext;
 
 /* One Bedrock request: prepared, then sent alone or in a pump. */
@@ -54,6 +59,13 @@ extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallCont
 
 /* After the transport: store a good answer in the cache. */
 extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);
+
+/*
+ * The answer body as the transport's JSON check parsed it, handed over
+ * (CurrentMemoryContext's caller owns it; cJSON_Delete frees it), or NULL
+ * when that parse was not of this body.  A second call returns NULL.
+ */
+extern struct cJSON *claude_bedrock_take_answer(ClaudeBedrockCall *call, const char *body);
 
 extern bool claude_bedrock_ok(const ClaudeHttpResponse *resp);
 

@@ -39,10 +39,19 @@
 
 #define MAX_ROLE_CHAIN 5
 
+/* Read once: a backend's environment is the postmaster's and never changes. */
 const char *
 claude_bedrock_api_key(void)
 {
-	return claude_getenv("AWS_BEARER_TOKEN_BEDROCK");
+	static bool read = false;
+	static const char *key = NULL;
+
+	if (!read)
+	{
+		key = claude_getenv("AWS_BEARER_TOKEN_BEDROCK");
+		read = true;
+	}
+	return key;
 }
 
 /* ---------------------------------------------------------------------
@@ -486,41 +495,129 @@ resolve_credentials(ClaudeCredentials *result, MemoryContext out_cxt)
  * in a file is noticed without a restart).  Hashed so that no secret sits
  * in the fingerprint itself.
  */
+static const char *const fingerprint_vars[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+	"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+};
+
 static void
-source_fingerprint(char out[65])
+source_fingerprint(char out[65], char *const paths[2], const bool exists[2],
+				   const struct timespec mtime[2])
 {
-	static const char *const vars[] = {
-		"AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-		"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-		"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
-	};
 	StringInfoData buf;
-	char	   *paths[2];
 	int			i;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "profile=%s|role=%s|session=%s|external=%s|region=%s",
 					 aws_profile_active_name(), claude_role_arn, claude_role_session_name,
 					 claude_role_external_id, claude_region);
-	for (i = 0; i < (int) lengthof(vars); i++)
-		appendStringInfo(&buf, "|%s=%s", vars[i], getenv(vars[i]) ? getenv(vars[i]) : "");
-	paths[0] = aws_credentials_file_path();
-	paths[1] = aws_config_file_path();
+	for (i = 0; i < (int) lengthof(fingerprint_vars); i++)
+		appendStringInfo(&buf, "|%s=%s", fingerprint_vars[i],
+						 getenv(fingerprint_vars[i]) ? getenv(fingerprint_vars[i]) : "");
+	for (i = 0; i < 2; i++)
+		if (exists[i])
+			appendStringInfo(&buf, "|%s@%ld.%09ld", paths[i], (long) mtime[i].tv_sec,
+							 (long) mtime[i].tv_nsec);
+	sigv4_sha256_hex((const unsigned char *) buf.data, buf.len, out);
+	explicit_bzero(buf.data, buf.len);
+	pfree(buf.data);
+}
+
+/*
+ * The fingerprint last computed and what it was computed from, so that a
+ * call recomputes it only when something could have changed: a setting
+ * (SET or a reload), or a file's modification time.  The environment is
+ * the postmaster's and nothing in a backend changes it, so it, and the file
+ * paths it decides, are read once.  Expiry is the cache's own check.
+ */
+typedef struct FingerprintMemo
+{
+	bool		valid;
+	bool		paths_read;
+	char	   *paths[2];		/* TopMemoryContext; NULL: no home directory */
+	char	   *settings[5];	/* the values it was computed with */
+	bool		exists[2];
+	struct timespec mtime[2];
+	char		fingerprint[65];
+} FingerprintMemo;
+
+static FingerprintMemo memo;
+
+static bool
+same_setting(const char *saved, const char *now)
+{
+	if (saved == NULL || now == NULL)
+		return saved == now;
+	return strcmp(saved, now) == 0;
+}
+
+static void
+current_fingerprint(char out[65])
+{
+	const char *settings[5];
+	bool		exists[2];
+	struct timespec mtime[2];
+	bool		same;
+	int			i;
+
+	if (!memo.paths_read)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		memo.paths[0] = aws_credentials_file_path();
+		memo.paths[1] = aws_config_file_path();
+		MemoryContextSwitchTo(old);
+		memo.paths_read = true;
+	}
+	settings[0] = claude_profile;
+	settings[1] = claude_role_arn;
+	settings[2] = claude_role_session_name;
+	settings[3] = claude_role_external_id;
+	settings[4] = claude_region;
+	same = memo.valid;
 	for (i = 0; i < 2; i++)
 	{
 		struct stat st;
 
-		if (paths[i] && stat(paths[i], &st) == 0)
-			appendStringInfo(&buf, "|%s@%ld.%09ld", paths[i], (long) st.st_mtim.tv_sec,
-							 (long) st.st_mtim.tv_nsec);
+		exists[i] = memo.paths[i] && stat(memo.paths[i], &st) == 0;
+		if (exists[i])
+			mtime[i] = st.st_mtim;
+		else
+			mtime[i].tv_sec = mtime[i].tv_nsec = 0;
+		if (exists[i] != memo.exists[i] || mtime[i].tv_sec != memo.mtime[i].tv_sec ||
+			mtime[i].tv_nsec != memo.mtime[i].tv_nsec)
+			same = false;
 	}
-	sigv4_sha256_hex((const unsigned char *) buf.data, buf.len, out);
-	explicit_bzero(buf.data, buf.len);
-	pfree(buf.data);
+	for (i = 0; i < (int) lengthof(settings) && same; i++)
+		if (!same_setting(memo.settings[i], settings[i]))
+			same = false;
+	if (same)
+	{
+		memcpy(out, memo.fingerprint, 65);
+		return;
+	}
+
+	/* invalid while being replaced: an out-of-memory error leaves no half memo */
+	memo.valid = false;
+	source_fingerprint(out, memo.paths, exists, mtime);
+	for (i = 0; i < (int) lengthof(settings); i++)
+	{
+		if (memo.settings[i])
+			pfree(memo.settings[i]);
+		memo.settings[i] = settings[i] ? MemoryContextStrdup(TopMemoryContext, settings[i]) : NULL;
+	}
+	for (i = 0; i < 2; i++)
+	{
+		memo.exists[i] = exists[i];
+		memo.mtime[i] = mtime[i];
+	}
+	memcpy(memo.fingerprint, out, 65);
+	memo.valid = true;
 }
 
 const ClaudeCredentials *
@@ -528,6 +625,6 @@ claude_credentials_get(void)
 {
 	char		fingerprint[65];
 
-	source_fingerprint(fingerprint);
+	current_fingerprint(fingerprint);
 	return claude_credential_cache_get(fingerprint, resolve_credentials);
 }

@@ -74,6 +74,20 @@ typedef struct Engine
 	bool		timer_armed;
 	TimestampTz timer_deadline;
 	MemoryContext scratch;		/* what an attempt's callbacks allocate; reset after each */
+
+	/*
+	 * The wait set outlives a pump: a sequential call reuses the connection
+	 * of the one before, and rebuilding the set for it cost an
+	 * epoll_create, three epoll_ctl and a close per call.  It is kept only
+	 * while it registers exactly the sockets watched now; a socket libcurl
+	 * opened since (sockets_opened) may have taken a closed one's number,
+	 * which epoll has forgotten, so it is built again.
+	 */
+	WaitEventSet *set;
+	int			set_first_socket;	/* position of registered[0] in the set */
+	int			nregistered;
+	WatchedSocket registered[MAX_WATCHED_SOCKETS];
+	bool		sockets_opened;
 } Engine;
 
 static Engine engines[MAX_DEPTH];
@@ -135,6 +149,16 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp, void *socke
 		e->watched_changed = true;
 	e->watched[i].what = what;
 	return 0;
+}
+
+/* libcurl opened a socket (CURLOPT_SOCKOPTFUNCTION): the wait set is stale. */
+static int
+sockopt_callback(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	Engine	   *e = (Engine *) clientp;
+
+	e->sockets_opened = true;
+	return CURL_SOCKOPT_OK;
 }
 
 /* libcurl's one timer: when it next wants curl_multi_socket_action(TIMEOUT). */
@@ -268,6 +292,8 @@ pump_start(Engine *e, PumpEntry *pe)
 	s->entry = (struct PumpEntry *) pe;
 	claude_http_transfer_begin(s->easy, &s->xfer, headers, req);
 	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+	curl_easy_setopt(s->easy, CURLOPT_SOCKOPTFUNCTION, sockopt_callback);
+	curl_easy_setopt(s->easy, CURLOPT_SOCKOPTDATA, e);
 	if (curl_multi_add_handle(e->multi, s->easy) != CURLM_OK)
 	{
 		slot_release(e, s, false);
@@ -296,29 +322,84 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 	slot_release(e, s, true);
 }
 
-/* A WaitEventSet for the latch, postmaster death and libcurl's sockets. */
-static WaitEventSet *
-build_wait_set(Engine *e)
+static uint32
+socket_events(int what)
 {
-	WaitEventSet *set = claude_create_wait_event_set(e->nwatched + 2);
+	uint32		events = 0;
+
+	if (what & CURL_POLL_IN)
+		events |= WL_SOCKET_READABLE;
+	if (what & CURL_POLL_OUT)
+		events |= WL_SOCKET_WRITEABLE;
+	return events;
+}
+
+/*
+ * The engine's WaitEventSet for the latch, postmaster death and libcurl's
+ * sockets: the kept one when it registers the same sockets (their events
+ * adjusted in place), else a new one, session-lifetime.
+ */
+static WaitEventSet *
+wait_set_get(Engine *e)
+{
+	MemoryContext old;
+	bool		same = e->set != NULL && !e->sockets_opened &&
+		e->nregistered == e->nwatched;
 	int			i;
 
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	/* a single-user backend has no postmaster to watch */
-	if (IsUnderPostmaster)
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < e->nwatched; i++)
+	for (i = 0; same && i < e->nwatched; i++)
+		if (e->registered[i].fd != e->watched[i].fd)
+			same = false;
+	if (same)
 	{
-		uint32		events = 0;
-
-		if (e->watched[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (e->watched[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(set, events, e->watched[i].fd, NULL, NULL);
+		for (i = 0; i < e->nwatched; i++)
+			if (e->registered[i].what != e->watched[i].what)
+			{
+				ModifyWaitEvent(e->set, e->set_first_socket + i,
+								socket_events(e->watched[i].what), NULL);
+				e->registered[i].what = e->watched[i].what;
+			}
+		e->watched_changed = false;
+		return e->set;
 	}
+
+	if (e->set != NULL)
+	{
+		WaitEventSet *set = e->set;
+
+		e->set = NULL;
+		FreeWaitEventSet(set);
+	}
+	e->nregistered = 0;
+	e->sockets_opened = false;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	e->set = claude_create_wait_event_set(e->nwatched + 2);
+	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		AddWaitEventToSet(e->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		/* a single-user backend has no postmaster to watch */
+		if (IsUnderPostmaster)
+			AddWaitEventToSet(e->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		e->set_first_socket = IsUnderPostmaster ? 2 : 1;
+		for (i = 0; i < e->nwatched; i++)
+		{
+			AddWaitEventToSet(e->set, socket_events(e->watched[i].what), e->watched[i].fd, NULL, NULL);
+			e->registered[i] = e->watched[i];
+			e->nregistered = i + 1;
+		}
+	}
+	PG_CATCH();
+	{
+		/* half built: not to be kept */
+		FreeWaitEventSet(e->set);
+		e->set = NULL;
+		e->nregistered = 0;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	e->watched_changed = false;
-	return set;
+	return e->set;
 }
 
 static long
@@ -335,7 +416,7 @@ void
 claude_http_pump(ClaudeHttpPump *pump)
 {
 	Engine	   *e = engine_get();
-	WaitEventSet *volatile set = NULL;
+	WaitEventSet *set = NULL;
 	PumpEntry  *volatile waiting = NULL;	/* not in flight: new or backing off */
 	volatile int active = 0;
 	bool		exhausted = false;	/* next() has no more */
@@ -534,12 +615,7 @@ claude_http_pump(ClaudeHttpPump *pump)
 				break;
 
 			if (e->watched_changed || set == NULL)
-			{
-				if (set != NULL)
-					FreeWaitEventSet(set);
-				set = NULL;
-				set = build_wait_set(e);
-			}
+				set = wait_set_get(e);
 
 			timeout_ms = 1000;	/* nothing pending: recheck soon anyway */
 			if (e->timer_armed)
@@ -599,13 +675,9 @@ claude_http_pump(ClaudeHttpPump *pump)
 			}
 			slot_release(e, s, true);
 		}
-		if (set != NULL)
-			FreeWaitEventSet(set);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (set != NULL)
-		FreeWaitEventSet(set);
 	pfree(events);
 }
 

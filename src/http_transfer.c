@@ -27,8 +27,10 @@ static const char *default_capath = NULL;
 static bool curl_ready = false;
 
 /*
- * Body writer: grows a malloc'd buffer, refusing bodies over the limit by
- * returning a short count, which makes libcurl abort the transfer.
+ * Body writer: grows a buffer in the transfer's memory context (never
+ * throwing: MCXT_ALLOC_NO_OOM, and the limit is far below MaxAllocSize),
+ * refusing bodies over the limit by returning a short count, which makes
+ * libcurl abort the transfer.  The buffer becomes the response's body.
  */
 static size_t
 write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -52,7 +54,7 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 		 * Not realloc: responses can carry credentials (STS, IMDS), and
 		 * realloc would leave copies behind.  Copy, wipe, free.
 		 */
-		grown = malloc(newcap);
+		grown = MemoryContextAllocExtended(xs->cxt, newcap, MCXT_ALLOC_NO_OOM);
 		if (grown == NULL)
 		{
 			xs->out_of_memory = true;
@@ -62,7 +64,7 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 		{
 			memcpy(grown, xs->data, xs->len);
 			explicit_bzero(xs->data, xs->cap);
-			free(xs->data);
+			pfree(xs->data);
 		}
 		xs->data = grown;
 		xs->cap = newcap;
@@ -185,6 +187,7 @@ claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *h
 	bool		pipewait;
 
 	memset(xs, 0, sizeof(*xs));
+	xs->cxt = CurrentMemoryContext;
 	xs->capture = req->capture_headers;
 
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
@@ -295,13 +298,15 @@ claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs, CURLcode code,
 }
 
 void
-claude_http_transfer_body(const ClaudeHttpTransfer *xs, ClaudeHttpResponse *resp)
+claude_http_transfer_body(ClaudeHttpTransfer *xs, ClaudeHttpResponse *resp)
 {
-	resp->body = palloc(xs->len + 1);
-	if (xs->len > 0)
-		memcpy(resp->body, xs->data, xs->len);
-	resp->body[xs->len] = '\0';
+	if (xs->data == NULL)
+		resp->body = MemoryContextAllocZero(xs->cxt, 1);
+	else
+		resp->body = xs->data;	/* handed over, not copied */
 	resp->body_len = xs->len;
+	xs->data = NULL;
+	xs->len = xs->cap = 0;
 }
 
 /* Bodies and header values are wiped, not just freed: they may carry secrets. */
@@ -313,7 +318,7 @@ claude_http_transfer_release(ClaudeHttpTransfer *xs, struct curl_slist *headers)
 	if (xs->data)
 	{
 		explicit_bzero(xs->data, xs->cap);
-		free(xs->data);
+		pfree(xs->data);
 	}
 	memset(xs, 0, sizeof(*xs));
 }

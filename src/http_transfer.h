@@ -15,11 +15,12 @@
 #include "http.h"
 
 /*
- * What one transfer produced.  Filled from libcurl callbacks, so it is
- * malloc-owned and the callbacks only record failure.
+ * What one transfer produced.  Filled from libcurl callbacks, which never
+ * throw: the body grows with MCXT_ALLOC_NO_OOM and they only record failure.
  */
 typedef struct ClaudeHttpTransfer
 {
+	MemoryContext cxt;			/* where the body is grown: the pump's */
 	char	   *data;
 	size_t		len;
 	size_t		cap;
@@ -49,13 +50,13 @@ extern void claude_http_transfer_begin(CURL *easy, ClaudeHttpTransfer *xs,
 /*
  * Fill resp from a finished transfer: status, curl outcome, timing,
  * captured headers (the read_response fields cleared).  Returns the
- * connections it opened.  The body is copied by claude_http_transfer_body.
+ * connections it opened.  The body is handed over by claude_http_transfer_body.
  */
 extern long claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs,
 										 CURLcode code, ClaudeHttpResponse *resp);
 
-/* Copy the transfer's body into resp, palloc'd and NUL-terminated. */
-extern void claude_http_transfer_body(const ClaudeHttpTransfer *xs, ClaudeHttpResponse *resp);
+/* Hand the transfer's body (palloc'd, NUL-terminated) over to resp. */
+extern void claude_http_transfer_body(ClaudeHttpTransfer *xs, ClaudeHttpResponse *resp);
 
 /* Wipe and free what a transfer holds, and its header list. */
 extern void claude_http_transfer_release(ClaudeHttpTransfer *xs, struct curl_slist *headers);

@@ -55,8 +55,9 @@
 
 /*
  * 17 gives a WaitEventSet to a resource owner instead of a memory context.
- * The transport frees its sets itself on every path, error included, so it
- * asks for none (storage/waiteventset.h in 18, storage/latch.h before).
+ * The transport keeps its sets for the session (created in
+ * TopMemoryContext before 17), so it asks for none
+ * (storage/waiteventset.h in 18, storage/latch.h before).
  */
 #if PG_VERSION_NUM >= 170000
 #define claude_create_wait_event_set(nevents) CreateWaitEventSet(NULL, (nevents))

@@ -69,12 +69,23 @@ valid_amz_date(const char *s)
 static int
 format_amz_date(time_t t, char out[17])
 {
+	/* calls in the same second share the text: strftime is not free */
+	static time_t last_t = (time_t) -1;
+	static char last[17];
 	struct tm	tm;
 
-	if (gmtime_r(&t, &tm) == NULL)
-		return -1;
-	if (strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
-		return -1;
+	if (t != last_t)
+	{
+		if (gmtime_r(&t, &tm) == NULL)
+			return -1;
+		if (strftime(last, sizeof(last), "%Y%m%dT%H%M%SZ", &tm) != 16)
+		{
+			last_t = (time_t) -1;
+			return -1;
+		}
+		last_t = t;
+	}
+	memcpy(out, last, sizeof(last));
 	return 0;
 }
 

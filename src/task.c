@@ -284,16 +284,24 @@ claude_task_body(const ClaudeTask *t, const char *input, const char *why)
 void
 claude_task_answer(const ClaudeTask *t, const char *json, ClaudeTaskAnswer *answer)
 {
+	claude_task_answer_parsed(t, json, NULL, answer);
+}
+
+void
+claude_task_answer_parsed(const ClaudeTask *t, const char *json, cJSON *parsed,
+						  ClaudeTaskAnswer *answer)
+{
 	ClaudeUsage usage;
 	cJSON	   *input;
 
 	memset(answer, 0, sizeof(*answer));
 	if (t->schema_text == NULL)
 	{
-		answer->result = claude_anthropic_read_text(json, &usage, &answer->stop_reason, &answer->problem);
+		answer->result = claude_anthropic_read_text_parsed(json, parsed, &usage, &answer->stop_reason,
+															&answer->problem);
 		return;
 	}
-	if (!claude_anthropic_read_tool_input(json, t->tool_name, &usage, &answer->stop_reason, &input,
+	if (!claude_anthropic_read_tool_input_parsed(json, parsed, t->tool_name, &usage, &answer->stop_reason, &input,
 										  &answer->problem))
 		return;
 	if (input == NULL)

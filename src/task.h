@@ -136,6 +136,9 @@ typedef struct ClaudeTaskAnswer
 } ClaudeTaskAnswer;
 
 extern void claude_task_answer(const ClaudeTask *t, const char *json, ClaudeTaskAnswer *answer);
+/* The same, taking over parsed (json already parsed) when not NULL. */
+extern void claude_task_answer_parsed(const ClaudeTask *t, const char *json, struct cJSON *parsed,
+									  ClaudeTaskAnswer *answer);
 
 /*
  * Interpret an answer: *result (text form) on success; *why when a tool

@@ -73,7 +73,7 @@ interpret(TaskRun *run, TaskItem *it, const char *json)
 {
 	ClaudeTaskAnswer answer;
 
-	claude_task_answer(run->task, json, &answer);
+	claude_task_answer_parsed(run->task, json, claude_bedrock_take_answer(&it->call, json), &answer);
 	it->stop_reason = answer.stop_reason;
 	if (answer.problem.sqlerrcode != 0)
 	{
