@@ -327,12 +327,12 @@ claude_anthropic_read_tool_input_parsed(const char *json, cJSON *parsed, const c
 		}
 		if (text.len > 0)
 		{
-			cJSON	   *parsed = cJSON_Parse(text.data);
+			cJSON	   *object = cJSON_Parse(text.data);
 
-			if (cJSON_IsObject(parsed))
-				*input = parsed;
-			else if (parsed)
-				cJSON_Delete(parsed);
+			if (cJSON_IsObject(object))
+				*input = object;
+			else if (object)
+				cJSON_Delete(object);
 		}
 	}
 	cJSON_Delete(root);
