@@ -84,7 +84,7 @@ claude_s3_list_sql(PG_FUNCTION_ARGS)
 	require_superuser("claude.s3_list");
 	parse_arg(fcinfo, &uri);
 	keys = claude_s3_list(&uri);
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	foreach(lc, keys)
 	{
 		Datum		value = CStringGetTextDatum((char *) lfirst(lc));
