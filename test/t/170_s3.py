@@ -126,7 +126,9 @@ try:
     # residency: judged before anything is written
     puts = ops("PutObject")
     rc, _, err = verbose("SELECT claude.s3_put('s3://us-batch/in/part-1.jsonl', '\\x7b7d')")
-    t.ok(rc != 0 and "42R01" in err and "us-east-1" in err and "nothing was written" in err,
+    t.ok(rc != 0 and "42R01" in err and "nothing was written" in err
+         and 'bucket "us-batch" stores data in the United States, outside claude.residency "au"' in err
+         and "bucket's region us-east-1 is in the United States, not in Australia" in err,
          "a bucket in us-east-1 is refused under claude.residency 'au' (42R01)", err)
     t.ok(ops("PutObject") == puts and bucket("us-batch")["objects"] == 0,
          "with zero PutObject requests and nothing in the bucket", s3_stats())
@@ -172,7 +174,7 @@ try:
                 "SELECT * FROM claude.s3_list('s3://syd-batch/')",
                 "SELECT claude.s3_bucket_region('s3://syd-batch')",
                 # the library loaded first, or SET only makes a placeholder
-                "SELECT claude.model_family('x'); "
+                "SELECT claude.dropped_records(); "
                 f"SET claude.s3_endpoint = {lit(emu.http_url)}"):
         rc, _, err = verbose(sql, user="alice")
         if rc == 0 or "42501" not in err:
