@@ -635,6 +635,31 @@ COMMENT ON FUNCTION @extschema@.claude_models_refresh() IS
 'Replace claude.region''s aws rows of claude.models with what the Bedrock control plane lists (models, system and application profiles): the counts listed, added, changed and removed; a failure is a WARNING, its error, and the old rows kept';
 REVOKE ALL ON FUNCTION @extschema@.claude_models_refresh() FROM PUBLIC;
 
+-- S3 through the one transport and signer (src/s3.c), the groundwork of
+-- batch mode: superuser only, since they sign with the server's credentials.
+CREATE FUNCTION claude.s3_put(uri text, body bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'claude_s3_put_sql'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION claude.s3_put(text, bytea) IS
+'PutObject of body at an s3://bucket/key URI, after claude.residency has judged the bucket''s region: the ETag (superuser)';
+CREATE FUNCTION claude.s3_get(uri text) RETURNS bytea
+AS 'MODULE_PATHNAME', 'claude_s3_get_sql'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION claude.s3_get(text) IS
+'GetObject of an s3://bucket/key URI: the object''s bytes (superuser)';
+CREATE FUNCTION claude.s3_list(uri text) RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'claude_s3_list_sql'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION claude.s3_list(text) IS
+'ListObjectsV2 of an s3://bucket/prefix URI, every page: the keys (superuser)';
+CREATE FUNCTION claude.s3_bucket_region(uri text) RETURNS text
+AS 'MODULE_PATHNAME', 'claude_s3_bucket_region_sql'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION claude.s3_bucket_region(text) IS
+'HeadBucket of an s3://bucket URI: the bucket''s region (x-amz-bucket-region) (superuser)';
+REVOKE ALL ON FUNCTION claude.s3_put(text, bytea), claude.s3_get(text), claude.s3_list(text),
+    claude.s3_bucket_region(text) FROM PUBLIC;
+
 -- claude.stats: latency percentiles rounded to 0.1 ms, 1-hour cache writes at their price; types and
 -- column names unchanged, so CREATE OR REPLACE keeps grants and dependents.
 CREATE OR REPLACE VIEW claude.stats WITH (security_invoker = true) AS

@@ -84,6 +84,7 @@ static const struct config_enum_entry prompt_cache_ttl_options[] = {
 
 int			claude_prompt_cache_ttl = CLAUDE_PROMPT_CACHE_5M;
 char	   *claude_control_endpoint = NULL;
+char	   *claude_s3_endpoint = NULL;
 int			claude_models_refresh_interval_s = 86400;
 
 static const struct config_enum_entry on_error_options[] = {
@@ -416,6 +417,14 @@ claude_guc_init(void)
 							   gettext_noop("Sets an override URL for the Bedrock control plane (model and profile listings)."),
 							   gettext_noop("Empty means https://bedrock.<claude.region>.amazonaws.com."),
 							   &claude_control_endpoint,
+							   "",
+							   PGC_SUSET, 0,
+							   check_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("claude.s3_endpoint",
+							   gettext_noop("Sets an override URL for Amazon S3 (a VPC endpoint, or tests); requests to it are path-style."),
+							   gettext_noop("Empty means https://BUCKET.s3.<the bucket's region>.amazonaws.com."),
+							   &claude_s3_endpoint,
 							   "",
 							   PGC_SUSET, 0,
 							   check_endpoint, NULL, NULL);

@@ -57,6 +57,7 @@ typedef enum ClaudePromptCacheTtl
 
 extern int	claude_prompt_cache_ttl;
 extern char *claude_control_endpoint;
+extern char *claude_s3_endpoint;
 extern int	claude_models_refresh_interval_s;
 extern int	claude_max_concurrency;
 extern int	claude_worker_concurrency;

@@ -35,7 +35,7 @@ typedef struct curl_slist *(*ClaudeHttpPrepareFn) (void *arg, int attempt,
 
 typedef struct ClaudeHttpRequest
 {
-	const char *method;			/* "POST", "GET" or "PUT" */
+	const char *method;			/* "POST", "GET", "PUT" or "HEAD" */
 	const char *url;
 	const char *body;			/* may be NULL for GET */
 	size_t		body_len;

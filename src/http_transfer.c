@@ -241,6 +241,12 @@ claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *h
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 	}
+	else if (strcmp(req->method, "HEAD") == 0)
+	{
+		/* S3 HeadBucket; HTTPGET and POST above clear NOBODY again */
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	}
 	else
 	{
 		curl_easy_setopt(h, CURLOPT_POST, 1L);

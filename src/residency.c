@@ -563,6 +563,29 @@ claude_residency_judge(const char *residency, const char *region,
 		snprintf(v->reason, sizeof(v->reason), "processed in %s", v->processed_in);
 }
 
+/*
+ * Judge where data is stored (an S3 bucket's region, s3.c) under residency:
+ * the same rules as claude.region's, with "what" naming the place.
+ */
+void
+claude_residency_judge_region(const char *residency, const char *region,
+							  const char *configured_region, const char *what,
+							  ClaudeResidencyVerdict *v)
+{
+	bool		is_none = strcmp(residency, "none") == 0;
+	const Geography *geo = is_none ? &everywhere : find_geography(residency);
+	const Geography *g = geography_of_region(region);
+
+	memset(v, 0, sizeof(*v));
+	v->allowed = true;
+	snprintf(v->processed_in, sizeof(v->processed_in), "%s", region);
+	strlcpy(v->geography, g ? g->name : region, sizeof(v->geography));
+	if (!is_none)
+		(void) judge_region(residency, geo, region, configured_region, what, v);
+	if (v->allowed)
+		snprintf(v->reason, sizeof(v->reason), "stored in %s", v->processed_in);
+}
+
 const char *
 claude_residency_place(const ClaudeResidencyVerdict *v, const char *model)
 {

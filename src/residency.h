@@ -49,6 +49,14 @@ extern void claude_residency_judge(const char *residency, const char *region,
 								   ClaudeResidencyVerdict *v);
 
 /*
+ * Judge a place data is stored in (an S3 bucket's region) under residency,
+ * by the rules claude.region is judged by; what names it in the reason.
+ */
+extern void claude_residency_judge_region(const char *residency, const char *region,
+										  const char *configured_region, const char *what,
+										  ClaudeResidencyVerdict *v);
+
+/*
  * Where a refused request would have been processed, in words ("the
  * United States", "region us-east-1"), for the error message.  The
  * policy only judges: its caller (bedrock.c) records and raises a refusal.

@@ -77,6 +77,7 @@ import emu_claude as claude                                # noqa: E402
 import emu_control_plane as control_plane                  # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
 import emu_identity as identity                            # noqa: E402
+import emu_s3 as s3                                        # noqa: E402
 import emu_sigv4 as sigv4                                  # noqa: E402
 from emu_credentials import (CredentialStore, DEFAULT_API_KEYS,       # noqa: E402
                              DEFAULT_CREDENTIALS, parse_credential_spec)
@@ -101,7 +102,8 @@ _HOST_REGION_RE = re.compile(r"bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.ama
 CONTROL_OPERATIONS = ("ListFoundationModels", "GetFoundationModel", "ListInferenceProfiles",
                       "GetInferenceProfile")
 # A fault's "operations" may name operations, or one of these groups.
-OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()), "control": CONTROL_OPERATIONS}
+OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()), "control": CONTROL_OPERATIONS,
+                    "s3": s3.OPERATIONS}
 
 # Default error code and message per HTTP status for the "error" fault.
 STATUS_ERRORS = {
@@ -176,10 +178,11 @@ class Fault:
         if operations is not None:
             if isinstance(operations, str):
                 operations = [operations]
-            known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(OPERATION_GROUPS)
+            known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(s3.OPERATIONS) \
+                | set(OPERATION_GROUPS)
             if not isinstance(operations, list) or not operations \
                     or any(op not in known for op in operations):
-                raise ValueError("operations must list operation names or 'runtime'/'control'")
+                raise ValueError("operations must list operation names or 'runtime'/'control'/'s3'")
             operations = tuple(sorted({name for op in operations
                                        for name in OPERATION_GROUPS.get(op, (op,))}))
         return cls(kind, count, spec.get("status"), spec.get("error_type"),
@@ -247,6 +250,7 @@ class EmulatorState:
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
         self.prompt_cache = emu_cache.PromptCache()
+        self.s3 = s3.S3Store()                  # buckets and objects (emu_s3)
         self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
@@ -265,6 +269,7 @@ class EmulatorState:
         self.cache_writes = 0
         self.cache_reads = 0
         self.prompt_cache.clear()
+        self.s3.reset()
         self.last_request = None
         self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
@@ -482,6 +487,7 @@ class EmulatorState:
                 "tokens_throttled": self.tokens_throttled,
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
+                "s3": self.s3.stats(),
             })
 
     def recent_requests(self, n):
@@ -623,6 +629,10 @@ class BedrockHandler(BaseHTTPRequestHandler):
             return
         if raw_path.startswith("/_emulator/"):
             ControlApi(self, raw_path, raw_query, body).handle()
+            return
+        if s3.is_s3_request(self.headers):
+            s3.S3Request(self, self.state.s3, raw_path, raw_query, body, self.state.next_fault,
+                         self.state.credentials).handle()
             return
         credential_endpoint = identity.route(raw_path)
         if credential_endpoint is not None:
@@ -1090,6 +1100,14 @@ class ControlApi:
     def delete_faults(self):
         self.state.clear_faults()
         return {"ok": True}
+
+    def post_s3_buckets(self):
+        spec = self.json()
+        bucket = self.state.s3.create_bucket(spec["name"], spec.get("region"))
+        return {"ok": True, "name": bucket.name, "region": bucket.region}
+
+    def get_s3_buckets(self):
+        return self.state.s3.describe()
 
     def post_config(self):
         return {"ok": True, "config": self.state.update_config(self.json())}

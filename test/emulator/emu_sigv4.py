@@ -138,8 +138,13 @@ def normalize_path(path):
     return result
 
 
-def canonical_uri(raw_path, normalize=True):
-    """The raw path as received, normalised, then URI-encoded (again)."""
+def canonical_uri(raw_path, normalize=True, s3=False):
+    """The raw path as received, normalised, then URI-encoded (again).
+
+    S3 is the exception: its path is neither normalised nor encoded twice;
+    the received path is decoded once and encoded once."""
+    if s3:
+        return uri_encode(unquote_to_bytes(raw_path or "/"), keep_slash=True)
     path = normalize_path(raw_path) if normalize else (raw_path or "/")
     return uri_encode(path, keep_slash=True)
 
@@ -178,10 +183,10 @@ def canonical_headers(header_pairs, signed_headers):
 
 
 def build_canonical_request(method, raw_path, raw_query, header_pairs,
-                            signed_headers, payload_hash, normalize=True):
+                            signed_headers, payload_hash, normalize=True, s3=False):
     return "\n".join([
         method.upper(),
-        canonical_uri(raw_path, normalize),
+        canonical_uri(raw_path, normalize, s3),
         canonical_query(raw_query),
         canonical_headers(header_pairs, signed_headers),
         ";".join(signed_headers),
@@ -297,7 +302,7 @@ def payload_hash_for(header_map, signed_headers, body):
 
 
 def verify(method, raw_path, raw_query, header_pairs, body, lookup, now,
-           service=None, valid_regions=None, normalize=True):
+           service=None, valid_regions=None, normalize=True, s3=False):
     """Verify a header-signed request; return :class:`Verified` or raise AuthError.
 
     ``lookup(access_key_id)`` returns a :class:`Credential` or None.
@@ -338,7 +343,7 @@ def verify(method, raw_path, raw_query, header_pairs, body, lookup, now,
 
     canonical = build_canonical_request(
         method, raw_path, raw_query, header_pairs, auth.signed_headers,
-        payload_hash_for(header_map, auth.signed_headers, body), normalize)
+        payload_hash_for(header_map, auth.signed_headers, body), normalize, s3)
     scope = "/".join([auth.date, auth.region, auth.service, TERMINATOR])
     to_sign = build_string_to_sign(amz_date, scope, canonical)
     expected = compute_signature(credential.secret_access_key, auth.date, auth.region,

@@ -146,6 +146,15 @@ def sigv4_double_encoding():
     assert uri == "/model/anthropic.claude-3-5-sonnet-20241022-v2%253A0/invoke", uri
 
 
+def sigv4_s3_single_encoding():
+    # S3: not normalised, encoded once (what the client sent, decoded once)
+    uri = sigv4.canonical_uri("/bkt/a%20b//c/./d%2Be~f%E6%97%A5", normalize=False, s3=True)
+    assert uri == "/bkt/a%20b//c/./d%2Be~f%E6%97%A5", uri
+    # a client that left '~' or ':' unencoded is canonicalised the same way
+    uri = sigv4.canonical_uri("/bkt/x~y:z", normalize=False, s3=True)
+    assert uri == "/bkt/x~y%3Az", uri
+
+
 # --------------------------------------------------------------------------
 # Event stream vectors
 # --------------------------------------------------------------------------
@@ -917,6 +926,7 @@ def main():
     run("sigv4 tampered request refused", sigv4_tamper_is_refused)
     run("sigv4 5-minute clock window", sigv4_clock_window)
     run("sigv4 canonical URI double encoding", sigv4_double_encoding)
+    run("sigv4 canonical URI single encoding for S3", sigv4_s3_single_encoding)
     for name in sorted(os.listdir(os.path.join(SHARED, "eventstream-testdata", "encoded",
                                                "positive"))):
         run("eventstream positive %s" % name, eventstream_positive, name)

@@ -30,6 +30,7 @@ t = Reporter("arguments")
 work = tempfile.mkdtemp(prefix="pg_claude_t110_")
 emu = Emulator(work, tls=False)
 pg = Cluster("t110", free_port(), conf=f"""claude.endpoint = '{emu.http_url}'
+claude.s3_endpoint = '{emu.http_url}'
 shared_preload_libraries = 'pg_claude'
 claude.database_name = 'postgres'
 claude.timeout = '5s'
@@ -53,6 +54,7 @@ VALID_BY_NAME = {
     "body": """'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}'""",
     "source": "'args_src'", "output": "'label'", "task": "'complete'", "options": "'{}'",
     "timeout": "'100 ms'", "since": "now() - interval '1 day'",
+    "uri": "'s3://args-bucket/args/key'",     # the emulator's S3 (made below)
 }
 VALID_BY_TYPE = {
     "text": "'hello'", "integer": "10", "bigint": "1", "double precision": "0.5", "jsonb": "'{}'",
@@ -257,6 +259,8 @@ try:
     ]
     for stmt in readme:
         q(stmt)
+    emu.control("s3-buckets", {"name": "args-bucket", "region": "ap-southeast-2"})
+    q("SELECT claude.s3_put('s3://args-bucket/args/key', 'x')")
     q("CREATE TABLE args_src (id int PRIMARY KEY, body text, label text);"
       "INSERT INTO args_src VALUES (1, 'first row', NULL), (2, 'second row', NULL);"
       "CREATE TABLE args_nopk (body text, label text); CREATE VIEW args_view AS SELECT * FROM args_src;"

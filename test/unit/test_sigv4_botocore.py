@@ -86,7 +86,7 @@ class CanonicalRequestLog(logging.Handler):
             self.canonical.append(record.args[0])
 
 
-def botocore_request(service, region, operation, token=None, **params):
+def botocore_request(service, region, operation, token=None, s3_config=None, **params):
     """Let botocore build and sign one request; return what it would send."""
     import botocore.session
     from botocore.config import Config
@@ -96,7 +96,9 @@ def botocore_request(service, region, operation, token=None, **params):
         service, region_name=region,
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
         aws_session_token=token,
-        config=Config(retries={"total_max_attempts": 1}))
+        # S3: no aws-chunked trailing checksum (src/s3.c sends a plain body)
+        config=Config(retries={"total_max_attempts": 1}, s3=s3_config,
+                      **({"request_checksum_calculation": "when_required"} if s3_config else {})))
     captured = {}
 
     def before_send(request, **_):
@@ -127,6 +129,9 @@ def botocore_request(service, region, operation, token=None, **params):
     for name, value in request.headers.items():
         headers[name] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
     body = request.body or b""
+    if hasattr(body, "read"):          # S3 PutObject: a file-like body
+        body.seek(0)
+        body = body.read()
     if isinstance(body, str):
         body = body.encode("utf-8")
     return {
@@ -290,6 +295,32 @@ def main():
     cap = botocore_request("s3", "us-east-1", "get_object", Bucket="examplebucket",
                            Key="photos/a b//c:d~e+f.txt")
     compare("s3-get-object-single-encoding", cap, "s3", "us-east-1", s3=True)
+
+    # 9-14. S3 as src/s3.c sends it (botocore.auth.S3SigV4Auth is the
+    # authority): payload signed, keys that need encoding, path-style and
+    # virtual-hosted, ListObjectsV2 with a continuation token, HeadBucket
+    signed = {"payload_signing_enabled": True}
+    for name, key in (("space", "batch/in put/part 1.jsonl"), ("plus", "a+b/c+d.jsonl"),
+                      ("tilde-slash", "~x/y~/z//w"), ("unicode", "r\u00e9sum\u00e9/\u65e5\u672c.jsonl")):
+        cap = botocore_request("s3", "ap-southeast-2", "put_object", s3_config=dict(signed),
+                               Bucket="pgclaude-batch", Key=key, Body=b'{"recordId":"1"}\n')
+        wire = urllib.parse.urlsplit(cap["url"]).path
+        want = "/" + urllib.parse.quote(key.encode("utf-8"), safe="/~")
+        if wire != want:
+            report("s3-put-object-" + name, False, f"unexpected wire path {wire}")
+        else:
+            compare("s3-put-object-" + name, cap, "s3", "ap-southeast-2", s3=True,
+                    canonical_uri=want)
+    cap = botocore_request("s3", "ap-southeast-2", "put_object", token=SESSION_TOKEN,
+                           s3_config=dict(signed, addressing_style="path"),
+                           Bucket="pgclaude.batch.dotted", Key="in/a b+c.jsonl", Body=b"x")
+    compare("s3-put-object-path-style-session-token", cap, "s3", "ap-southeast-2",
+            token=SESSION_TOKEN, s3=True)
+    cap = botocore_request("s3", "ap-southeast-2", "list_objects_v2", Bucket="pgclaude-batch",
+                           Prefix="batch/job 7/out+x/", ContinuationToken="1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+    compare("s3-list-objects-v2-continuation", cap, "s3", "ap-southeast-2", s3=True)
+    cap = botocore_request("s3", "us-east-1", "head_bucket", Bucket="pgclaude-batch")
+    compare("s3-head-bucket", cap, "s3", "us-east-1", s3=True)
 
     passed = sum(1 for r in results if r)
     failed = len(results) - passed
