@@ -188,6 +188,9 @@ table_lookup(Oid relid, const char *key)
 	AttrNumber	created_att;
 	char	   *result = NULL;
 
+	/* the scan reads as of the statement's snapshot; with none, a miss */
+	if (!ActiveSnapshotSet())
+		return NULL;
 	heap = table_open(relid, NoLock);	/* locked by the caller */
 	indexid = claude_primary_key_index(heap);
 	response_att = get_attnum(relid, "response");

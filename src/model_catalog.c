@@ -57,9 +57,12 @@ static CachedInfo *cache = NULL;
 static MemoryContext learnt_cxt = NULL; /* for the backend's life */
 static Learnt *learnt = NULL;
 
+static uint64 forgotten = 0;	/* times forget() ran: a lookup it overlapped is not kept */
+
 static void
 forget(void)
 {
+	forgotten++;
 	if (cache_cxt)
 		MemoryContextReset(cache_cxt);
 	cache = NULL;
@@ -250,6 +253,8 @@ claude_model_info(const char *model)
 {
 	CachedInfo *c;
 	MemoryContext old;
+	MemoryContext entry_cxt;
+	uint64		seen;
 	Learnt	   *l;
 
 	ensure_contexts();
@@ -257,7 +262,16 @@ claude_model_info(const char *model)
 		if (strcmp(c->info.model, model) == 0)
 			return &c->info;
 
-	old = MemoryContextSwitchTo(cache_cxt);
+	/*
+	 * The entry is built in a context of its own under the caller's, not in
+	 * cache_cxt: the lookup takes locks, a lock accepts invalidations, and
+	 * an invalidation resets cache_cxt (forget), which would free the entry
+	 * half built.  An error frees it with the caller's memory; only a whole
+	 * entry is handed to cache_cxt.
+	 */
+	seen = forgotten;
+	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude model entry", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(entry_cxt);
 	c = palloc0(sizeof(CachedInfo));
 	c->info.model = pstrdup(model);
 	c->info.resolved_by = "unknown";
@@ -269,8 +283,13 @@ claude_model_info(const char *model)
 		if (strcmp(l->base_model, learnt_key(&c->info)) == 0)
 			claude_model_traits_apply(&c->info.traits, l->trait);
 	MemoryContextSwitchTo(old);
-	/* outside a transaction nothing was read: not worth keeping */
-	if (IsTransactionState())
+	MemoryContextSetParent(entry_cxt, cache_cxt);
+	/*
+	 * Kept for the next caller only when read in a transaction and no
+	 * invalidation came in meanwhile (what was read may be stale); either
+	 * way it lives until the next forget.
+	 */
+	if (IsTransactionState() && seen == forgotten)
 	{
 		c->next = cache;
 		cache = c;

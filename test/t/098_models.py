@@ -125,6 +125,25 @@ try:
                   user="reader") == "t", "any role reads model_info")
     rc, _, err = pg.psql("UPDATE claude.models SET temperature = true", user="reader")
     t.ok(rc != 0 and "permission denied" in err, "a plain role cannot edit the catalogue", err)
+
+    # An invalidation that arrives while a backend looks a model up (its
+    # lookup waits for a lock, another session changes claude.models and
+    # commits) empties the backend's catalogue cache mid-lookup: the entry
+    # being built must survive it (it was freed half built: signal 11).
+    holder = subprocess.Popen(pg.psql_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN; LOCK pg_extension IN ACCESS EXCLUSIVE MODE;"
+                       "UPDATE claude.models SET model_id = model_id WHERE false;"
+                       "SELECT pg_sleep(2); COMMIT;\n")
+    holder.stdin.close()
+    import time
+    time.sleep(0.7)
+    rc, out, err = pg.psql("SELECT allowed, geography FROM claude_residency_check('😀 ünïcødé')")
+    holder.wait(30)
+    log = pg.read_log()
+    t.ok(rc == 0 and out == "f|unknown" and "terminated by signal" not in log,
+         "a model looked up while claude.models changes under it: answered, no backend crash",
+         (rc, out, err, [l for l in log.splitlines() if "signal" in l][:3]))
 finally:
     pg.destroy()
 
