@@ -131,3 +131,18 @@ aws_sign(const AwsSignRequest *req, const ClaudeCredentials *creds)
 	pfree(amz_date);
 	return list;
 }
+
+char *
+claude_uri_encode(const char *value, bool keep_slash)
+{
+	char	   *enc = sigv4_uri_encode(value, strlen(value), keep_slash);
+	char	   *out;
+
+	if (enc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	out = pstrdup(enc);
+	free(enc);
+	return out;
+}

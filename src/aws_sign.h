@@ -56,4 +56,11 @@ extern struct curl_slist *aws_request_headers(const AwsSignRequest *req);
  */
 extern struct curl_slist *aws_sign(const AwsSignRequest *req, const ClaudeCredentials *creds);
 
+/*
+ * value percent-encoded as SigV4 canonicalises it (RFC 3986 unreserved kept;
+ * '/' kept when keep_slash), palloc'd: for a path segment, a query or a form
+ * value, so what is sent is what is signed.
+ */
+extern char *claude_uri_encode(const char *value, bool keep_slash);
+
 #endif							/* PG_CLAUDE_AWS_SIGN_H */

@@ -34,7 +34,6 @@
 #include "pg_compat.h"
 #include "problem.h"
 #include "residency.h"
-#include "sigv4.h"
 
 /*
  * AWS error codes (x-amzn-ErrorType) and the SQLSTATE each becomes.  The
@@ -460,13 +459,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	}
 
 	/* The model id is one path label: ':' and '/' are percent-encoded. */
-	encoded = sigv4_uri_encode(model, strlen(model), false);
-	if (encoded == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+	encoded = claude_uri_encode(model, false);
 	path = psprintf("%s/model/%s/%s", ep.path_prefix, encoded, suffix);
-	free(encoded);
 
 	ctx->method = "POST";
 	ctx->path = path;

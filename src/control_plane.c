@@ -21,29 +21,13 @@
 
 #include "bedrock.h"
 #include "control_plane.h"
-#include "sigv4.h"
+#include "aws_sign.h"
 
 /* ListInferenceProfiles' maxResults: the most the API allows per page */
 #define PROFILES_PER_PAGE 1000
 
 /* A listing that keeps handing out tokens is broken, not long. */
 #define MAX_PAGES 1000
-
-/* value percent-encoded for a query string or one path segment */
-static char *
-uri_encode(const char *value)
-{
-	char	   *enc = sigv4_uri_encode(value, strlen(value), false);
-	char	   *out;
-
-	if (enc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	out = pstrdup(enc);
-	free(enc);
-	return out;
-}
 
 /* The JSON object a GET answers, or NULL with *problem set. */
 static cJSON *
@@ -114,7 +98,7 @@ claude_control_inference_profiles(const char *type, ClaudeProblem *problem)
 		while ((item = cJSON_DetachItemFromArray(page, 0)) != NULL)
 			cJSON_AddItemToArray(all, item);
 		next = cJSON_GetObjectItemCaseSensitive(root, "nextToken");
-		token = cJSON_IsString(next) && next->valuestring[0] ? uri_encode(next->valuestring) : NULL;
+		token = cJSON_IsString(next) && next->valuestring[0] ? claude_uri_encode(next->valuestring, false) : NULL;
 		if (token && ++pages >= MAX_PAGES)
 		{
 			claude_problem(problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
@@ -130,6 +114,6 @@ cJSON *
 claude_control_inference_profile(const char *id, ClaudeProblem *problem)
 {
 	/* an ARN is one path segment: its ':' and '/' are percent-encoded */
-	return get_object("GetInferenceProfile", psprintf("/inference-profiles/%s", uri_encode(id)),
+	return get_object("GetInferenceProfile", psprintf("/inference-profiles/%s", claude_uri_encode(id, false)),
 					  NULL, problem);
 }

@@ -219,18 +219,18 @@ claude_job_populate(Job *job)
 	char	   *missing = claude_job_missing_sql(job);
 	bool		have_digest = job->definition_sha256 != NULL;
 	/* the rows to do, queued; their count and input bytes make the job's estimate */
-	char	   *insert = psprintf("WITH todo AS (SELECT u.p, u.h, u.b "
+	char	   *insert = psprintf("WITH to_send AS (SELECT u.p, u.h, u.b "
 								  "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), "
 								  "pg_catalog.unnest($8)) AS u(p, h, m, b) "
 								  "LEFT JOIN claude.enrich_hashes e "
 								  "ON e.source OPERATOR(pg_catalog.=) $5 AND e.output OPERATOR(pg_catalog.=) $6 "
 								  "AND e.pk OPERATOR(pg_catalog.=) u.p WHERE %s), "
 								  "queued AS (INSERT INTO claude.job_items (job_id, pk, input_sha256, role_name) "
-								  "SELECT $1, todo.p, todo.h, $9 FROM todo ON CONFLICT DO NOTHING) "
-								  "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(todo.b), 0)::pg_catalog.int8 FROM todo",
+								  "SELECT $1, to_send.p, to_send.h, $9 FROM to_send ON CONFLICT DO NOTHING) "
+								  "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(to_send.b), 0)::pg_catalog.int8 FROM to_send",
 								  claude_job_redo_sql(job->redo, have_digest, 7));
-	int64		todo_rows = 0;
-	int64		todo_bytes = 0;
+	int64		rows_to_send = 0;
+	int64		bytes_to_send = 0;
 	ClaudeJobEstimate est;
 	/*
 	 * Each input evaluated once (OFFSET 0 keeps the planner from copying
@@ -335,8 +335,8 @@ claude_job_populate(Job *job)
 			{
 				bool		isnull;
 
-				todo_rows += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				todo_bytes += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				rows_to_send += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				bytes_to_send += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 			}
 
 			/*
@@ -370,7 +370,7 @@ claude_job_populate(Job *job)
 	 * estimate of what was queued (job_definition.c), before anything is
 	 * sent: it replaces claude_enrich's, made from the rows as they were.
 	 */
-	claude_job_estimate_tokens(&job->task, todo_rows, todo_bytes, &est);
+	claude_job_estimate_tokens(&job->task, rows_to_send, bytes_to_send, &est);
 	{
 		Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
 		Datum		values[4] = {Int64GetDatum(job->id), Int64GetDatum(est.rows),

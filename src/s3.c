@@ -37,7 +37,6 @@
 #include "residency.h"
 #include "retry.h"
 #include "s3.h"
-#include "sigv4.h"
 
 /* S3's own limits (bucket naming rules; keys up to 1024 bytes) */
 #define S3_BUCKET_MIN 3
@@ -125,22 +124,6 @@ claude_s3_parse_uri(const char *uri, ClaudeS3Uri *out)
 	pg_verifymbstr(out->key, strlen(out->key), false);
 }
 
-/* value percent-encoded once, '/' kept when keep_slash */
-static char *
-encode(const char *value, bool keep_slash)
-{
-	char	   *enc = sigv4_uri_encode(value, strlen(value), keep_slash);
-	char	   *out;
-
-	if (enc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	out = pstrdup(enc);
-	free(enc);
-	return out;
-}
-
 /*
  * Where a request for bucket/key goes: call->host and call->path, and the
  * URL to send it to.  key "" is the bucket itself.
@@ -148,7 +131,7 @@ encode(const char *value, bool keep_slash)
 static char *
 s3_address(S3Call *call, const char *bucket, const char *key)
 {
-	char	   *keypath = key[0] ? psprintf("/%s", encode(key, true)) : pstrdup("");
+	char	   *keypath = key[0] ? psprintf("/%s", claude_uri_encode(key, true)) : pstrdup("");
 	const char *scheme = "https";
 
 	if (claude_s3_endpoint && claude_s3_endpoint[0])
@@ -468,8 +451,8 @@ claude_s3_list(const ClaudeS3Uri *uri)
 		call.region = region;
 		call.body = "";
 		call.query = psprintf("list-type=2%s%s%s%s",
-							  token ? "&continuation-token=" : "", token ? encode(token, false) : "",
-							  uri->key[0] ? "&prefix=" : "", uri->key[0] ? encode(uri->key, false) : "");
+							  token ? "&continuation-token=" : "", token ? claude_uri_encode(token, false) : "",
+							  uri->key[0] ? "&prefix=" : "", uri->key[0] ? claude_uri_encode(uri->key, false) : "");
 		url = s3_address(&call, uri->bucket, "");
 		s3_execute(&call, url, &resp);
 		if (resp.curl_code != CURLE_OK || resp.status < 200 || resp.status >= 300)

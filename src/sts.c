@@ -24,7 +24,6 @@
 #include "endpoint.h"
 #include "guc.h"
 #include "http.h"
-#include "sigv4.h"
 #include "aws_response.h"
 #include "sts.h"
 
@@ -48,14 +47,7 @@ claude_sts_endpoint(void)
 static void
 form_param(StringInfo body, const char *name, const char *value)
 {
-	char	   *enc = sigv4_uri_encode(value, strlen(value), false);
-
-	if (enc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	appendStringInfo(body, "%s%s=%s", body->len ? "&" : "", name, enc);
-	free(enc);
+	appendStringInfo(body, "%s%s=%s", body->len ? "&" : "", name, claude_uri_encode(value, false));
 }
 
 /*
