@@ -3,6 +3,7 @@
 
 Suites, in order:
   unit      SigV4 against AWS's test vectors (test/unit), and against botocore;
+            the event-stream decoder on AWS's vectors and a fixed fuzz loop;
             the layering of src/ (test/lint/layers.py)
   emulator  the emulator's fidelity, checked with the real boto3
   regress   pg_regress (sql/, expected/): `make installcheck` against a fresh
@@ -71,6 +72,9 @@ def unit_suite():
             run_counted([os.path.join(REPO, "test/unit/sigv4_vectors"), suite],
                         "sigv4 vectors " + os.path.basename(suite))
     run_counted([sys.executable, "test/unit/test_sigv4_botocore.py"], "sigv4 vs botocore")
+    run_counted([os.path.join(REPO, "test/unit/event_stream_vectors"),
+                 os.path.join(REPO, "test", "unit", "eventstream")],
+                "event-stream decoder vectors and fuzz")
     run_counted([sys.executable, "test/lint/layers.py"], "layers (no include or call cycle in src/)")
 
 

@@ -33,6 +33,7 @@ LEAVES = {
     "sigv4_signature": {"sigv4", "sigv4_buf"},
     "sigv4_headers": {"sigv4", "sigv4_buf", "sigv4_canonical", "sigv4_signature"},
     "endpoint": set(),
+    "event_stream": set(),
     "aws_util": {"sigv4"},
 }
 
