@@ -14,9 +14,11 @@ records in a shuffled order, as AWS does not keep the input order) and a
 
 Lifecycle, run by one thread per job and timed by the ``batch_*`` settings:
 Submitted -> Validating -> Scheduled -> InProgress -> Completed, or
-PartiallyCompleted (records left out of the output on demand), Failed (a
-validation failure, or on demand) or Stopping -> Stopped (StopModelInvocationJob:
-the records finished so far are written).  Each record is answered by the
+PartiallyCompleted (records left out of the output on demand, or the job's
+timeout reached while InProgress: the records finished are written), Expired
+(the timeout reached before InProgress), Failed (a validation failure, or on
+demand) or Stopping -> Stopped (StopModelInvocationJob: the records finished so
+far are written).  Each record is answered by the
 same rules as InvokeModel (emu_claude on its ``modelInput``); a record whose
 body InvokeModel would refuse becomes an error line with that message.
 
@@ -87,6 +89,9 @@ MSG_NO_INPUT = "No .jsonl input file was found at %s."
 MSG_BAD_LINE = "Line %d of %s is not a JSON object with a modelInput object."
 MSG_ROLE = "Amazon Bedrock could not assume the service role %s."
 MSG_INJECTED_FAILURE = "The batch inference job failed with an internal error."
+MSG_EXPIRED = "The job did not start before its timeout of %d hours."
+MSG_TIMED_OUT = ("The job reached its timeout of %d hours before every record was processed; "
+                 "the output has the records finished.")
 MSG_RECORD_ERROR = "The model failed to process this record (emulated per-record error)."
 
 
@@ -156,6 +161,7 @@ class BatchConfig:
     batch_fail_stage: str = "InProgress"  # where they fail: Validating or InProgress
     batch_fail_message: str = MSG_INJECTED_FAILURE
     batch_roles: str = ""                # comma-separated role ARNs that exist ("" = any)
+    batch_ms_per_hour: float = 0         # one hour of timeoutDurationInHours (0: no timeout)
 
     @classmethod
     def names(cls):
@@ -194,6 +200,7 @@ class Job:
         self.stop_requested = threading.Event()
         self.abandoned = False           # the emulator was reset
         self.output_keys = []
+        self.deadline = None             # epoch of the timeout when batch_ms_per_hour is set
 
     def summary(self):
         value = {
@@ -277,7 +284,9 @@ class BatchService:
         if operation == "CreateModelInvocationJob":
             return self.create(region, body)
         if operation == "GetModelInvocationJob":
-            return self.find(region, identifier).summary()
+            job = self.find(region, identifier)
+            with self.lock:
+                return job.summary()
         if operation == "StopModelInvocationJob":
             return self.stop(region, identifier)
         return self.list(region, query)
@@ -462,51 +471,70 @@ class BatchService:
         if status in TERMINAL:
             job.end_time = job.last_modified
 
-    def _advance(self, job, status, message=None):
+    def _advance(self, job, status):
         """Move on unless the job was stopped or abandoned; False if it was."""
         with self.lock:
-            if job.abandoned:
+            if job.abandoned or job.stop_requested.is_set():
                 return False
-            if job.stop_requested.is_set():
-                return False
-            self._set(job, status, message)
+            self._set(job, status)
             return True
 
-    def _finish_stop(self, job):
+    def _wait(self, job, ms):
+        """Sleep ``ms``: None, or "stop" (a stop or a reset came) or "expired"
+        (the job's timeout passed) when that cut the sleep short."""
+        seconds = ms / 1000.0
+        if job.deadline is not None and time.time() + seconds >= job.deadline:
+            if job.stop_requested.wait(max(0.0, job.deadline - time.time())):
+                return "stop"
+            return "expired"
+        if job.stop_requested.wait(seconds) if seconds > 0 else job.stop_requested.is_set():
+            return "stop"
+        return None
+
+    def _end_early(self, job, why):
+        """A stop or a timeout before InProgress: nothing was processed."""
         with self.lock:
-            if not job.abandoned:
+            if job.abandoned:
+                return
+            if why == "expired":
+                self._set(job, "Expired", MSG_EXPIRED % job.timeout_hours)
+            else:
                 self._set(job, "Stopped")
 
-    def _wait(self, job, ms):
-        """Sleep ms; True if a stop (or reset) came meanwhile."""
-        return job.stop_requested.wait(ms / 1000.0) if ms > 0 else job.stop_requested.is_set()
+    def _phase(self, job, ms, next_status):
+        """Wait out a phase, then enter the next; False if the job ended instead."""
+        why = self._wait(job, ms)
+        if why is None and self._advance(job, next_status):
+            return True
+        self._end_early(job, why or "stop")
+        return False
 
     def run_job(self, job):
         config = self.get_config()
-        if self._wait(job, config.batch_submit_ms) or not self._advance(job, "Validating"):
-            return self._finish_stop(job)
-        if self._wait(job, config.batch_validate_ms):
-            return self._finish_stop(job)
+        if config.batch_ms_per_hour > 0:
+            job.deadline = job.submit_time + job.timeout_hours * config.batch_ms_per_hour / 1000.0
+        if not self._phase(job, config.batch_submit_ms, "Validating"):
+            return
+        why = self._wait(job, config.batch_validate_ms)
+        if why is not None:
+            return self._end_early(job, why)
         try:
             files = self.read_input(job, config)
+            if job.fail_message and config.batch_fail_stage == "Validating":
+                raise validation(job.fail_message)
         except BatchError as failure:
             with self.lock:
                 if not job.abandoned:
                     self._set(job, "Failed", failure.message)
-            return
-        if job.fail_message and config.batch_fail_stage == "Validating":
-            with self.lock:
-                self._set(job, "Failed", job.fail_message)
             return
         total = sum(len(records) for _, records in files)
         with self.lock:
             job.counts = {"totalRecordCount": total, "processedRecordCount": 0,
                           "successRecordCount": 0, "errorRecordCount": 0}
         if not self._advance(job, "Scheduled"):
-            return self._finish_stop(job)
-        if self._wait(job, config.batch_schedule_ms) or not self._advance(job, "InProgress"):
-            return self._finish_stop(job)
-        self.process(job, config, files, total)
+            return self._end_early(job, "stop")
+        if self._phase(job, config.batch_schedule_ms, "InProgress"):
+            self.process(job, config, files, total)
 
     def read_input(self, job, config):
         """[(input key relative to the input location, [(recordId, modelInput)])]."""
@@ -585,19 +613,18 @@ class BatchService:
         results = []                    # (file, line dict or None when left out)
         index = 0
         owed_ms = 0.0
-        stopped = False
+        cut = None                      # "stop" or "expired" once processing was cut short
         tokens_in = tokens_out = 0
         for name, records in files:
             for record_id, model_input in records:
                 index += 1
                 owed_ms += pause_ms
-                if owed_ms >= 20:        # sleep in slices; a stop interrupts
-                    if self._wait(job, owed_ms):
-                        stopped = True
-                        break
+                if owed_ms >= 20:        # sleep in slices; a stop or the timeout interrupts
+                    cut = self._wait(job, owed_ms)
                     owed_ms = 0.0
                 elif job.stop_requested.is_set():
-                    stopped = True
+                    cut = "stop"
+                if cut:
                     break
                 text = json.dumps(model_input)
                 if (config.batch_missing_marker and config.batch_missing_marker in text) or \
@@ -622,13 +649,13 @@ class BatchService:
                     job.counts["processedRecordCount"] += 1
                     job.counts["successRecordCount" if "modelOutput" in line
                                else "errorRecordCount"] += 1
-            if stopped:
+            if cut:
                 break
-        if not stopped and owed_ms > 0 and self._wait(job, owed_ms):
-            stopped = True
+        if not cut and owed_ms > 0:
+            cut = self._wait(job, owed_ms)
         if job.abandoned:
             return
-        if job.fail_message and not stopped:
+        if job.fail_message and not cut:
             with self.lock:
                 self._set(job, "Failed", job.fail_message)
             return
@@ -636,8 +663,10 @@ class BatchService:
         with self.lock:
             if job.abandoned:
                 return
-            if stopped:
+            if cut == "stop":
                 self._set(job, "Stopped")
+            elif cut == "expired":
+                self._set(job, "PartiallyCompleted", MSG_TIMED_OUT % job.timeout_hours)
             elif any(line is None for _, line in results):
                 self._set(job, "PartiallyCompleted",
                           "Not all records could be processed; see the output files.")

@@ -346,6 +346,25 @@ def job_level_failure_on_demand():
 
 
 @test
+def timeouts_expire_or_cut_a_job_short():
+    emu.reset()
+    setup()
+    configure(batch_ms_per_hour=20, batch_validate_ms=2000)     # 24 h = 480 ms
+    upload("in/slow.jsonl", texts(200))
+    job, seen = wait(create("late", "s3://%s/in/slow.jsonl" % BUCKET,
+                            timeoutDurationInHours=24))
+    check(job["status"] == "Expired" and "24 hours" in job["message"], job)
+    check("InProgress" not in seen, seen)
+    configure(batch_ms_per_hour=20, batch_validate_ms=10, batch_ms_per_record=5)  # ~1 s of work
+    arn = create("cut", "s3://%s/in/slow.jsonl" % BUCKET, timeoutDurationInHours=24)
+    job, seen = wait(arn)
+    check(job["status"] == "PartiallyCompleted" and "timeout" in job["message"], job)
+    lines = read_output(arn, "slow.jsonl.out")
+    check(0 < len(lines) < 200 and job["processedRecordCount"] == len(lines),
+          (len(lines), job))
+
+
+@test
 def validation_failures_while_validating():
     emu.reset()
     setup()
