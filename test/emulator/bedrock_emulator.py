@@ -1143,6 +1143,12 @@ class ControlApi:
     def get_batch_jobs(self):
         return self.state.batch.describe()
 
+    def post_batch_config(self):
+        return {"ok": True, "config": self.state.batch.update_config(self.json())}
+
+    def get_batch_config(self):
+        return {"config": self.state.batch.get_config().__dict__}
+
     def post_credentials(self):
         spec = self.json()
         if not spec.get("access_key_id") or not spec.get("secret_access_key"):

@@ -142,11 +142,12 @@ def parse_time(value, member):
 
 @dataclass
 class BatchConfig:
-    """The ``batch_*`` settings (set through /_emulator/config; see README)."""
-    batch_submit_ms: int = 20            # Submitted before Validating
-    batch_validate_ms: int = 50          # Validating
-    batch_schedule_ms: int = 20          # Scheduled
-    batch_ms: int = 0                    # InProgress, besides the per-record time
+    """The ``batch_*`` settings: POST /_emulator/config (with the prefix) or
+    /_emulator/batch-config (with or without it); see test/emulator/README.md."""
+    batch_submitted_ms: int = 20         # Submitted before Validating
+    batch_validating_ms: int = 50        # Validating
+    batch_scheduled_ms: int = 20         # Scheduled
+    batch_in_progress_ms: int = 0        # InProgress, besides the per-record time
     batch_ms_per_record: float = 0.5     # InProgress, per record
     batch_min_records: int = 100
     batch_max_records_per_file: int = 50000
@@ -161,13 +162,18 @@ class BatchConfig:
     batch_fail_stage: str = "InProgress"  # where they fail: Validating or InProgress
     batch_fail_message: str = MSG_INJECTED_FAILURE
     batch_roles: str = ""                # comma-separated role ARNs that exist ("" = any)
-    batch_ms_per_hour: float = 0         # one hour of timeoutDurationInHours (0: no timeout)
+    batch_ms_per_hour: float = 0.0       # one hour of timeoutDurationInHours (0: no timeout)
 
     @classmethod
     def names(cls):
         return [f.name for f in fields(cls)]
 
     def update(self, changes):
+        """Apply settings, named with or without the ``batch_`` prefix."""
+        changes = {k if k.startswith("batch_") else "batch_" + k: v for k, v in changes.items()}
+        unknown = sorted(set(changes) - set(self.names()))
+        if unknown:
+            raise ValueError("unknown batch setting(s): %s" % ", ".join(unknown))
         for key, value in changes.items():
             kind = type(getattr(self, key))
             if kind is str:
@@ -513,9 +519,9 @@ class BatchService:
         config = self.get_config()
         if config.batch_ms_per_hour > 0:
             job.deadline = job.submit_time + job.timeout_hours * config.batch_ms_per_hour / 1000.0
-        if not self._phase(job, config.batch_submit_ms, "Validating"):
+        if not self._phase(job, config.batch_submitted_ms, "Validating"):
             return
-        why = self._wait(job, config.batch_validate_ms)
+        why = self._wait(job, config.batch_validating_ms)
         if why is not None:
             return self._end_early(job, why)
         try:
@@ -533,7 +539,7 @@ class BatchService:
                           "successRecordCount": 0, "errorRecordCount": 0}
         if not self._advance(job, "Scheduled"):
             return self._end_early(job, "stop")
-        if self._phase(job, config.batch_schedule_ms, "InProgress"):
+        if self._phase(job, config.batch_scheduled_ms, "InProgress"):
             self.process(job, config, files, total)
 
     def read_input(self, job, config):
@@ -609,7 +615,7 @@ class BatchService:
 
     def process(self, job, config, files, total):
         """Answer every record (stopping early on request), then write the output."""
-        pause_ms = config.batch_ms / max(1, total) + config.batch_ms_per_record
+        pause_ms = config.batch_in_progress_ms / max(1, total) + config.batch_ms_per_record
         results = []                    # (file, line dict or None when left out)
         index = 0
         owed_ms = 0.0

@@ -42,7 +42,7 @@ SYDNEY = "ap-southeast-2"
 MODEL = "au.anthropic.claude-sonnet-5"
 ROLE = "arn:aws:iam::123456789012:role/BedrockBatch"
 BUCKET = "batch-syd"
-FAST = {"batch_submit_ms": 10, "batch_validate_ms": 10, "batch_schedule_ms": 10,
+FAST = {"batch_submitted_ms": 10, "batch_validating_ms": 10, "batch_scheduled_ms": 10,
         "batch_ms_per_record": 0}
 
 TESTS = []
@@ -165,7 +165,7 @@ def setup():
 def lifecycle_to_completed_with_output_and_manifest():
     emu.reset()
     setup()
-    configure(batch_ms_per_record=1, batch_validate_ms=80, batch_schedule_ms=60)
+    configure(batch_ms_per_record=1, batch_validating_ms=80, batch_scheduled_ms=60)
     upload("in/one.jsonl", texts(150))
     arn = create("enrich-one", "s3://%s/in/one.jsonl" % BUCKET, clientRequestToken="tok-one",
                  tags=[{"key": "team", "value": "data"}], timeoutDurationInHours=24)
@@ -273,7 +273,7 @@ def stop_keeps_the_records_done():
 def stop_before_it_runs():
     emu.reset()
     setup()
-    configure(batch_validate_ms=2000)
+    configure(batch_validating_ms=2000)
     upload("in/early.jsonl", texts(100))
     arn = create("enrich-early", "s3://%s/in/early.jsonl" % BUCKET)
     client("bedrock").stop_model_invocation_job(jobIdentifier=arn)
@@ -349,13 +349,20 @@ def job_level_failure_on_demand():
 def timeouts_expire_or_cut_a_job_short():
     emu.reset()
     setup()
-    configure(batch_ms_per_hour=20, batch_validate_ms=2000)     # 24 h = 480 ms
+    emu.control("POST", "/_emulator/batch-config", {"ms_per_hour": 20, "validating_ms": 2000})
+    got = emu.control("GET", "/_emulator/batch-config")["config"]       # 24 h = 480 ms
+    check(got["batch_ms_per_hour"] == 20 and got["batch_validating_ms"] == 2000, got)
+    try:
+        emu.control("POST", "/_emulator/batch-config", {"no_such_setting": 1})
+        raise AssertionError("an unknown batch setting was accepted")
+    except RuntimeError as refused:
+        check("no_such_setting" in str(refused), refused)
     upload("in/slow.jsonl", texts(200))
     job, seen = wait(create("late", "s3://%s/in/slow.jsonl" % BUCKET,
                             timeoutDurationInHours=24))
     check(job["status"] == "Expired" and "24 hours" in job["message"], job)
     check("InProgress" not in seen, seen)
-    configure(batch_ms_per_hour=20, batch_validate_ms=10, batch_ms_per_record=5)  # ~1 s of work
+    configure(batch_ms_per_hour=20, batch_validating_ms=10, batch_ms_per_record=5)  # ~1 s of work
     arn = create("cut", "s3://%s/in/slow.jsonl" % BUCKET, timeoutDurationInHours=24)
     job, seen = wait(arn)
     check(job["status"] == "PartiallyCompleted" and "timeout" in job["message"], job)
@@ -446,7 +453,7 @@ def kms_key_and_arn_model_accepted():
 def list_filters_and_paginates():
     emu.reset()
     setup()
-    configure(batch_validate_ms=5000)
+    configure(batch_validating_ms=5000)
     upload("in/list.jsonl", texts(100))
     arns = [create("list-job-%02d" % i, "s3://%s/in/list.jsonl" % BUCKET) for i in range(7)]
     other = create("unrelated", "s3://%s/in/list.jsonl" % BUCKET)
