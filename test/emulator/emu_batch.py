@@ -374,6 +374,14 @@ class BatchService:
                                  "Member must satisfy regular expression pattern: "
                                  "s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+"
                                  "(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
+            fmt = s3_config.get("s3InputFormat")
+            if where == "input" and fmt is not None and fmt != "JSONL":
+                raise constraint(fmt, "inputDataConfig.s3InputDataConfig.s3InputFormat",
+                                 "Member must satisfy enum value set: [JSONL]")
+            owner = s3_config.get("s3BucketOwner")
+            if owner is not None and not re.fullmatch(r"[0-9]{12}", str(owner)):
+                raise constraint(owner, "%s.%s.s3BucketOwner" % (config_member, inner),
+                                 "Member must satisfy regular expression pattern: [0-9]{12}")
             key = s3_config.get("s3EncryptionKeyId")
             if where == "output" and key is not None and not _KMS_RE.fullmatch(str(key)):
                 raise constraint(key, "outputDataConfig.s3OutputDataConfig.s3EncryptionKeyId",

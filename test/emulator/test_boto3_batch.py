@@ -168,6 +168,8 @@ def lifecycle_to_completed_with_output_and_manifest():
     configure(batch_ms_per_record=1, batch_validating_ms=80, batch_scheduled_ms=60)
     upload("in/one.jsonl", texts(150))
     arn = create("enrich-one", "s3://%s/in/one.jsonl" % BUCKET, clientRequestToken="tok-one",
+                 inputDataConfig={"s3InputDataConfig": {
+                     "s3Uri": "s3://%s/in/one.jsonl" % BUCKET, "s3InputFormat": "JSONL"}},
                  tags=[{"key": "team", "value": "data"}], timeoutDurationInHours=24)
     check(arn.startswith("arn:aws:bedrock:%s:123456789012:model-invocation-job/" % SYDNEY), arn)
     job, seen = wait(arn)
@@ -424,6 +426,8 @@ def malformed_requests_refused_at_once():
     expect_error(lambda: create("n", uri, outputDataConfig={"s3OutputDataConfig": {
         "s3Uri": "s3://%s/out/" % BUCKET, "s3EncryptionKeyId": "not a key"}}),
         "ValidationException", 400)
+    expect_error(lambda: create("n", uri, inputDataConfig={"s3InputDataConfig": {
+        "s3Uri": uri, "s3InputFormat": "CSV"}}), "ValidationException", 400, "s3InputFormat")
     check(batch_stats()["jobs_created"] == before, batch_stats())
     expect_error(lambda: client("bedrock").get_model_invocation_job(
         jobIdentifier="abcdefabcdef"), "ResourceNotFoundException", 404)
