@@ -251,9 +251,10 @@ class EmulatorState:
         self.startup_config = startup_config
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.log_lock = threading.Lock()
         self.prompt_cache = emu_cache.PromptCache()
         self.s3 = s3.S3Store()                  # buckets and objects (emu_s3)
-        self.batch = batch.BatchService(self.s3)    # batch inference jobs (emu_batch)
+        self.batch = batch.BatchService(self.s3, self.log_line)     # batch jobs (emu_batch)
         self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
@@ -287,6 +288,15 @@ class EmulatorState:
         with self.lock:
             self._reset_locked()
         self.identity.reset()
+
+    def log_line(self, text):
+        """One line in the log (--log), stamped like the request lines.  Its own
+        lock: callers may hold another (emu_batch's), and stats() takes
+        self.lock before emu_batch's."""
+        if self.log_file:
+            with self.log_lock:
+                self.log_file.write("time=%s %s\n" % (
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), text))
 
     def count_connection(self, scheme):
         with self.lock:

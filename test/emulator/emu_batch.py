@@ -239,8 +239,9 @@ class Job:
 class BatchService:
     """Jobs, idempotency tokens and counters, behind one lock."""
 
-    def __init__(self, s3_store):
+    def __init__(self, s3_store, log=None):
         self.s3 = s3_store
+        self.log = log                  # called with one line per job status change
         self.lock = threading.Lock()
         self.config = BatchConfig()
         self._clear()
@@ -325,6 +326,9 @@ class BatchService:
                 fail_message = self.config.batch_fail_message
             job = Job(job_id, region, request, target, fail_message)
             self.jobs[job_id] = job
+            if self.log is not None:
+                self.log("batch job=%s region=%s status=Submitted name=%s" % (
+                    job_id, region, request["jobName"]))
             if token is not None:
                 self.tokens[(region, token)] = (fingerprint, job_id)
             self.jobs_created += 1
@@ -478,6 +482,10 @@ class BatchService:
 
     def _set(self, job, status, message=None):
         """Under self.lock."""
+        if self.log is not None:
+            self.log("batch job=%s region=%s status=%s%s" % (
+                job.job_id, job.region, status, " records=%d" % job.counts["processedRecordCount"]
+                if job.counts else ""))
         job.status = status
         job.last_modified = time.time()
         if message is not None:
