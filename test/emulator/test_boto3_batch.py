@@ -165,7 +165,7 @@ def setup():
 def lifecycle_to_completed_with_output_and_manifest():
     emu.reset()
     setup()
-    configure(batch_ms_per_record=1, batch_validating_ms=80, batch_scheduled_ms=60)
+    configure(batch_ms_per_record=3, batch_validating_ms=80, batch_scheduled_ms=60)
     upload("in/one.jsonl", texts(150))
     arn = create("enrich-one", "s3://%s/in/one.jsonl" % BUCKET, clientRequestToken="tok-one",
                  inputDataConfig={"s3InputDataConfig": {
@@ -333,7 +333,7 @@ def job_level_failure_on_demand():
     emu.reset()
     setup()
     configure(batch_fail_jobs=1, batch_fail_message="Internal failure, try again",
-              batch_ms_per_record=2)
+              batch_ms_per_record=5)
     upload("in/fail.jsonl", texts(100))
     arn = create("enrich-fail", "s3://%s/in/fail.jsonl" % BUCKET)
     job, seen = wait(arn)
