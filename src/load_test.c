@@ -269,6 +269,8 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	char		nulls[18];
 	Datum	   *lat = palloc(sizeof(Datum) * Max(run->nlatencies, 1));
 	char	   *errors = cJSON_PrintUnformatted(run->errors_by_code);
+	char		host[256];
+	char		prefix[256];
 	long		secs;
 	int			usecs;
 	double		wall_s = 0;
@@ -277,6 +279,7 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	int			i;
 
 	memset(nulls, ' ', sizeof(nulls));
+	(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
 	if (run->sent > 0)
 	{
 		TimestampDifference(run->first_sent, run->last_done, &secs, &usecs);
@@ -289,7 +292,7 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	values[2] = CStringGetTextDatum(run->task.model);
 	values[3] = CStringGetTextDatum(claude_region);
-	values[4] = CStringGetTextDatum(run->cc.provider);	/* replaced below */
+	values[4] = CStringGetTextDatum(host);
 	values[5] = Int32GetDatum(concurrency);
 	values[6] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 	nulls[6] = PG_ARGISNULL(3) ? 'n' : ' ';
@@ -305,13 +308,6 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	values[15] = PointerGetDatum(construct_array(lat, run->nlatencies, FLOAT8OID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[16] = Float8GetDatum(estimated_max_usd);
-	{
-		char		host[256];
-		char		prefix[256];
-
-		(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
-		values[4] = CStringGetTextDatum(host);
-	}
 	values[17] = (Datum) 0;
 	nulls[17] = 'n';			/* time to first token: set once requests stream */
 	if (errors)
