@@ -44,6 +44,8 @@
 
 /* The pump's own limit (http_pump.c). */
 #define LOAD_TEST_MAX_CONCURRENCY 512
+/* A latency is kept per request: a bound on the memory a test holds. */
+#define LOAD_TEST_MAX_REQUESTS 1000000
 
 typedef struct LoadCall
 {
@@ -369,10 +371,10 @@ claude_load_test(PG_FUNCTION_ARGS)
 				 errmsg("claude_load_test needs a duration or a number of requests"),
 				 errdetail("duration and requests are both NULL."),
 				 errhint("Pass duration => '10 seconds' or requests => 100.")));
-	if (!PG_ARGISNULL(3) && PG_GETARG_INT32(3) < 1)
+	if (!PG_ARGISNULL(3) && (PG_GETARG_INT32(3) < 1 || PG_GETARG_INT32(3) > LOAD_TEST_MAX_REQUESTS))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("requests must be at least 1"),
+				 errmsg("requests must be between 1 and %d", LOAD_TEST_MAX_REQUESTS),
 				 errdetail("requests was %d.", PG_GETARG_INT32(3)),
 				 errhint("Pass NULL to run for the duration only.")));
 	if (!PG_ARGISNULL(2))
@@ -383,6 +385,13 @@ claude_load_test(PG_FUNCTION_ARGS)
 
 	load_options(fcinfo, &run.task);
 	load_bodies(fcinfo, &run, &longest);
+
+	if (claude_load_test_max_usd <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("load test refused: claude.load_test_max_usd is 0"),
+				 errdetail("A superuser has turned load tests off."),
+				 errhint("Ask a superuser to set claude.load_test_max_usd to what a load test may cost.")));
 
 	/* what it may cost, before anything is sent */
 	if (!request_upper_bound(&run.task, longest, &per_request))
@@ -396,9 +405,9 @@ claude_load_test(PG_FUNCTION_ARGS)
 	else
 	{
 		/* a test by duration alone: as many requests as the budget buys */
-		double		buys = per_request > 0 ? floor(claude_load_test_max_usd / per_request) : (double) PG_INT32_MAX;
+		double		buys = per_request > 0 ? floor(claude_load_test_max_usd / per_request) : (double) LOAD_TEST_MAX_REQUESTS;
 
-		run.limit = (int) Min(buys, (double) PG_INT32_MAX);
+		run.limit = (int) Min(buys, (double) LOAD_TEST_MAX_REQUESTS);
 		run.limit_is_budget = true;
 	}
 	estimated_max_usd = per_request * run.limit;
@@ -419,9 +428,7 @@ claude_load_test(PG_FUNCTION_ARGS)
 	claude_bedrock_ready_to_sign();
 
 	run.errors_by_code = cJSON_CreateObject();
-	run.latencies = palloc(sizeof(double) * Max(Min(run.limit, 1 << 20), 1));
-	if (run.limit > (1 << 20))
-		run.limit = 1 << 20;	/* latencies kept per request: a bound on memory */
+	run.latencies = palloc(sizeof(double) * Max(run.limit, 1));
 
 	/* the cache off for these requests only; abort restores it too */
 	guc_level = NewGUCNestLevel();

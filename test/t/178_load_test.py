@@ -66,11 +66,15 @@ try:
     time.sleep(0.5)
     rc, out, err = q("SELECT claude_load_test('hi', 1, requests => 1)", user="lt")
     t.ok(rc != 0 and "54000" in err, "claude.load_test_max_usd = 0 refuses every load test", err)
-    rc, out, err = q("SELECT claude_load_test('hi', 2, duration => '5 seconds')", user="lt")
-    t.ok(rc != 0 and "54000" in err and "budget buys 0" in err,
-         "a test by duration the budget cannot fill is refused", err)
+    q("ALTER SYSTEM SET claude.load_test_max_usd = 0.0005; SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    rc, out, err = q("SELECT claude_load_test('hi', 4, duration => '5 seconds')", user="lt")
+    t.ok(rc != 0 and "54000" in err and "fewer than the concurrency of 4" in err,
+         "a test by duration whose budget cannot fill the pump once is refused", err)
     q("ALTER SYSTEM RESET claude.load_test_max_usd; SELECT pg_reload_conf()")
     time.sleep(0.5)
+    rc, out, err = q("SELECT claude_load_test('hi', 1, requests => 1000001)", user="lt")
+    t.ok(rc != 0 and "22023" in err, "more than a million requests is refused (22023)", err)
     rc, out, err = q("SET claude.load_test_max_usd = 5", user="lt")
     t.ok(rc != 0 and "42501" in err, "claude.load_test_max_usd is a superuser setting", err)
     # a model without a price cannot be bounded
@@ -105,6 +109,20 @@ try:
                      "count(*) FILTER (WHERE role_name = 'lt' AND operation = 'InvokeModel') "
                      "FROM claude.usage WHERE function_name = 'claude_load_test'")
     t.ok(out == "20|0|20", "each request is audited as claude_load_test, none from the cache", out)
+
+    # a test by duration alone sends only what the budget buys
+    q("ALTER SYSTEM SET claude.load_test_max_usd = 0.005; SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    before = invoke_count()
+    t0 = time.monotonic()
+    rc, out, err = q("SELECT stopped_by, requests, estimated_max_usd <= 0.005 FROM "
+                     "claude_load_test('hi', 4, duration => '30 seconds')", user="lt")
+    f = out.split("|")
+    t.ok(rc == 0 and f[0] == "budget" and f[2] == "t" and int(f[1]) >= 4 and time.monotonic() - t0 < 10
+         and invoke_count() - before == int(f[1]),
+         "a test by duration stops when the budget has bought all it can", out + err)
+    q("ALTER SYSTEM RESET claude.load_test_max_usd; SELECT pg_reload_conf()")
+    time.sleep(0.5)
 
     # --- several prompts (a table as an array), errors by code
     emu.reset()
