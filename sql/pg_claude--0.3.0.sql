@@ -750,7 +750,10 @@ SELECT u.model,
        round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
                                  u.cache_write_tokens, u.cache_write_1h_tokens))
              FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
-       claude.dropped_records() AS dropped_audit_records
+       claude.dropped_records() AS dropped_audit_records,
+       pg_catalog.round((percentile_cont(0.50) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p50_ttft_ms,
+       pg_catalog.round((percentile_cont(0.95) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p95_ttft_ms,
+       pg_catalog.round((percentile_cont(0.99) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p99_ttft_ms
 FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.day = u.day
 GROUP BY u.model, u.day, errs.errors_by_code;
 COMMENT ON VIEW claude.stats IS 'Per model and day: calls, cache hits, errors by code, latency percentiles, tokens and estimated cost (of the rows you may see)';
@@ -769,6 +772,145 @@ COMMENT ON COLUMN claude.stats.cache_read_tokens IS 'Input tokens read from the 
 COMMENT ON COLUMN claude.stats.cache_write_tokens IS 'Tokens written to the prompt cache';
 COMMENT ON COLUMN claude.stats.estimated_cost_usd IS 'Cost at claude.prices (USD)';
 COMMENT ON COLUMN claude.stats.dropped_audit_records IS 'Audit records lost since the server started (claude.dropped_records())';
+
+-- Per model and hour: claude.stats' columns, an hour (UTC) in place of the day.
+CREATE VIEW claude.stats_hourly WITH (security_invoker = true) AS
+WITH u AS (
+    SELECT usage.*, pg_catalog.date_trunc('hour', usage.ts AT TIME ZONE 'UTC') AS hour,
+           claude.price_of(usage.model) AS price
+    FROM claude.usage
+), errs AS (
+    SELECT e.model, e.hour, jsonb_object_agg(e.error_code, e.n) AS errors_by_code
+    FROM (SELECT u.model, u.hour, u.error_code, count(*) AS n
+          FROM u WHERE u.error_code IS NOT NULL AND NOT u.cache_hit
+          GROUP BY u.model, u.hour, u.error_code) e
+    GROUP BY e.model, e.hour
+)
+SELECT u.model,
+       u.hour,
+       count(*) FILTER (WHERE NOT u.cache_hit) AS calls,
+       count(*) FILTER (WHERE u.cache_hit) AS cache_hits,
+       count(*) FILTER (WHERE NOT u.cache_hit AND u.error_code IS NOT NULL) AS errors,
+       coalesce(errs.errors_by_code, '{}') AS errors_by_code,
+       pg_catalog.round((percentile_cont(0.50) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p50_latency_ms,
+       pg_catalog.round((percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p95_latency_ms,
+       pg_catalog.round((percentile_cont(0.99) WITHIN GROUP (ORDER BY u.latency_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p99_latency_ms,
+       sum(u.input_tokens) FILTER (WHERE NOT u.cache_hit) AS input_tokens,
+       sum(u.output_tokens) FILTER (WHERE NOT u.cache_hit) AS output_tokens,
+       sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
+       sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
+       round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                                 u.cache_write_tokens, u.cache_write_1h_tokens))
+             FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
+       claude.dropped_records() AS dropped_audit_records,
+       pg_catalog.round((percentile_cont(0.50) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p50_ttft_ms,
+       pg_catalog.round((percentile_cont(0.95) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p95_ttft_ms,
+       pg_catalog.round((percentile_cont(0.99) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p99_ttft_ms
+FROM u LEFT JOIN errs ON errs.model IS NOT DISTINCT FROM u.model AND errs.hour = u.hour
+GROUP BY u.model, u.hour, errs.errors_by_code;
+COMMENT ON VIEW claude.stats_hourly IS 'Per model and hour: claude.stats'' columns (of the rows you may see)';
+COMMENT ON COLUMN claude.stats_hourly.model IS 'Model id the calls named';
+COMMENT ON COLUMN claude.stats_hourly.hour IS 'Hour of the calls (UTC)';
+COMMENT ON COLUMN claude.stats_hourly.calls IS 'Calls sent (attempts, retries included)';
+COMMENT ON COLUMN claude.stats_hourly.cache_hits IS 'Requests answered from claude.cache';
+COMMENT ON COLUMN claude.stats_hourly.errors IS 'Calls that failed';
+COMMENT ON COLUMN claude.stats_hourly.errors_by_code IS 'Failed calls by error code, as a JSON object';
+COMMENT ON COLUMN claude.stats_hourly.p50_latency_ms IS 'Median latency of the calls, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats_hourly.p95_latency_ms IS '95th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats_hourly.p99_latency_ms IS '99th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats_hourly.input_tokens IS 'Input tokens of the calls';
+COMMENT ON COLUMN claude.stats_hourly.output_tokens IS 'Output tokens of the calls';
+COMMENT ON COLUMN claude.stats_hourly.cache_read_tokens IS 'Input tokens read from the prompt cache';
+COMMENT ON COLUMN claude.stats_hourly.cache_write_tokens IS 'Tokens written to the prompt cache';
+COMMENT ON COLUMN claude.stats_hourly.estimated_cost_usd IS 'Cost at claude.prices (USD)';
+COMMENT ON COLUMN claude.stats_hourly.dropped_audit_records IS 'Audit records lost since the server started (claude.dropped_records())';
+COMMENT ON COLUMN claude.stats_hourly.p50_ttft_ms IS 'Median time to first token of the streamed calls, in milliseconds (0.1 ms); NULL when none streamed';
+COMMENT ON COLUMN claude.stats_hourly.p95_ttft_ms IS '95th percentile time to first token, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats_hourly.p99_ttft_ms IS '99th percentile time to first token, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats.p50_ttft_ms IS 'Median time to first token of the streamed calls, in milliseconds (0.1 ms); NULL when none streamed';
+COMMENT ON COLUMN claude.stats.p95_ttft_ms IS '95th percentile time to first token, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.stats.p99_ttft_ms IS '99th percentile time to first token, in milliseconds (0.1 ms)';
+
+-- Load tests (claude_load_test, src/load_test.c): one row per test, written
+-- by the extension; each role reads its own, claude_auditor every role's.
+CREATE TABLE claude.load_tests (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at         timestamptz NOT NULL,
+    role_name          text NOT NULL,
+    model              text NOT NULL,
+    region             text NOT NULL,
+    endpoint_host      text NOT NULL,
+    concurrency        int NOT NULL,
+    requested_requests int,
+    requested_duration interval,
+    stopped_by         text NOT NULL CHECK (stopped_by IN ('requests', 'duration', 'budget')),
+    requests           int NOT NULL,
+    errors             int NOT NULL,
+    errors_by_code     jsonb NOT NULL,
+    wall_s             float8 NOT NULL,
+    throughput_rps     float8,
+    output_tokens_per_s float8,
+    input_tokens       bigint,
+    output_tokens      bigint,
+    p50_latency_ms     float8,
+    p95_latency_ms     float8,
+    p99_latency_ms     float8,
+    p50_ttft_ms        float8,
+    p95_ttft_ms        float8,
+    p99_ttft_ms        float8,
+    estimated_max_usd  numeric NOT NULL,
+    cost_usd           numeric
+);
+COMMENT ON TABLE claude.load_tests IS 'One row per claude_load_test(): what was sent, how fast, what it cost';
+COMMENT ON COLUMN claude.load_tests.id IS 'Row id';
+COMMENT ON COLUMN claude.load_tests.started_at IS 'When the first request was sent';
+COMMENT ON COLUMN claude.load_tests.role_name IS 'Role that ran the test (current_user)';
+COMMENT ON COLUMN claude.load_tests.model IS 'Model id, inference profile id or ARN the requests named';
+COMMENT ON COLUMN claude.load_tests.region IS 'claude.region during the test';
+COMMENT ON COLUMN claude.load_tests.endpoint_host IS 'Host the requests went to';
+COMMENT ON COLUMN claude.load_tests.concurrency IS 'Requests kept in flight';
+COMMENT ON COLUMN claude.load_tests.requested_requests IS 'Requests asked for (count mode), or NULL';
+COMMENT ON COLUMN claude.load_tests.requested_duration IS 'How long the test was asked to run (duration mode), or NULL';
+COMMENT ON COLUMN claude.load_tests.stopped_by IS 'What ended the test: requests (all sent), duration (time up) or budget (claude.load_test_max_usd bought no more)';
+COMMENT ON COLUMN claude.load_tests.requests IS 'Requests finished (after retries)';
+COMMENT ON COLUMN claude.load_tests.errors IS 'Requests that failed';
+COMMENT ON COLUMN claude.load_tests.errors_by_code IS 'Failed requests by error code (AWS code, HTTP status or transport error), as a JSON object';
+COMMENT ON COLUMN claude.load_tests.wall_s IS 'Seconds from the first request sent to the last answer';
+COMMENT ON COLUMN claude.load_tests.throughput_rps IS 'Requests finished per second of wall time';
+COMMENT ON COLUMN claude.load_tests.output_tokens_per_s IS 'Output tokens per second of wall time';
+COMMENT ON COLUMN claude.load_tests.input_tokens IS 'Input tokens Bedrock counted';
+COMMENT ON COLUMN claude.load_tests.output_tokens IS 'Output tokens Bedrock counted';
+COMMENT ON COLUMN claude.load_tests.p50_latency_ms IS 'Median latency of the successful requests (last attempt), in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.load_tests.p95_latency_ms IS '95th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.load_tests.p99_latency_ms IS '99th percentile latency, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.load_tests.p50_ttft_ms IS 'Median time to first token, in milliseconds (0.1 ms); NULL unless the requests streamed';
+COMMENT ON COLUMN claude.load_tests.p95_ttft_ms IS '95th percentile time to first token, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.load_tests.p99_ttft_ms IS '99th percentile time to first token, in milliseconds (0.1 ms)';
+COMMENT ON COLUMN claude.load_tests.estimated_max_usd IS 'The upper bound estimated before the test, checked against claude.load_test_max_usd';
+COMMENT ON COLUMN claude.load_tests.cost_usd IS 'What the counted tokens cost at claude.prices (USD); NULL when the model has no price';
+ALTER TABLE claude.load_tests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY load_tests_own_rows ON claude.load_tests FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) pg_catalog.current_user());
+CREATE POLICY load_tests_auditor_rows ON claude.load_tests FOR SELECT TO claude_auditor
+    USING (true);
+SELECT pg_catalog.pg_extension_config_dump('claude.load_tests', '');
+
+CREATE FUNCTION @extschema@.claude_load_test(
+    prompt text DEFAULT 'Reply with the word OK.',
+    concurrency int DEFAULT 4,
+    duration interval DEFAULT NULL,
+    requests int DEFAULT NULL,
+    max_tokens int DEFAULT 16,
+    model text DEFAULT NULL,
+    prompts text[] DEFAULT NULL)
+RETURNS claude.load_tests
+AS 'MODULE_PATHNAME', 'claude_load_test'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.claude_load_test(text, int, interval, int, int, text, text[]) IS
+'Load-test the configured Bedrock path: concurrency requests in flight for a duration or a count, cache off, every request audited; refused when its estimated cost exceeds claude.load_test_max_usd';
+REVOKE ALL ON FUNCTION @extschema@.claude_load_test(text, int, interval, int, int, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_load_test(text, int, interval, int, int, text, text[])
+    TO claude_job_owner;
 
 -- ---------------------------------------------------------------------------
 -- Asynchronous requests and enrichment jobs, done by the pg_claude worker.
@@ -1533,6 +1675,7 @@ GRANT SELECT ON claude.usage, claude.prices, claude.stats, claude.requests, clau
 GRANT SELECT ON claude.job_items TO PUBLIC;  -- row level security: each owner's own rows
 GRANT EXECUTE ON FUNCTION claude.price_of(text), claude.dropped_records() TO PUBLIC;
 GRANT SELECT ON claude.models, claude.models_merged TO PUBLIC;
+GRANT SELECT ON claude.stats_hourly, claude.load_tests TO PUBLIC;  -- load_tests: row level security
 GRANT EXECUTE ON FUNCTION claude.model_info(text), claude.model_family(text) TO PUBLIC;
 REVOKE ALL ON FUNCTION claude.models_keep_published(), claude.models_changed() FROM PUBLIC;
 

@@ -47,6 +47,7 @@ int			claude_worker_concurrency = 16;
 int			claude_requests_per_minute = 0;
 int			claude_tokens_per_minute = 0;
 double		claude_output_burndown = -1.0;
+double		claude_load_test_max_usd = 1.0;
 int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
@@ -689,6 +690,15 @@ claude_guc_init(void)
 							 NULL,
 							 &claude_log_prompts,
 							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	/* a load test spends money: a superuser bounds what one may cost (README, "Load testing") */
+	DefineCustomRealVariable("claude.load_test_max_usd",
+							 gettext_noop("Sets the most a claude_load_test() may be estimated to cost, in USD."),
+							 gettext_noop("0 refuses every load test."),
+							 &claude_load_test_max_usd,
+							 1.0, 0.0, 1000000.0,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 

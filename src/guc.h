@@ -64,6 +64,7 @@ extern int	claude_worker_concurrency;
 extern int	claude_requests_per_minute;
 extern int	claude_tokens_per_minute;
 extern double claude_output_burndown;
+extern double claude_load_test_max_usd;
 extern int	claude_request_retention_s;
 extern int	claude_cache_mode;
 extern int	claude_cache_scope;
