@@ -491,7 +491,11 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	if (anthropic)
 	{
 		/* seam: the provider's address and authentication; the rest is shared */
-		claude_anthropic_request(call, operation, body, body_len);
+		ctx->method = "POST";
+		ctx->body = body;
+		ctx->body_len = body_len;
+		claude_anthropic_request(&call->req, operation, body, body_len);
+		call->req.prepare_arg = ctx;
 		call->req.on_attempt = audit_attempt;
 		call->req.usable = answer_is_json;
 		return false;

@@ -12,7 +12,7 @@
 #ifndef PG_CLAUDE_PROVIDER_H
 #define PG_CLAUDE_PROVIDER_H
 
-#include "bedrock.h"
+#include "call_context.h"
 #include "http.h"
 #include "problem.h"
 #include "residency.h"
@@ -44,14 +44,14 @@ extern void claude_anthropic_judge(const char *model, ClaudeResidencyVerdict *v)
 extern char *claude_anthropic_host(void);
 
 /*
- * Address and authenticate call->req for operation (InvokeModel: POST
+ * Address and authenticate req for operation (InvokeModel: POST
  * /v1/messages; CountTokens: /v1/messages/count_tokens), the Bedrock body
  * reshaped: model in the body, no anthropic_version, inference_geo under
  * geography "us".  Returns the body sent (what the cache key hashes).
  */
 extern char *claude_anthropic_shape_body(const char *operation, const char *model,
 										 const char *geography, const char *body);
-extern void claude_anthropic_request(ClaudeBedrockCall *call, const char *operation,
+extern void claude_anthropic_request(ClaudeHttpRequest *req, const char *operation,
 									 const char *body, size_t body_len);
 
 /* Answers of the Anthropic API (read_response sets resp->service). */

@@ -356,7 +356,6 @@ claude_anthropic_shape_body(const char *operation, const char *model, const char
 static struct curl_slist *
 anthropic_headers(void *arg, int attempt, const ClaudeHttpResponse *prev)
 {
-	SignContext *ctx = (SignContext *) arg;
 	struct curl_slist *list = NULL;
 	char	   *key = require_key();
 	char	   *line = psprintf("x-api-key: %s", key);
@@ -369,7 +368,6 @@ anthropic_headers(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	explicit_bzero(key, strlen(key));
 	pfree(line);
 	pfree(key);
-	strlcpy(ctx->signed_with, "x-api-key", sizeof(ctx->signed_with));
 	return list;
 }
 
@@ -419,30 +417,23 @@ anthropic_retry_policy(const ClaudeHttpResponse *resp)
 }
 
 void
-claude_anthropic_request(ClaudeBedrockCall *call, const char *operation,
+claude_anthropic_request(ClaudeHttpRequest *req, const char *operation,
 						 const char *body, size_t body_len)
 {
-	SignContext *ctx = &call->ctx;
 	ClaudeEndpoint ep;
 	const char *path = strcmp(operation, "CountTokens") == 0 ?
 		"/v1/messages/count_tokens" : "/v1/messages";
 
 	resolve_anthropic_endpoint(&ep);
-	ctx->method = "POST";
-	ctx->path = psprintf("%s%s", ep.path_prefix, path);
-	ctx->host_header = pstrdup(ep.host_header);
-	ctx->body = body;
-	ctx->body_len = body_len;
-	claude_http_request_init(&call->req, "POST",
-							 psprintf("%s://%s%s", ep.https ? "https" : "http",
-									  ep.host_header, ctx->path));
-	call->req.body = body;
-	call->req.body_len = body_len;
-	call->req.prepare = anthropic_headers;
-	call->req.prepare_arg = ctx;
-	call->req.capture_headers = anthropic_capture;
-	call->req.read_response = read_anthropic_response;
-	call->req.retry_policy = anthropic_retry_policy;
+	claude_http_request_init(req, "POST",
+							 psprintf("%s://%s%s%s", ep.https ? "https" : "http",
+									  ep.host_header, ep.path_prefix, path));
+	req->body = body;
+	req->body_len = body_len;
+	req->prepare = anthropic_headers;	/* its arg is the caller's (the audit's) */
+	req->capture_headers = anthropic_capture;
+	req->read_response = read_anthropic_response;
+	req->retry_policy = anthropic_retry_policy;
 }
 
 /* ---------------------------------------------------------------------

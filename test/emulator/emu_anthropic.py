@@ -111,14 +111,19 @@ def request_class(bedrock_request, outcome, answered):
                     "body": self.body[:65536].decode("utf-8", "replace")}
 
         def authenticate(self):
+            # x-api-key (the API's documented header, what pg_claude sends) or,
+            # as the official SDK sends an API key since 1.x, Authorization: Bearer
             key = self.h.headers.get("x-api-key")
+            authorization = self.h.headers.get("Authorization", "")
+            if not key and authorization.lower().startswith("bearer "):
+                key = authorization[7:].strip()
             if not key:
                 self.state.count_auth_failure()
                 self.error(401, "authentication_error", "x-api-key header is required")
+            self.out.auth = "x-api-key" if self.h.headers.get("x-api-key") else "bearer"
             if key not in API_KEYS:
                 self.state.count_auth_failure()
                 self.error(401, "authentication_error", "invalid x-api-key")
-            self.out.auth = "x-api-key"
             version = self.h.headers.get("anthropic-version")
             if version is None:
                 self.error(400, "invalid_request_error", "anthropic-version: header is required")
