@@ -27,7 +27,8 @@ function ok(cond, name, detail) {
 
 function startEmulator() {
   return new Promise((resolve, reject) => {
-    const proc = spawn('python3', [emulatorPath, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn('python3', [emulatorPath, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, EMU_ANTHROPIC_BATCH_DELAY_MS: '500' } });
     const lines = createInterface({ input: proc.stdout });
     lines.once('line', (line) => {
       const m = /http=(\d+)/.exec(line);
@@ -117,6 +118,46 @@ try {
   await control(emu.url, 'faults', { fault: 'error', status: 529, count: 1 });
   const again = await retrying.messages.create({ ...HELLO, model: 'claude-haiku-4-5-20251001' });
   ok(again.type === 'message', 'and is retried by the SDK');
+
+  // Message Batches: answered by the same rules, shown once the processing delay has passed
+  const model = 'claude-haiku-4-5-20251001';
+  const created = await client.messages.batches.create({ requests: [
+    { custom_id: 'good-1', params: { ...HELLO, model } },
+    { custom_id: 'bad-2', params: { ...HELLO, model: 'claude-no-such-model' } },
+  ] });
+  ok(/^msgbatch_/.test(created.id) && created.type === 'message_batch' && created.processing_status === 'in_progress'
+     && created.request_counts.processing === 2 && created.results_url === null,
+     'batches.create returns an in_progress MessageBatch', JSON.stringify(created));
+  e = await failure(client.messages.batches.results(created.id));
+  ok(e !== null, 'batches.results refuses a batch still in progress', e);
+  let batch = created;
+  for (let i = 0; i < 50 && batch.processing_status !== 'ended'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    batch = await client.messages.batches.retrieve(created.id);
+  }
+  ok(batch.processing_status === 'ended' && batch.request_counts.succeeded === 1
+     && batch.request_counts.errored === 1 && batch.ended_at && batch.results_url,
+     'batches.retrieve shows it ended, with its counts and results_url', JSON.stringify(batch));
+  const results = {};
+  for await (const r of await client.messages.batches.results(created.id)) results[r.custom_id] = r.result;
+  ok(results['good-1']?.type === 'succeeded' && results['good-1'].message.content[0].text.length > 0,
+     'batches.results streams a succeeded result with its Message', JSON.stringify(results['good-1']));
+  ok(results['bad-2']?.type === 'errored' && results['bad-2'].error.error.type === 'not_found_error',
+     'and an errored one with the API error', JSON.stringify(results['bad-2']));
+  const listed = [];
+  for await (const b of client.messages.batches.list()) listed.push(b.id);
+  ok(listed.includes(created.id), 'batches.list lists it', listed.join(','));
+  const second = await client.messages.batches.create({ requests: [{ custom_id: 'c1', params: { ...HELLO, model } }] });
+  const canceled = await client.messages.batches.cancel(second.id);
+  ok(canceled.cancel_initiated_at && canceled.processing_status === 'ended' && canceled.request_counts.canceled === 1,
+     'batches.cancel ends a batch in progress, its requests canceled', JSON.stringify(canceled));
+  const deleted = await client.messages.batches.delete(created.id);
+  ok(deleted.type === 'message_batch_deleted' && deleted.id === created.id, 'batches.delete deletes an ended batch');
+  e = await failure(client.messages.batches.retrieve(created.id));
+  ok(e instanceof Anthropic.NotFoundError, 'a deleted batch is a NotFoundError', e);
+  e = await failure(client.messages.batches.create({ requests: [
+    { custom_id: 'same', params: { ...HELLO, model } }, { custom_id: 'same', params: { ...HELLO, model } }] }));
+  ok(e instanceof Anthropic.BadRequestError, 'a custom_id given twice is refused', e);
 } catch (err) {
   ok(false, 'the checks ran to the end', err?.stack ?? err);
 } finally {
