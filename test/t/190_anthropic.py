@@ -126,6 +126,19 @@ try:
     t.ok(val("SELECT provider || '/' || geography FROM claude_data_flow() LIMIT 1") == "anthropic/global",
          "claude_data_flow shows the provider's path", val("SELECT * FROM claude_data_flow()"))
 
+    # a provider option does not choose the provider: the setting does
+    rc, out, err = q("SELECT claude_enrich('tickets', 'body', 'label', 'classify', "
+                     "'{\"labels\": [\"billing\", \"bug\"], \"provider\": \"bedrock\", \"redo\": \"all\"}')")
+    j2 = out.splitlines()[-1] if out else "0"
+    val(f"SELECT claude_job_wait({j2}, '60 seconds')")
+    rc, out, err = q("SET claude.provider = bedrock; SELECT claude_enrich('tickets', 'body', 'label', 'classify', "
+                     "'{\"labels\": [\"billing\", \"bug\"], \"provider\": \"anthropic\", \"redo\": \"all\"}')")
+    j3 = out.splitlines()[-1] if out else "0"
+    val(f"SELECT claude_job_cancel({j3})")
+    t.ok(val(f"SELECT coalesce(definition ->> 'provider', 'none') FROM claude.job WHERE id = {j2}") == "anthropic"
+         and val(f"SELECT coalesce(definition ->> 'provider', 'none') FROM claude.job WHERE id = {j3}") == "none",
+         "a provider option is ignored: the definition follows claude.provider", (j2, j3, err[-300:]))
+
     # --- the cache key includes the provider --------------------------------------
     q("ALTER SYSTEM SET claude.cache = on; SELECT pg_reload_conf()")
     time.sleep(0.5)
@@ -162,8 +175,17 @@ try:
     b = last_body()
     t.ok(rc == 0 and b.get("inference_geo") == "us" and b.get("model") == "claude-opus-4-6",
          "under us the request carries inference_geo us", (b, err[-300:]))
+    rc, out, err = q("SET claude.residency = us; SET claude.model = 'anthropic.claude-opus-4-6-v1'; "
+                     "SELECT count(*) FROM claude_classify_batch(ARRAY['u1','u2','u3'], ARRAY['a','b'])")
+    b = last_body()
+    time.sleep(1.5)
+    t.ok(rc == 0 and b.get("inference_geo") == "us" and requests() == 4
+         and val("SELECT count(*) FROM claude.usage WHERE function_name = 'claude_classify_batch' "
+                 "AND model = 'anthropic.claude-opus-4-6-v1' AND geography = 'us' AND error_code IS NULL") == "3",
+         "under us a batch's requests carry inference_geo us", (requests(), b, err[-300:]))
+    emu.reset()
     rc, out, err = q("SET claude.residency = us; SELECT claude_complete('x')")
-    t.ok(rc != 0 and "42R01" in err and "Opus 4.6" in err and requests() == 1,
+    t.ok(rc != 0 and "42R01" in err and "Opus 4.6" in err and requests() == 0,
          "under us a model that cannot honour it is refused before sending", err[-400:])
     rc, out, err = q("SET claude.residency = us; SELECT geography, processed_in FROM claude_residency_check('claude-sonnet-5')")
     t.ok(out.splitlines()[-1:] == ["us|us (Anthropic API, inference_geo us)"], "claude_residency_check under us", out)
