@@ -35,6 +35,50 @@ COMMENT ON COLUMN claude.prices.batch_factor IS 'Share of the on-demand price a 
 ALTER TABLE claude.usage ADD COLUMN cache_write_1h_tokens bigint;
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
+-- issue 18: the provider of each attempt (claude.provider)
+ALTER TABLE claude.usage ADD COLUMN provider text NOT NULL DEFAULT 'bedrock';
+COMMENT ON COLUMN claude.usage.provider IS 'Where the request went: bedrock (Amazon Bedrock) or anthropic (the Anthropic API); see endpoint_host';
+ALTER TABLE claude.requests
+    ADD COLUMN provider text NOT NULL DEFAULT 'bedrock' CHECK (provider IN ('bedrock', 'anthropic'));
+COMMENT ON COLUMN claude.requests.provider IS 'Where the worker sends it: claude.provider when it was queued';
+-- claude_data_flow gains the provider column: a new row type, so dropped and made again
+DROP FUNCTION @extschema@.claude_data_flow(timestamptz);
+-- The table an auditor asks for: where requests were processed, by whom.
+-- Reads the audit log (cache hits never left the database: not counted).
+CREATE FUNCTION @extschema@.claude_data_flow(since timestamptz DEFAULT '-infinity')
+RETURNS TABLE (
+    provider      text,
+    region        text,
+    endpoint_host text,
+    model         text,
+    geography     text,
+    calls         bigint,
+    failed_calls  bigint,
+    refused_calls bigint,
+    input_tokens  numeric,
+    output_tokens numeric,
+    roles         text[],
+    first_call    timestamptz,
+    last_call     timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.provider, u.region, u.endpoint_host, u.model, u.geography,
+           count(*) FILTER (WHERE u.error_code IS DISTINCT FROM 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code IS NOT NULL AND u.error_code <> 'ResidencyViolation'),
+           count(*) FILTER (WHERE u.error_code = 'ResidencyViolation'),
+           sum(u.input_tokens), sum(u.output_tokens),
+           array_agg(DISTINCT u.role_name ORDER BY u.role_name),
+           min(u.ts), max(u.ts)
+    FROM claude.usage AS u
+    WHERE u.ts >= since AND NOT u.cache_hit
+    GROUP BY u.provider, u.region, u.endpoint_host, u.model, u.geography
+    ORDER BY u.provider, u.region, u.endpoint_host, u.model
+$$;
+
+COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
+'Where requests were processed since a time: provider, region, endpoint host, model, geography, calls, tokens, roles';
+REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 
 -- Money spent is never silently erased (README, "The audit log"): pg_dump
 -- keeps the audit log, the cache, job history and input hashes, with their

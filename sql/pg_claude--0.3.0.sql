@@ -109,8 +109,10 @@ CREATE TABLE claude.usage (
     prompt_sha256      text,
     prompt             text,
     cache_key          text,
-    cache_write_1h_tokens bigint
+    cache_write_1h_tokens bigint,
+    provider           text NOT NULL DEFAULT 'bedrock'
 );
+COMMENT ON COLUMN claude.usage.provider IS 'Where the request went: bedrock (Amazon Bedrock) or anthropic (the Anthropic API); see endpoint_host';
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
 CREATE INDEX usage_ts_idx ON claude.usage (ts);
@@ -927,8 +929,10 @@ CREATE TABLE claude.requests (
     result       text,
     response     jsonb,
     error        text,
-    completed_at timestamptz
+    completed_at timestamptz,
+    provider     text NOT NULL DEFAULT 'bedrock' CHECK (provider IN ('bedrock', 'anthropic'))
 );
+COMMENT ON COLUMN claude.requests.provider IS 'Where the worker sends it: claude.provider when it was queued';
 CREATE INDEX requests_pending_idx ON claude.requests (id) WHERE state IN ('pending', 'running');
 COMMENT ON TABLE claude.requests IS
 'claude_complete_async() requests and their results (kept for claude.request_retention)';
@@ -1551,6 +1555,7 @@ COMMENT ON FUNCTION @extschema@.claude_residency_check(text) IS
 -- Reads the audit log (cache hits never left the database: not counted).
 CREATE FUNCTION @extschema@.claude_data_flow(since timestamptz DEFAULT '-infinity')
 RETURNS TABLE (
+    provider      text,
     region        text,
     endpoint_host text,
     model         text,
@@ -1566,7 +1571,7 @@ RETURNS TABLE (
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT u.region, u.endpoint_host, u.model, u.geography,
+    SELECT u.provider, u.region, u.endpoint_host, u.model, u.geography,
            count(*) FILTER (WHERE u.error_code IS DISTINCT FROM 'ResidencyViolation'),
            count(*) FILTER (WHERE u.error_code IS NOT NULL AND u.error_code <> 'ResidencyViolation'),
            count(*) FILTER (WHERE u.error_code = 'ResidencyViolation'),
@@ -1575,12 +1580,12 @@ AS $$
            min(u.ts), max(u.ts)
     FROM claude.usage AS u
     WHERE u.ts >= since AND NOT u.cache_hit
-    GROUP BY u.region, u.endpoint_host, u.model, u.geography
-    ORDER BY u.region, u.endpoint_host, u.model
+    GROUP BY u.provider, u.region, u.endpoint_host, u.model, u.geography
+    ORDER BY u.provider, u.region, u.endpoint_host, u.model
 $$;
 
 COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
-'Where requests were processed since a time: region, endpoint host, model, geography, calls, tokens, roles';
+'Where requests were processed since a time: provider, region, endpoint host, model, geography, calls, tokens, roles';
 
 -- The catalogue refreshed from the Bedrock control plane of claude.region
 -- (doc/models.md); the worker runs it every claude.models_refresh_interval.

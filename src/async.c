@@ -121,8 +121,8 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	ClaudeTask	t;
 	char	   *prompt;
 	char	   *body;
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
 	bool		isnull;
 	Datum		id;
 
@@ -144,8 +144,9 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(t.model);
 	values[2] = CStringGetTextDatum(body);
 	values[3] = CStringGetTextDatum(prompt);
-	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt) "
-							"VALUES ($1, $2, $3, $4) RETURNING id", 4, types, values, NULL, false, &isnull);
+	values[4] = CStringGetTextDatum(claude_provider_current());	/* the worker sends it there */
+	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt, provider) "
+							"VALUES ($1, $2, $3, $4, $5) RETURNING id", 5, types, values, NULL, false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 

@@ -98,6 +98,7 @@ claude_usage_init(ClaudeUsageRecord *r, const ClaudeCallContext *cc, const char 
 	strlcpy(r->function_name, cc->function_name ? cc->function_name : "", sizeof(r->function_name));
 	strlcpy(r->operation, operation, sizeof(r->operation));
 	strlcpy(r->model, model, sizeof(r->model));
+	strlcpy(r->provider, cc->provider ? cc->provider : "bedrock", sizeof(r->provider));
 	r->http_status = -1;
 	r->input_tokens = r->output_tokens = r->cache_read_tokens = r->cache_write_tokens =
 		r->cache_write_1h_tokens = -1;

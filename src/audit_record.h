@@ -41,6 +41,7 @@ typedef struct ClaudeUsageRecord
 	int64		job_id;
 	char		prompt_sha256[65];
 	char		cache_key[65];
+	char		provider[16];	/* bedrock or anthropic */
 } ClaudeUsageRecord;
 
 /* One row of claude.cache to insert or refresh. */

@@ -39,8 +39,8 @@
 	"INSERT INTO claude.usage (ts, role_name, database_name, backend_pid, function_name, operation, " \
 	"model, region, endpoint_host, geography, request_id, http_status, error_code, input_tokens, " \
 	"output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, ttft_ms, retries, cache_hit, " \
-	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
-	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens, provider) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
+	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
 
 /*
  * Every operator and function schema-qualified: these statements run with
@@ -137,15 +137,15 @@ write_hits(const char *key, int64 n, TimestampTz ts)
 static void
 write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 {
-	Oid			types[26] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+	Oid			types[27] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, INT4OID, BOOLOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		v[26];
-	char		n[27];
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		v[27];
+	char		n[28];
 
 	memset(n, ' ', sizeof(n));
-	n[26] = '\0';
+	n[27] = '\0';
 	v[0] = TimestampTzGetDatum(r->ts);
 	v[1] = text_or_null(r->role_name, &n[1]);
 	v[2] = text_or_null(r->database_name, &n[2]);
@@ -177,8 +177,9 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 	v[23] = text_or_null(prompt, &n[23]);
 	v[24] = text_or_null(r->cache_key, &n[24]);
 	v[25] = int8_or_null(r->cache_write_1h_tokens, &n[25]);
+	v[26] = CStringGetTextDatum(r->provider[0] ? r->provider : "bedrock");
 
-	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 26, types), v, n, false, 0),
+	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 27, types), v, n, false, 0),
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{
@@ -221,10 +222,10 @@ claude_audit_log_record(const ClaudeUsageRecord *r, const char *why)
 {
 	ereport(LOG,
 			(errmsg("pg_claude audit record (%s): ts=%s role=%s db=%s pid=%d function=%s operation=%s "
-					"model=%s region=%s endpoint=%s status=%d error=%s input_tokens=" INT64_FORMAT
+					"provider=%s model=%s region=%s endpoint=%s status=%d error=%s input_tokens=" INT64_FORMAT
 					" output_tokens=" INT64_FORMAT " latency_ms=%.1f retries=%d cache_hit=%s",
 					why, timestamptz_to_str(r->ts), r->role_name, r->database_name, r->backend_pid,
-					r->function_name, r->operation, r->model, r->region, r->endpoint_host,
+					r->function_name, r->operation, r->provider, r->model, r->region, r->endpoint_host,
 					r->http_status, r->error_code, r->input_tokens, r->output_tokens,
 					r->latency_ms, r->retries, r->cache_hit ? "true" : "false")));
 }

@@ -33,6 +33,7 @@
 #include "model_catalog.h"
 #include "pg_compat.h"
 #include "problem.h"
+#include "provider.h"
 #include "residency.h"
 
 /*
@@ -193,8 +194,13 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 }
 
 void
-claude_bedrock_ready_to_sign(void)
+claude_bedrock_ready_to_sign(const ClaudeCallContext *cc)
 {
+	if (cc != NULL && claude_provider_is_anthropic(cc))
+	{
+		claude_anthropic_ready();
+		return;
+	}
 	if (claude_bedrock_api_key() == NULL)
 		(void) claude_credentials_get();
 }
@@ -226,7 +232,8 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	ClaudeUsageRecord r;
 
 	claude_usage_init(&r, &ctx->cc, ctx->operation, ctx->model);
-	strlcpy(r.region, claude_region, sizeof(r.region));
+	if (!claude_provider_is_anthropic(&ctx->cc))
+		strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, ctx->endpoint_host, sizeof(r.endpoint_host));
 	strlcpy(r.geography, ctx->geography, sizeof(r.geography));
 	strlcpy(r.request_id, resp->request_id, sizeof(r.request_id));
@@ -340,13 +347,21 @@ enforce_residency(const ClaudeCallContext *cc, const char *operation, const char
 	ClaudeUsageRecord r;
 	ClaudeModelRoutes routes;
 
-	claude_model_routes(model, &routes);
-	claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &routes, &v);
+	bool		anthropic = claude_provider_is_anthropic(cc);
+
+	if (anthropic)
+		claude_anthropic_judge(model, &v);	/* seam: the provider's path */
+	else
+	{
+		claude_model_routes(model, &routes);
+		claude_residency_judge(claude_residency, claude_region, endpoint_host, model, &routes, &v);
+	}
 	if (v.allowed)
 		return pstrdup(v.geography);
 
 	claude_usage_init(&r, cc, operation, model);
-	strlcpy(r.region, claude_region, sizeof(r.region));
+	if (!anthropic)
+		strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, endpoint_host ? endpoint_host : "", sizeof(r.endpoint_host));
 	strlcpy(r.geography, v.geography, sizeof(r.geography));
 	strlcpy(r.error_code, "ResidencyViolation", sizeof(r.error_code));
@@ -354,12 +369,13 @@ enforce_residency(const ClaudeCallContext *cc, const char *operation, const char
 	ereport(LOG,
 			(errmsg("pg_claude refused a request under claude.residency \"%s\"", claude_residency),
 			 errdetail_internal("role %s, model %s, region %s, endpoint %s: %s",
-								GetUserNameFromId(GetUserId(), false), model, claude_region,
+								GetUserNameFromId(GetUserId(), false), model,
+								anthropic ? "(Anthropic API)" : claude_region,
 								endpoint_host ? endpoint_host : "(regional default)", v.reason)));
 	ereport(ERROR,
 			(errcode(ERRCODE_CLAUDE_RESIDENCY_VIOLATION),
 			 errmsg("request would be processed in %s, outside claude.residency \"%s\"",
-					claude_residency_place(&v, model), claude_residency),
+					anthropic ? v.processed_in : claude_residency_place(&v, model), claude_residency),
 			 errdetail("%s.", v.reason),
 			 errhint("%s", v.hint)));
 	return NULL;				/* not reached */
@@ -407,21 +423,32 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	char	   *encoded;
 	char	   *path;
 	const char *geography;
+	bool		anthropic = claude_provider_is_anthropic(cc);
 
 	memset(call, 0, sizeof(*call));
 	ctx->answer_cxt = CurrentMemoryContext;
-	resolve_endpoint(&ep);
 	claude_audit_prepare();
 
 	/* residency first: nothing is signed, let alone sent, if it is refused */
-	geography = enforce_residency(cc, operation, model,
-								  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	if (anthropic)
+	{
+		geography = enforce_residency(cc, operation, model, claude_anthropic_host());
+		/* seam: the provider's body (model in it, inference_geo), hashed as sent */
+		body = claude_anthropic_shape_body(operation, model, geography, body);
+		body_len = strlen(body);
+	}
+	else
+	{
+		resolve_endpoint(&ep);
+		geography = enforce_residency(cc, operation, model,
+									  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	}
 	warn_legacy(model);
 
 	ctx->operation = operation;
 	ctx->model = model;
 	ctx->geography = geography;
-	ctx->endpoint_host = pstrdup(ep.host);
+	ctx->endpoint_host = anthropic ? claude_anthropic_host() : pstrdup(ep.host);
 	ctx->cc = *cc;
 	claude_sha256_text(cc->input ? cc->input : body, ctx->prompt_sha256);
 
@@ -431,7 +458,9 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		claude_cache_key(claude_cache_role(cc->role_name), model, body, ctx->cache_key);
+		/* the provider is part of the key: one's answer is not the other's */
+		claude_cache_key(claude_cache_role(cc->role_name),
+						 anthropic ? psprintf("anthropic:%s", model) : model, body, ctx->cache_key);
 		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{
@@ -440,7 +469,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			int			usecs;
 
 			claude_usage_init(&r, cc, operation, model);
-			strlcpy(r.region, claude_region, sizeof(r.region));
+			if (!anthropic)
+				strlcpy(r.region, claude_region, sizeof(r.region));
 			strlcpy(r.geography, geography, sizeof(r.geography));
 			r.cache_hit = true;
 			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
@@ -456,6 +486,19 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			call->resp.input_tokens = call->resp.output_tokens = -1;
 			return true;
 		}
+	}
+
+	if (anthropic)
+	{
+		/* seam: the provider's address and authentication; the rest is shared */
+		ctx->method = "POST";
+		ctx->body = body;
+		ctx->body_len = body_len;
+		claude_anthropic_request(&call->req, operation, body, body_len);
+		call->req.prepare_arg = ctx;
+		call->req.on_attempt = audit_attempt;
+		call->req.usable = answer_is_json;
+		return false;
 	}
 
 	/* The model id is one path label: ':' and '/' are percent-encoded. */
@@ -582,15 +625,25 @@ claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, cons
 	if (n < 0)
 		elog(ERROR, "could not base64-encode the request body");
 	encoded[n] = '\0';
-	body = psprintf("{\"input\":{\"invokeModel\":{\"body\":\"%s\"}}}", encoded);
-	bedrock_post(cc, "CountTokens", "count-tokens", base, body, strlen(body), &resp);
-
-	root = cJSON_Parse(resp.body);
-	count = root ? cJSON_GetObjectItemCaseSensitive(root, "inputTokens") : NULL;
+	if (claude_provider_is_anthropic(cc))
+	{
+		/* seam: the Messages body itself, to /v1/messages/count_tokens */
+		bedrock_post(cc, "CountTokens", "count-tokens", model, invoke_body, len, &resp);
+		root = cJSON_Parse(resp.body);
+		count = root ? cJSON_GetObjectItemCaseSensitive(root, "input_tokens") : NULL;
+	}
+	else
+	{
+		body = psprintf("{\"input\":{\"invokeModel\":{\"body\":\"%s\"}}}", encoded);
+		bedrock_post(cc, "CountTokens", "count-tokens", base, body, strlen(body), &resp);
+		root = cJSON_Parse(resp.body);
+		count = root ? cJSON_GetObjectItemCaseSensitive(root, "inputTokens") : NULL;
+	}
 	if (!cJSON_IsNumber(count))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("Bedrock CountTokens returned no \"inputTokens\"")));
+				 errmsg("%s CountTokens returned no token count",
+						claude_provider_is_anthropic(cc) ? "the Anthropic API" : "Bedrock")));
 	tokens = (long) count->valuedouble;
 	cJSON_Delete(root);
 	return tokens;
@@ -712,6 +765,12 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 	const char *hint = NULL;
 	int			i;
 
+	/* seam: an answer in the Anthropic API's shapes is read by its provider */
+	if (resp->service && strcmp(resp->service, CLAUDE_SERVICE_ANTHROPIC) == 0)
+	{
+		claude_anthropic_problem(operation, model, resp, p);
+		return;
+	}
 	if (resp->curl_code != CURLE_OK)
 	{
 		transport_problem(operation, model, resp, p);
@@ -833,6 +892,11 @@ claude_bedrock_check_residency(const ClaudeCallContext *cc, const char *model)
 {
 	ClaudeEndpoint ep;
 
+	if (claude_provider_is_anthropic(cc))
+	{
+		(void) enforce_residency(cc, "InvokeModel", model, claude_anthropic_host());
+		return;
+	}
 	resolve_endpoint(&ep);
 	(void) enforce_residency(cc, "InvokeModel", model,
 							 claude_endpoint && claude_endpoint[0] ? ep.host : NULL);

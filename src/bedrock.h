@@ -74,7 +74,7 @@ extern bool claude_bedrock_ok(const ClaudeHttpResponse *resp);
  * signing would, where it can still be caught (the worker sends with no
  * transaction open).
  */
-extern void claude_bedrock_ready_to_sign(void);
+extern void claude_bedrock_ready_to_sign(const ClaudeCallContext *cc);
 
 /* The residency check alone (raises 42R01). */
 extern void claude_bedrock_check_residency(const ClaudeCallContext *cc, const char *model);

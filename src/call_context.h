@@ -21,11 +21,14 @@ typedef struct ClaudeCallContext
 	const char *input;			/* the caller's input, hashed as prompt_sha256; NULL: the body */
 	const char *role_name;		/* on whose behalf the worker calls; NULL: the current user */
 	int64		job_id;			/* the enrichment job, or 0 */
-	const char *provider;		/* where the request goes ("bedrock") */
+	const char *provider;		/* where the request goes: "bedrock" or "anthropic" (provider.h) */
 } ClaudeCallContext;
+
+/* claude.provider's name: where a call made now goes (provider.c). */
+extern const char *claude_provider_current(void);
 
 /* The context of a call made by function_name in the caller's own session. */
 #define CLAUDE_CALL_CONTEXT(function_name, input) \
-	((ClaudeCallContext) {(function_name), (input), NULL, 0, "bedrock"})
+	((ClaudeCallContext) {(function_name), (input), NULL, 0, claude_provider_current()})
 
 #endif							/* PG_CLAUDE_CALL_CONTEXT_H */

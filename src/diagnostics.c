@@ -30,6 +30,7 @@
 #include "endpoint.h"
 #include "guc.h"
 #include "privilege.h"
+#include "provider.h"
 #include "model_catalog.h"
 #include "residency.h"
 #include "http.h"
@@ -55,7 +56,22 @@ claude_credentials(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	if (claude_bedrock_api_key() != NULL)
+	if (claude_provider == CLAUDE_PROVIDER_ANTHROPIC)
+	{
+		/* seam: the Anthropic API's key, where it comes from, masked */
+		char	   *masked;
+		const char *source = claude_anthropic_key_source(&masked);
+
+		values[0] = CStringGetTextDatum(psprintf("Anthropic API key, %s", source));
+		values[1] = CStringGetTextDatum("x-api-key");
+		if (masked)
+			values[2] = CStringGetTextDatum(masked);
+		else
+			nulls[2] = true;
+		nulls[3] = nulls[4] = true;
+		values[5] = BoolGetDatum(false);
+	}
+	else if (claude_bedrock_api_key() != NULL)
 	{
 		values[0] = CStringGetTextDatum("environment (AWS_BEARER_TOKEN_BEDROCK)");
 		values[1] = CStringGetTextDatum("bearer");
@@ -133,8 +149,13 @@ claude_residency_check(PG_FUNCTION_ARGS)
 		if (claude_endpoint_parse(claude_endpoint, &ep, &why))
 			host = pstrdup(ep.host);
 	}
-	claude_model_routes(model, &routes);
-	claude_residency_judge(claude_residency, claude_region, host, model, &routes, &v);
+	if (claude_provider == CLAUDE_PROVIDER_ANTHROPIC)
+		claude_anthropic_judge(model, &v);	/* seam: the provider's path */
+	else
+	{
+		claude_model_routes(model, &routes);
+		claude_residency_judge(claude_residency, claude_region, host, model, &routes, &v);
+	}
 	values[0] = BoolGetDatum(v.allowed);
 	values[1] = CStringGetTextDatum(v.geography);
 	values[2] = CStringGetTextDatum(v.processed_in);

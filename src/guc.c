@@ -28,6 +28,15 @@
 #include "residency.h"
 
 char	   *claude_region = NULL;
+int			claude_provider = CLAUDE_PROVIDER_BEDROCK;
+char	   *claude_anthropic_endpoint = NULL;
+char	   *claude_anthropic_api_key_file = NULL;
+
+static const struct config_enum_entry claude_provider_options[] = {
+	{"bedrock", CLAUDE_PROVIDER_BEDROCK, false},
+	{"anthropic", CLAUDE_PROVIDER_ANTHROPIC, false},
+	{NULL, 0, false}
+};
 char	   *claude_residency = NULL;
 char	   *claude_model = NULL;
 char	   *claude_endpoint = NULL;
@@ -701,6 +710,32 @@ claude_guc_init(void)
 							 1.0, 0.0, 1000000.0,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+
+	/* issue 18: the Anthropic API as a second provider (doc/providers.md) */
+	DefineCustomEnumVariable("claude.provider",
+							 gettext_noop("Sets where requests go: bedrock (Amazon Bedrock) or anthropic (Anthropic's own API)."),
+							 gettext_noop("Residency applies to both: the Anthropic API processes in the United States or globally, never in Australia."),
+							 &claude_provider,
+							 CLAUDE_PROVIDER_BEDROCK,
+							 claude_provider_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("claude.anthropic_endpoint",
+							   gettext_noop("Sets an override URL for the Anthropic API."),
+							   gettext_noop("Empty means https://api.anthropic.com."),
+							   &claude_anthropic_endpoint,
+							   "",
+							   PGC_SUSET, 0,
+							   check_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("claude.anthropic_api_key_file",
+							   gettext_noop("Sets a file holding the Anthropic API key, readable by the server only."),
+							   gettext_noop("Empty means the postmaster's environment variable ANTHROPIC_API_KEY."),
+							   &claude_anthropic_api_key_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

@@ -13,6 +13,17 @@
 #include <stdbool.h>
 
 extern char *claude_region;
+
+/* claude.provider: where requests go (provider.h) */
+typedef enum ClaudeProviderKind
+{
+	CLAUDE_PROVIDER_BEDROCK,
+	CLAUDE_PROVIDER_ANTHROPIC
+} ClaudeProviderKind;
+
+extern int	claude_provider;
+extern char *claude_anthropic_endpoint;
+extern char *claude_anthropic_api_key_file;
 extern char *claude_residency;
 extern char *claude_model;
 extern char *claude_endpoint;

@@ -120,6 +120,8 @@ struct ClaudeHttpResponse
 	long		output_tokens;
 	long		cache_read_tokens;
 	long		cache_write_tokens;
+	const char *service;		/* set by read_response: whose shapes (NULL: AWS's) */
+	long		retry_after_ms; /* set by read_response: the service's wait, or 0 */
 };
 
 /*

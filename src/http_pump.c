@@ -573,10 +573,13 @@ claude_http_pump(ClaudeHttpPump *pump)
 				else if (pe->attempt < max_retries &&
 						 (verdict == CLAUDE_RETRY || verdict == CLAUDE_RETRY_THROTTLED))
 				{
+					/* a service that says how long to wait (retry-after) is not asked sooner */
+					long		wait_ms = Max(claude_retry_backoff_ms(pe->attempt + 1, verdict == CLAUDE_RETRY_THROTTLED,
+																	  pg_prng_double(&pg_global_prng_state)),
+											  pe->resp.retry_after_ms);
+
 					pe->attempt++;
-					pe->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-																 claude_retry_backoff_ms(pe->attempt, verdict == CLAUDE_RETRY_THROTTLED,
-																						 pg_prng_double(&pg_global_prng_state)));
+					pe->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 					ereport(DEBUG1,
 							(errmsg_internal("pg_claude: retrying after %s (attempt %d of %d)",
 											 pe->resp.curl_code != CURLE_OK ? pe->resp.curl_error :

@@ -27,6 +27,7 @@
 
 #include "guc.h"
 #include "job_definition.h"
+#include "provider.h"
 #include "sigv4.h"
 #include "task.h"
 
@@ -63,6 +64,10 @@ claude_job_definition(const char *task, const char *options, ClaudeJobDefinition
 	cJSON_AddStringToObject(root, "model", def->task.model);
 	cJSON_DeleteItemFromObjectCaseSensitive(root, "max_tokens");
 	cJSON_AddNumberToObject(root, "max_tokens", def->task.max_tokens);
+	/* where the worker sends it; named only when not Bedrock (provider.c) */
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "provider");
+	if (claude_provider == CLAUDE_PROVIDER_ANTHROPIC)
+		cJSON_AddStringToObject(root, "provider", CLAUDE_PROVIDER_NAME_ANTHROPIC);
 
 	/*
 	 * The caller's claude.temperature, unless the task left it out (a model

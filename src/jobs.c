@@ -41,6 +41,7 @@
 #include "job_owner.h"
 #include "job_queue.h"
 #include "jobs.h"
+#include "provider.h"
 #include "model_catalog.h"
 #include "rate_limit.h"
 #include "requests.h"
@@ -550,7 +551,9 @@ work_job(volatile int64 *in_hand)
 		MemoryContextSwitchTo(pump_cxt);
 		jp = palloc0(sizeof(JobPump));
 		jp->job = job;
-		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, "bedrock"};
+		/* the provider the job was queued for, not the worker's setting */
+		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id,
+		claude_provider_of_definition(job->definition)};
 		jp->round.task = &job->task;
 		jp->round.model = job->task.model;
 		jp->last_flush = GetCurrentTimestamp();

@@ -386,7 +386,7 @@ claude_models_refresh(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	/* credentials first: what signing would raise, raised before any request */
-	claude_bedrock_ready_to_sign();
+	claude_bedrock_ready_to_sign(NULL);
 	ok = fetch(&r, &problem) && store(&r, &problem);
 	if (!ok)
 		warn_failed(&problem);
@@ -439,7 +439,7 @@ check_due(void *arg)
 						   2, types, values, NULL, true, &isnull);
 	*due = !isnull && DatumGetBool(d);
 	if (*due)
-		claude_bedrock_ready_to_sign();
+		claude_bedrock_ready_to_sign(NULL);
 }
 
 /*

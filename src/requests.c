@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "guc.h"
 #include "requests.h"
+#include "provider.h"
 #include "task.h"
 #include "work_item.h"
 #include "work_xact.h"
@@ -42,7 +43,7 @@ claude_requests_work(void)
 	values[0] = Int32GetDatum(claude_worker_concurrency * 2);
 	claude_work_sql("UPDATE claude.requests SET state = 'running' WHERE id OPERATOR(pg_catalog.=) ANY (SELECT id FROM claude.requests "
 		"WHERE state OPERATOR(pg_catalog.=) 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-		"RETURNING id, model, body, prompt, role_name", 1, types, values, NULL);
+		"RETURNING id, model, body, prompt, role_name, provider", 1, types, values, NULL);
 	r.n = (int) SPI_processed;
 	r.items = palloc0(sizeof(WorkItem) * Max(r.n, 1));
 	for (i = 0; i < r.n; i++)
@@ -56,7 +57,8 @@ claude_requests_work(void)
 		r.model = SPI_getvalue(tup, desc, 2);
 		it->body = SPI_getvalue(tup, desc, 3);
 		it->input = SPI_getvalue(tup, desc, 4);
-		r.cc = (ClaudeCallContext) {"claude_complete_async", NULL, SPI_getvalue(tup, desc, 5), 0, "bedrock"};
+		r.cc = (ClaudeCallContext) {"claude_complete_async", NULL, SPI_getvalue(tup, desc, 5), 0,
+		claude_provider_checked(SPI_getvalue(tup, desc, 6))};
 		/* each request may name its own model: prepare one by one */
 		claude_work_prepare(&r, it);
 	}

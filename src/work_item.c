@@ -150,7 +150,7 @@ round_pause(void *arg)
 static void
 ready_to_sign(void *arg)
 {
-	claude_bedrock_ready_to_sign();
+	claude_bedrock_ready_to_sign(&((WorkRound *) arg)->cc);
 }
 
 /*
@@ -167,7 +167,7 @@ claude_work_send_round(WorkRound *r)
 	int			i;
 
 	claude_work_begin();
-	edata = claude_try(ready_to_sign, NULL);
+	edata = claude_try(ready_to_sign, r);
 	claude_work_end();
 	if (edata != NULL)
 	{

@@ -5,7 +5,8 @@ Suites, in order:
   unit      SigV4 against AWS's test vectors (test/unit), and against botocore;
             the event-stream decoder on AWS's vectors and a fixed fuzz loop;
             the layering of src/ (test/lint/layers.py)
-  emulator  the emulator's fidelity, checked with the real boto3
+  emulator  the emulator's fidelity, checked with the real boto3 and, for
+            the Anthropic API, Anthropic's TypeScript SDK (Node.js)
   regress   pg_regress (sql/, expected/): `make installcheck` against a fresh
             cluster (it starts the emulator itself)
   t         integration tests (test/t/*.py): retries, keep-alive, cancel,
@@ -87,6 +88,8 @@ def emulator_suite():
     run_counted([sys.executable, "test/emulator/test_boto3_s3.py"], "emulator S3 vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_batch.py"],
                 "emulator batch inference vs boto3")
+    run_counted([sys.executable, "test/emulator/test_sdk_anthropic.py"],
+                "emulator Anthropic API vs the TypeScript SDK")
 
 
 def regress_suite():

@@ -72,6 +72,7 @@ from urllib.parse import parse_qs, unquote
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import emu_batch as batch                                  # noqa: E402
+import emu_anthropic as anthropic                          # noqa: E402
 import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
@@ -103,7 +104,7 @@ _HOST_REGION_RE = re.compile(r"bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.ama
 CONTROL_OPERATIONS = ("ListFoundationModels", "GetFoundationModel", "ListInferenceProfiles",
                       "GetInferenceProfile")
 # A fault's "operations" may name operations, or one of these groups.
-OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()), "control": CONTROL_OPERATIONS,
+OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()) + anthropic.OPERATIONS, "control": CONTROL_OPERATIONS,
                     "s3": s3.OPERATIONS, "batch": batch.OPERATIONS}
 
 # Default error code and message per HTTP status for the "error" fault.
@@ -180,7 +181,7 @@ class Fault:
             if isinstance(operations, str):
                 operations = [operations]
             known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(s3.OPERATIONS) \
-                | set(batch.OPERATIONS) | set(OPERATION_GROUPS)
+                | set(batch.OPERATIONS) | set(OPERATION_GROUPS) | set(anthropic.OPERATIONS)
             if not isinstance(operations, list) or not operations \
                     or any(op not in known for op in operations):
                 raise ValueError("operations must list operation names or "
@@ -652,6 +653,9 @@ class BedrockHandler(BaseHTTPRequestHandler):
             s3.S3Request(self, self.state.s3, raw_path, raw_query, body, self.state.next_fault,
                          self.state.credentials).handle()
             return
+        if anthropic.is_anthropic_path(raw_path):       # the Anthropic API (emu_anthropic)
+            AnthropicRequest(self, raw_path, raw_query, body).handle()
+            return
         credential_endpoint = identity.route(raw_path)
         if credential_endpoint is not None:
             endpoint, match = credential_endpoint
@@ -1054,6 +1058,10 @@ class BedrockRequest:
                 time.sleep(pause)
             wfile.write(b"%x\r\n%s\r\n" % (len(message), message))
         wfile.write(b"0\r\n\r\n")
+
+
+# The Anthropic API's Messages request (emu_anthropic), on BedrockRequest's flow.
+AnthropicRequest = anthropic.request_class(BedrockRequest, Outcome, Answered)
 
 
 def trickle(wfile, data, total_ms, max_writes=200):
