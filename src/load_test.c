@@ -425,7 +425,7 @@ claude_load_test(PG_FUNCTION_ARGS)
 
 	/* residency and credentials: refused here, not by the first request */
 	claude_bedrock_check_residency(&run.cc, run.task.model);
-	claude_bedrock_ready_to_sign();
+	claude_bedrock_ready_to_sign(&run.cc);
 
 	run.errors_by_code = cJSON_CreateObject();
 	run.latencies = palloc(sizeof(double) * Max(run.limit, 1));
