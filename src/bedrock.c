@@ -16,12 +16,14 @@
 #include <cjson/cJSON.h>
 
 #include "common/base64.h"
+#include "mb/pg_wchar.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "aws_response.h"
 #include "bedrock.h"
+#include "bedrock_stream.h"
 #include "anthropic.h"
 #include "audit.h"
 #include "aws_sign.h"
@@ -264,6 +266,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (r.cache_write_tokens == 0)
 		r.cache_write_1h_tokens = 0;
 	r.latency_ms = resp->interrupted ? -1 : resp->latency_ms;
+	r.ttft_ms = resp->interrupted || resp->ttft_ms < 0 ? -1 : resp->ttft_ms;
 	r.retries = attempt;
 	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 	strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
@@ -478,6 +481,9 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	call->req.on_attempt = audit_attempt;
 	call->req.usable = answer_is_json;
 	claude_aws_response_setup(&call->req);
+	/* claude.stream: the same call as InvokeModelWithResponseStream */
+	if (strcmp(operation, "InvokeModel") == 0 && claude_stream_wanted())
+		claude_bedrock_stream_setup(call);
 	return false;
 }
 
@@ -687,6 +693,23 @@ transport_problem(const char *operation, const char *model, const ClaudeHttpResp
 	}
 }
 
+/*
+ * A streamed answer cut short: the text that arrived before, for DETAIL
+ * (what was paid for is not lost), at most 1000 bytes of it.
+ */
+static const char *
+partial_text(const ClaudeHttpResponse *resp)
+{
+	const char *text = resp->partial;
+	int			len;
+
+	if (text == NULL || text[0] == '\0')
+		return "";
+	len = pg_mbcliplen(text, strlen(text), 1000);
+	return psprintf(" Received before it failed (%zu bytes): \"%.*s\"%s", strlen(text), len, text,
+					len < (int) strlen(text) ? "..." : "");
+}
+
 /* What follows AWS's message before our own sentences: it may lack its full stop. */
 static const char *
 sentence_end(const char *message)
@@ -715,6 +738,21 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 	if (resp->curl_code != CURLE_OK)
 	{
 		transport_problem(operation, model, resp, p);
+		if (resp->partial && resp->partial[0])
+			p->detail = psprintf("%s%s", p->detail ? p->detail : "", partial_text(resp));
+		return;
+	}
+	if (resp->unusable && resp->stream_error[0])
+	{
+		claude_problem(p, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   psprintf("Bedrock %s sent an event stream that could not be read", operation),
+					   psprintf("%s.%s%s%s Request id %s, %d retries.%s",
+								resp->stream_error, model ? " Model: " : "", model ? model : "",
+								model ? "." : "",
+								resp->request_id[0] ? resp->request_id : "(none)", resp->retries,
+								partial_text(resp)),
+					   "Something between the database and Bedrock may be altering answers; "
+					   "set claude.stream to off to have the answer in one piece, or raise claude.max_retries.");
 		return;
 	}
 	if (resp->unusable)
@@ -769,6 +807,8 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 							resp->request_id[0] ? resp->request_id : "(none)",
 							resp->retries),
 				   hint);
+	if (resp->partial && resp->partial[0])
+		p->detail = psprintf("%s%s", p->detail, partial_text(resp));
 }
 
 void

@@ -38,6 +38,9 @@ typedef struct SignContext
 	MemoryContext answer_cxt;	/* the call's: where it is parsed */
 	struct cJSON *answer;
 	const char *answer_body;	/* the body it was parsed from */
+
+	/* InvokeModelWithResponseStream: the stream's state (bedrock_stream.c) */
+	struct ClaudeStream *stream;
 } SignContext;
 
 /* One Bedrock request: prepared, then sent alone or in a pump. */
