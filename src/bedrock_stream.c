@@ -455,6 +455,13 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 	if (!st->dec_ready || resp->status < 200 || resp->status >= 300)
 		return;
 	resp->ttft_ms = st->ttft_ms >= 0 ? st->ttft_ms : -1;
+	/*
+	 * A failed attempt may be retried from the start: claude_stream_take_text
+	 * must not hand out the rest of this one's text (what it gave already
+	 * stopped the retries, task_stream.c).
+	 */
+	if (resp->curl_code != CURLE_OK || st->failed || st->exception[0])
+		st->events_taken = st->events_len;
 	if (resp->curl_code != CURLE_OK && !refused)
 	{
 		/* cut off (timeout, reset): a transport error; keep what came */
@@ -465,6 +472,7 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 		stream_fail(st, es_decoder_errmsg(&st->dec));
 	if (st->failed)
 	{
+		st->events_taken = st->events_len;
 		resp->curl_code = CURLE_OK;
 		resp->curl_error[0] = '\0';
 		strlcpy(resp->stream_error, st->error, sizeof(resp->stream_error));
