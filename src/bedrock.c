@@ -487,6 +487,29 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	return false;
 }
 
+void
+claude_bedrock_stream_setup(ClaudeBedrockCall *call)
+{
+	SignContext *ctx = &call->ctx;
+	const char *suffix = "/invoke";
+	size_t		plen;
+	size_t		ulen;
+
+	if (ctx->stream != NULL || call->from_cache || ctx->path == NULL ||
+		strcmp(ctx->operation, "InvokeModel") != 0)
+		return;
+	plen = strlen(ctx->path);
+	ulen = strlen(call->req.url);
+	if (plen < strlen(suffix) || ulen < strlen(suffix) ||
+		strcmp(ctx->path + plen - strlen(suffix), suffix) != 0 ||
+		strcmp(call->req.url + ulen - strlen(suffix), suffix) != 0)
+		return;
+	/* the same request, signed for the path it now goes to */
+	ctx->path = psprintf("%s-with-response-stream", ctx->path);
+	call->req.url = psprintf("%s-with-response-stream", call->req.url);
+	ctx->stream = claude_stream_attach(&call->req, ctx->answer_cxt);
+}
+
 bool
 claude_bedrock_ok(const ClaudeHttpResponse *resp)
 {

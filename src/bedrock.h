@@ -60,6 +60,14 @@ extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallCont
 								   const char *operation, const char *suffix, const char *model,
 								   const char *body, size_t body_len);
 
+/*
+ * Turn a prepared InvokeModel call (claude_bedrock_prepare returned false)
+ * into InvokeModelWithResponseStream (bedrock_stream.c): same body,
+ * signing, audit and cache key.  Idempotent; claude_bedrock_prepare does
+ * it when claude.stream says so.
+ */
+extern void claude_bedrock_stream_setup(ClaudeBedrockCall *call);
+
 /* After the transport: store a good answer in the cache. */
 extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);
 

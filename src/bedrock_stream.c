@@ -221,7 +221,7 @@ on_message(const EsMessage *m, void *arg)
 static void
 stream_begin(void *arg, int attempt)
 {
-	ClaudeStream *st = ((SignContext *) arg)->stream;
+	ClaudeStream *st = (ClaudeStream *) arg;
 
 	stream_free(st);
 	es_decoder_init(&st->dec, NULL, 0, on_message, st);
@@ -236,7 +236,7 @@ stream_begin(void *arg, int attempt)
 static bool
 stream_data(void *arg, const char *data, size_t len, double elapsed_ms)
 {
-	ClaudeStream *st = ((SignContext *) arg)->stream;
+	ClaudeStream *st = (ClaudeStream *) arg;
 	EsError		err;
 
 	if (!st->dec_ready)
@@ -448,7 +448,7 @@ delta_text(ClaudeStream *st, size_t off)
 static void
 stream_end(void *arg, ClaudeHttpResponse *resp)
 {
-	ClaudeStream *st = ((SignContext *) arg)->stream;
+	ClaudeStream *st = (ClaudeStream *) arg;
 	bool		refused = resp->curl_code == CURLE_WRITE_ERROR && st->failed;
 	char	   *body;
 
@@ -510,45 +510,28 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 	set_body(resp, body);
 }
 
-void
-claude_bedrock_stream_setup(ClaudeBedrockCall *call)
+ClaudeStream *
+claude_stream_attach(ClaudeHttpRequest *req, MemoryContext cxt)
 {
-	SignContext *ctx = &call->ctx;
-	const char *suffix = "/invoke";
-	size_t		plen;
-	size_t		ulen;
-	ClaudeStream *st;
+	ClaudeStream *st = MemoryContextAllocZero(cxt, sizeof(ClaudeStream));
+	MemoryContextCallback *cb;
 
-	if (ctx->stream != NULL || call->from_cache || strcmp(ctx->operation, "InvokeModel") != 0)
-		return;
-	plen = strlen(ctx->path);
-	ulen = strlen(call->req.url);
-	if (plen < strlen(suffix) || strcmp(ctx->path + plen - strlen(suffix), suffix) != 0 ||
-		strcmp(call->req.url + ulen - strlen(suffix), suffix) != 0)
-		return;
-	ctx->path = psprintf("%s-with-response-stream", ctx->path);
-	call->req.url = psprintf("%s-with-response-stream", call->req.url);
-
-	st = MemoryContextAllocZero(ctx->answer_cxt, sizeof(ClaudeStream));
-	st->cxt = AllocSetContextCreate(ctx->answer_cxt, "pg_claude stream", ALLOCSET_SMALL_SIZES);
+	st->cxt = AllocSetContextCreate(cxt, "pg_claude stream", ALLOCSET_SMALL_SIZES);
 	st->ttft_ms = -1;
-	{
-		MemoryContextCallback *cb = MemoryContextAlloc(st->cxt, sizeof(MemoryContextCallback));
-
-		cb->func = stream_free;
-		cb->arg = st;
-		MemoryContextRegisterResetCallback(st->cxt, cb);
-	}
-	ctx->stream = st;
-	call->req.stream_begin = stream_begin;
-	call->req.stream_data = stream_data;
-	call->req.stream_end = stream_end;
+	cb = MemoryContextAlloc(st->cxt, sizeof(MemoryContextCallback));
+	cb->func = stream_free;
+	cb->arg = st;
+	MemoryContextRegisterResetCallback(st->cxt, cb);
+	req->stream_begin = stream_begin;
+	req->stream_data = stream_data;
+	req->stream_end = stream_end;
+	req->stream_arg = st;
+	return st;
 }
 
 char *
-claude_stream_take_text(ClaudeBedrockCall *call)
+claude_stream_take_text(ClaudeStream *st)
 {
-	ClaudeStream *st = call->ctx.stream;
 	char	   *text;
 
 	if (st == NULL || st->events_taken >= st->events_len)

@@ -12,7 +12,7 @@
 #ifndef PG_CLAUDE_BEDROCK_STREAM_H
 #define PG_CLAUDE_BEDROCK_STREAM_H
 
-#include "bedrock.h"
+#include "http.h"
 
 typedef struct ClaudeStream ClaudeStream;
 
@@ -20,16 +20,16 @@ typedef struct ClaudeStream ClaudeStream;
 extern bool claude_stream_wanted(void);
 
 /*
- * Turn a prepared InvokeModel call (claude_bedrock_prepare returned false)
- * into InvokeModelWithResponseStream: same body, signing, audit and cache
- * key; the transport's stream hooks decode and assemble.  Idempotent.
+ * A stream's state, in cxt (freed with it), and the request's stream hooks
+ * set to feed it (bedrock.c points the request at
+ * InvokeModelWithResponseStream first).
  */
-extern void claude_bedrock_stream_setup(ClaudeBedrockCall *call);
+extern ClaudeStream *claude_stream_attach(ClaudeHttpRequest *req, MemoryContext cxt);
 
 /*
  * The text of the content deltas that arrived since the last call (this
  * attempt's), or NULL when none did.  For claude_complete_stream.
  */
-extern char *claude_stream_take_text(ClaudeBedrockCall *call);
+extern char *claude_stream_take_text(ClaudeStream *st);
 
 #endif							/* PG_CLAUDE_BEDROCK_STREAM_H */

@@ -88,8 +88,9 @@ typedef struct ClaudeHttpRequest
 	 * aborts the transfer; elapsed_ms is the time since the transfer
 	 * started (the clock latency_ms is measured by).  stream_begin is called before each attempt,
 	 * stream_end after it (before usable), and puts the assembled answer
-	 * in resp->body; both may ereport.  All take prepare_arg.
+	 * in resp->body; both may ereport.  All take stream_arg.
 	 */
+	void	   *stream_arg;
 	void		(*stream_begin) (void *arg, int attempt);
 	bool		(*stream_data) (void *arg, const char *data, size_t len, double elapsed_ms);
 	void		(*stream_end) (void *arg, ClaudeHttpResponse *resp);

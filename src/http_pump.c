@@ -272,7 +272,7 @@ pump_start(Engine *e, PumpEntry *pe)
 	claude_http_check_ca_file(req->url);
 	/* before signing: the header list is malloc'd, nothing may raise after it */
 	if (req->stream_begin)
-		req->stream_begin(req->prepare_arg, pe->attempt);
+		req->stream_begin(req->stream_arg, pe->attempt);
 
 	/*
 	 * Signing may fetch credentials over HTTP: that happens one engine
@@ -333,7 +333,7 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 	slot_release(e, s, true);
 	/* a streamed answer: the assembled body replaces the (empty) buffered one */
 	if (pe->req->stream_end)
-		pe->req->stream_end(pe->req->prepare_arg, resp);
+		pe->req->stream_end(pe->req->stream_arg, resp);
 }
 
 static uint32

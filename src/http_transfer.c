@@ -212,7 +212,7 @@ claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *h
 	xs->capture = req->capture_headers;
 	xs->easy = h;
 	xs->stream_data = req->stream_data;
-	xs->stream_arg = req->prepare_arg;
+	xs->stream_arg = req->stream_arg;
 	xs->began = GetCurrentTimestamp();
 
 	curl_easy_setopt(h, CURLOPT_URL, req->url);

@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "bedrock.h"
 #include "bedrock_stream.h"
 #include "guc.h"
 #include "model_catalog.h"
@@ -208,7 +209,7 @@ claude_complete_stream(PG_FUNCTION_ARGS)
 	{
 		for (;;)
 		{
-			text = claude_stream_take_text(&sc->call);
+			text = claude_stream_take_text(sc->call.ctx.stream);
 			if (text != NULL)
 				break;
 			if (sc->run == NULL)
@@ -220,7 +221,7 @@ claude_complete_stream(PG_FUNCTION_ARGS)
 			{
 				sc->run = NULL;
 				claude_model_learned_flush();
-				text = claude_stream_take_text(&sc->call);
+				text = claude_stream_take_text(sc->call.ctx.stream);
 				if (sc->answered)
 					stream_finish(sc);
 				/* anything left of a good answer is the last row */
