@@ -144,6 +144,14 @@ try:
     rc, out, err = pg.psql("SELECT claude_complete_stream('x')", user="t175_plain")
     t.ok(rc != 0 and "permission denied" in err, "claude_complete_stream needs claude_user", err)
 
+    state, err = sql_error("SELECT claude_complete_stream('a b'), claude_complete_stream('c d')")
+    t.ok(state == "55000" and "another streamed answer" in err, "one stream at a time per session", err)
+    rc, out, err = pg.psql("\\set ON_ERROR_STOP 0\n"
+                           "SELECT claude_complete_stream('a b'), claude_complete_stream('c d');\n"
+                           "SELECT string_agg(p, '') FROM (SELECT claude_complete_stream('next one') p) s;")
+    t.ok(out.splitlines()[-1:] == ["You said: next one"], "after that refusal the next stream works",
+         (out, err))
+
     # --- exceptions mid-stream -------------------------------------------
     for name, sqlstate, code in (("modelStreamErrorException", "38000", "ModelStreamErrorException"),
                                  ("throttlingException", "38000", "ThrottlingException"),
