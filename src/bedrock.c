@@ -169,7 +169,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.body = ctx->body;
 	req.body_len = ctx->body_len;
 	req.content_type = "application/json";
-	req.accept = "application/json";
+	/* a stream answers in event-stream frames; the model's JSON is inside */
+	req.accept = ctx->stream ? "application/vnd.amazon.eventstream" : "application/json";
 	req.service = "bedrock";
 	req.region = claude_region;
 	req.now = time(NULL);
