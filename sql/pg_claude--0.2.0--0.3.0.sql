@@ -856,6 +856,22 @@ COMMENT ON ROLE claude_auditor IS
 CREATE POLICY usage_auditor_rows ON claude.usage FOR SELECT TO claude_auditor
     USING (true);
 
+-- Issue 17: the answer's text in pieces as they arrive (README, "Streaming").
+CREATE FUNCTION @extschema@.claude_complete_stream(
+    prompt      text,
+    system      text    DEFAULT NULL,
+    model       text    DEFAULT NULL,
+    max_tokens  int     DEFAULT NULL,
+    temperature float8  DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'claude_complete_stream'
+LANGUAGE C VOLATILE PARALLEL SAFE ROWS 20;
+
+COMMENT ON FUNCTION @extschema@.claude_complete_stream(text, text, text, int, float8) IS
+'claude_complete through InvokeModelWithResponseStream: the answer text in pieces as they arrive (call it in a SELECT list)';
+REVOKE ALL ON FUNCTION @extschema@.claude_complete_stream(text, text, text, int, float8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_complete_stream(text, text, text, int, float8) TO claude_user;
+
 -- The predefined roles (created above).  claude_user:
 -- every function a query calls; not the administrator's claude_maintain()
 -- and claude_models_refresh().

@@ -16,12 +16,14 @@
 #include <cjson/cJSON.h>
 
 #include "common/base64.h"
+#include "mb/pg_wchar.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "aws_response.h"
 #include "bedrock.h"
+#include "bedrock_stream.h"
 #include "anthropic.h"
 #include "audit.h"
 #include "aws_sign.h"
@@ -168,7 +170,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.body = ctx->body;
 	req.body_len = ctx->body_len;
 	req.content_type = "application/json";
-	req.accept = "application/json";
+	/* a stream answers in event-stream frames; the model's JSON is inside */
+	req.accept = ctx->stream ? "application/vnd.amazon.eventstream" : "application/json";
 	req.service = "bedrock";
 	req.region = claude_region;
 	req.now = time(NULL);
@@ -271,6 +274,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (r.cache_write_tokens == 0)
 		r.cache_write_1h_tokens = 0;
 	r.latency_ms = resp->interrupted ? -1 : resp->latency_ms;
+	r.ttft_ms = resp->interrupted || resp->ttft_ms < 0 ? -1 : resp->ttft_ms;
 	r.retries = attempt;
 	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 	strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
@@ -521,7 +525,33 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	call->req.on_attempt = audit_attempt;
 	call->req.usable = answer_is_json;
 	claude_aws_response_setup(&call->req);
+	/* claude.stream: the same call as InvokeModelWithResponseStream */
+	if (strcmp(operation, "InvokeModel") == 0 && claude_stream_wanted())
+		claude_bedrock_stream_setup(call);
 	return false;
+}
+
+void
+claude_bedrock_stream_setup(ClaudeBedrockCall *call)
+{
+	SignContext *ctx = &call->ctx;
+	const char *suffix = "/invoke";
+	size_t		plen;
+	size_t		ulen;
+
+	if (ctx->stream != NULL || call->from_cache || ctx->path == NULL ||
+		strcmp(ctx->operation, "InvokeModel") != 0)
+		return;
+	plen = strlen(ctx->path);
+	ulen = strlen(call->req.url);
+	if (plen < strlen(suffix) || ulen < strlen(suffix) ||
+		strcmp(ctx->path + plen - strlen(suffix), suffix) != 0 ||
+		strcmp(call->req.url + ulen - strlen(suffix), suffix) != 0)
+		return;
+	/* the same request, signed for the path it now goes to */
+	ctx->path = psprintf("%s-with-response-stream", ctx->path);
+	call->req.url = psprintf("%s-with-response-stream", call->req.url);
+	ctx->stream = claude_stream_attach(&call->req, ctx->answer_cxt);
 }
 
 bool
@@ -740,6 +770,23 @@ transport_problem(const char *operation, const char *model, const ClaudeHttpResp
 	}
 }
 
+/*
+ * A streamed answer cut short: the text that arrived before, for DETAIL
+ * (what was paid for is not lost), at most 1000 bytes of it.
+ */
+static const char *
+partial_text(const ClaudeHttpResponse *resp)
+{
+	const char *text = resp->partial;
+	int			len;
+
+	if (text == NULL || text[0] == '\0')
+		return "";
+	len = pg_mbcliplen(text, strlen(text), 1000);
+	return psprintf(" Received before it failed (%zu bytes): \"%.*s\"%s", strlen(text), len, text,
+					len < (int) strlen(text) ? "..." : "");
+}
+
 /* What follows AWS's message before our own sentences: it may lack its full stop. */
 static const char *
 sentence_end(const char *message)
@@ -774,6 +821,21 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 	if (resp->curl_code != CURLE_OK)
 	{
 		transport_problem(operation, model, resp, p);
+		if (resp->partial && resp->partial[0])
+			p->detail = psprintf("%s%s", p->detail ? p->detail : "", partial_text(resp));
+		return;
+	}
+	if (resp->unusable && resp->stream_error[0])
+	{
+		claude_problem(p, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   psprintf("Bedrock %s sent an event stream that could not be read", operation),
+					   psprintf("%s.%s%s%s Request id %s, %d retries.%s",
+								resp->stream_error, model ? " Model: " : "", model ? model : "",
+								model ? "." : "",
+								resp->request_id[0] ? resp->request_id : "(none)", resp->retries,
+								partial_text(resp)),
+					   "Something between the database and Bedrock may be altering answers; "
+					   "set claude.stream to off to have the answer in one piece, or raise claude.max_retries.");
 		return;
 	}
 	if (resp->unusable)
@@ -828,6 +890,8 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 							resp->request_id[0] ? resp->request_id : "(none)",
 							resp->retries),
 				   hint);
+	if (resp->partial && resp->partial[0])
+		p->detail = psprintf("%s%s", p->detail, partial_text(resp));
 }
 
 void

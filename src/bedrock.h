@@ -38,6 +38,9 @@ typedef struct SignContext
 	MemoryContext answer_cxt;	/* the call's: where it is parsed */
 	struct cJSON *answer;
 	const char *answer_body;	/* the body it was parsed from */
+
+	/* InvokeModelWithResponseStream: the stream's state (bedrock_stream.c) */
+	struct ClaudeStream *stream;
 } SignContext;
 
 /* One Bedrock request: prepared, then sent alone or in a pump. */
@@ -56,6 +59,14 @@ typedef struct ClaudeBedrockCall
 extern bool claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 								   const char *operation, const char *suffix, const char *model,
 								   const char *body, size_t body_len);
+
+/*
+ * Turn a prepared InvokeModel call (claude_bedrock_prepare returned false)
+ * into InvokeModelWithResponseStream (bedrock_stream.c): same body,
+ * signing, audit and cache key.  Idempotent; claude_bedrock_prepare does
+ * it when claude.stream says so.
+ */
+extern void claude_bedrock_stream_setup(ClaudeBedrockCall *call);
 
 /* After the transport: store a good answer in the cache. */
 extern void claude_bedrock_finish(ClaudeBedrockCall *call, const ClaudeHttpResponse *resp);

@@ -15,8 +15,8 @@
  * callback.  Errors are sticky: after one, every call returns it again.
  *
  * Plain C99 with libc only (no PostgreSQL headers), so test/unit links the
- * same object; the extension passes a palloc-based allocator.  Not yet used
- * by the transport (issue 17).
+ * same object.  bedrock_stream.c feeds it from libcurl's write callback
+ * with the default (malloc) allocator, since nothing there may raise.
  *
  * Copyright (c) 2026, pg_claude developers
  *

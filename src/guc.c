@@ -60,6 +60,7 @@ double		claude_load_test_max_usd = 1.0;
 int			claude_request_retention_s = 24 * 3600;
 int			claude_summarize_chunk_tokens = 50000;
 int			claude_cache_mode = CLAUDE_CACHE_ON;
+int			claude_stream_mode = CLAUDE_STREAM_AUTO;
 int			claude_cache_scope = CLAUDE_CACHE_SCOPE_ROLE;
 int			claude_job_input_timeout_ms = 10000;
 int			claude_job_max_consecutive_failures = 20;
@@ -71,6 +72,13 @@ bool		claude_log_prompts = false;
 char	   *claude_database_name = NULL;
 int			claude_audit_buffer_kb = 8192;
 int			claude_audit_wait_timeout_ms = 10000;
+
+static const struct config_enum_entry stream_options[] = {
+	{"off", CLAUDE_STREAM_OFF, false},
+	{"on", CLAUDE_STREAM_ON, false},
+	{"auto", CLAUDE_STREAM_AUTO, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry cache_options[] = {
 	{"on", CLAUDE_CACHE_ON, false},
@@ -736,6 +744,19 @@ claude_guc_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+
+	/*
+	 * USERSET: streaming changes how an answer arrives, never what it is or
+	 * costs, so any role may choose (doc/architecture.md, "Streaming").
+	 */
+	DefineCustomEnumVariable("claude.stream",
+							 gettext_noop("Sets whether InvokeModel calls stream (InvokeModelWithResponseStream): off, on or auto."),
+							 gettext_noop("auto streams every call, since the answer is the same and time to first token is then measured."),
+							 &claude_stream_mode,
+							 CLAUDE_STREAM_AUTO,
+							 stream_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

@@ -69,6 +69,16 @@ typedef enum ClaudePromptCacheTtl
 extern int	claude_prompt_cache_ttl;
 extern char *claude_control_endpoint;
 extern char *claude_s3_endpoint;
+
+/* claude.stream (issue 17): whether InvokeModel calls stream */
+typedef enum ClaudeStreamMode
+{
+	CLAUDE_STREAM_OFF,
+	CLAUDE_STREAM_ON,
+	CLAUDE_STREAM_AUTO
+} ClaudeStreamMode;
+
+extern int	claude_stream_mode;
 extern int	claude_models_refresh_interval_s;
 extern int	claude_max_concurrency;
 extern int	claude_worker_concurrency;

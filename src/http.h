@@ -80,6 +80,20 @@ typedef struct ClaudeHttpRequest
 
 	/* The retry policy (retry.h); NULL means the HTTP one, claude_retry_http. */
 	ClaudeRetry (*retry_policy) (const ClaudeHttpResponse *resp);
+
+	/*
+	 * Optional streaming (issue 17): a 2xx body is handed to stream_data
+	 * as libcurl delivers it instead of being buffered.  stream_data runs
+	 * inside libcurl's write callback, so it must never ereport; false
+	 * aborts the transfer; elapsed_ms is the time since the transfer
+	 * started (the clock latency_ms is measured by).  stream_begin is called before each attempt,
+	 * stream_end after it (before usable), and puts the assembled answer
+	 * in resp->body; both may ereport.  All take stream_arg.
+	 */
+	void	   *stream_arg;
+	void		(*stream_begin) (void *arg, int attempt);
+	bool		(*stream_data) (void *arg, const char *data, size_t len, double elapsed_ms);
+	void		(*stream_end) (void *arg, ClaudeHttpResponse *resp);
 } ClaudeHttpRequest;
 
 /*
@@ -122,6 +136,12 @@ struct ClaudeHttpResponse
 	long		cache_write_tokens;
 	const char *service;		/* set by read_response: whose shapes (NULL: AWS's) */
 	long		retry_after_ms; /* set by read_response: the service's wait, or 0 */
+	/* streamed answers: ms from the start to the first content, or -1 */
+	double		ttft_ms;
+	/* streamed answers: why the event stream was unusable, or "" */
+	char		stream_error[160];
+	/* streamed answers: the text that arrived before an error, or NULL */
+	char	   *partial;
 };
 
 /*
@@ -162,6 +182,21 @@ typedef struct ClaudeHttpPump
 } ClaudeHttpPump;
 
 extern void claude_http_pump(ClaudeHttpPump *pump);
+
+/*
+ * The same engine, driven a step at a time by a caller that returns to
+ * the executor between steps (claude_complete_stream): begin starts it,
+ * each step waits at most timeout_ms for progress and returns false once
+ * every request is done.  It runs on an engine of its own, so other calls
+ * made between steps do not see its transfers; one at a time per backend.
+ * end detaches whatever is still in flight (auditing it as interrupted
+ * when audit is true) and is safe to call twice.
+ */
+typedef struct ClaudeHttpPumpRun ClaudeHttpPumpRun;
+
+extern ClaudeHttpPumpRun *claude_http_pump_begin(ClaudeHttpPump *pump);
+extern bool claude_http_pump_step(ClaudeHttpPumpRun *run, long timeout_ms);
+extern void claude_http_pump_end(ClaudeHttpPumpRun *run, bool audit);
 
 /* Counters for this backend: requests sent and connections opened. */
 extern void claude_http_counters(int64 *requests, int64 *connections);

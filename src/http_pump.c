@@ -91,6 +91,7 @@ typedef struct Engine
 } Engine;
 
 static Engine engines[MAX_DEPTH];
+static void engine_setup(Engine *e);
 static int	depth = 0;
 
 /* Backend-lifetime counters, shown by claude_http_stats(). */
@@ -191,6 +192,14 @@ engine_get(void)
 		elog(ERROR, "pg_claude: HTTP requests nested too deeply");
 	claude_http_curl_init();
 	e = &engines[depth];
+	engine_setup(e);
+	return e;
+}
+
+/* An engine's handles, created on first use. */
+static void
+engine_setup(Engine *e)
+{
 	if (e->multi == NULL)
 	{
 		e->slots = MemoryContextAllocZero(TopMemoryContext, sizeof(Slot) * MAX_SLOTS);
@@ -213,7 +222,6 @@ engine_get(void)
 		 */
 		curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long) MAX_SLOTS);
 	}
-	return e;
 }
 
 /* An idle slot, its easy handle created on first use. */
@@ -262,6 +270,9 @@ pump_start(Engine *e, PumpEntry *pe)
 	struct curl_slist *headers;
 
 	claude_http_check_ca_file(req->url);
+	/* before signing: the header list is malloc'd, nothing may raise after it */
+	if (req->stream_begin)
+		req->stream_begin(req->stream_arg, pe->attempt);
 
 	/*
 	 * Signing may fetch credentials over HTTP: that happens one engine
@@ -320,6 +331,9 @@ pump_collect(Engine *e, Slot *s, CURLcode code)
 	claude_http_transfer_body(&s->xfer, resp);
 	pe->active = false;
 	slot_release(e, s, true);
+	/* a streamed answer: the assembled body replaces the (empty) buffered one */
+	if (pe->req->stream_end)
+		pe->req->stream_end(pe->req->stream_arg, resp);
 }
 
 static uint32
@@ -412,18 +426,38 @@ ms_until(TimestampTz t)
 	return secs * 1000 + (usecs + 999) / 1000;
 }
 
-void
-claude_http_pump(ClaudeHttpPump *pump)
+/*
+ * One pump's state, kept between steps: a pump driven to its end at once
+ * (claude_http_pump) and one driven a step at a time (claude_http_pump_step)
+ * share the loop.
+ */
+struct ClaudeHttpPumpRun
 {
-	Engine	   *e = engine_get();
-	WaitEventSet *set = NULL;
-	PumpEntry  *volatile waiting = NULL;	/* not in flight: new or backing off */
-	volatile int active = 0;
-	bool		exhausted = false;	/* next() has no more */
-	TimestampTz ask_at = 0;		/* next() said "not yet": ask again then */
-	bool		room = false;	/* an attempt ended: the limits may have room */
-	int			concurrency = Max(1, Min(pump->concurrency, MAX_SLOTS));
-	WaitEvent  *events = palloc(sizeof(WaitEvent) * (MAX_WATCHED_SOCKETS + 2));
+	Engine	   *e;
+	ClaudeHttpPump *pump;
+	WaitEventSet *set;
+	PumpEntry  *waiting;		/* not in flight: new or backing off */
+	int			active;
+	bool		exhausted;		/* next() has no more */
+	TimestampTz ask_at;			/* next() said "not yet": ask again then */
+	bool		room;			/* an attempt ended: the limits may have room */
+	int			concurrency;
+	WaitEvent  *events;
+	bool		ended;
+};
+
+/* The engine of claude_http_pump_begin's runs, and whether one holds it. */
+static Engine stream_engine;
+static bool stream_engine_busy = false;
+
+static void
+run_init(ClaudeHttpPumpRun *run, Engine *e, ClaudeHttpPump *pump)
+{
+	memset(run, 0, sizeof(*run));
+	run->e = e;
+	run->pump = pump;
+	run->concurrency = Max(1, Min(pump->concurrency, MAX_SLOTS));
+	run->events = palloc(sizeof(WaitEvent) * (MAX_WATCHED_SOCKETS + 2));
 
 	e->nwatched = 0;
 	e->watched_changed = true;
@@ -437,8 +471,20 @@ claude_http_pump(ClaudeHttpPump *pump)
 	if (e->scratch == NULL)
 		e->scratch = AllocSetContextCreate(TopMemoryContext, "pg_claude transport attempt",
 										   ALLOCSET_SMALL_SIZES);
+}
 
-	PG_TRY();
+/*
+ * Run the loop until every request is done (false), or, with max_wait_ms
+ * >= 0, until one wait of at most that long has returned (true).
+ */
+static bool
+run_loop(ClaudeHttpPumpRun *run, long max_wait_ms)
+{
+	Engine	   *e = run->e;
+	ClaudeHttpPump *pump = run->pump;
+	WaitEvent  *events = run->events;
+	int			concurrency = run->concurrency;
+
 	{
 		for (;;)
 		{
@@ -461,11 +507,11 @@ claude_http_pump(ClaudeHttpPump *pump)
 			 * attempts (readmit), and one they held back is looked at again
 			 * as soon as an attempt ends.
 			 */
-			for (link = (PumpEntry **) &waiting; *link && active < concurrency;)
+			for (link = (PumpEntry **) &run->waiting; *link && run->active < concurrency;)
 			{
 				PumpEntry  *pe = *link;
 
-				if (pe->not_before <= now || (pe->deferred && room))
+				if (pe->not_before <= now || (pe->deferred && run->room))
 				{
 					long		wait_ms = pump->readmit ? pump->readmit(pump->arg, pe->tag) : 0;
 
@@ -479,7 +525,7 @@ claude_http_pump(ClaudeHttpPump *pump)
 					pe->deferred = false;
 					*link = pe->next;
 					pump_start(e, pe);
-					active++;
+					run->active++;
 				}
 				else
 					link = &pe->next;
@@ -489,10 +535,10 @@ claude_http_pump(ClaudeHttpPump *pump)
 			 * over or as soon as an attempt ends: waiting for the whole
 			 * round to drain would send in waves.
 			 */
-			if (room)
-				ask_at = 0;
-			room = false;
-			while (active < concurrency && !exhausted && ask_at <= now)
+			if (run->room)
+				run->ask_at = 0;
+			run->room = false;
+			while (run->active < concurrency && !run->exhausted && run->ask_at <= now)
 			{
 				ClaudeHttpRequest *req;
 				void	   *tag;
@@ -503,19 +549,19 @@ claude_http_pump(ClaudeHttpPump *pump)
 					long		pause_ms = pump->pause ? pump->pause(pump->arg) : -1;
 
 					if (pause_ms < 0)
-						exhausted = true;
+						run->exhausted = true;
 					else
-						ask_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(pause_ms, 1));
+						run->ask_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(pause_ms, 1));
 					break;
 				}
-				ask_at = 0;
+				run->ask_at = 0;
 				pe = palloc0(sizeof(PumpEntry));
 				pe->req = req;
 				pe->tag = tag;
 				pump_start(e, pe);
-				active++;
+				run->active++;
 			}
-			if (active == 0 && waiting == NULL)
+			if (run->active == 0 && run->waiting == NULL)
 				break;
 
 			/* libcurl's timer */
@@ -540,8 +586,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 				pe = (PumpEntry *) s->entry;
 				req = pe->req;
 				pump_collect(e, s, msg->data.result);
-				active--;
-				room = true;
+				run->active--;
+				run->room = true;
 				{
 					/* the attempt's judging and auditing keep nothing: scratch memory */
 					MemoryContext old = MemoryContextSwitchTo(e->scratch);
@@ -567,8 +613,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 					req->refresh_credentials(req->prepare_arg);
 					pe->attempt++;
 					pe->not_before = 0;
-					pe->next = waiting;
-					waiting = pe;
+					pe->next = run->waiting;
+					run->waiting = pe;
 				}
 				else if (pe->attempt < max_retries &&
 						 (verdict == CLAUDE_RETRY || verdict == CLAUDE_RETRY_THROTTLED))
@@ -587,8 +633,8 @@ claude_http_pump(ClaudeHttpPump *pump)
 											 pe->attempt + 1, max_retries + 1)));
 					if (pump->retrying)
 						pump->retrying(pump->arg, pe->tag, &pe->resp);
-					pe->next = waiting;
-					waiting = pe;
+					pe->next = run->waiting;
+					run->waiting = pe;
 				}
 				else
 				{
@@ -608,28 +654,30 @@ claude_http_pump(ClaudeHttpPump *pump)
 
 			/* anything startable now? then loop without waiting */
 			now = GetCurrentTimestamp();
-			for (link = (PumpEntry **) &waiting; *link; link = &(*link)->next)
+			for (link = (PumpEntry **) &run->waiting; *link; link = &(*link)->next)
 				if (earliest == 0 || (*link)->not_before < earliest)
 					earliest = (*link)->not_before;
-			if (active < concurrency &&
-				((waiting && earliest <= now) || (!exhausted && ask_at <= now) || room))
+			if (run->active < concurrency &&
+				((run->waiting && earliest <= now) || (!run->exhausted && run->ask_at <= now) || run->room))
 				continue;
-			if (active == 0 && waiting == NULL)
+			if (run->active == 0 && run->waiting == NULL)
 				break;
 
-			if (e->watched_changed || set == NULL)
-				set = wait_set_get(e);
+			if (e->watched_changed || run->set == NULL)
+				run->set = wait_set_get(e);
 
 			timeout_ms = 1000;	/* nothing pending: recheck soon anyway */
 			if (e->timer_armed)
 				timeout_ms = Min(timeout_ms, ms_until(e->timer_deadline));
-			if (waiting && active < concurrency)
+			if (run->waiting && run->active < concurrency)
 				timeout_ms = Min(timeout_ms, ms_until(earliest));
-			if (!exhausted && ask_at != 0 && active < concurrency)
-				timeout_ms = Min(timeout_ms, ms_until(ask_at));
+			if (!run->exhausted && run->ask_at != 0 && run->active < concurrency)
+				timeout_ms = Min(timeout_ms, ms_until(run->ask_at));
+			if (max_wait_ms >= 0)
+				timeout_ms = Min(timeout_ms, max_wait_ms);
 			timeout_ms = Max(timeout_ms, 0);
 
-			nevents = WaitEventSetWait(set, timeout_ms, events, MAX_WATCHED_SOCKETS + 2,
+			nevents = WaitEventSetWait(run->set, timeout_ms, events, MAX_WATCHED_SOCKETS + 2,
 									   PG_WAIT_EXTENSION);
 			for (i = 0; i < nevents; i++)
 			{
@@ -651,17 +699,26 @@ claude_http_pump(ClaudeHttpPump *pump)
 					curl_multi_socket_action(e->multi, ev->fd, mask, &running);
 				}
 			}
+			if (max_wait_ms >= 0)
+				return true;
 		}
 	}
-	PG_CATCH();
+	return false;
+}
+
+/*
+ * Cancelled (or failed) with requests in flight: they may well have
+ * reached the endpoint, so they are attempts to record (when audit); then
+ * detach them, which discards their half-used connections.
+ */
+static void
+run_abort(ClaudeHttpPumpRun *run, bool audit)
+{
+	Engine	   *e = run->e;
+
 	{
 		int			i;
 
-		/*
-		 * Cancelled (or failed) with requests in flight: they may well have
-		 * reached the endpoint, so they are attempts to record; then detach
-		 * them, which discards their half-used connections.
-		 */
 		for (i = 0; i < MAX_SLOTS; i++)
 		{
 			Slot	   *s = &e->slots[i];
@@ -669,7 +726,7 @@ claude_http_pump(ClaudeHttpPump *pump)
 
 			if (pe == NULL)
 				continue;
-			if (pe->req->on_attempt)
+			if (audit && pe->req->on_attempt)
 			{
 				pe->resp.interrupted = true;
 				pe->resp.retries = pe->attempt;
@@ -678,10 +735,77 @@ claude_http_pump(ClaudeHttpPump *pump)
 			}
 			slot_release(e, s, true);
 		}
+	}
+	run->ended = true;
+}
+
+void
+claude_http_pump(ClaudeHttpPump *pump)
+{
+	ClaudeHttpPumpRun run;
+
+	run_init(&run, engine_get(), pump);
+	PG_TRY();
+	{
+		while (run_loop(&run, -1))
+			;
+	}
+	PG_CATCH();
+	{
+		run_abort(&run, true);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	pfree(events);
+	pfree(run.events);
+}
+
+ClaudeHttpPumpRun *
+claude_http_pump_begin(ClaudeHttpPump *pump)
+{
+	ClaudeHttpPumpRun *run = palloc(sizeof(ClaudeHttpPumpRun));
+	Engine	   *e = &stream_engine;
+
+	if (stream_engine_busy)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("another streamed answer is still being read in this session"),
+				 errhint("Read claude_complete_stream's rows to the end, or close its cursor, before starting another.")));
+	claude_http_curl_init();
+	engine_setup(e);
+	run_init(run, e, pump);
+	stream_engine_busy = true;
+	return run;
+}
+
+bool
+claude_http_pump_step(ClaudeHttpPumpRun *run, long timeout_ms)
+{
+	bool		more = false;
+
+	if (run->ended)
+		return false;
+	PG_TRY();
+	{
+		more = run_loop(run, Max(timeout_ms, 0));
+	}
+	PG_CATCH();
+	{
+		claude_http_pump_end(run, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!more)
+		claude_http_pump_end(run, false);
+	return more;
+}
+
+void
+claude_http_pump_end(ClaudeHttpPumpRun *run, bool audit)
+{
+	if (run->ended)
+		return;
+	run_abort(run, audit);
+	stream_engine_busy = false;
 }
 
 void

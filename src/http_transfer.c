@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "utils/timestamp.h"
+
 #include "guc.h"
 #include "http_protocol.h"
 #include "http_transfer.h"
@@ -38,6 +40,25 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	ClaudeHttpTransfer *xs = (ClaudeHttpTransfer *) userdata;
 	size_t		n = size * nmemb;
 
+	/* a streamed 2xx goes to the request's sink, not the buffer */
+	if (xs->stream_data)
+	{
+		if (xs->status_seen == 0)
+			curl_easy_getinfo(xs->easy, CURLINFO_RESPONSE_CODE, &xs->status_seen);
+		if (xs->status_seen >= 200 && xs->status_seen < 300)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(xs->began, GetCurrentTimestamp(), &secs, &usecs);
+			if (!xs->stream_data(xs->stream_arg, ptr, n, secs * 1000.0 + usecs / 1000.0))
+			{
+				xs->stream_refused = true;
+				return 0;
+			}
+			return n;
+		}
+	}
 	if (xs->len + n > MAX_RESPONSE_BYTES)
 	{
 		xs->too_large = true;
@@ -189,6 +210,10 @@ claude_http_transfer_begin(CURL *h, ClaudeHttpTransfer *xs, struct curl_slist *h
 	memset(xs, 0, sizeof(*xs));
 	xs->cxt = CurrentMemoryContext;
 	xs->capture = req->capture_headers;
+	xs->easy = h;
+	xs->stream_data = req->stream_data;
+	xs->stream_arg = req->stream_arg;
+	xs->began = GetCurrentTimestamp();
 
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -288,6 +313,8 @@ claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs, CURLcode code,
 	if (code == CURLE_WRITE_ERROR && xs->too_large)
 		snprintf(resp->curl_error, sizeof(resp->curl_error),
 				 "response larger than %d bytes", MAX_RESPONSE_BYTES);
+	else if (code == CURLE_WRITE_ERROR && xs->stream_refused)
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "event stream refused");
 	else if (code == CURLE_WRITE_ERROR && xs->out_of_memory)
 		snprintf(resp->curl_error, sizeof(resp->curl_error), "out of memory");
 	else if (code != CURLE_OK)
@@ -300,6 +327,9 @@ claude_http_transfer_outcome(CURL *easy, ClaudeHttpTransfer *xs, CURLcode code,
 	resp->request_id[0] = resp->error_type[0] = '\0';
 	resp->input_tokens = resp->output_tokens = -1;
 	resp->cache_read_tokens = resp->cache_write_tokens = -1;
+	resp->ttft_ms = -1;
+	resp->stream_error[0] = '\0';
+	resp->partial = NULL;
 	return connects;
 }
 

@@ -30,6 +30,13 @@ typedef struct ClaudeHttpTransfer
 	char		captured[CLAUDE_HTTP_MAX_CAPTURED][CLAUDE_HTTP_CAPTURED_LEN];
 	char		content_type[128];
 	char		errbuf[CURL_ERROR_SIZE];
+	/* streaming: the request's sink for a 2xx body (http.h) */
+	CURL	   *easy;
+	bool		(*stream_data) (void *arg, const char *data, size_t len, double elapsed_ms);
+	void	   *stream_arg;
+	TimestampTz began;
+	long		status_seen;	/* 0 until the first body byte */
+	bool		stream_refused; /* stream_data said stop */
 } ClaudeHttpTransfer;
 
 /* Initialise libcurl once per backend and note its default CA locations. */

@@ -40,6 +40,7 @@
 #include "guc.h"
 #include "job_definition.h"
 #include "privilege.h"
+#include "provider.h"
 #include "task.h"
 
 /* The pump's own limit (http_pump.c). */
@@ -73,6 +74,8 @@ typedef struct LoadRun
 	cJSON	   *errors_by_code;
 	double	   *latencies;		/* of the successful requests */
 	int			nlatencies;
+	double	   *ttfts;			/* of the successful streamed requests */
+	int			nttfts;
 	int64		input_tokens;
 	int64		output_tokens;
 	TimestampTz first_sent;
@@ -142,6 +145,8 @@ load_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	if (claude_bedrock_ok(resp))
 	{
 		run->latencies[run->nlatencies++] = resp->latency_ms;
+		if (resp->ttft_ms >= 0)
+			run->ttfts[run->nttfts++] = resp->ttft_ms;
 		if (resp->input_tokens > 0)
 			run->input_tokens += resp->input_tokens;
 		if (resp->output_tokens > 0)
@@ -266,10 +271,11 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 {
 	Oid			types[18] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
 		INTERVALOID, TEXTOID, INT4OID, INT4OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID,
-	FLOAT8ARRAYOID, FLOAT8OID, TEXTOID};
+	FLOAT8ARRAYOID, FLOAT8OID, FLOAT8ARRAYOID};
 	Datum		values[18];
 	char		nulls[18];
 	Datum	   *lat = palloc(sizeof(Datum) * Max(run->nlatencies, 1));
+	Datum	   *ttft = palloc(sizeof(Datum) * Max(run->nttfts, 1));
 	char	   *errors = cJSON_PrintUnformatted(run->errors_by_code);
 	char		host[256];
 	char		prefix[256];
@@ -281,7 +287,10 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	int			i;
 
 	memset(nulls, ' ', sizeof(nulls));
-	(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+	if (claude_provider_is_anthropic(&run->cc))
+		strlcpy(host, claude_anthropic_host(), sizeof(host));
+	else
+		(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
 	if (run->sent > 0)
 	{
 		TimestampDifference(run->first_sent, run->last_done, &secs, &usecs);
@@ -289,6 +298,8 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	}
 	for (i = 0; i < run->nlatencies; i++)
 		lat[i] = Float8GetDatum(run->latencies[i]);
+	for (i = 0; i < run->nttfts; i++)
+		ttft[i] = Float8GetDatum(run->ttfts[i]);
 
 	values[0] = TimestampTzGetDatum(run->sent > 0 ? run->first_sent : GetCurrentTimestamp());
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
@@ -310,15 +321,17 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 	values[15] = PointerGetDatum(construct_array(lat, run->nlatencies, FLOAT8OID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[16] = Float8GetDatum(estimated_max_usd);
-	values[17] = (Datum) 0;
-	nulls[17] = 'n';			/* time to first token: set once requests stream */
+	values[17] = PointerGetDatum(construct_array(ttft, run->nttfts, FLOAT8OID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (errors)
 		cJSON_free(errors);
 
 	/* percentiles as claude.stats computes them, rounded to 0.1 ms */
 	row = claude_owner_query(
 							 "WITH p AS (SELECT pg_catalog.percentile_cont(ARRAY[0.50, 0.95, 0.99]::pg_catalog.float8[]) "
-							 "WITHIN GROUP (ORDER BY x) AS l FROM pg_catalog.unnest($16) AS x) "
+							 "WITHIN GROUP (ORDER BY x) AS l FROM pg_catalog.unnest($16) AS x), "
+							 "f AS (SELECT pg_catalog.percentile_cont(ARRAY[0.50, 0.95, 0.99]::pg_catalog.float8[]) "
+							 "WITHIN GROUP (ORDER BY x) AS l FROM pg_catalog.unnest($18) AS x) "
 							 "INSERT INTO claude.load_tests AS t (started_at, role_name, model, region, endpoint_host, "
 							 "concurrency, requested_requests, requested_duration, stopped_by, requests, errors, "
 							 "errors_by_code, wall_s, throughput_rps, output_tokens_per_s, input_tokens, output_tokens, "
@@ -330,10 +343,12 @@ store(FunctionCallInfo fcinfo, const LoadRun *run, int concurrency, double estim
 							 "pg_catalog.round(p.l[1]::pg_catalog.numeric, 1)::pg_catalog.float8, "
 							 "pg_catalog.round(p.l[2]::pg_catalog.numeric, 1)::pg_catalog.float8, "
 							 "pg_catalog.round(p.l[3]::pg_catalog.numeric, 1)::pg_catalog.float8, "
-							 "$18::pg_catalog.float8, $18::pg_catalog.float8, $18::pg_catalog.float8, "
+							 "pg_catalog.round(f.l[1]::pg_catalog.numeric, 1)::pg_catalog.float8, "
+							 "pg_catalog.round(f.l[2]::pg_catalog.numeric, 1)::pg_catalog.float8, "
+							 "pg_catalog.round(f.l[3]::pg_catalog.numeric, 1)::pg_catalog.float8, "
 							 "pg_catalog.round($17::pg_catalog.numeric, 6), "
 							 "pg_catalog.round(claude.cost_usd(claude.price_of($3), $14, $15), 6) "
-							 "FROM p RETURNING t",
+							 "FROM p, f RETURNING t",
 							 18, types, values, nulls, false, &isnull);
 	if (isnull)
 		elog(ERROR, "pg_claude: could not store the load test");
@@ -429,6 +444,7 @@ claude_load_test(PG_FUNCTION_ARGS)
 
 	run.errors_by_code = cJSON_CreateObject();
 	run.latencies = palloc(sizeof(double) * Max(run.limit, 1));
+	run.ttfts = palloc(sizeof(double) * Max(run.limit, 1));
 
 	/* the cache off for these requests only; abort restores it too */
 	guc_level = NewGUCNestLevel();

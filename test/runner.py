@@ -90,6 +90,7 @@ def emulator_suite():
                 "emulator batch inference vs boto3")
     run_counted([sys.executable, "test/emulator/test_sdk_anthropic.py"],
                 "emulator Anthropic API vs the TypeScript SDK")
+    run_counted([sys.executable, "test/emulator/test_boto3_stream.py"], "emulator streams vs boto3")
 
 
 def regress_suite():

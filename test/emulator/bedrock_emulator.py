@@ -78,6 +78,7 @@ import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
 import emu_control_plane as control_plane                  # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
+import emu_stream as stream_shape                           # noqa: E402
 import emu_identity as identity                            # noqa: E402
 import emu_s3 as s3                                        # noqa: E402
 import emu_sigv4 as sigv4                                  # noqa: E402
@@ -128,7 +129,8 @@ STREAM_EXCEPTIONS = {
     "modelTimeoutException": 408,
 }
 FAULT_KINDS = ("throttle", "error", "reset", "truncated", "slow_body", "malformed",
-               "latency", "stream_exception", "model_not_ready") + claude.MISBEHAVIOURS
+               "latency", "stream_exception", "corrupt_frame", "model_not_ready") \
+    + claude.MISBEHAVIOURS
 # InvokeModel's body (and CountTokens' invokeModel.body): the Body shape's max.
 MAX_INVOKE_BODY = 25000000
 MSG_BODY_TOO_LONG = ("1 validation error detected: Value at '%s' failed to satisfy constraint: "
@@ -204,6 +206,7 @@ class Fault:
 @dataclass
 class Config:
     latency_ms: int = 0
+    first_byte_ms: int = 0             # streams: first content delta at this, the end at latency_ms
     requests_per_minute: int = 0       # 0 = unlimited
     tokens_per_minute: int = 0         # reserved at the start: input + max_tokens x burn-down
     verbose_signature_errors: int = 0  # 1: append the canonical request, as coral does
@@ -748,7 +751,10 @@ class BedrockRequest:
         if self.operation == "Unknown":
             self.error(404, "UnknownOperationException", None, NS_CORAL)
         self.out.region = self.authenticate()
-        latency = self.state.get_config().latency_ms
+        config = self.state.get_config()
+        latency = config.latency_ms
+        if config.first_byte_ms and self.operation.endswith("Stream"):
+            latency = 0                             # emu_stream spreads it over the stream
         if latency:
             time.sleep(latency / 1000.0)
         self.apply_fault()
@@ -1043,11 +1049,18 @@ class BedrockRequest:
             broken[-1] ^= 0xFF                      # bad message CRC
             messages[1] = bytes(broken)
         if kind == "stream_exception":
-            messages = messages[:2] + [eventstream.exception_message(
-                self.fault.error_type or "throttlingException",
-                json.dumps({"message": self.fault.message or MSG_THROTTLE}).encode("utf-8"))]
+            messages = stream_shape.with_exception(messages, self.fault.error_type,
+                                                   self.fault.message or MSG_THROTTLE)
+        if kind == "corrupt_frame":
+            messages = stream_shape.corrupt(messages, self.fault.delay_ms or None)
         wfile = self.h.wfile
         wfile.write(self.h.head_bytes(200, headers))
+        config = self.state.get_config()
+        if config.first_byte_ms and kind not in ("slow_body", "truncated"):
+            stream_shape.write(wfile, messages, config.first_byte_ms,
+                               max(config.latency_ms, config.first_byte_ms), self.out.started)
+            wfile.write(b"0\r\n\r\n")
+            return
         pause = (self.fault.delay_ms / 1000.0 / len(messages)) if kind == "slow_body" else 0
         cut = len(messages) // 2 if kind == "truncated" else None
         for index, message in enumerate(messages):
