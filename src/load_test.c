@@ -36,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "anthropic.h"
 #include "bedrock.h"
 #include "guc.h"
 #include "job_definition.h"
@@ -144,13 +145,27 @@ load_done(void *arg, void *tag, ClaudeHttpResponse *resp)
 	run->last_done = GetCurrentTimestamp();
 	if (claude_bedrock_ok(resp))
 	{
+		long		in = resp->input_tokens;
+		long		out = resp->output_tokens;
+
 		run->latencies[run->nlatencies++] = resp->latency_ms;
 		if (resp->ttft_ms >= 0)
 			run->ttfts[run->nttfts++] = resp->ttft_ms;
-		if (resp->input_tokens > 0)
-			run->input_tokens += resp->input_tokens;
-		if (resp->output_tokens > 0)
-			run->output_tokens += resp->output_tokens;
+		/* a streamed answer has no token headers: its usage block has them */
+		if ((in < 0 || out < 0) && resp->body != NULL)
+		{
+			ClaudeUsage usage;
+
+			claude_anthropic_usage(resp->body, &usage);
+			if (in < 0)
+				in = usage.input_tokens;
+			if (out < 0)
+				out = usage.output_tokens;
+		}
+		if (in > 0)
+			run->input_tokens += in;
+		if (out > 0)
+			run->output_tokens += out;
 	}
 	else
 	{

@@ -34,7 +34,8 @@ def last(out):
 
 
 def invoke_count():
-    return emu.stats()["by_operation"].get("InvokeModel", 0)
+    ops = emu.stats()["by_operation"]
+    return ops.get("InvokeModel", 0) + ops.get("InvokeModelWithResponseStream", 0)
 
 
 try:
@@ -185,7 +186,7 @@ try:
     t.ok("canceling statement due to user request" in err and elapsed < 500,
          f"cancel stops a load test ({elapsed:.0f} ms)", err)
     time.sleep(1.5)
-    sent = emu.stats()["by_operation"].get("InvokeModel", 0)
+    sent = invoke_count()
     rc, out, err = q("SELECT count(*) FROM claude.usage WHERE prompt_sha256 = "
                      "encode(sha256(convert_to('cancel me', 'UTF8')), 'hex')")
     t.ok(sent > 0 and int(last(out)) >= sent, f"every request sent before the cancel is audited ({out} rows, "
