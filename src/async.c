@@ -57,6 +57,7 @@
 #include "jobs.h"
 #include "pg_compat.h"
 #include "privilege.h"
+#include "job_batch.h"
 #include "residency.h"
 #include "task.h"
 
@@ -434,6 +435,10 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 
 		claude_bedrock_check_residency(&cc, t.model);
 	}
+	/* batch mode asked for and impossible (no bucket, or one residency refuses) fails now */
+	(void) claude_batch_mode(options);
+	if (!estimate_only)
+		claude_batch_check_enqueue(options);
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
 	rel = try_relation_open(source, AccessShareLock);
