@@ -1341,12 +1341,12 @@ CREATE FUNCTION @extschema@.claude_enrich_estimate(
     task    text,
     options jsonb DEFAULT '{}')
 RETURNS TABLE (rows_to_do bigint, input_tokens bigint, output_tokens bigint,
-               estimated_cost_usd numeric, model text)
+               estimated_cost_usd numeric, model text, estimated_batch_cost_usd numeric)
 AS 'MODULE_PATHNAME', 'claude_enrich_estimate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb) IS
-'What claude_enrich with the same arguments would send and cost, without queueing or sending anything';
+'What claude_enrich with the same arguments would send and cost on demand and as batch inference (at claude.prices.batch_factor), without queueing or sending anything';
 
 CREATE FUNCTION @extschema@.claude_job_cancel(job bigint)
 RETURNS boolean
