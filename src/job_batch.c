@@ -697,6 +697,7 @@ download(Job *job, BatchPart *p)
 	ListCell   *lc;
 	int			missing = 0;
 	char		prefix[32];
+	bool		cancelled;
 	bool		failed = strcmp(p->aws_status ? p->aws_status : "", "Failed") == 0 ||
 		strcmp(p->aws_status ? p->aws_status : "", "Expired") == 0;
 
@@ -785,6 +786,7 @@ download(Job *job, BatchPart *p)
 			"AND part OPERATOR(pg_catalog.=) $2", 3, t, v, NULL);
 	}
 	set_part(job, p, "done", NULL, NULL, NULL);
+	cancelled = strcmp(claude_job_state(job->id), "cancelled") == 0;
 	if (failed)
 		claude_job_fail(job, psprintf("ModelInvocationJob%s", p->aws_status),
 						psprintf("Bedrock batch inference job %s ended %s; %d of its records had no result",
@@ -792,7 +794,8 @@ download(Job *job, BatchPart *p)
 	claude_work_end();
 	if (missing > 0)
 		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT ": %d records missing from the output of %s%s",
-							 job->id, missing, p->job_arn, failed ? "" : ": sent on demand")));
+							 job->id, missing, p->job_arn,
+							 cancelled ? ": left undone, the job was cancelled" : failed ? "" : ": sent on demand")));
 }
 
 static bool
