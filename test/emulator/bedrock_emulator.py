@@ -71,6 +71,7 @@ from urllib.parse import parse_qs, unquote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import emu_batch as batch                                  # noqa: E402
 import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
@@ -103,7 +104,7 @@ CONTROL_OPERATIONS = ("ListFoundationModels", "GetFoundationModel", "ListInferen
                       "GetInferenceProfile")
 # A fault's "operations" may name operations, or one of these groups.
 OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()), "control": CONTROL_OPERATIONS,
-                    "s3": s3.OPERATIONS}
+                    "s3": s3.OPERATIONS, "batch": batch.OPERATIONS}
 
 # Default error code and message per HTTP status for the "error" fault.
 STATUS_ERRORS = {
@@ -179,10 +180,11 @@ class Fault:
             if isinstance(operations, str):
                 operations = [operations]
             known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(s3.OPERATIONS) \
-                | set(OPERATION_GROUPS)
+                | set(batch.OPERATIONS) | set(OPERATION_GROUPS)
             if not isinstance(operations, list) or not operations \
                     or any(op not in known for op in operations):
-                raise ValueError("operations must list operation names or 'runtime'/'control'/'s3'")
+                raise ValueError("operations must list operation names or "
+                                 "'runtime'/'control'/'s3'/'batch'")
             operations = tuple(sorted({name for op in operations
                                        for name in OPERATION_GROUPS.get(op, (op,))}))
         return cls(kind, count, spec.get("status"), spec.get("error_type"),
@@ -249,8 +251,10 @@ class EmulatorState:
         self.startup_config = startup_config
         self.default_region = default_region
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.log_lock = threading.Lock()
         self.prompt_cache = emu_cache.PromptCache()
         self.s3 = s3.S3Store()                  # buckets and objects (emu_s3)
+        self.batch = batch.BatchService(self.s3, self.log_line)     # batch jobs (emu_batch)
         self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
@@ -270,6 +274,7 @@ class EmulatorState:
         self.cache_reads = 0
         self.prompt_cache.clear()
         self.s3.reset()
+        self.batch.reset()
         self.last_request = None
         self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
@@ -283,6 +288,15 @@ class EmulatorState:
         with self.lock:
             self._reset_locked()
         self.identity.reset()
+
+    def log_line(self, text):
+        """One line in the log (--log), stamped like the request lines.  Its own
+        lock: callers may hold another (emu_batch's), and stats() takes
+        self.lock before emu_batch's."""
+        if self.log_file:
+            with self.log_lock:
+                self.log_file.write("time=%s %s\n" % (
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), text))
 
     def count_connection(self, scheme):
         with self.lock:
@@ -376,6 +390,9 @@ class EmulatorState:
     # Configuration and quotas ----------------------------------------------
 
     def update_config(self, changes):
+        batch_changes = {k: v for k, v in changes.items() if k in batch.BatchConfig.names()}
+        changes = {k: v for k, v in changes.items() if k not in batch_changes}
+        batch_config = self.batch.update_config(batch_changes)
         with self.lock:
             for key, value in changes.items():
                 if not hasattr(self.config, key):
@@ -390,7 +407,7 @@ class EmulatorState:
             if "requests_per_minute" in changes or "tokens_per_minute" in changes:
                 self.request_times.clear()          # quotas count from now on
                 self.token_times.clear()
-            return dict(self.config.__dict__)
+            return dict(self.config.__dict__, **batch_config)
 
     def get_config(self):
         with self.lock:
@@ -488,6 +505,7 @@ class EmulatorState:
                 "last_request": self.last_request,
                 "last_auth_failure": self.last_auth_failure,
                 "s3": self.s3.stats(),
+                "batch": self.batch.stats(),
             })
 
     def recent_requests(self, n):
@@ -658,6 +676,8 @@ class BedrockRequest:
         self.operation = OPERATIONS[match.group(2)] if match else "Unknown"
         self.model_id = unquote(match.group(1)) if match else None
         control = control_plane.route(handler.command, raw_path) if match is None else None
+        if control is None and match is None:
+            control = batch.route(handler.command, raw_path)
         if control is not None:
             self.operation, self.model_id = control
         self.out = Outcome(self.operation, handler.command, raw_path, handler.server.scheme)
@@ -730,6 +750,9 @@ class BedrockRequest:
         self.apply_fault()
         if self.operation in CONTROL_OPERATIONS:
             self.op_control()
+            return
+        if self.operation in batch.OPERATIONS:
+            self.op_batch()
             return
         throttled = self.state.admit()
         if throttled:
@@ -983,6 +1006,17 @@ class BedrockRequest:
         self.send_success(json.dumps(answer).encode("utf-8"),
                           [("Content-Type", "application/json")])
 
+    def op_batch(self):
+        """A batch inference operation (emu_batch)."""
+        try:
+            answer = self.state.batch.handle(self.operation, self.model_id, self.out.region,
+                                             parse_qs(self.raw_query, keep_blank_values=True),
+                                             self.body)
+        except batch.BatchError as failure:
+            self.error(failure.status, failure.code, failure.message)
+        self.send_success(json.dumps(answer).encode("utf-8"),
+                          [("Content-Type", "application/json")])
+
     def converse_body(self):
         try:
             return claude.converse_to_messages(self.json_request())
@@ -1113,7 +1147,17 @@ class ControlApi:
         return {"ok": True, "config": self.state.update_config(self.json())}
 
     def get_config(self):
-        return {"config": self.state.get_config().__dict__}
+        return {"config": dict(self.state.get_config().__dict__,
+                               **self.state.batch.get_config().__dict__)}
+
+    def get_batch_jobs(self):
+        return self.state.batch.describe()
+
+    def post_batch_config(self):
+        return {"ok": True, "config": self.state.batch.update_config(self.json())}
+
+    def get_batch_config(self):
+        return {"config": self.state.batch.get_config().__dict__}
 
     def post_credentials(self):
         spec = self.json()

@@ -15,6 +15,7 @@
 * emu_cache: prompt caching (breakpoints, minimum length, expiry, TTL split);
 * the facts-based catalogue, model traits, structured output, thinking
   blocks, the control-plane listings and the TPM reservations;
+* emu_batch: routes, request checks, idempotency and one job's output;
 * emu_identity and emu_credentials: routing of the credential endpoints,
   STS parameter checks and XML, issuing and expiring credentials.
 
@@ -849,6 +850,82 @@ def control_plane_rules():
         assert "'typeEquals'" in error.message, error.message
 
 
+def batch_rules():
+    """emu_batch without HTTP: routes, request checks, idempotency, one job's
+    output (every record once, shuffled the same way for the same job id)."""
+    import emu_batch as batch
+    import emu_s3
+    assert batch.route("POST", "/model-invocation-job") == ("CreateModelInvocationJob", None)
+    assert batch.route("GET", "/model-invocation-jobs") == ("ListModelInvocationJobs", None)
+    arn = "arn:aws:bedrock:ap-southeast-2:123456789012:model-invocation-job/abcdef012345"
+    assert batch.route("GET", "/model-invocation-job/" + arn.replace(":", "%3A").replace(
+        "/", "%2F")) == ("GetModelInvocationJob", arn)
+    assert batch.route("POST", "/model-invocation-job/abcdef012345/stop") == \
+        ("StopModelInvocationJob", "abcdef012345")
+    assert batch.route("GET", "/model-invocation-job/abcdef012345/stop") is None
+    store = emu_s3.S3Store()
+    store.create_bucket("unit-batch", "ap-southeast-2")
+    service = batch.BatchService(store)
+    service.update_config({"submitted_ms": 0, "validating_ms": 0, "scheduled_ms": 0,
+                           "ms_per_record": 0, "error_every": 7})
+    lines = "".join(json.dumps({"recordId": "r%03d" % i, "modelInput": {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 32,
+        "messages": [{"role": "user", "content": "Say %d" % i}]}}) + "\n" for i in range(100))
+    store.bucket("unit-batch").objects["in/a.jsonl"] = (lines.encode(), '"x"', time.time())
+    request = {"jobName": "unit", "roleArn": "arn:aws:iam::123456789012:role/R",
+               "modelId": "au.anthropic.claude-sonnet-5", "clientRequestToken": "t1",
+               "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://unit-batch/in/a.jsonl"}},
+               "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://unit-batch/out/"}}}
+    region = "ap-southeast-2"
+    first = service.create(region, json.dumps(request).encode())["jobArn"]
+    assert service.create(region, json.dumps(request).encode())["jobArn"] == first
+    for change, code in (({"jobName": "other"}, "ConflictException"),
+                         ({"clientRequestToken": "t2", "jobName": "-bad"}, "ValidationException"),
+                         ({"clientRequestToken": "t3", "timeoutDurationInHours": 12},
+                          "ValidationException"),
+                         ({"clientRequestToken": "t4", "modelId": "anthropic.nope"},
+                          "ValidationException")):
+        try:
+            service.create(region, json.dumps(dict(request, **change)).encode())
+            raise AssertionError("accepted: %r" % change)
+        except batch.BatchError as error:
+            assert error.code == code, (change, error.code, error.message)
+    stats = service.stats()
+    assert (stats["create_calls"], stats["jobs_created"], stats["idempotent_replays"]) == \
+        (6, 1, 1), stats
+    job = service.find(region, first)
+    deadline = time.time() + 10
+    while job.status != "Completed" and time.time() < deadline:
+        time.sleep(0.01)
+    assert job.status == "Completed", job.summary()
+    out = store.bucket("unit-batch").objects["out/%s/a.jsonl.out" % job.job_id][0].decode()
+    records = [json.loads(line) for line in out.splitlines()]
+    ids = [r["recordId"] for r in records]
+    assert sorted(ids) == ["r%03d" % i for i in range(100)] and ids != sorted(ids)
+    errors = sorted(r["recordId"] for r in records if "error" in r)
+    assert errors == ["r%03d" % (i - 1) for i in range(7, 101, 7)], errors
+    manifest = json.loads(store.bucket("unit-batch").objects[
+        "out/%s/manifest.json.out" % job.job_id][0])
+    assert (manifest["successRecordCount"], manifest["errorRecordCount"]) == (86, 14), manifest
+    # the shuffle is a function of the job id: the same job id, the same order
+    import random
+    again = list(range(100))
+    random.Random(job.job_id).shuffle(again)
+    assert ids == ["r%03d" % i for i in again], "shuffle not seeded by the job id"
+    try:
+        service.stop(region, first)
+        raise AssertionError("a Completed job was stopped")
+    except batch.BatchError as error:
+        assert error.code == "ValidationException"
+    try:
+        service.find("ap-southeast-4", first)
+        raise AssertionError("a job was found in another region")
+    except batch.BatchError as error:
+        assert error.status == 404
+    service.reset()
+    assert service.stats()["jobs_created"] == 0 and service.get_config().batch_error_every == 0
+
+
 def identity_routes():
     expected = {
         "/latest/api/token": "imds_token",
@@ -956,6 +1033,7 @@ def main():
     run("prompt cache: writes split by TTL, TTL order", cache_ttl_split)
     run("quota: TPM reservations and burn-down", token_reservations)
     run("control plane: routes, pagination, filters", control_plane_rules)
+    run("batch: routes, checks, idempotency, output", batch_rules)
     run("identity routes", identity_routes)
     run("identity sts validation and xml", identity_sts_rules)
     run("credential store issue and expire", credential_store_issue_and_expire)
