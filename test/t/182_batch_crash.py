@@ -54,7 +54,8 @@ def ops():
                         got[op] = got.get(op, 0) + n
                 else:
                     walk(v)
-    walk(emu.stats())
+    s = emu.stats()
+    walk(s)
     return got
 
 
