@@ -215,6 +215,44 @@ try:
          "1,000 rows at most 400 a job: three AWS jobs, every row once", (state, detail, parts, ops()))
     settings(batch_max_records=None)
 
+    # --- record errors and missing records -------------------------------------------
+    make_table("faulty", 400)
+    emu.reset()
+    emu.control("s3-buckets", {"name": "syd-batch", "region": "ap-southeast-2"})
+    emu.control("batch-config", {"error_every": 10, "error_code": 400, "missing_every": 25})
+    job = val(f"SELECT claude_enrich('faulty', 'body', 'label', 'classify', '{{\"mode\": \"batch\"}}'::jsonb || '{LABELS}')")
+    state = wait(job, 120)
+    failed = val(f"SELECT count(*) || ' ' || min(error_code) || ' ' || bool_and(error LIKE '%Bedrock batch record failed%') "
+                 f"FROM claude.job_items WHERE job_id = {job} AND state = 'failed'")
+    missing = val(f"SELECT missing FROM claude.batch_parts WHERE job_id = {job}")
+    done = val(f"SELECT count(*) FROM claude.job_items WHERE job_id = {job} AND state = 'done'")
+    # records 10, 20, ... fail except where 25 | n took them out first (50, 100, ...: 8 of 40)
+    t.ok(failed == "32 400 true", "a record with an error is a failed row with its code and message", failed)
+    t.ok(missing == "16" and ops().get("InvokeModel", 0) == 16 and done == "368" and state == "done_with_errors",
+         "records missing from the output are sent on demand, never dropped", (missing, ops(), done, state))
+
+    # --- cancel: the AWS job is stopped, what it finished is kept ----------------------
+    make_table("stopme", 1000)
+    emu.reset()
+    emu.control("s3-buckets", {"name": "syd-batch", "region": "ap-southeast-2"})
+    emu.control("batch-config", {"ms_per_record": 4})
+    job = val(f"SELECT claude_enrich('stopme', 'body', 'label', 'classify', '{{\"mode\": \"batch\"}}'::jsonb || '{LABELS}')")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and val(f"SELECT batch_status FROM claude.jobs WHERE id = {job}") != "InProgress":
+        time.sleep(0.05)
+    time.sleep(1.5)
+    val(f"SELECT claude_job_cancel({job})")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and val(f"SELECT batch_state FROM claude.jobs WHERE id = {job}") != "done":
+        time.sleep(0.2)
+    kept = int(val(f"SELECT count(*) FROM claude.job_items WHERE job_id = {job} AND state = 'done'"))
+    filled = int(val("SELECT count(*) FROM stopme WHERE label IS NOT NULL"))
+    status = val(f"SELECT state || ' ' || batch_status FROM claude.jobs WHERE id = {job}")
+    t.ok(ops().get("StopModelInvocationJob", 0) == 1 and status == "cancelled Stopped",
+         "claude_job_cancel stops the AWS job (StopModelInvocationJob)", (ops(), status))
+    t.ok(0 < kept < 1000 and kept == filled and ops().get("InvokeModel", 0) == 0,
+         "and keeps what it finished, sending nothing more", (kept, filled, ops()))
+
     # --- a batch job under Bedrock's minimum: on demand -------------------------------
     make_table("tiny", 50)
     emu.reset()
