@@ -9,8 +9,10 @@ job in batch mode fills every row once through one AWS job (one
 CreateModelInvocationJob, no InvokeModel), recordIds j<job>-r<n>, one
 claude.usage row per record with the job ARN, priced at half the on-demand
 price in claude.stats and claude.jobs; the estimate shows both prices; rows
-already cached are filled from the cache, not sent; a record with an error is
-a failed row with its code; claude.batch_max_records splits the job into
+already cached are filled from the cache, not sent; a CreateModelInvocationJob answer cut short is retried with the same
+clientRequestToken and makes one AWS job; a record with an error is a failed
+row with its code, records missing from the output go on demand;
+claude.batch_max_records splits the job into
 several AWS jobs; claude_job_cancel stops the AWS job and keeps what it
 finished.  Prints the wall time and request counts of a 5,000-row job in
 batch mode next to on demand."""
@@ -214,6 +216,19 @@ try:
     t.ok(state == "done" and ok and parts == "334,334,332" and ops().get("CreateModelInvocationJob", 0) == 3,
          "1,000 rows at most 400 a job: three AWS jobs, every row once", (state, detail, parts, ops()))
     settings(batch_max_records=None)
+
+    # --- a Create whose answer is lost is retried with the same token: one AWS job -----
+    make_table("retry", 200)
+    emu.reset()
+    emu.control("s3-buckets", {"name": "syd-batch", "region": "ap-southeast-2"})
+    emu.fault(fault="truncated", count=1, operations=["CreateModelInvocationJob"])
+    job = val(f"SELECT claude_enrich('retry', 'body', 'label', 'classify', '{{\"mode\": \"batch\"}}'::jsonb || '{LABELS}')")
+    state = wait(job, 120)
+    ok, detail = exactly_once("retry", job, 200)
+    b = emu.stats()["batch"]
+    t.ok(state == "done" and ok and b["create_calls"] == 2 and b["jobs_created"] == 1 and b["idempotent_replays"] == 1,
+         "a CreateModelInvocationJob answer cut short is retried with the same clientRequestToken: one AWS job",
+         (state, detail, b))
 
     # --- record errors and missing records -------------------------------------------
     make_table("faulty", 400)
