@@ -415,8 +415,9 @@ upload(Job *job, BatchPart *p)
 	claude_work_sql("SELECT record, body FROM claude.batch_records WHERE job_id OPERATOR(pg_catalog.=) $1 "
 		"AND part OPERATOR(pg_catalog.=) $2 ORDER BY record", 2, types, values, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&jsonl, "{\"recordId\":\"j" INT64_FORMAT "-r%s\",\"modelInput\":%s}\n", job->id,
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+		/* at least 11 characters, as AWS requires of a recordId: the number padded to 8 digits */
+		appendStringInfo(&jsonl, "{\"recordId\":\"j" INT64_FORMAT "-r%08d\",\"modelInput\":%s}\n", job->id,
+						 atoi(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)),
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	claude_work_end();
 	ready();

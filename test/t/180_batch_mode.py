@@ -158,6 +158,15 @@ try:
     t.ok(batch_ops.get("PutObject", 0) == 1, "one input object", batch_ops)
     arn = val(f"SELECT job_arn FROM claude.batch_parts WHERE job_id = {job}")
     t.ok(arn.startswith("arn:aws:bedrock:"), "the part records the AWS job ARN", arn)
+    uri = val(f"SELECT input_uri FROM claude.batch_parts WHERE job_id = {job}")
+    lines = val(f"SELECT convert_from(claude.s3_get('{uri}'), 'UTF8')") and \
+        pg.query(f"SELECT convert_from(claude.s3_get('{uri}'), 'UTF8')").splitlines()
+    recs = [json.loads(x) for x in lines if x.strip()]
+    ids = [r["recordId"] for r in recs]
+    t.ok(len(recs) == N and len(set(ids)) == N and all(i.startswith(f"j{job}-r") and len(i) >= 11 for i in ids)
+         and all(r["modelInput"]["messages"] for r in recs),
+         "the input JSONL: 5,000 records, recordIds j<job>-r<n> (11+ characters, unique), each an InvokeModel body",
+         ids[:3])
     t.ok(val(f"SELECT batch_state || ' ' || (batch_job_arns)[1] FROM claude.jobs WHERE id = {job}") == "done " + arn,
          "claude.jobs shows the batch state and ARN")
     t.ok(val(f"SELECT count(*) FROM claude.usage WHERE job_id = {job} AND batch_job_arn = '{arn}'") == str(N),
