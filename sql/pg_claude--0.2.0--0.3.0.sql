@@ -79,6 +79,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 'Where requests were processed since a time: provider, region, endpoint host, model, geography, calls, tokens, roles';
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
+ALTER TABLE claude.usage ADD COLUMN batch_job_arn text;
+COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN) that answered the record: priced at claude.prices.batch_factor';
 
 -- Money spent is never silently erased (README, "The audit log"): pg_dump
 -- keeps the audit log, the cache, job history and input hashes, with their
@@ -262,6 +264,66 @@ COMMENT ON COLUMN claude.enrich_hashes.definition_sha256 IS 'The job definition 
 -- the rows of jobs they may not.  Dropped and made again: new columns sit
 -- beside the estimate, rate and ETA they belong with.
 DROP VIEW claude.jobs;
+-- Batch inference (README, "Overnight at half price"): one row per AWS
+-- batch inference job of an enrichment job, each phase recorded before the
+-- next starts, so a crash or restart resumes the same AWS job (job_batch.c).
+CREATE TABLE claude.batch_parts (
+    job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
+    part          int NOT NULL,
+    phase         text NOT NULL DEFAULT 'building'
+                  CHECK (phase IN ('building', 'built', 'uploaded', 'submitted', 'in_progress',
+                                   'stopping', 'downloading', 'done')),
+    max_records   int NOT NULL,
+    records       int NOT NULL DEFAULT 0,
+    input_uri     text,
+    output_uri    text,
+    client_token  text NOT NULL,
+    job_arn       text,
+    aws_status    text,
+    message       text,
+    missing       int NOT NULL DEFAULT 0,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    submitted_at  timestamptz,
+    finished_at   timestamptz,
+    PRIMARY KEY (job_id, part)
+);
+COMMENT ON TABLE claude.batch_parts IS 'One row per AWS batch inference job of an enrichment job in batch mode';
+COMMENT ON COLUMN claude.batch_parts.job_id IS 'The claude.job this AWS job works for';
+COMMENT ON COLUMN claude.batch_parts.part IS 'Its number within the job (0, 1, ...): one input file each';
+COMMENT ON COLUMN claude.batch_parts.phase IS 'building, built, uploaded, submitted, in_progress, stopping, downloading or done';
+COMMENT ON COLUMN claude.batch_parts.max_records IS 'The most records the part takes (claude.batch_max_records split evenly)';
+COMMENT ON COLUMN claude.batch_parts.records IS 'Records in its input file';
+COMMENT ON COLUMN claude.batch_parts.input_uri IS 'The input JSONL object, once uploaded';
+COMMENT ON COLUMN claude.batch_parts.output_uri IS 'Where Bedrock writes the output';
+COMMENT ON COLUMN claude.batch_parts.client_token IS 'The clientRequestToken: from the job id, part and definition digest, so a retry never makes a second AWS job';
+COMMENT ON COLUMN claude.batch_parts.job_arn IS 'The AWS job''s ARN, once created';
+COMMENT ON COLUMN claude.batch_parts.aws_status IS 'Its status as GetModelInvocationJob last said (Submitted, InProgress, Completed, ...)';
+COMMENT ON COLUMN claude.batch_parts.message IS 'Its message as GetModelInvocationJob last said, or what pg_claude did';
+COMMENT ON COLUMN claude.batch_parts.missing IS 'Records absent from its output (or answered off the task): sent again on demand';
+COMMENT ON COLUMN claude.batch_parts.created_at IS 'When the part was started';
+COMMENT ON COLUMN claude.batch_parts.submitted_at IS 'When CreateModelInvocationJob answered';
+COMMENT ON COLUMN claude.batch_parts.finished_at IS 'When its results were all written';
+-- A row sent in a batch: its record (recordId j<job>-r<record>) and what
+-- it carries; deleted when its result is written, so the on-demand claim
+-- (job_queue.c) leaves alone exactly the rows a batch still owes.
+CREATE TABLE claude.batch_records (
+    job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
+    record        int NOT NULL,
+    part          int NOT NULL,
+    pk            jsonb NOT NULL,
+    input_sha256  text NOT NULL,
+    body          text NOT NULL,
+    PRIMARY KEY (job_id, record)
+);
+CREATE INDEX batch_records_pk_idx ON claude.batch_records (job_id, pk);
+COMMENT ON TABLE claude.batch_records IS 'Rows of an enrichment job in a batch inference job, until their result is written';
+COMMENT ON COLUMN claude.batch_records.job_id IS 'The claude.job the row belongs to';
+COMMENT ON COLUMN claude.batch_records.record IS 'Its number in the job: the recordId is j<job_id>-r<record>';
+COMMENT ON COLUMN claude.batch_records.part IS 'The claude.batch_parts row whose input file holds it';
+COMMENT ON COLUMN claude.batch_records.pk IS 'Primary key of the source row, as a JSON object';
+COMMENT ON COLUMN claude.batch_records.input_sha256 IS 'SHA-256 (hex) of the input the body was made from';
+COMMENT ON COLUMN claude.batch_records.body IS 'The modelInput: exactly the InvokeModel body the on-demand path would send';
+
 CREATE VIEW claude.jobs WITH (security_barrier) AS
 SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
        j.rows_total, j.rows_done, j.rows_failed,
@@ -284,16 +346,18 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                    sum(coalesce(u.output_tokens, 0)) AS output_tokens,
                    sum(coalesce(u.cache_read_tokens, 0)) AS cache_read_tokens,
                    sum(coalesce(u.cache_write_tokens, 0)) AS cache_write_tokens,
-                   sum(coalesce(u.cache_write_1h_tokens, 0)) AS cache_write_1h_tokens
+                   sum(coalesce(u.cache_write_1h_tokens, 0)) AS cache_write_1h_tokens,
+                   u.batch_job_arn IS NOT NULL AS batch
             FROM claude.usage u
             WHERE u.job_id OPERATOR(pg_catalog.=) j.id AND NOT u.cache_hit
-            GROUP BY u.model
+            GROUP BY u.model, u.batch_job_arn IS NOT NULL
         ), unrecorded AS (
             SELECT coalesce(j.model, j.options->>'model', (SELECT min(used.model) FROM used
                                                    HAVING count(*) OPERATOR(pg_catalog.=) 1)) AS model,
                    greatest(j.input_tokens - coalesce((SELECT sum(used.input_tokens) FROM used), 0), 0) AS input_tokens,
                    greatest(j.output_tokens - coalesce((SELECT sum(used.output_tokens) FROM used), 0), 0) AS output_tokens,
-                   0 AS cache_read_tokens, 0 AS cache_write_tokens, 0 AS cache_write_1h_tokens
+                   0 AS cache_read_tokens, 0 AS cache_write_tokens, 0 AS cache_write_1h_tokens,
+                   false AS batch
         ), parts AS (
             SELECT * FROM used
             UNION ALL
@@ -305,7 +369,8 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                     WHEN bool_and((p.price).input_per_mtok IS NOT NULL) THEN
                         round(sum(claude.cost_usd(p.price, t.input_tokens, t.output_tokens,
                                                   t.cache_read_tokens, t.cache_write_tokens,
-                                                  t.cache_write_1h_tokens)), 6) END
+                                                  t.cache_write_1h_tokens)
+                                  * CASE WHEN t.batch THEN (p.price).batch_factor ELSE 1 END), 6) END
         FROM parts t CROSS JOIN LATERAL (SELECT claude.price_of(t.model) AS price) p) AS estimated_cost_usd,
        -- the job's estimate, made before anything was sent
        -- (doc/job_definition.md), priced at the job's model, never the viewer's
@@ -323,8 +388,18 @@ SELECT j.id, j.role_name, j.source, j.output, j.task, j.state,
                                                * a.seconds) / (j.rows_done + j.rows_failed))::numeric)::float8)
        END AS eta,
        j.created_at, j.started_at, j.finished_at, j.error,
-       j.error_code, j.error_pk, j.last_error_code, j.last_error, j.failures
+       j.error_code, j.error_pk, j.last_error_code, j.last_error, j.failures,
+       -- batch mode: the AWS jobs (claude.batch_parts), the least advanced first
+       b.batch_state, b.batch_job_arns, b.batch_status, b.batch_message
 FROM claude.job j
+LEFT JOIN LATERAL (
+    SELECT coalesce((pg_catalog.array_agg(bp.phase ORDER BY bp.part)
+                     FILTER (WHERE bp.phase OPERATOR(pg_catalog.<>) 'done'))[1], 'done') AS batch_state,
+           pg_catalog.array_agg(bp.job_arn ORDER BY bp.part) FILTER (WHERE bp.job_arn IS NOT NULL) AS batch_job_arns,
+           pg_catalog.string_agg(bp.aws_status, ', ' ORDER BY bp.part) AS batch_status,
+           pg_catalog.string_agg(bp.message, '; ' ORDER BY bp.part) AS batch_message
+    FROM claude.batch_parts bp WHERE bp.job_id OPERATOR(pg_catalog.=) j.id
+    HAVING count(*) OPERATOR(pg_catalog.>) 0) b ON true
 CROSS JOIN LATERAL (
     SELECT greatest(extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at)
                     - j.paused_seconds
@@ -345,6 +420,10 @@ COMMENT ON COLUMN claude.jobs.error_code IS
 COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed with error_code';
 COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
 COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
+COMMENT ON COLUMN claude.jobs.batch_state IS 'Batch mode: the phase of its least advanced AWS job (building, uploaded, submitted, in_progress, downloading), or done; NULL on demand';
+COMMENT ON COLUMN claude.jobs.batch_job_arns IS 'Batch mode: the ARNs of its AWS batch inference jobs';
+COMMENT ON COLUMN claude.jobs.batch_status IS 'Batch mode: their statuses as Bedrock last said';
+COMMENT ON COLUMN claude.jobs.batch_message IS 'Batch mode: their messages';
 COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';
 GRANT SELECT ON claude.jobs TO PUBLIC;
 COMMENT ON COLUMN claude.jobs.model IS 'The model the job runs on, resolved when it was queued';
@@ -363,12 +442,12 @@ CREATE FUNCTION @extschema@.claude_enrich_estimate(
     task    text,
     options jsonb DEFAULT '{}')
 RETURNS TABLE (rows_to_do bigint, input_tokens bigint, output_tokens bigint,
-               estimated_cost_usd numeric, model text)
+               estimated_cost_usd numeric, model text, estimated_batch_cost_usd numeric)
 AS 'MODULE_PATHNAME', 'claude_enrich_estimate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb) IS
-'What claude_enrich with the same arguments would send and cost, without queueing or sending anything';
+'What claude_enrich with the same arguments would send and cost on demand and as batch inference (at claude.prices.batch_factor), without queueing or sending anything';
 REVOKE ALL ON FUNCTION @extschema@.claude_enrich_estimate(regclass, text, text, text, jsonb) FROM PUBLIC;
 
 -- BEGIN claude.models (generated by sql/catalogue.py: edit that, not this)
@@ -732,7 +811,9 @@ SELECT u.model,
        sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
        sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
        round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                                 u.cache_write_tokens, u.cache_write_1h_tokens))
+                                 u.cache_write_tokens, u.cache_write_1h_tokens)
+                 -- a batch inference record pays the batch share (job_batch.c)
+                 * CASE WHEN u.batch_job_arn IS NOT NULL THEN (u.price).batch_factor ELSE 1 END)
              FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
        claude.dropped_records() AS dropped_audit_records,
        pg_catalog.round((percentile_cont(0.50) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p50_ttft_ms,
@@ -1125,7 +1206,9 @@ SELECT u.model,
        sum(u.cache_read_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_read_tokens,
        sum(u.cache_write_tokens) FILTER (WHERE NOT u.cache_hit) AS cache_write_tokens,
        round(sum(claude.cost_usd(u.price, u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                                 u.cache_write_tokens, u.cache_write_1h_tokens))
+                                 u.cache_write_tokens, u.cache_write_1h_tokens)
+                 -- a batch inference record pays the batch share (job_batch.c)
+                 * CASE WHEN u.batch_job_arn IS NOT NULL THEN (u.price).batch_factor ELSE 1 END)
              FILTER (WHERE NOT u.cache_hit), 6) AS estimated_cost_usd,
        claude.dropped_records() AS dropped_audit_records,
        pg_catalog.round((percentile_cont(0.50) WITHIN GROUP (ORDER BY u.ttft_ms) FILTER (WHERE NOT u.cache_hit))::numeric, 1)::float8 AS p50_ttft_ms,

@@ -57,6 +57,7 @@
 #include "jobs.h"
 #include "pg_compat.h"
 #include "privilege.h"
+#include "job_batch.h"
 #include "residency.h"
 #include "task.h"
 
@@ -324,8 +325,8 @@ static Datum
 estimate_result(FunctionCallInfo fcinfo, const ClaudeJobDefinition *def, const ClaudeJobEstimate *est)
 {
 	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 	Oid			types[3] = {TEXTOID, INT8OID, INT8OID};
 	Datum		args[3] = {CStringGetTextDatum(def->task.model), Int64GetDatum(est->input_tokens),
 	Int64GetDatum(est->output_tokens)};
@@ -340,6 +341,11 @@ estimate_result(FunctionCallInfo fcinfo, const ClaudeJobDefinition *def, const C
 								   3, types, args, NULL, true, &isnull);
 	nulls[3] = isnull;
 	values[4] = CStringGetTextDatum(def->task.model);
+	/* the same tokens as batch inference: the model's batch share (claude.prices) */
+	values[5] = claude_owner_query("SELECT pg_catalog.round(claude.cost_usd(p, $2, $3) OPERATOR(pg_catalog.*) p.batch_factor, 6) "
+								   "FROM claude.price_of($1) p",
+								   3, types, args, NULL, true, &isnull);
+	nulls[5] = isnull;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
@@ -435,6 +441,10 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 
 		claude_bedrock_check_residency(&cc, t.model);
 	}
+	/* batch mode asked for and impossible (no bucket, or one residency refuses) fails now */
+	(void) claude_batch_mode(options);
+	if (!estimate_only)
+		claude_batch_check_enqueue(options);
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
 	rel = try_relation_open(source, AccessShareLock);

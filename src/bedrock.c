@@ -915,9 +915,9 @@ claude_bedrock_error_text(const char *operation, const char *model,
 	return p.detail ? psprintf("%s (%s)", p.message, p.detail) : pstrdup(p.message);
 }
 
-char *
-claude_bedrock_control_get(const char *operation, const char *path, const char *query,
-						   ClaudeProblem *problem)
+static char *
+control_call(const char *method, const char *operation, const char *path, const char *query,
+			 const char *body, ClaudeProblem *problem)
 {
 	SignContext *ctx = palloc0(sizeof(SignContext));
 	ClaudeHttpRequest req;
@@ -926,16 +926,22 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 
 	resolve_control_endpoint(&ep);
 	ctx->answer_cxt = CurrentMemoryContext;
-	ctx->method = "GET";
+	ctx->method = method;
 	ctx->path = psprintf("%s%s", ep.path_prefix, path);
 	ctx->query = query;
 	ctx->host_header = pstrdup(ep.host_header);
-	ctx->body = "";
+	ctx->body = body;
+	ctx->body_len = strlen(body);
 	ctx->operation = operation;
 	ctx->model = "";
-	claude_http_request_init(&req, "GET", psprintf("%s://%s%s%s%s", ep.https ? "https" : "http",
-												  ep.host_header, ctx->path, query ? "?" : "",
-												  query ? query : ""));
+	claude_http_request_init(&req, method, psprintf("%s://%s%s%s%s", ep.https ? "https" : "http",
+												   ep.host_header, ctx->path, query ? "?" : "",
+												   query ? query : ""));
+	if (strcmp(method, "POST") == 0)
+	{
+		req.body = body;
+		req.body_len = strlen(body);
+	}
 	req.prepare = sign_attempt;
 	req.prepare_arg = ctx;
 	req.refresh_credentials = refresh_after_expiry;
@@ -948,6 +954,21 @@ claude_bedrock_control_get(const char *operation, const char *path, const char *
 		return NULL;
 	}
 	return resp.body;
+}
+
+char *
+claude_bedrock_control_get(const char *operation, const char *path, const char *query,
+						   ClaudeProblem *problem)
+{
+	return control_call("GET", operation, path, query, "", problem);
+}
+
+/* Batch inference's Create and Stop (job_batch.c): a JSON body, the same signer. */
+char *
+claude_bedrock_control_post(const char *operation, const char *path, const char *body,
+							ClaudeProblem *problem)
+{
+	return control_call("POST", operation, path, NULL, body, problem);
 }
 
 /* The residency check alone, with the current settings (for work queued now, sent later). */

@@ -113,6 +113,10 @@ extern char *claude_bedrock_invoke(const ClaudeCallContext *cc, const char *mode
 extern char *claude_bedrock_control_get(const char *operation, const char *path, const char *query,
 										ClaudeProblem *problem);
 
+/* A POST of a JSON body on the control plane, signed the same way (batch inference). */
+extern char *claude_bedrock_control_post(const char *operation, const char *path, const char *body,
+										 ClaudeProblem *problem);
+
 /* CountTokens on the invoke body a request would carry; the token count. */
 extern long claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model,
 										const char *invoke_body);

@@ -105,6 +105,15 @@ char	   *claude_control_endpoint = NULL;
 char	   *claude_s3_endpoint = NULL;
 int			claude_models_refresh_interval_s = 86400;
 
+/* batch inference (job_batch.c) */
+char	   *claude_batch_s3_uri = NULL;
+char	   *claude_batch_role_arn = NULL;
+char	   *claude_batch_kms_key_id = NULL;
+char	   *claude_batch_tags = NULL;
+int			claude_batch_poll_interval_s = 60;
+int			claude_batch_min_rows = 1000;
+int			claude_batch_max_records = 50000;
+
 static const struct config_enum_entry on_error_options[] = {
 	{"raise", CLAUDE_ON_ERROR_RAISE, false},
 	{"null", CLAUDE_ON_ERROR_NULL, false},
@@ -757,6 +766,60 @@ claude_guc_init(void)
 							 stream_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	/*
+	 * Batch inference (README, "Overnight at half price").  Superuser: the
+	 * worker reads its own values (postgresql.conf, ALTER SYSTEM or ALTER
+	 * DATABASE), so a session's SET would not reach it anyway.
+	 */
+	DefineCustomStringVariable("claude.batch_s3_uri",
+							   gettext_noop("Sets where batch inference jobs put their input and find their output: s3://bucket/prefix/."),
+							   gettext_noop("Empty: claude_enrich refuses \"mode\": \"batch\", and \"auto\" runs on demand."),
+							   &claude_batch_s3_uri,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("claude.batch_role_arn",
+							   gettext_noop("Sets the IAM service role Bedrock assumes to read and write claude.batch_s3_uri."),
+							   NULL,
+							   &claude_batch_role_arn,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("claude.batch_kms_key_id",
+							   gettext_noop("Sets the KMS key Bedrock encrypts batch output with (empty: the bucket's default)."),
+							   NULL,
+							   &claude_batch_kms_key_id,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("claude.batch_tags",
+							   gettext_noop("Sets tags for batch inference jobs, as key=value pairs separated by commas."),
+							   NULL,
+							   &claude_batch_tags,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("claude.batch_poll_interval",
+							gettext_noop("Sets how often the worker asks Bedrock how a batch inference job is doing."),
+							NULL,
+							&claude_batch_poll_interval_s,
+							60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("claude.batch_min_rows",
+							gettext_noop("Sets how many rows to do make an enrichment job in \"mode\": \"auto\" go as batch inference."),
+							gettext_noop("Never below Bedrock's minimum of 100 records per batch inference job."),
+							&claude_batch_min_rows,
+							1000, 100, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("claude.batch_max_records",
+							gettext_noop("Sets the most records one batch inference job (and its one input file) carries."),
+							gettext_noop("Bedrock's quota is 50,000 records per job and per input file; a larger enrichment job is split."),
+							&claude_batch_max_records,
+							50000, 100, 50000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

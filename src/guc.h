@@ -101,6 +101,15 @@ extern int	claude_audit_buffer_kb;
 extern int	claude_audit_wait_timeout_ms;
 extern int	claude_summarize_chunk_tokens;
 
+/* batch inference (job_batch.c) */
+extern char *claude_batch_s3_uri;
+extern char *claude_batch_role_arn;
+extern char *claude_batch_kms_key_id;
+extern char *claude_batch_tags;
+extern int	claude_batch_poll_interval_s;
+extern int	claude_batch_min_rows;
+extern int	claude_batch_max_records;
+
 extern void claude_guc_init(void);
 extern void claude_guc_init_postmaster(void);
 

@@ -39,6 +39,7 @@ static const char *const not_request_options[] = {
 	"into",						/* column or table */
 	"table",					/* the result table's name */
 	"redo",						/* which rows (claude_job_redo) */
+	"mode",						/* how requests travel: on demand or batch (job_batch.c) */
 };
 
 /* The choices of "redo", the default first. */

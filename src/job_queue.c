@@ -148,6 +148,9 @@ claude_job_pick(void)
 		"j.definition::pg_catalog.text, j.definition_sha256, "
 		"coalesce(j.options OPERATOR(pg_catalog.->>) 'redo', 'changed') "
 		"FROM claude.job j WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
+		/* a cancelled job's AWS batch jobs are stopped, and what they finished kept (job_batch.c) */
+		"OR (j.state OPERATOR(pg_catalog.=) 'cancelled' AND EXISTS (SELECT 1 FROM claude.batch_parts bp "
+		"WHERE bp.job_id OPERATOR(pg_catalog.=) j.id AND bp.phase OPERATOR(pg_catalog.<>) 'done')) "
 		"ORDER BY j.id LIMIT 1", 0, NULL, NULL, NULL);
 	if (SPI_processed == 0)
 		return NULL;
@@ -406,6 +409,9 @@ claude_job_claim(Job *job, int n)
 		"updated_at = pg_catalog.now() "
 		"WHERE (job_id, pk) OPERATOR(pg_catalog.=) ANY (SELECT job_id, pk FROM claude.job_items "
 		"WHERE job_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'pending' "
+		/* a row a batch inference job still owes is not sent again (job_batch.c) */
+		"AND NOT EXISTS (SELECT 1 FROM claude.batch_records b WHERE b.job_id OPERATOR(pg_catalog.=) $1 "
+		"AND b.pk OPERATOR(pg_catalog.=) job_items.pk) "
 		"LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING pk, input_sha256", 2, types, values, NULL);
 	got = SPI_processed;
 	if (got == 0)

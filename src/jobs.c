@@ -38,6 +38,7 @@
 #include "audit.h"
 #include "bedrock.h"
 #include "guc.h"
+#include "job_batch.h"
 #include "job_owner.h"
 #include "job_queue.h"
 #include "jobs.h"
@@ -535,6 +536,9 @@ work_job(volatile int64 *in_hand)
 	claude_work_end();
 	if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))
 		stopped = true;			/* cancelled or paused while being populated */
+	/* batch mode: the rows go as batch inference first; what it leaves, on demand */
+	if (!stopped && !claude_batch_run(job))
+		stopped = true;
 	if (stopped)
 	{
 		*in_hand = 0;
