@@ -75,6 +75,8 @@ def unit_suite():
     run_counted([os.path.join(REPO, "test/unit/event_stream_vectors"),
                  os.path.join(REPO, "test", "unit", "eventstream")],
                 "event-stream decoder vectors and fuzz")
+    run_counted([os.path.join(REPO, "test/unit/redact_local_test"), "-n", "1000"],
+                "local redaction pass on a generated corpus")
     run_counted([sys.executable, "test/lint/layers.py"], "layers (no include or call cycle in src/)")
 
 
@@ -85,6 +87,7 @@ def emulator_suite():
                 "emulator control plane and model traits vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_credentials.py"], "emulator credential chain")
     run_counted([sys.executable, "test/emulator/test_boto3_s3.py"], "emulator S3 vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_guardrail.py"], "emulator guardrails vs boto3")
 
 
 def regress_suite():

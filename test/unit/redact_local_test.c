@@ -307,6 +307,6 @@ main(int argc, char **argv)
 	expect("1", "1");
 
 	corpus(records);
-	printf("%d checks, %d failed\n", checks, failures);
+	printf("%d passed, %d failed\n", checks - failures, failures);
 	return failures ? 1 : 0;
 }
