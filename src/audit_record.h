@@ -41,6 +41,9 @@ typedef struct ClaudeUsageRecord
 	int64		job_id;
 	char		prompt_sha256[65];
 	char		cache_key[65];
+	char		redactions[128];	/* JSON of counts per kind, or "" */
+	char		guardrail_action[16];
+	char		guardrail_trace[256];
 } ClaudeUsageRecord;
 
 /* One row of claude.cache to insert or refresh. */

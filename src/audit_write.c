@@ -39,8 +39,10 @@
 	"INSERT INTO claude.usage (ts, role_name, database_name, backend_pid, function_name, operation, " \
 	"model, region, endpoint_host, geography, request_id, http_status, error_code, input_tokens, " \
 	"output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, ttft_ms, retries, cache_hit, " \
-	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
-	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens, redactions, guardrail_action, " \
+	"guardrail_trace) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
+	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, " \
+	"CAST($27 AS pg_catalog.jsonb), $28, $29)"
 
 /*
  * Every operator and function schema-qualified: these statements run with
@@ -137,15 +139,15 @@ write_hits(const char *key, int64 n, TimestampTz ts)
 static void
 write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 {
-	Oid			types[26] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+	Oid			types[29] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, INT4OID, BOOLOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		v[26];
-	char		n[27];
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[29];
+	char		n[30];
 
 	memset(n, ' ', sizeof(n));
-	n[26] = '\0';
+	n[29] = '\0';
 	v[0] = TimestampTzGetDatum(r->ts);
 	v[1] = text_or_null(r->role_name, &n[1]);
 	v[2] = text_or_null(r->database_name, &n[2]);
@@ -177,8 +179,11 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 	v[23] = text_or_null(prompt, &n[23]);
 	v[24] = text_or_null(r->cache_key, &n[24]);
 	v[25] = int8_or_null(r->cache_write_1h_tokens, &n[25]);
+	v[26] = text_or_null(r->redactions, &n[26]);
+	v[27] = text_or_null(r->guardrail_action, &n[27]);
+	v[28] = text_or_null(r->guardrail_trace, &n[28]);
 
-	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 26, types), v, n, false, 0),
+	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 29, types), v, n, false, 0),
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{

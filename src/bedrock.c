@@ -33,6 +33,7 @@
 #include "model_catalog.h"
 #include "pg_compat.h"
 #include "problem.h"
+#include "redact.h"
 #include "residency.h"
 
 /*
@@ -171,6 +172,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.service = "bedrock";
 	req.region = claude_region;
 	req.now = time(NULL);
+	req.extra = ctx->guardrail;
+	req.nextra = ctx->nguardrail;
 
 	/*
 	 * A Bedrock API key in the environment wins over SigV4 credentials, as
@@ -267,6 +270,11 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	r.retries = attempt;
 	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 	strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+	strlcpy(r.redactions, ctx->redactions, sizeof(r.redactions));
+	if (ctx->nguardrail > 0 && !resp->interrupted && resp->status >= 200 && resp->status < 300 && resp->body)
+		claude_guardrail_summary(resp->body, ctx->answer_body == resp->body ? ctx->answer : NULL,
+								 r.guardrail_action, sizeof(r.guardrail_action),
+								 r.guardrail_trace, sizeof(r.guardrail_trace));
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
@@ -425,6 +433,14 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	ctx->cc = *cc;
 	claude_sha256_text(cc->input ? cc->input : body, ctx->prompt_sha256);
 
+	/*
+	 * claude.redact_before_send: the identifiers go before anything else
+	 * sees the body, so the cache key and the signature are of what is sent.
+	 */
+	if (claude_redact_before_send && strncmp(operation, "InvokeModel", 11) == 0)
+		body = claude_redact_body(body, &body_len, ctx->redactions, sizeof(ctx->redactions));
+	ctx->nguardrail = claude_guardrail_headers(operation, ctx->guardrail);
+
 	/* the cache: an identical request already answered costs nothing */
 	if (strcmp(operation, "InvokeModel") == 0 && claude_cache_mode != CLAUDE_CACHE_OFF)
 	{
@@ -447,6 +463,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			r.latency_ms = secs * 1000.0 + usecs / 1000.0;
 			strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 			strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+			strlcpy(r.redactions, ctx->redactions, sizeof(r.redactions));
 			claude_audit_usage(&r, cc->input ? cc->input : body);
 
 			call->from_cache = true;

@@ -79,6 +79,18 @@ extern int	claude_audit_buffer_kb;
 extern int	claude_audit_wait_timeout_ms;
 extern int	claude_summarize_chunk_tokens;
 
+/* issue 19: redaction before sending and Bedrock guardrails */
+typedef enum ClaudeGuardrailOnIntervention
+{
+	CLAUDE_GUARDRAIL_NULL,		/* NULL with a WARNING */
+	CLAUDE_GUARDRAIL_ERROR
+} ClaudeGuardrailOnIntervention;
+
+extern bool claude_redact_before_send;
+extern char *claude_guardrail_id;
+extern char *claude_guardrail_version;
+extern int	claude_guardrail_on_intervention;
+
 extern void claude_guc_init(void);
 extern void claude_guc_init_postmaster(void);
 
