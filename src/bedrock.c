@@ -447,7 +447,11 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		claude_cache_key(claude_cache_role(cc->role_name), model, body, ctx->cache_key);
+		/* a guardrail's answer is not the bare model's: keyed apart */
+		claude_cache_key(claude_cache_role(cc->role_name),
+						 ctx->nguardrail ? psprintf("%s guardrail=%s:%s", model, ctx->guardrail[0].value,
+													ctx->guardrail[1].value) : model,
+						 body, ctx->cache_key);
 		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{
