@@ -468,6 +468,10 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 			strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
 			strlcpy(r.redactions, ctx->redactions, sizeof(r.redactions));
+			/* a cached intervention is still one: counted again */
+			if (ctx->nguardrail > 0)
+				claude_guardrail_summary(cached, NULL, r.guardrail_action, sizeof(r.guardrail_action),
+										 r.guardrail_trace, sizeof(r.guardrail_trace));
 			claude_audit_usage(&r, cc->input ? cc->input : body);
 
 			call->from_cache = true;
@@ -590,16 +594,23 @@ long
 claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, const char *invoke_body)
 {
 	size_t		len = strlen(invoke_body);
-	int			enc_len = pg_b64_enc_len(len);
-	char	   *encoded = palloc(enc_len + 1);
-	int			n = pg_b64_encode((const claude_b64_byte *) invoke_body, len, encoded, enc_len);
+	int			enc_len;
+	char	   *encoded;
+	int			n;
 	char	   *base = claude_bedrock_count_tokens_model(model);
+	char		removed[128];
 	char	   *body;
 	cJSON	   *root;
 	const cJSON *count;
 	long		tokens;
 	ClaudeHttpResponse resp;
 
+	/* the body counted is the one InvokeModel would send (doc/redaction.md) */
+	if (claude_redact_before_send)
+		invoke_body = claude_redact_body(invoke_body, &len, removed, sizeof(removed));
+	enc_len = pg_b64_enc_len(len);
+	encoded = palloc(enc_len + 1);
+	n = pg_b64_encode((const claude_b64_byte *) invoke_body, len, encoded, enc_len);
 	if (n < 0)
 		elog(ERROR, "could not base64-encode the request body");
 	encoded[n] = '\0';

@@ -11,6 +11,7 @@ do; claude.usage counts the removals per kind; the cache key is of what is
 sent.  The check digits here are computed forwards, independently of the C
 validators (src/redact_local.c)."""
 
+import base64
 import json
 import os
 import random
@@ -300,6 +301,15 @@ try:
                     "AND redactions->>'TFN' = '1'", "1")
     t.ok(rc == 0 and emu.stats()["requests"] == 1 and hits == "1",
          "redacted requests that send the same body share a cache entry", (out, err, emu.stats()["requests"], hits))
+
+    # CountTokens counts what InvokeModel would send
+    emu.reset()
+    open(body_log, "w").close()
+    rc, out, err = q("SET claude.redact_before_send = on; SELECT claude_count_tokens('count TFN 123 456 782')")
+    sent = [base64.b64decode(json.loads(b["body"])["input"]["invokeModel"]["body"]).decode()
+            for b in bodies() if b["operation"] == "CountTokens"]
+    t.ok(rc == 0 and len(sent) == 1 and "count TFN [TFN]" in sent[0] and "123 456 782" not in sent[0],
+         "redact_before_send: claude_count_tokens sends the redacted body", (out, err, sent))
 
     # off (the default): sent as given
     emu.reset()

@@ -129,6 +129,15 @@ try:
                      + GUARD + "SELECT claude_complete('cached once');")
     t.ok(rc == 0 and emu.stats()["requests"] == 2, "a guardrail's request is not answered from an unguarded entry",
          (out, err, emu.stats()["requests"]))
+    before = val("SELECT count(*) FROM claude.usage WHERE guardrail_action = 'INTERVENED'")
+    rc, out, err = q("SET claude.cache = on;" + GUARD + f"SELECT claude_complete('cached {MARKER}');"
+                     f"SELECT claude_complete('cached {MARKER}');")
+    after = wait_for("SELECT count(*) FROM claude.usage WHERE guardrail_action = 'INTERVENED'",
+                     str(int(before) + 2))
+    hit = val("SELECT count(*) FROM claude.usage WHERE guardrail_action = 'INTERVENED' AND cache_hit")
+    t.ok(emu.stats()["requests"] == 3 and after == str(int(before) + 2) and hit == "1" and
+         err.count("intervened") == 2, "an intervention answered from the cache is NULL and counted again",
+         (before, after, hit, err))
 finally:
     pg.destroy()
     emu.stop()
