@@ -33,6 +33,13 @@ COMMENT ON COLUMN claude.prices.cache_write_1h_per_mtok IS
 'USD per million tokens written to the prompt cache for an hour (claude.prompt_cache_ttl = 1h); NULL: 2x input';
 COMMENT ON COLUMN claude.prices.batch_factor IS 'Share of the on-demand price a batch inference job pays (0.5: half)';
 ALTER TABLE claude.usage ADD COLUMN cache_write_1h_tokens bigint;
+ALTER TABLE claude.usage ADD COLUMN redactions jsonb,
+    ADD COLUMN guardrail_action text,
+    ADD COLUMN guardrail_trace text;
+-- issue 19: what claude.redact_before_send removed, and the guardrail's verdict
+COMMENT ON COLUMN claude.usage.redactions IS 'What claude.redact_before_send removed from the prompt, per kind ({"TFN": 1}); NULL when nothing';
+COMMENT ON COLUMN claude.usage.guardrail_action IS 'The Bedrock guardrail''s action on this answer (INTERVENED or NONE); NULL without claude.guardrail_id';
+COMMENT ON COLUMN claude.usage.guardrail_trace IS 'Which guardrail policies assessed the input or the answer (side:policy, ...), from the trace';
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
 -- issue 18: the provider of each attempt (claude.provider)
@@ -1335,4 +1342,40 @@ COMMENT ON FUNCTION @extschema@.claude_complete_batch(text[], text, text, int, f
 COMMENT ON FUNCTION @extschema@.claude_classify_batch(text[], text[], text, text) IS 'claude_classify of every element, many requests in flight; one row per element (ord, label, error)';
 COMMENT ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) IS 'claude_extract of every element, many requests in flight; one row per element (ord, result, error)';
 COMMENT ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) IS 'claude_sentiment of every element, many requests in flight; one row per element (ord, sentiment, error)';
+
+-- issue 19: redaction (task_redact.c, doc/redaction.md)
+CREATE FUNCTION @extschema@.claude_redact(
+    input text,
+    kinds text[] DEFAULT NULL,
+    model text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_redact'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact(text, text[], text) IS
+'The input with personal information replaced by typed placeholders ([NAME], [TFN], ...); numbers with a check digit and emails are replaced locally before sending';
+
+CREATE FUNCTION @extschema@.claude_redact_batch(
+    inputs text[],
+    kinds  text[] DEFAULT NULL,
+    model  text DEFAULT NULL)
+RETURNS TABLE (ord int, redacted text, error text)
+AS 'MODULE_PATHNAME', 'claude_redact_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact_batch(text[], text[], text) IS 'claude_redact of every element, many requests in flight; one row per element (ord, redacted, error)';
+
+CREATE FUNCTION @extschema@.claude_redact_local(
+    input text,
+    kinds text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_redact_local'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact_local(text, text[]) IS
+'The input with checksum-valid TFNs, ABNs, Medicare and card numbers and email addresses replaced by placeholders, locally (no request)';
+
+REVOKE ALL ON FUNCTION @extschema@.claude_redact(text, text[], text),
+    @extschema@.claude_redact_batch(text[], text[], text),
+    @extschema@.claude_redact_local(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_redact(text, text[], text),
+    @extschema@.claude_redact_batch(text[], text[], text),
+    @extschema@.claude_redact_local(text, text[]) TO claude_user;
 COMMENT ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) IS 'claude_summarize of every element, many requests in flight; one row per element (ord, summary, error)';

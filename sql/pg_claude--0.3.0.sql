@@ -110,10 +110,17 @@ CREATE TABLE claude.usage (
     prompt             text,
     cache_key          text,
     cache_write_1h_tokens bigint,
+    redactions         jsonb,
+    guardrail_action   text,
+    guardrail_trace    text,
     provider           text NOT NULL DEFAULT 'bedrock',
     batch_job_arn      text
 );
 COMMENT ON COLUMN claude.usage.provider IS 'Where the request went: bedrock (Amazon Bedrock) or anthropic (the Anthropic API); see endpoint_host';
+-- issue 19: what claude.redact_before_send removed, and the guardrail's verdict
+COMMENT ON COLUMN claude.usage.redactions IS 'What claude.redact_before_send removed from the prompt, per kind ({"TFN": 1}); NULL when nothing';
+COMMENT ON COLUMN claude.usage.guardrail_action IS 'The Bedrock guardrail''s action on this answer (INTERVENED or NONE); NULL without claude.guardrail_id';
+COMMENT ON COLUMN claude.usage.guardrail_trace IS 'Which guardrail policies assessed the input or the answer (side:policy, ...), from the trace';
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
 COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN) that answered the record: priced at claude.prices.batch_factor';
@@ -1603,6 +1610,42 @@ RETURNS TABLE (ord int, sentiment float8, error text)
 AS 'MODULE_PATHNAME', 'claude_sentiment_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) IS 'claude_sentiment of every element, many requests in flight; one row per element (ord, sentiment, error)';
+
+-- issue 19: redaction (task_redact.c, doc/redaction.md)
+CREATE FUNCTION @extschema@.claude_redact(
+    input text,
+    kinds text[] DEFAULT NULL,
+    model text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_redact'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact(text, text[], text) IS
+'The input with personal information replaced by typed placeholders ([NAME], [TFN], ...); numbers with a check digit and emails are replaced locally before sending';
+
+CREATE FUNCTION @extschema@.claude_redact_batch(
+    inputs text[],
+    kinds  text[] DEFAULT NULL,
+    model  text DEFAULT NULL)
+RETURNS TABLE (ord int, redacted text, error text)
+AS 'MODULE_PATHNAME', 'claude_redact_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact_batch(text[], text[], text) IS 'claude_redact of every element, many requests in flight; one row per element (ord, redacted, error)';
+
+CREATE FUNCTION @extschema@.claude_redact_local(
+    input text,
+    kinds text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_redact_local'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_redact_local(text, text[]) IS
+'The input with checksum-valid TFNs, ABNs, Medicare and card numbers and email addresses replaced by placeholders, locally (no request)';
+
+REVOKE ALL ON FUNCTION @extschema@.claude_redact(text, text[], text),
+    @extschema@.claude_redact_batch(text[], text[], text),
+    @extschema@.claude_redact_local(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_redact(text, text[], text),
+    @extschema@.claude_redact_batch(text[], text[], text),
+    @extschema@.claude_redact_local(text, text[]) TO claude_user;
 
 CREATE FUNCTION @extschema@.claude_summarize_batch(
     inputs    text[],

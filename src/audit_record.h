@@ -42,6 +42,9 @@ typedef struct ClaudeUsageRecord
 	char		prompt_sha256[65];
 	char		cache_key[65];
 	char		provider[16];	/* bedrock or anthropic */
+	char		redactions[128];	/* JSON of counts per kind, or "" */
+	char		guardrail_action[16];
+	char		guardrail_trace[256];
 } ClaudeUsageRecord;
 
 /* One row of claude.cache to insert or refresh. */

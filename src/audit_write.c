@@ -39,8 +39,10 @@
 	"INSERT INTO claude.usage (ts, role_name, database_name, backend_pid, function_name, operation, " \
 	"model, region, endpoint_host, geography, request_id, http_status, error_code, input_tokens, " \
 	"output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, ttft_ms, retries, cache_hit, " \
-	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens, provider) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
-	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens, provider, redactions, guardrail_action, " \
+	"guardrail_trace) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
+	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, " \
+	"CAST($28 AS pg_catalog.jsonb), $29, $30)"
 
 /*
  * Every operator and function schema-qualified: these statements run with
@@ -137,15 +139,15 @@ write_hits(const char *key, int64 n, TimestampTz ts)
 static void
 write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 {
-	Oid			types[27] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+	Oid			types[30] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, INT4OID, BOOLOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		v[27];
-	char		n[28];
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[30];
+	char		n[31];
 
 	memset(n, ' ', sizeof(n));
-	n[27] = '\0';
+	n[30] = '\0';
 	v[0] = TimestampTzGetDatum(r->ts);
 	v[1] = text_or_null(r->role_name, &n[1]);
 	v[2] = text_or_null(r->database_name, &n[2]);
@@ -178,8 +180,11 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 	v[24] = text_or_null(r->cache_key, &n[24]);
 	v[25] = int8_or_null(r->cache_write_1h_tokens, &n[25]);
 	v[26] = CStringGetTextDatum(r->provider[0] ? r->provider : "bedrock");
+	v[27] = text_or_null(r->redactions, &n[27]);
+	v[28] = text_or_null(r->guardrail_action, &n[28]);
+	v[29] = text_or_null(r->guardrail_trace, &n[29]);
 
-	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 27, types), v, n, false, 0),
+	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 30, types), v, n, false, 0),
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{

@@ -41,6 +41,8 @@ aws_request_headers(const AwsSignRequest *req)
 		list = append_line(list, "Content-Type", req->content_type, false);
 	if (req->accept)
 		list = append_line(list, "Accept", req->accept, false);
+	for (int i = 0; i < req->nextra; i++)
+		list = append_line(list, req->extra[i].name, req->extra[i].value, false);
 	/* libcurl would otherwise wait for "100 Continue" on large bodies */
 	list = claude_http_append_header(list, "Expect:");
 	return list;
@@ -51,7 +53,7 @@ aws_sign(const AwsSignRequest *req, const ClaudeCredentials *creds)
 {
 	bool		s3 = strcmp(req->service, "s3") == 0;
 	bool		has_token = creds->session_token && creds->session_token[0];
-	SigV4Header headers[4];
+	SigV4Header headers[4 + AWS_MAX_EXTRA_HEADERS];
 	int			nheaders = 0;
 	SigV4Request sreq = {0};
 	SigV4Credentials sc = {0};
@@ -74,6 +76,12 @@ aws_sign(const AwsSignRequest *req, const ClaudeCredentials *creds)
 	{
 		headers[nheaders].name = "accept";
 		headers[nheaders++].value = req->accept;
+	}
+	Assert(req->nextra <= AWS_MAX_EXTRA_HEADERS);
+	for (int i = 0; i < req->nextra; i++)
+	{
+		headers[nheaders].name = req->extra[i].name;
+		headers[nheaders++].value = req->extra[i].value;
 	}
 	if (req->payload_hash == AWS_PAYLOAD_HASH_UNSIGNED)
 	{

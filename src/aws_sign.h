@@ -25,6 +25,15 @@ typedef enum AwsPayloadHash
 	AWS_PAYLOAD_HASH_UNSIGNED,	/* S3: "UNSIGNED-PAYLOAD" */
 } AwsPayloadHash;
 
+/* A header of the caller's, sent and signed (a guardrail's). */
+typedef struct AwsHeader
+{
+	const char *name;
+	const char *value;
+} AwsHeader;
+
+#define AWS_MAX_EXTRA_HEADERS 4
+
 typedef struct AwsSignRequest
 {
 	const char *label;			/* "Bedrock", "STS", "S3": for the error */
@@ -40,11 +49,13 @@ typedef struct AwsSignRequest
 	const char *region;
 	AwsPayloadHash payload_hash;
 	time_t		now;			/* the request time: passed in, never read here */
+	const AwsHeader *extra;		/* more headers, at most AWS_MAX_EXTRA_HEADERS */
+	int			nextra;
 } AwsSignRequest;
 
 /*
  * The headers every request carries, unsigned: Host, Content-Type, Accept
- * (those given) and an empty Expect.  For unsigned calls and bearer tokens.
+ * (those given), the caller's extra ones and an empty Expect.  For unsigned calls and bearer tokens.
  */
 extern struct curl_slist *aws_request_headers(const AwsSignRequest *req);
 

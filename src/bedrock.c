@@ -36,6 +36,7 @@
 #include "pg_compat.h"
 #include "problem.h"
 #include "provider.h"
+#include "redact.h"
 #include "residency.h"
 
 /*
@@ -175,6 +176,8 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.service = "bedrock";
 	req.region = claude_region;
 	req.now = time(NULL);
+	req.extra = ctx->guardrail;
+	req.nextra = ctx->nguardrail;
 
 	/*
 	 * A Bedrock API key in the environment wins over SigV4 credentials, as
@@ -278,6 +281,11 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	r.retries = attempt;
 	strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 	strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+	strlcpy(r.redactions, ctx->redactions, sizeof(r.redactions));
+	if (ctx->nguardrail > 0 && !resp->interrupted && resp->status >= 200 && resp->status < 300 && resp->body)
+		claude_guardrail_summary(resp->body, ctx->answer_body == resp->body ? ctx->answer : NULL,
+								 r.guardrail_action, sizeof(r.guardrail_action),
+								 r.guardrail_trace, sizeof(r.guardrail_trace));
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
@@ -456,15 +464,36 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	ctx->cc = *cc;
 	claude_sha256_text(cc->input ? cc->input : body, ctx->prompt_sha256);
 
+	/*
+	 * claude.redact_before_send: the identifiers go before anything else
+	 * sees the body, so the cache key and the signature are of what is sent.
+	 */
+	if (claude_redact_before_send && strncmp(operation, "InvokeModel", 11) == 0)
+		body = claude_redact_body(body, &body_len, ctx->redactions, sizeof(ctx->redactions));
+	ctx->nguardrail = claude_guardrail_headers(operation, ctx->guardrail);
+	/* a guardrail someone relies on is never skipped silently */
+	if (anthropic && ctx->nguardrail > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("claude.guardrail_id is set, and Bedrock guardrails do not apply to the Anthropic API"),
+				 errdetail("claude.provider is anthropic; a guardrail is applied by Amazon Bedrock only."),
+				 errhint("Set claude.provider to bedrock, or have the guardrail settings reset for this role.")));
+
 	/* the cache: an identical request already answered costs nothing */
 	if (strcmp(operation, "InvokeModel") == 0 && claude_cache_mode != CLAUDE_CACHE_OFF)
 	{
 		TimestampTz start = GetCurrentTimestamp();
 		char	   *cached;
 
-		/* the provider is part of the key: one's answer is not the other's */
+		/*
+		 * The provider is part of the key (one's answer is not the other's),
+		 * and so is a guardrail (its answer is not the bare model's).
+		 */
 		claude_cache_key(claude_cache_role(cc->role_name),
-						 anthropic ? psprintf("anthropic:%s", model) : model, body, ctx->cache_key);
+						 psprintf("%s%s%s", anthropic ? "anthropic:" : "", model,
+								  ctx->nguardrail ? psprintf(" guardrail=%s:%s", ctx->guardrail[0].value,
+															 ctx->guardrail[1].value) : ""),
+						 body, ctx->cache_key);
 		cached = claude_cache_lookup(ctx->cache_key);
 		if (cached != NULL)
 		{
@@ -481,6 +510,11 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			r.latency_ms = secs * 1000.0 + usecs / 1000.0;
 			strlcpy(r.cache_key, ctx->cache_key, sizeof(r.cache_key));
 			strlcpy(r.prompt_sha256, ctx->prompt_sha256, sizeof(r.prompt_sha256));
+			strlcpy(r.redactions, ctx->redactions, sizeof(r.redactions));
+			/* a cached intervention is still one: counted again */
+			if (ctx->nguardrail > 0)
+				claude_guardrail_summary(cached, NULL, r.guardrail_action, sizeof(r.guardrail_action),
+										 r.guardrail_trace, sizeof(r.guardrail_trace));
 			claude_audit_usage(&r, cc->input ? cc->input : body);
 
 			call->from_cache = true;
@@ -539,7 +573,8 @@ claude_bedrock_stream_setup(ClaudeBedrockCall *call)
 	size_t		plen;
 	size_t		ulen;
 
-	if (ctx->stream != NULL || call->from_cache || ctx->path == NULL ||
+	/* a guardrail's verdict is judged on the whole answer (guardrail.c) */
+	if (ctx->stream != NULL || call->from_cache || ctx->path == NULL || ctx->nguardrail > 0 ||
 		strcmp(ctx->operation, "InvokeModel") != 0)
 		return;
 	plen = strlen(ctx->path);
@@ -642,16 +677,23 @@ long
 claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, const char *invoke_body)
 {
 	size_t		len = strlen(invoke_body);
-	int			enc_len = pg_b64_enc_len(len);
-	char	   *encoded = palloc(enc_len + 1);
-	int			n = pg_b64_encode((const claude_b64_byte *) invoke_body, len, encoded, enc_len);
+	int			enc_len;
+	char	   *encoded;
+	int			n;
 	char	   *base = claude_bedrock_count_tokens_model(model);
+	char		removed[128];
 	char	   *body;
 	cJSON	   *root;
 	const cJSON *count;
 	long		tokens;
 	ClaudeHttpResponse resp;
 
+	/* the body counted is the one InvokeModel would send (doc/redaction.md) */
+	if (claude_redact_before_send)
+		invoke_body = claude_redact_body(invoke_body, &len, removed, sizeof(removed));
+	enc_len = pg_b64_enc_len(len);
+	encoded = palloc(enc_len + 1);
+	n = pg_b64_encode((const claude_b64_byte *) invoke_body, len, encoded, enc_len);
 	if (n < 0)
 		elog(ERROR, "could not base64-encode the request body");
 	encoded[n] = '\0';

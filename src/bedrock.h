@@ -11,6 +11,7 @@
 #define PG_CLAUDE_BEDROCK_H
 
 #include "call_context.h"
+#include "guardrail.h"
 #include "http.h"
 #include "problem.h"
 
@@ -33,6 +34,9 @@ typedef struct SignContext
 	ClaudeCallContext cc;		/* on whose behalf */
 	char		cache_key[65];
 	char		prompt_sha256[65];
+	AwsHeader	guardrail[CLAUDE_GUARDRAIL_HEADERS];	/* sent and signed */
+	int			nguardrail;
+	char		redactions[128];	/* claude.redact_before_send's counts, JSON */
 
 	/* the last answer, parsed by the JSON check, until taken */
 	MemoryContext answer_cxt;	/* the call's: where it is parsed */

@@ -404,6 +404,60 @@ claude_guc_init_postmaster(void)
 							NULL, NULL, NULL);
 }
 
+
+/* issue 19: redaction before sending and Bedrock guardrails */
+bool		claude_redact_before_send = false;
+char	   *claude_guardrail_id = NULL;
+char	   *claude_guardrail_version = NULL;
+int			claude_guardrail_on_intervention = CLAUDE_GUARDRAIL_NULL;
+
+static const struct config_enum_entry guardrail_on_intervention_options[] = {
+	{"null", CLAUDE_GUARDRAIL_NULL, false},
+	{"error", CLAUDE_GUARDRAIL_ERROR, false},
+	{NULL, 0, false}
+};
+
+/* The runtime's GuardrailIdentifier: an id ([a-z0-9]+) or a guardrail ARN. */
+static bool
+check_guardrail_id(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+	const char *p;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "arn:", 4) == 0)
+	{
+		p = strstr(v, ":guardrail/");
+		if (strncmp(v, "arn:aws", 7) == 0 && strstr(v, ":bedrock:") != NULL && p != NULL && p[11] != '\0' &&
+			strspn(p + 11, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(p + 11) && strlen(v) <= 2048)
+			return true;
+	}
+	else if (strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(v) && strlen(v) <= 2048)
+		return true;
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errmsg("invalid guardrail identifier \"%s\"", v);
+	GUC_check_errhint("Use the guardrail's id (lower-case letters and digits) or its ARN "
+					  "(arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID).");
+	return false;
+}
+
+/* The runtime's GuardrailVersion: 1 to 99999999, or DRAFT. */
+static bool
+check_guardrail_version(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "DRAFT") == 0)
+		return true;
+	if (v[0] >= '1' && v[0] <= '9' && strlen(v) <= 8 && strspn(v, "0123456789") == strlen(v))
+		return true;
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errmsg("invalid guardrail version \"%s\"", v);
+	GUC_check_errhint("Use a version number (1, 2, ...) or DRAFT.");
+	return false;
+}
+
 void
 claude_guc_init(void)
 {
@@ -820,6 +874,40 @@ claude_guc_init(void)
 							50000, 100, 50000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	/* issue 19: redaction before sending, Bedrock guardrails (doc/redaction.md) */
+	DefineCustomBoolVariable("claude.redact_before_send",
+							 gettext_noop("Replaces TFNs, ABNs, Medicare numbers, card numbers and email addresses "
+										  "in every prompt by placeholders before it is sent."),
+							 gettext_noop("Only numbers whose check digit holds; claude.usage.redactions counts what was removed."),
+							 &claude_redact_before_send,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("claude.guardrail_id",
+							   gettext_noop("Sets the Bedrock guardrail (id or ARN) applied to every InvokeModel call; empty means none."),
+							   NULL,
+							   &claude_guardrail_id,
+							   "",
+							   PGC_SUSET, 0,
+							   check_guardrail_id, NULL, NULL);
+
+	DefineCustomStringVariable("claude.guardrail_version",
+							   gettext_noop("Sets the version of claude.guardrail_id: a number or DRAFT."),
+							   NULL,
+							   &claude_guardrail_version,
+							   "",
+							   PGC_SUSET, 0,
+							   check_guardrail_version, NULL, NULL);
+
+	DefineCustomEnumVariable("claude.guardrail_on_intervention",
+							 gettext_noop("Sets what an answer the guardrail intervened on gives: NULL with a WARNING, or an error."),
+							 NULL,
+							 &claude_guardrail_on_intervention,
+							 CLAUDE_GUARDRAIL_NULL,
+							 guardrail_on_intervention_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("claude");
 }

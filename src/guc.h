@@ -109,6 +109,17 @@ extern char *claude_batch_tags;
 extern int	claude_batch_poll_interval_s;
 extern int	claude_batch_min_rows;
 extern int	claude_batch_max_records;
+/* issue 19: redaction before sending and Bedrock guardrails */
+typedef enum ClaudeGuardrailOnIntervention
+{
+	CLAUDE_GUARDRAIL_NULL,		/* NULL with a WARNING */
+	CLAUDE_GUARDRAIL_ERROR
+} ClaudeGuardrailOnIntervention;
+
+extern bool claude_redact_before_send;
+extern char *claude_guardrail_id;
+extern char *claude_guardrail_version;
+extern int	claude_guardrail_on_intervention;
 
 extern void claude_guc_init(void);
 extern void claude_guc_init_postmaster(void);

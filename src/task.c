@@ -22,6 +22,7 @@
 #include "anthropic.h"
 #include "bedrock.h"
 #include "call.h"
+#include "guardrail.h"
 #include "guc.h"
 #include "jsonschema.h"
 #include "model_catalog.h"
@@ -225,6 +226,16 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 							   (t->schema_text ? strlen(t->schema_text) : 0),
 							   t->max_tokens, t->traits.context_window, problem))
 		return false;
+	/* an answer that is the input rewritten would be cut short: say so first */
+	if (t->kind->answer_repeats_input && claude_estimate_tokens(strlen(input)) > t->max_tokens)
+	{
+		claude_problem(problem, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+					   psprintf("input too long for one %s answer: about %ld tokens, max_tokens is %d",
+								t->kind->name, claude_estimate_tokens(strlen(input)), t->max_tokens),
+					   "The answer repeats the whole input, so it must fit max_tokens.",
+					   "Raise claude.max_tokens (up to the model's output limit) or pass the text in parts.");
+		return false;
+	}
 
 	if (t->schema_text == NULL)
 	{
@@ -295,6 +306,18 @@ claude_task_answer_parsed(const ClaudeTask *t, const char *json, cJSON *parsed,
 	cJSON	   *input;
 
 	memset(answer, 0, sizeof(*answer));
+	/* a guardrail's answer is its blocked message, not the model's */
+	if (claude_guardrail_intervened(json, parsed))
+	{
+		answer->intervened = true;
+		claude_problem(&answer->problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   psprintf("Bedrock guardrail \"%s\" intervened", claude_guardrail_id),
+					   "The input or the answer matched one of the guardrail's policies; claude.usage.guardrail_trace says which.",
+					   "claude.guardrail_on_intervention = error raises this; null returns NULL with a WARNING.");
+		if (parsed)
+			cJSON_Delete(parsed);
+		return;
+	}
 	if (t->schema_text == NULL)
 	{
 		answer->result = claude_anthropic_read_text_parsed(json, parsed, &usage, &answer->stop_reason,

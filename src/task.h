@@ -51,6 +51,7 @@ typedef struct ClaudeTaskKind
 	bool		refusal_is_error;	/* scalar: ERROR 38000, not WARNING and NULL */
 	const char *refusal_hint;	/* with that ERROR */
 	bool		warn_cut_short;	/* scalar: WARNING when stopped at max_tokens */
+	bool		answer_repeats_input;	/* the answer is the input rewritten: it must fit max_tokens */
 } ClaudeTaskKind;
 
 struct ClaudeTask
@@ -85,6 +86,7 @@ extern const ClaudeTaskKind claude_task_summarize;
 extern const ClaudeTaskKind claude_task_classify;
 extern const ClaudeTaskKind claude_task_extract;
 extern const ClaudeTaskKind claude_task_sentiment;
+extern const ClaudeTaskKind claude_task_redact;
 
 /* A classify task's labels (and how many), or NULL for another kind. */
 extern char **claude_task_classify_labels(const ClaudeTask *t, int *nlabels);
@@ -133,6 +135,7 @@ typedef struct ClaudeTaskAnswer
 	char	   *why;			/* a tool answer that did not validate: ask again */
 	char	   *stop_reason;
 	ClaudeProblem problem;		/* sqlerrcode != 0: the answer cannot be used */
+	bool		intervened;		/* a Bedrock guardrail intervened (problem says so) */
 } ClaudeTaskAnswer;
 
 extern void claude_task_answer(const ClaudeTask *t, const char *json, ClaudeTaskAnswer *answer);

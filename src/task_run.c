@@ -42,6 +42,7 @@ typedef struct TaskItem
 	int			rounds;
 	char	   *why;			/* why the last tool answer was refused */
 	bool		refused;		/* still refused after the last round */
+	bool		intervened;		/* a guardrail intervened: NULL with a WARNING */
 	char	   *result;			/* text form of the result */
 	char	   *stop_reason;
 	char	   *error;			/* the row's error */
@@ -75,6 +76,13 @@ interpret(TaskRun *run, TaskItem *it, const char *json)
 
 	claude_task_answer_parsed(run->task, json, claude_bedrock_take_answer(&it->call, json), &answer);
 	it->stop_reason = answer.stop_reason;
+	if (answer.intervened && run->raise && claude_guardrail_on_intervention == CLAUDE_GUARDRAIL_NULL)
+	{
+		it->intervened = true;
+		it->error = answer.problem.message;
+		it->finished = true;
+		return;
+	}
 	if (answer.problem.sqlerrcode != 0)
 	{
 		item_fails(it, &answer.problem);
@@ -284,6 +292,11 @@ scalar_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 				 errmsg("%s", kind->refusal),
 				 errdetail_internal("%s", it->why),
 				 kind->refusal_hint ? errhint("%s", kind->refusal_hint) : 0));
+	if (it->intervened)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("%s; returning NULL", it->error),
+				 errhint("claude.usage counts interventions (guardrail_action = 'INTERVENED').")));
 	if (it->refused)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -296,7 +309,7 @@ scalar_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 				 errhint("Raise the max_tokens argument or claude.max_tokens.")));
 
 	MemoryContextSwitchTo(oldcxt);
-	if (it->result != NULL && !it->refused)
+	if (it->result != NULL && !it->refused && !it->intervened)
 		result = result_datum(sc->task, it->result);
 	else
 		*isnull = true;

@@ -26,6 +26,7 @@ static const ClaudeTaskKind *const task_kinds[] = {
 	&claude_task_summarize,
 	&claude_task_extract,
 	&claude_task_sentiment,
+	&claude_task_redact,
 };
 
 const ClaudeTaskKind *

@@ -76,6 +76,8 @@ def unit_suite():
     run_counted([os.path.join(REPO, "test/unit/event_stream_vectors"),
                  os.path.join(REPO, "test", "unit", "eventstream")],
                 "event-stream decoder vectors and fuzz")
+    run_counted([os.path.join(REPO, "test/unit/redact_local_test"), "-n", "1000"],
+                "local redaction pass on a generated corpus")
     run_counted([sys.executable, "test/lint/layers.py"], "layers (no include or call cycle in src/)")
 
 
@@ -91,6 +93,7 @@ def emulator_suite():
     run_counted([sys.executable, "test/emulator/test_sdk_anthropic.py"],
                 "emulator Anthropic API vs the TypeScript SDK")
     run_counted([sys.executable, "test/emulator/test_boto3_stream.py"], "emulator streams vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_guardrail.py"], "emulator guardrails vs boto3")
 
 
 def regress_suite():

@@ -79,6 +79,7 @@ import emu_claude as claude                                # noqa: E402
 import emu_control_plane as control_plane                  # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
 import emu_stream as stream_shape                           # noqa: E402
+import emu_guardrail as guardrail                          # noqa: E402
 import emu_identity as identity                            # noqa: E402
 import emu_s3 as s3                                        # noqa: E402
 import emu_sigv4 as sigv4                                  # noqa: E402
@@ -259,6 +260,8 @@ class EmulatorState:
         self.prompt_cache = emu_cache.PromptCache()
         self.s3 = s3.S3Store()                  # buckets and objects (emu_s3)
         self.batch = batch.BatchService(self.s3, self.log_line)     # batch jobs (emu_batch)
+        self.guardrails = guardrail.Guardrails()    # configured by the tests (emu_guardrail)
+        self.body_log = guardrail.BodyLog(None)
         self.clock = time.monotonic             # quota windows (injectable for the unit tests)
         self._reset_locked()
 
@@ -279,6 +282,7 @@ class EmulatorState:
         self.prompt_cache.clear()
         self.s3.reset()
         self.batch.reset()
+        self.guardrails.reset()
         self.last_request = None
         self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
@@ -731,6 +735,7 @@ class BedrockRequest:
     def handle(self):
         self.h.bedrock_generation = self.state.count_bedrock_connection(self.h.bedrock_generation)
         self.state.count_request(self.operation, self.summary_for_stats())
+        self.state.body_log.write(self.operation, self.raw_path, self.body)
         try:
             self.run()
         except Answered:
@@ -929,11 +934,25 @@ class BedrockRequest:
 
     # Operations ------------------------------------------------------------------
 
+    def guardrail(self):
+        """(guardrail, trace) the request's headers name (emu_guardrail)."""
+        try:
+            return self.state.guardrails.for_request(self.h.headers)
+        except guardrail.GuardrailError as failure:
+            self.error(failure.status, failure.code, failure.message)
+
     def op_InvokeModel(self):
         self.check_body_size(len(self.body))
         target = self.target()
-        completion = self.complete(self.invoke_body(target), target)
-        payload = json.dumps(claude.message_response(completion)).encode("utf-8")
+        entry, trace = self.guardrail()
+        body = self.invoke_body(target)
+        completion = self.complete(body, target)
+        response = claude.message_response(completion)
+        if entry is not None:
+            input_text = " ".join(claude.content_text(m.get("content")) for m in body["messages"])
+            if self.state.guardrails.shape(response, entry, trace, input_text, completion.text):
+                completion.output_tokens = response["usage"]["output_tokens"]
+        payload = json.dumps(response).encode("utf-8")
         headers = [
             ("Content-Type", "application/json"),
             ("X-Amzn-Bedrock-Invocation-Latency", str(self.elapsed_ms())),
@@ -1164,6 +1183,12 @@ class ControlApi:
     def get_s3_buckets(self):
         return self.state.s3.describe()
 
+    def post_guardrails(self):
+        return {"ok": True, "guardrail": self.state.guardrails.configure(self.json())}
+
+    def get_guardrails(self):
+        return self.state.guardrails.describe()
+
     def post_config(self):
         return {"ok": True, "config": self.state.update_config(self.json())}
 
@@ -1255,6 +1280,7 @@ def parse_args(argv):
     parser.add_argument("--default-region", default=DEFAULT_REGION,
                         help="region for API-key requests (no SigV4 scope to read it from)")
     parser.add_argument("--log")
+    parser.add_argument("--body-log", help="every Bedrock request body, one JSON line each")
     parser.add_argument("--container-token",
                         help="container credentials require 'Authorization: TOKEN'")
     parser.add_argument("--imds-role", default=identity.DEFAULT_IMDS_ROLE)
@@ -1276,8 +1302,10 @@ def build_state(args):
         imds_role=args.imds_role, imds_enabled=not args.no_imds,
         container_token=args.container_token, web_identity_token=args.web_identity_token),
         args.default_region)
-    return EmulatorState(store, Config(latency_ms=args.latency_ms), args.default_region, args.log,
-                         identity_service)
+    state = EmulatorState(store, Config(latency_ms=args.latency_ms), args.default_region, args.log,
+                          identity_service)
+    state.body_log = guardrail.BodyLog(args.body_log)
+    return state
 
 
 def start_servers(args, state):

@@ -44,6 +44,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import emu_guardrail
+
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 DEFAULT_CONVERSE_MAX_TOKENS = 4096
 
@@ -605,6 +607,9 @@ def answer_text(text, body, model_label):
         return system_text(body.get("system"))
     if stripped.startswith("REPEAT PARAMS"):
         return repeat_params(body, model_label)
+    redacted = emu_guardrail.redact_answer(system_text(body.get("system")), text)
+    if redacted is not None:
+        return redacted
     summary = summarise(text)
     if summary is not None:
         return summary

@@ -34,6 +34,7 @@ LEAVES = {
     "sigv4_headers": {"sigv4", "sigv4_buf", "sigv4_canonical", "sigv4_signature"},
     "endpoint": set(),
     "event_stream": set(),
+    "redact_local": set(),
     "aws_util": {"sigv4"},
 }
 

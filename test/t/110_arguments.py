@@ -55,6 +55,7 @@ VALID_BY_NAME = {
     "source": "'args_src'", "output": "'label'", "task": "'complete'", "options": "'{}'",
     "timeout": "'100 ms'", "since": "now() - interval '1 day'",
     "uri": "'s3://args-bucket/args/key'",     # the emulator's S3 (made below)
+    "kinds": "ARRAY['TFN', 'EMAIL']",         # claude_redact*: kinds the local pass has too
 }
 VALID_BY_TYPE = {
     "text": "'hello'", "integer": "10", "bigint": "1", "double precision": "0.5", "jsonb": "'{}'",
@@ -117,6 +118,7 @@ EDGES_BY_NAME = {
     "task": ["'classify'", "'extract'", "'COMPLETE'"],
     "options": ["""'{"into": "table"}'""", """'{"labels": 5}'""", """'{"unknown": true}'""",
                 """'{"batch_size": -1}'""", """'{"mode": "batch"}'"""],
+    "kinds": ["ARRAY['SHOE_SIZE']", "ARRAY['name', 'NAME']", "ARRAY['NAME']"],
     "input_enrich": ["'id'", "'body || (SELECT 1)'", "'1; DROP TABLE args_src'"],
 }
 
