@@ -1368,6 +1368,130 @@ AS 'MODULE_PATHNAME', 'claude_summarize_batch'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) IS 'claude_summarize of every element, many requests in flight; one row per element (ord, summary, error)';
 
+-- Documents and images (README "Documents and images", doc/documents.md):
+-- the task functions with a bytea attachment, its media type read from
+-- the bytes (or given, and then checked), sized against Bedrock's limits
+-- before anything is sent.
+CREATE FUNCTION @extschema@.claude_complete(
+    prompt      text,
+    attachment  bytea,
+    system      text    DEFAULT NULL,
+    model       text    DEFAULT NULL,
+    max_tokens  int     DEFAULT NULL,
+    temperature float8  DEFAULT NULL,
+    media_type  text    DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_complete_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_complete(text, bytea, text, text, int, float8, text) IS
+'Send one prompt with a document or image (PNG, JPEG, GIF, WebP, PDF) and return the answer text';
+
+CREATE FUNCTION @extschema@.claude_extract(
+    document     bytea,
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL,
+    media_type   text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'claude_extract_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_extract(bytea, jsonb, text, text, text) IS
+'Structured data from a document or image (a scanned invoice, a PDF), conforming to the JSON Schema given';
+
+CREATE FUNCTION @extschema@.claude_classify(
+    document     bytea,
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL,
+    media_type   text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_classify_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_classify(bytea, text[], text, text, text) IS
+'The one label that best fits a document or image (always one of labels, or NULL with a WARNING)';
+
+CREATE FUNCTION @extschema@.claude_summarize(
+    document   bytea,
+    max_words  int  DEFAULT 50,
+    model      text DEFAULT NULL,
+    media_type text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_summarize_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_summarize(bytea, int, text, text) IS
+'A summary of a document or image in at most max_words words';
+
+CREATE FUNCTION @extschema@.claude_complete_batch(
+    prompts     text[],
+    attachments bytea[],
+    system      text   DEFAULT NULL,
+    model       text   DEFAULT NULL,
+    max_tokens  int    DEFAULT NULL,
+    temperature float8 DEFAULT NULL,
+    media_type  text   DEFAULT NULL)
+RETURNS TABLE (ord int, completion text, error text)
+AS 'MODULE_PATHNAME', 'claude_complete_batch_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text) IS
+'claude_complete of every prompt with its attachment, many requests in flight; one row per element (ord, completion, error)';
+
+CREATE FUNCTION @extschema@.claude_extract_batch(
+    documents    bytea[],
+    schema       jsonb,
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL,
+    media_type   text DEFAULT NULL)
+RETURNS TABLE (ord int, result jsonb, error text)
+AS 'MODULE_PATHNAME', 'claude_extract_batch_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text) IS
+'claude_extract of every document or image, many requests in flight; one row per element (ord, result, error)';
+
+CREATE FUNCTION @extschema@.claude_classify_batch(
+    documents    bytea[],
+    labels       text[],
+    instructions text DEFAULT NULL,
+    model        text DEFAULT NULL,
+    media_type   text DEFAULT NULL)
+RETURNS TABLE (ord int, label text, error text)
+AS 'MODULE_PATHNAME', 'claude_classify_batch_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_classify_batch(bytea[], text[], text, text, text) IS
+'claude_classify of every document or image, many requests in flight; one row per element (ord, label, error)';
+
+CREATE FUNCTION @extschema@.claude_summarize_batch(
+    documents  bytea[],
+    max_words  int  DEFAULT 50,
+    model      text DEFAULT NULL,
+    media_type text DEFAULT NULL)
+RETURNS TABLE (ord int, summary text, error text)
+AS 'MODULE_PATHNAME', 'claude_summarize_batch_attached'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_summarize_batch(bytea[], int, text, text) IS
+'claude_summarize of every document or image, many requests in flight; one row per element (ord, summary, error)';
+
+-- Calls cost money: granted as the text forms are (README, "Privileges").
+REVOKE ALL ON FUNCTION
+    @extschema@.claude_complete(text, bytea, text, text, int, float8, text),
+    @extschema@.claude_extract(bytea, jsonb, text, text, text),
+    @extschema@.claude_classify(bytea, text[], text, text, text),
+    @extschema@.claude_summarize(bytea, int, text, text),
+    @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text),
+    @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text),
+    @extschema@.claude_classify_batch(bytea[], text[], text, text, text),
+    @extschema@.claude_summarize_batch(bytea[], int, text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_complete(text, bytea, text, text, int, float8, text),
+    @extschema@.claude_extract(bytea, jsonb, text, text, text),
+    @extschema@.claude_classify(bytea, text[], text, text, text),
+    @extschema@.claude_summarize(bytea, int, text, text),
+    @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text),
+    @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text),
+    @extschema@.claude_classify_batch(bytea[], text[], text, text, text),
+    @extschema@.claude_summarize_batch(bytea[], int, text, text)
+    TO claude_user;
+
 CREATE FUNCTION @extschema@.claude_http_stats(
     OUT requests    bigint,
     OUT connections bigint)

@@ -51,3 +51,24 @@ claude_task_complete_args(FunctionCallInfo fcinfo, ClaudeTask *t)
  * in the other arguments means "use the setting"), and
  * claude_complete_batch(prompts text[], system, model, max_tokens, temperature) */
 CLAUDE_TASK_SQL_FUNCTIONS(claude_complete, claude_task_complete_args)
+
+/* With a document or image: the options one argument later (the bytes are argument 1). */
+static const ClaudeTaskArg complete_attached_args[] = {
+	{"system", 2, TASK_ARG_TEXT},
+	{"model", 3, TASK_ARG_TEXT},
+	{"max_tokens", 4, TASK_ARG_INT},
+	{"temperature", 5, TASK_ARG_FLOAT},
+	{NULL}
+};
+
+static void
+complete_attached_task_args(FunctionCallInfo fcinfo, ClaudeTask *t)
+{
+	claude_task_configure(t, &claude_task_complete, claude_task_sql_options(fcinfo, complete_attached_args));
+}
+
+static const ClaudeTaskAttachmentArgs complete_attachment = {.prompt = 0, .bytes = 1, .media_type = 6};
+
+/* claude_complete(prompt, attachment bytea, system, model, max_tokens, temperature, media_type),
+ * claude_complete_batch(prompts text[], attachments bytea[], ..., media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_complete, complete_attached_task_args, &complete_attachment)
