@@ -156,7 +156,10 @@ def stats(body):
             if is_attachment(block):
                 images += block["type"] == "image"
                 documents += block["type"] == "document"
-                size += len(block.get("source", {}).get("data", "")) * 3 // 4
+                try:
+                    size += len(base64.b64decode(block["source"]["data"]))
+                except (KeyError, TypeError, binascii.Error, ValueError):
+                    pass
     return images, documents, size
 
 
