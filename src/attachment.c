@@ -201,6 +201,20 @@ claude_attachment_read(const unsigned char *data, size_t len, const char *given,
 					   "Pass the bytes of one of: " CLAUDE_ATTACHMENT_TYPES ".");
 		return false;
 	}
+	if (given != NULL)
+	{
+		bool		known = false;
+
+		for (i = 0; i < (int) lengthof(media_types); i++)
+			known |= pg_strcasecmp(given, media_types[i].name) == 0;
+		if (!known)
+		{
+			claude_problem(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+						   psprintf("media_type \"%s\" is not one Claude reads", given), NULL,
+						   "Pass one of: " CLAUDE_ATTACHMENT_TYPES ", or NULL to read it from the bytes.");
+			return false;
+		}
+	}
 	found = detect(data, len);
 	if (found == NULL)
 	{
