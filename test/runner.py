@@ -85,6 +85,7 @@ def emulator_suite():
                 "emulator control plane and model traits vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_credentials.py"], "emulator credential chain")
     run_counted([sys.executable, "test/emulator/test_boto3_s3.py"], "emulator S3 vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_documents.py"], "emulator documents vs boto3")
 
 
 def regress_suite():
