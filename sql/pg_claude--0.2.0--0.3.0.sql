@@ -1051,19 +1051,24 @@ COMMENT ON FUNCTION @extschema@.claude_extract_batch(text[], jsonb, text, text) 
 -- Documents and images (README "Documents and images", doc/documents.md):
 -- the task functions with a bytea attachment, its media type read from
 -- the bytes (or given, and then checked), sized against Bedrock's limits
--- before anything is sent.
+-- before anything is sent.  claude_complete's attachment form keeps
+-- max_tokens and temperature where the text form has them (model moves
+-- after them), so a text-form call with untyped NULLs resolves as before.
+-- The set-based forms over documents are claude_<task>_documents, not
+-- overloads of claude_<task>_batch: an untyped array literal would make
+-- those ambiguous.
 CREATE FUNCTION @extschema@.claude_complete(
     prompt      text,
     attachment  bytea,
     system      text    DEFAULT NULL,
-    model       text    DEFAULT NULL,
     max_tokens  int     DEFAULT NULL,
     temperature float8  DEFAULT NULL,
+    model       text    DEFAULT NULL,
     media_type  text    DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_complete_attached'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.claude_complete(text, bytea, text, text, int, float8, text) IS
+COMMENT ON FUNCTION @extschema@.claude_complete(text, bytea, text, int, float8, text, text) IS
 'Send one prompt with a document or image (PNG, JPEG, GIF, WebP, PDF) and return the answer text';
 
 CREATE FUNCTION @extschema@.claude_extract(
@@ -1105,71 +1110,71 @@ CREATE FUNCTION @extschema@.claude_complete_batch(
     prompts     text[],
     attachments bytea[],
     system      text   DEFAULT NULL,
-    model       text   DEFAULT NULL,
     max_tokens  int    DEFAULT NULL,
     temperature float8 DEFAULT NULL,
+    model       text   DEFAULT NULL,
     media_type  text   DEFAULT NULL)
 RETURNS TABLE (ord int, completion text, error text)
 AS 'MODULE_PATHNAME', 'claude_complete_batch_attached'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text) IS
+COMMENT ON FUNCTION @extschema@.claude_complete_batch(text[], bytea[], text, int, float8, text, text) IS
 'claude_complete of every prompt with its attachment, many requests in flight; one row per element (ord, completion, error)';
 
-CREATE FUNCTION @extschema@.claude_extract_batch(
+CREATE FUNCTION @extschema@.claude_extract_documents(
     documents    bytea[],
     schema       jsonb,
     instructions text DEFAULT NULL,
     model        text DEFAULT NULL,
     media_type   text DEFAULT NULL)
 RETURNS TABLE (ord int, result jsonb, error text)
-AS 'MODULE_PATHNAME', 'claude_extract_batch_attached'
+AS 'MODULE_PATHNAME', 'claude_extract_documents'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text) IS
-'claude_extract of every document or image, many requests in flight; one row per element (ord, result, error)';
+COMMENT ON FUNCTION @extschema@.claude_extract_documents(bytea[], jsonb, text, text, text) IS
+'claude_extract of every document or image (the _batch form for bytea), many requests in flight; one row per element (ord, result, error)';
 
-CREATE FUNCTION @extschema@.claude_classify_batch(
+CREATE FUNCTION @extschema@.claude_classify_documents(
     documents    bytea[],
     labels       text[],
     instructions text DEFAULT NULL,
     model        text DEFAULT NULL,
     media_type   text DEFAULT NULL)
 RETURNS TABLE (ord int, label text, error text)
-AS 'MODULE_PATHNAME', 'claude_classify_batch_attached'
+AS 'MODULE_PATHNAME', 'claude_classify_documents'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.claude_classify_batch(bytea[], text[], text, text, text) IS
-'claude_classify of every document or image, many requests in flight; one row per element (ord, label, error)';
+COMMENT ON FUNCTION @extschema@.claude_classify_documents(bytea[], text[], text, text, text) IS
+'claude_classify of every document or image (the _batch form for bytea), many requests in flight; one row per element (ord, label, error)';
 
-CREATE FUNCTION @extschema@.claude_summarize_batch(
+CREATE FUNCTION @extschema@.claude_summarize_documents(
     documents  bytea[],
     max_words  int  DEFAULT 50,
     model      text DEFAULT NULL,
     media_type text DEFAULT NULL)
 RETURNS TABLE (ord int, summary text, error text)
-AS 'MODULE_PATHNAME', 'claude_summarize_batch_attached'
+AS 'MODULE_PATHNAME', 'claude_summarize_documents'
 LANGUAGE C VOLATILE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.claude_summarize_batch(bytea[], int, text, text) IS
-'claude_summarize of every document or image, many requests in flight; one row per element (ord, summary, error)';
+COMMENT ON FUNCTION @extschema@.claude_summarize_documents(bytea[], int, text, text) IS
+'claude_summarize of every document or image (the _batch form for bytea), many requests in flight; one row per element (ord, summary, error)';
 
 -- Calls cost money: granted as the text forms are (README, "Privileges").
 REVOKE ALL ON FUNCTION
-    @extschema@.claude_complete(text, bytea, text, text, int, float8, text),
+    @extschema@.claude_complete(text, bytea, text, int, float8, text, text),
     @extschema@.claude_extract(bytea, jsonb, text, text, text),
     @extschema@.claude_classify(bytea, text[], text, text, text),
     @extschema@.claude_summarize(bytea, int, text, text),
-    @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text),
-    @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text),
-    @extschema@.claude_classify_batch(bytea[], text[], text, text, text),
-    @extschema@.claude_summarize_batch(bytea[], int, text, text)
+    @extschema@.claude_complete_batch(text[], bytea[], text, int, float8, text, text),
+    @extschema@.claude_extract_documents(bytea[], jsonb, text, text, text),
+    @extschema@.claude_classify_documents(bytea[], text[], text, text, text),
+    @extschema@.claude_summarize_documents(bytea[], int, text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.claude_complete(text, bytea, text, text, int, float8, text),
+    @extschema@.claude_complete(text, bytea, text, int, float8, text, text),
     @extschema@.claude_extract(bytea, jsonb, text, text, text),
     @extschema@.claude_classify(bytea, text[], text, text, text),
     @extschema@.claude_summarize(bytea, int, text, text),
-    @extschema@.claude_complete_batch(text[], bytea[], text, text, int, float8, text),
-    @extschema@.claude_extract_batch(bytea[], jsonb, text, text, text),
-    @extschema@.claude_classify_batch(bytea[], text[], text, text, text),
-    @extschema@.claude_summarize_batch(bytea[], int, text, text)
+    @extschema@.claude_complete_batch(text[], bytea[], text, int, float8, text, text),
+    @extschema@.claude_extract_documents(bytea[], jsonb, text, text, text),
+    @extschema@.claude_classify_documents(bytea[], text[], text, text, text),
+    @extschema@.claude_summarize_documents(bytea[], int, text, text)
     TO claude_user;
 COMMENT ON FUNCTION @extschema@.claude_sentiment_batch(text[], text) IS 'claude_sentiment of every element, many requests in flight; one row per element (ord, sentiment, error)';
 COMMENT ON FUNCTION @extschema@.claude_summarize_batch(text[], int, text) IS 'claude_summarize of every element, many requests in flight; one row per element (ord, summary, error)';

@@ -246,13 +246,16 @@ extern Datum claude_task_batch_attached(FunctionCallInfo fcinfo, const char *fun
 	Datum name##_batch(PG_FUNCTION_ARGS) { return claude_task_batch(fcinfo, #name "_batch", args); }
 
 /*
- * The same pair taking a document or image: name_attached and
- * name_batch_attached, with the attachment where says.
+ * The same pair taking a document or image: name_attached, and the
+ * set-based form batch (claude_complete_batch's overload, or
+ * claude_<task>_documents: an overload of _batch on its first argument
+ * would make an untyped array literal ambiguous) as SQL names it
+ * batch_name, with the attachment where says.
  */
-#define CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(name, args, where) \
+#define CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(name, batch, batch_name, args, where) \
 	PG_FUNCTION_INFO_V1(name##_attached); \
-	PG_FUNCTION_INFO_V1(name##_batch_attached); \
+	PG_FUNCTION_INFO_V1(batch); \
 	Datum name##_attached(PG_FUNCTION_ARGS) { return claude_task_call_attached(fcinfo, #name, args, where); } \
-	Datum name##_batch_attached(PG_FUNCTION_ARGS) { return claude_task_batch_attached(fcinfo, #name "_batch", args, where); }
+	Datum batch(PG_FUNCTION_ARGS) { return claude_task_batch_attached(fcinfo, batch_name, args, where); }
 
 #endif							/* PG_CLAUDE_TASK_H */

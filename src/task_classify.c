@@ -390,5 +390,5 @@ claude_classify_multi(PG_FUNCTION_ARGS)
 static const ClaudeTaskAttachmentArgs classify_attachment = {.prompt = -1, .bytes = 0, .media_type = 4};
 
 /* claude_classify(document bytea, labels text[], instructions, model, media_type) -> text,
- * claude_classify_batch(documents bytea[], labels text[], instructions, model, media_type) */
-CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_classify, classify_labels_args, &classify_attachment)
+ * claude_classify_documents(documents bytea[], labels text[], instructions, model, media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_classify, claude_classify_documents, "claude_classify_documents", classify_labels_args, &classify_attachment)

@@ -93,5 +93,5 @@ CLAUDE_TASK_SQL_FUNCTIONS(claude_extract, extract_args)
 static const ClaudeTaskAttachmentArgs extract_attachment = {.prompt = -1, .bytes = 0, .media_type = 4};
 
 /* claude_extract(document bytea, schema, instructions, model, media_type) -> jsonb,
- * claude_extract_batch(documents bytea[], schema, instructions, model, media_type) */
-CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_extract, extract_args, &extract_attachment)
+ * claude_extract_documents(documents bytea[], schema, instructions, model, media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_extract, claude_extract_documents, "claude_extract_documents", extract_args, &extract_attachment)

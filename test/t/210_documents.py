@@ -121,9 +121,9 @@ try:
     # the _batch forms: a row per element, a bad element its row's error
     emu.reset()
     rc, out, err = q(f"SELECT ord, result->>'width', result->>'height', split_part(error, ':', 1) "
-                     f"FROM claude_extract_batch(ARRAY[{PNG}, {PNG2}, NULL, ''::bytea], {SIZE_SCHEMA}) ORDER BY ord")
+                     f"FROM claude_extract_documents(ARRAY[{PNG}, {PNG2}, NULL, ''::bytea], {SIZE_SCHEMA}) ORDER BY ord")
     t.ok(rc == 0 and out.splitlines()[-4:] == ["1|3|2|", "2|5|4|", "3|||", "4|||attachment must not be empty"],
-         "claude_extract_batch: two answers, a NULL row, an empty element's error", out + err)
+         "claude_extract_documents: two answers, a NULL row, an empty element's error", out + err)
     t.ok(requests() == 2, "the batch sent two requests", requests())
     rc, out, err = q(f"SELECT string_agg(split_part(completion, E'\\n', 2), '|' ORDER BY ord) FROM claude_complete_batch("
                      f"ARRAY['one', 'two'], ARRAY[{PNG}, {sql_bytea(INVOICE)}])")
@@ -133,12 +133,12 @@ try:
     refused(f"SELECT * FROM claude_complete_batch(ARRAY['one', 'two'], ARRAY[{PNG}])", "22023",
             ["one attachment per prompt", "2 prompts and 1 attachments"],
             "claude_complete_batch with arrays of different lengths: 22023")
-    rc, out, err = q(f"SELECT string_agg(summary, '|' ORDER BY ord) FROM claude_summarize_batch("
+    rc, out, err = q(f"SELECT string_agg(summary, '|' ORDER BY ord) FROM claude_summarize_documents("
                      f"ARRAY[{sql_bytea(REPORT)}, {sql_bytea(INVOICE)}])")
-    t.ok(rc == 0 and "pages: 3" in out and "pages: 1" in out, "claude_summarize_batch of two PDFs", out + err)
-    rc, out, err = q(f"SELECT count(*) FROM claude_classify_batch(ARRAY[{PNG}, {sql_bytea(INVOICE)}], "
+    t.ok(rc == 0 and "pages: 3" in out and "pages: 1" in out, "claude_summarize_documents of two PDFs", out + err)
+    rc, out, err = q(f"SELECT count(*) FROM claude_classify_documents(ARRAY[{PNG}, {sql_bytea(INVOICE)}], "
                      "ARRAY['photo', 'invoice']) WHERE label IN ('photo', 'invoice')")
-    t.ok(rc == 0 and last(out) == "2", "claude_classify_batch of an image and a PDF", out + err)
+    t.ok(rc == 0 and last(out) == "2", "claude_classify_documents of an image and a PDF", out + err)
 
     # a table of scanned invoices extracted into columns in one statement
     invoices = [pdf(["customer: Acme Pty Ltd", "total: 1234.50"]),
@@ -183,11 +183,19 @@ try:
     t.ok(rc == 0 and last(out) == "t|7|t", "unknown literals still call the text forms", out + err)
     rc, out, err = q("SELECT count(*) FROM claude_extract_batch(ARRAY['width: 1'], " + SIZE_SCHEMA + ")")
     t.ok(rc == 0 and last(out) == "1", "claude_extract_batch(text[]) as before", out + err)
+    rc, out, err = q("SELECT claude_complete('Hello', NULL, NULL, NULL, NULL);"
+                     "SELECT count(*) FROM claude_complete_batch(ARRAY['a'], NULL, NULL, NULL, NULL)")
+    t.ok(rc == 0 and "You said: Hello" in out and last(out) == "1",
+         "the text forms with untyped NULL arguments resolve as before", out + err)
+    for call in ("claude_extract_batch('{a,b}', " + SIZE_SCHEMA + ")",
+                 "claude_summarize_batch('{a,b}')", "claude_classify_batch('{a,b}', '[\"x\", \"y\"]')"):
+        rc, out, err = q(f"SELECT count(*) FROM {call}")
+        t.ok(rc == 0 and last(out) == "2", f"{call.split('(')[0]} of an untyped array literal: the text form", out + err)
 
     # privileges: the new forms are granted as the text forms are
     rc, out, err = q("SELECT count(*) FROM pg_proc p WHERE p.proname IN ('claude_complete', 'claude_extract', "
-                     "'claude_classify', 'claude_summarize', 'claude_complete_batch', 'claude_extract_batch', "
-                     "'claude_classify_batch', 'claude_summarize_batch') AND 'bytea'::regtype = ANY (p.proargtypes::oid[] || "
+                     "'claude_classify', 'claude_summarize', 'claude_complete_batch', 'claude_extract_documents', "
+                     "'claude_classify_documents', 'claude_summarize_documents') AND 'bytea'::regtype = ANY (p.proargtypes::oid[] || "
                      "ARRAY(SELECT typelem FROM pg_type WHERE oid = ANY (p.proargtypes::oid[])))"
                      " AND has_function_privilege('claude_user', p.oid, 'EXECUTE')"
                      " AND NOT has_function_privilege('public', p.oid, 'EXECUTE')")
