@@ -418,6 +418,22 @@ item_attach(TaskItem *it, bytea *bytes, const char *media_type, const char *prom
 	return true;
 }
 
+/*
+ * A model claude.models says reads no images or documents is refused
+ * before anything is read or sent; unknown is sent (Bedrock then decides).
+ */
+static void
+check_vision(const ClaudeTask *t)
+{
+	if (t->traits.vision == TRAIT_NO)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" does not read images or documents", t->model),
+				 errdetail("claude.models records vision = false for it."),
+				 errhint("Choose a model that does: SELECT model_id FROM claude.models_merged WHERE vision; "
+						 "pass it as model => ... or set claude.model.")));
+}
+
 static const char *
 media_type_arg(FunctionCallInfo fcinfo, int argno)
 {
@@ -444,6 +460,7 @@ claude_task_call_attached(FunctionCallInfo fcinfo, const char *function_name, Cl
 	if (where->prompt < 0 && PG_ARGISNULL(where->bytes))
 		PG_RETURN_NULL();
 	args(fcinfo, &t);
+	check_vision(&t);
 	if (where->prompt >= 0)
 		prompt = text_to_cstring(PG_GETARG_TEXT_PP(where->prompt));
 	memset(&it, 0, sizeof(it));
@@ -477,6 +494,7 @@ claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name, C
 	int			i;
 
 	args(fcinfo, &t);
+	check_vision(&t);
 	memset(&run, 0, sizeof(run));
 	run.cc = CLAUDE_CALL_CONTEXT(function_name, NULL);
 	run.task = &t;

@@ -118,6 +118,19 @@ try:
             ["attachment is too large for one request", "16000009 bytes", "at most 20971520"],
             "a 16 MB PDF (21 MB in base64): 54000, nothing sent")
 
+    # a model without vision (claude.models) is refused, naming it, before anything is sent
+    q("INSERT INTO claude.models (model_id, source, vision) VALUES "
+      "('anthropic.claude-3-haiku-20240307-v1:0', 'user', false)")
+    refused(f"SELECT claude_extract({PNG}, {SIZE_SCHEMA}, model => 'anthropic.claude-3-haiku-20240307-v1:0')",
+            "0A000", ['model "anthropic.claude-3-haiku-20240307-v1:0" does not read images or documents',
+                      "WHERE vision"], "a model claude.models says has no vision: 0A000, nothing sent")
+    refused(f"SELECT * FROM claude_summarize_documents(ARRAY[{PNG}], model => 'anthropic.claude-3-haiku-20240307-v1:0')",
+            "0A000", ["does not read images"], "the same for a set-based form")
+    rc, out, err = q("SELECT vision, count(*) FROM claude.models_merged WHERE kind = 'foundation_model' GROUP BY 1 ORDER BY 1")
+    t.ok(rc == 0 and out.splitlines()[-2:][0].startswith("f|1") and out.splitlines()[-1].startswith("t|"),
+         "claude.models: every seeded model reads images, but the one set otherwise", out + err)
+    q("DELETE FROM claude.models WHERE source = 'user'")
+
     # the _batch forms: a row per element, a bad element its row's error
     emu.reset()
     rc, out, err = q(f"SELECT ord, result->>'width', result->>'height', split_part(error, ':', 1) "
