@@ -47,7 +47,10 @@ def family_defaults(family, version):
     d = dict(temperature=True, top_p=True, top_k=True, sampling_exclusive=False,
              forced_tool_choice=True, structured_output=False, prompt_caching=True,
              cache_min_tokens=1024, context_window=200000, max_output=64000,
-             thinking="enabled", count_tokens=True, output_burndown=5)
+             thinking="enabled", count_tokens=True, output_burndown=5,
+             # images and PDFs: every Claude 3 and later model (Anthropic's vision
+             # guide; the facts say nothing of them, doc/documents.md)
+             vision=True)
     if version < 4:
         d["output_burndown"] = 1  # api_facts.quotas: 5x is the Claude 4 family's
         d["max_output"] = 4096
@@ -166,7 +169,7 @@ def lit(v):
 
 TRAITS = ["temperature", "top_p", "top_k", "sampling_exclusive", "forced_tool_choice",
           "structured_output", "prompt_caching", "cache_min_tokens", "context_window",
-          "max_output", "thinking", "count_tokens", "output_burndown"]
+          "max_output", "thinking", "count_tokens", "output_burndown", "vision"]
 
 
 def block(facts):
@@ -235,6 +238,7 @@ CREATE TABLE claude.models (
     thinking            text CHECK (thinking IN ('none', 'enabled', 'adaptive', 'always_on')),
     count_tokens        boolean,
     output_burndown     numeric CHECK (output_burndown >= 0),
+    vision              boolean,
     note                text,
     updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (model_id, source)
@@ -269,12 +273,12 @@ BEGIN
            SET (kind, base_model, family, version, display_name, region, on_demand, destinations,
                 lifecycle, end_of_life, successor, temperature, top_p, top_k, sampling_exclusive,
                 forced_tool_choice, structured_output, prompt_caching, cache_min_tokens, cache_ttls,
-                context_window, max_output, thinking, count_tokens, output_burndown, note, updated_at)
+                context_window, max_output, thinking, count_tokens, output_burndown, vision, note, updated_at)
              = (SELECT r.kind, r.base_model, r.family, r.version, r.display_name, r.region, r.on_demand,
                        r.destinations, r.lifecycle, r.end_of_life, r.successor, r.temperature, r.top_p,
                        r.top_k, r.sampling_exclusive, r.forced_tool_choice, r.structured_output,
                        r.prompt_caching, r.cache_min_tokens, r.cache_ttls, r.context_window,
-                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.note, now()
+                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.vision, r.note, now()
                 FROM jsonb_populate_record(m, changed) AS r)
          WHERE m.model_id OPERATOR(pg_catalog.=) OLD.model_id
            AND m.source OPERATOR(pg_catalog.=) 'user';
@@ -338,6 +342,7 @@ SELECT m.model_id,
        (array_agg(m.thinking ORDER BY s.rank) FILTER (WHERE m.thinking IS NOT NULL))[1] AS thinking,
        (array_agg(m.count_tokens ORDER BY s.rank) FILTER (WHERE m.count_tokens IS NOT NULL))[1] AS count_tokens,
        (array_agg(m.output_burndown ORDER BY s.rank) FILTER (WHERE m.output_burndown IS NOT NULL))[1] AS output_burndown,
+       (array_agg(m.vision ORDER BY s.rank) FILTER (WHERE m.vision IS NOT NULL))[1] AS vision,
        array_agg(DISTINCT m.source ORDER BY m.source) AS sources
 FROM claude.models AS m
 JOIN (VALUES ('user', 1), ('learned', 2), ('aws', 3), ('seed', 4)) AS s(source, rank)
@@ -358,7 +363,8 @@ RETURNS TABLE (model_id text, base_model text, kind text, family text, version n
                temperature boolean, top_p boolean, top_k boolean, sampling_exclusive boolean,
                forced_tool_choice boolean, structured_output boolean, prompt_caching boolean,
                cache_min_tokens int, cache_ttls text[], context_window int, max_output int,
-               thinking text, count_tokens boolean, output_burndown numeric, resolved_by text)
+               thinking text, count_tokens boolean, output_burndown numeric, vision boolean,
+               resolved_by text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -420,6 +426,7 @@ BEGIN
     thinking := coalesce(self.thinking, base.thinking, fam.thinking);
     count_tokens := coalesce(self.count_tokens, base.count_tokens, fam.count_tokens);
     output_burndown := coalesce(self.output_burndown, base.output_burndown, fam.output_burndown);
+    vision := coalesce(self.vision, base.vision, fam.vision);
     resolved_by := how;
     RETURN NEXT;
 END $$;

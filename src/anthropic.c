@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 
 #include "anthropic.h"
+#include "attachment.h"
 #include "guc.h"
 #include "problem.h"
 
@@ -87,12 +88,37 @@ add_number(cJSON *object, const char *name, double value)
 	cJSON_AddRawToObject(object, name, text);
 }
 
+/*
+ * The user turn: the prompt alone, or the attachment's block and then the
+ * prompt (Claude reads a document or image best before the question about
+ * it: doc/documents.md).
+ */
+static cJSON *
+user_turn(const char *prompt, const ClaudeAttachment *attachment)
+{
+	cJSON	   *msg = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(msg, "role", "user");
+	if (attachment == NULL)
+		cJSON_AddStringToObject(msg, "content", prompt);
+	else
+	{
+		cJSON	   *content = cJSON_AddArrayToObject(msg, "content");
+		cJSON	   *text = cJSON_CreateObject();
+
+		cJSON_AddItemToArray(content, claude_attachment_block(attachment));
+		cJSON_AddStringToObject(text, "type", "text");
+		cJSON_AddStringToObject(text, "text", prompt);
+		cJSON_AddItemToArray(content, text);
+	}
+	return msg;
+}
+
 char *
 claude_anthropic_build(const ClaudeMessageRequest *req)
 {
 	cJSON	   *root = cJSON_CreateObject();
 	cJSON	   *messages;
-	cJSON	   *msg;
 
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
 	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
@@ -101,10 +127,7 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	if (req->has_temperature)
 		add_number(root, "temperature", req->temperature);
 	messages = cJSON_AddArrayToObject(root, "messages");
-	msg = cJSON_CreateObject();
-	cJSON_AddStringToObject(msg, "role", "user");
-	cJSON_AddStringToObject(msg, "content", req->prompt);
-	cJSON_AddItemToArray(messages, msg);
+	cJSON_AddItemToArray(messages, user_turn(req->prompt, req->attachment));
 	return print_json(root);
 }
 
@@ -185,7 +208,6 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 {
 	cJSON	   *root = cJSON_CreateObject();
 	cJSON	   *messages;
-	cJSON	   *msg;
 
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
 	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
@@ -246,10 +268,7 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	}
 
 	messages = cJSON_AddArrayToObject(root, "messages");
-	msg = cJSON_CreateObject();
-	cJSON_AddStringToObject(msg, "role", "user");
-	cJSON_AddStringToObject(msg, "content", req->prompt);
-	cJSON_AddItemToArray(messages, msg);
+	cJSON_AddItemToArray(messages, user_turn(req->prompt, req->attachment));
 	return print_json(root);
 }
 

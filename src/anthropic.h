@@ -15,6 +15,7 @@
 #include "problem.h"
 
 struct cJSON;
+struct ClaudeAttachment;
 
 #define ANTHROPIC_BEDROCK_VERSION "bedrock-2023-05-31"
 
@@ -34,6 +35,7 @@ typedef struct ClaudeMessageRequest
 	int			max_tokens;
 	bool		has_temperature;
 	double		temperature;
+	const struct ClaudeAttachment *attachment;	/* sent before the prompt; NULL for none */
 } ClaudeMessageRequest;
 
 /*
@@ -64,6 +66,7 @@ typedef struct ClaudeToolRequest
 	double		temperature;
 	bool		cache;			/* mark the fixed prefix (tool, system) with cache_control */
 	bool		cache_1h;		/* with the 1-hour TTL */
+	const struct ClaudeAttachment *attachment;	/* sent before the prompt; NULL for none */
 } ClaudeToolRequest;
 
 /* Route cJSON's allocations through palloc (CurrentMemoryContext). */

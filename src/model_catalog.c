@@ -193,6 +193,7 @@ read_row(ClaudeModelInfo *info, const char *json)
 	t->structured_output = json_trait(row, "structured_output");
 	t->prompt_caching = json_trait(row, "prompt_caching");
 	t->count_tokens = json_trait(row, "count_tokens");
+	t->vision = json_trait(row, "vision");
 	t->thinking = thinking_of(json_str(row, "thinking"));
 	t->cache_min_tokens = json_int(row, "cache_min_tokens");
 	t->context_window = json_int(row, "context_window");

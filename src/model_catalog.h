@@ -43,6 +43,7 @@ typedef struct ClaudeModelTraits
 	ClaudeTrait prompt_caching;
 	ClaudeTrait cache_1h;		/* the 1-hour TTL among cache_ttls */
 	ClaudeTrait count_tokens;
+	ClaudeTrait vision;			/* reads images and PDFs (doc/documents.md) */
 	ClaudeThinking thinking;
 	int			cache_min_tokens;	/* 0: not known */
 	int			context_window; /* 0: not known */

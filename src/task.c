@@ -213,6 +213,13 @@ bool
 claude_task_build(const ClaudeTask *t, const char *input, const char *why, char **body,
 				  ClaudeProblem *problem)
 {
+	return claude_task_build_attached(t, input, NULL, why, body, problem);
+}
+
+bool
+claude_task_build_attached(const ClaudeTask *t, const char *input, const ClaudeAttachment *attachment,
+						   const char *why, char **body, ClaudeProblem *problem)
+{
 	const char *prompt;
 
 	*body = NULL;
@@ -246,6 +253,7 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 		msg.max_tokens = body_max_tokens(t);
 		msg.has_temperature = t->has_temperature;
 		msg.temperature = t->temperature;
+		msg.attachment = attachment;
 		*body = claude_anthropic_build(&msg);
 	}
 	else
@@ -276,7 +284,19 @@ claude_task_build(const ClaudeTask *t, const char *input, const char *why, char 
 		req.temperature = t->temperature;
 		req.cache = prefix_cacheable(t, req.mode) && why == NULL;
 		req.cache_1h = claude_prompt_cache_ttl == CLAUDE_PROMPT_CACHE_1H && t->traits.cache_1h != TRAIT_NO;
+		req.attachment = attachment;
 		*body = claude_anthropic_build_tool(&req);
+	}
+	if (attachment != NULL && strlen(*body) > CLAUDE_REQUEST_MAX_BYTES)
+	{
+		claude_problem(problem, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "request with the attachment is too large",
+					   psprintf("The request body would have %zu bytes (the %s attachment %zu of them "
+								"before base64); Bedrock takes at most %d.", strlen(*body),
+								attachment->media_type, attachment->len, CLAUDE_REQUEST_MAX_BYTES),
+					   "Send a smaller document or image.");
+		pfree(*body);
+		*body = NULL;
+		return false;
 	}
 	return true;
 }

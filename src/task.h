@@ -23,6 +23,7 @@
 
 #include "fmgr.h"
 
+#include "attachment.h"
 #include "http.h"
 #include "model_catalog.h"
 #include "problem.h"
@@ -125,6 +126,14 @@ extern void claude_task_from_options(ClaudeTask *t, const char *task, const char
 extern bool claude_task_build(const ClaudeTask *t, const char *input, const char *why,
 							  char **body, ClaudeProblem *problem);
 
+/*
+ * The same with a document or image sent before the prompt (NULL: none);
+ * false with 54000 when the body would exceed Bedrock's request limit.
+ */
+extern bool claude_task_build_attached(const ClaudeTask *t, const char *input,
+									   const ClaudeAttachment *attachment, const char *why,
+									   char **body, ClaudeProblem *problem);
+
 /* The same, raising the problem. */
 extern char *claude_task_body(const ClaudeTask *t, const char *input, const char *why);
 
@@ -212,6 +221,24 @@ extern Datum claude_task_call(FunctionCallInfo fcinfo, const char *function_name
 extern Datum claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args);
 
 /*
+ * The forms that take a document or image (doc/documents.md): which
+ * arguments hold the prompt (-1: none, the attachment is the input), the
+ * bytes (bytea, or bytea[] for _batch) and the media type (text, NULL:
+ * read from the bytes).  The task's own arguments are read by args.
+ */
+typedef struct ClaudeTaskAttachmentArgs
+{
+	int			prompt;
+	int			bytes;
+	int			media_type;
+} ClaudeTaskAttachmentArgs;
+
+extern Datum claude_task_call_attached(FunctionCallInfo fcinfo, const char *function_name,
+									   ClaudeTaskArgsFn args, const ClaudeTaskAttachmentArgs *where);
+extern Datum claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name,
+										ClaudeTaskArgsFn args, const ClaudeTaskAttachmentArgs *where);
+
+/*
  * A task's pair of SQL functions, defined in one line: name(input, ...)
  * and name_batch(inputs text[], ...), whose arguments 1.. args reads.
  */
@@ -220,5 +247,18 @@ extern Datum claude_task_batch(FunctionCallInfo fcinfo, const char *function_nam
 	PG_FUNCTION_INFO_V1(name##_batch); \
 	Datum name(PG_FUNCTION_ARGS) { return claude_task_call(fcinfo, #name, args); } \
 	Datum name##_batch(PG_FUNCTION_ARGS) { return claude_task_batch(fcinfo, #name "_batch", args); }
+
+/*
+ * The same pair taking a document or image: name_attached, and the
+ * set-based form batch (claude_complete_batch's overload, or
+ * claude_<task>_documents: an overload of _batch on its first argument
+ * would make an untyped array literal ambiguous) as SQL names it
+ * batch_name, with the attachment where says.
+ */
+#define CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(name, batch, batch_name, args, where) \
+	PG_FUNCTION_INFO_V1(name##_attached); \
+	PG_FUNCTION_INFO_V1(batch); \
+	Datum name##_attached(PG_FUNCTION_ARGS) { return claude_task_call_attached(fcinfo, #name, args, where); } \
+	Datum batch(PG_FUNCTION_ARGS) { return claude_task_batch_attached(fcinfo, batch_name, args, where); }
 
 #endif							/* PG_CLAUDE_TASK_H */

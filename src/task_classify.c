@@ -386,3 +386,9 @@ claude_classify_multi(PG_FUNCTION_ARGS)
 {
 	return claude_task_call(fcinfo, "claude_classify_multi", classify_multi_args);
 }
+
+static const ClaudeTaskAttachmentArgs classify_attachment = {.prompt = -1, .bytes = 0, .media_type = 4};
+
+/* claude_classify(document bytea, labels text[], instructions, model, media_type) -> text,
+ * claude_classify_documents(documents bytea[], labels text[], instructions, model, media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_classify, claude_classify_documents, "claude_classify_documents", classify_labels_args, &classify_attachment)

@@ -51,3 +51,29 @@ claude_task_complete_args(FunctionCallInfo fcinfo, ClaudeTask *t)
  * in the other arguments means "use the setting"), and
  * claude_complete_batch(prompts text[], system, model, max_tokens, temperature) */
 CLAUDE_TASK_SQL_FUNCTIONS(claude_complete, claude_task_complete_args)
+
+/*
+ * With a document or image (argument 1): max_tokens and temperature keep
+ * their positions (4 and 5) and model comes after them, so that a call of
+ * the text form with untyped NULLs still resolves to it (README,
+ * "Documents and images").
+ */
+static const ClaudeTaskArg complete_attached_args[] = {
+	{"system", 2, TASK_ARG_TEXT},
+	{"max_tokens", 3, TASK_ARG_INT},
+	{"temperature", 4, TASK_ARG_FLOAT},
+	{"model", 5, TASK_ARG_TEXT},
+	{NULL}
+};
+
+static void
+complete_attached_task_args(FunctionCallInfo fcinfo, ClaudeTask *t)
+{
+	claude_task_configure(t, &claude_task_complete, claude_task_sql_options(fcinfo, complete_attached_args));
+}
+
+static const ClaudeTaskAttachmentArgs complete_attachment = {.prompt = 0, .bytes = 1, .media_type = 6};
+
+/* claude_complete(prompt, attachment bytea, system, max_tokens, temperature, model, media_type),
+ * claude_complete_batch(prompts text[], attachments bytea[], ..., media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_complete, claude_complete_batch_attached, "claude_complete_batch", complete_attached_task_args, &complete_attachment)

@@ -89,3 +89,9 @@ extract_args(FunctionCallInfo fcinfo, ClaudeTask *t)
 /* claude_extract(input text, schema jsonb, instructions text, model text) -> jsonb,
  * claude_extract_batch(inputs text[], schema, instructions, model) */
 CLAUDE_TASK_SQL_FUNCTIONS(claude_extract, extract_args)
+
+static const ClaudeTaskAttachmentArgs extract_attachment = {.prompt = -1, .bytes = 0, .media_type = 4};
+
+/* claude_extract(document bytea, schema, instructions, model, media_type) -> jsonb,
+ * claude_extract_documents(documents bytea[], schema, instructions, model, media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_extract, claude_extract_documents, "claude_extract_documents", extract_args, &extract_attachment)

@@ -36,6 +36,8 @@
 typedef struct TaskItem
 {
 	char	   *input;			/* NULL for a NULL element: no request */
+	ClaudeAttachment *attachment;	/* sent with the input, or NULL */
+	char	   *audited;		/* the input as audited with its attachment, or NULL */
 	ClaudeBedrockCall call;
 	bool		send;			/* to be sent this round */
 	bool		finished;
@@ -191,14 +193,14 @@ prepare_round(TaskRun *run)
 			continue;
 		it->send = false;
 		it->rounds++;
-		if (!claude_task_build(run->task, it->input, it->why, &body, &problem))
+		if (!claude_task_build_attached(run->task, it->input, it->attachment, it->why, &body, &problem))
 		{
 			item_fails(it, &problem);
 			continue;
 		}
 
 		/* residency refusals raise: they are the statement's, not a row's */
-		run->cc.input = it->input;
+		run->cc.input = it->audited ? it->audited : it->input;
 		if (claude_bedrock_prepare(&it->call, &run->cc, "InvokeModel", "invoke", run->task->model,
 								   body, strlen(body)))
 		{
@@ -263,6 +265,8 @@ typedef struct ScalarCall
 	const char *function_name;
 	ClaudeTask *task;
 	char	   *input;
+	ClaudeAttachment *attachment;	/* or NULL */
+	char	   *audited;
 } ScalarCall;
 
 static Datum
@@ -284,6 +288,8 @@ scalar_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	run.n = 1;
 	run.items = it = palloc0(sizeof(TaskItem));
 	it->input = sc->input;
+	it->attachment = sc->attachment;
+	it->audited = sc->audited;
 	run_task(&run);
 
 	if (it->refused && kind->refusal_is_error)
@@ -329,6 +335,7 @@ claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskA
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	args(fcinfo, &t);
+	memset(&sc, 0, sizeof(sc));
 	sc.function_name = function_name;
 	sc.task = &t;
 	sc.input = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -342,10 +349,36 @@ claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskA
  * The _batch form: one row (ord, result, error) per element
  * --------------------------------------------------------------------- */
 
+/* The _batch result: one row (ord, result, error) per item. */
+static void
+put_rows(FunctionCallInfo fcinfo, const TaskRun *run)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < run->n; i++)
+	{
+		TaskItem   *it = &run->items[i];
+		Datum		values[3];
+		bool		isnull[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		if (it->result == NULL || it->error != NULL)
+			isnull[1] = true;
+		else
+			values[1] = result_datum(run->task, it->result);
+		if (it->error)
+			values[2] = CStringGetTextDatum(it->error);
+		else
+			isnull[2] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+}
+
 Datum
 claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ClaudeTask	t;
 	TaskRun		run;
 	Datum	   *elems;
@@ -366,23 +399,156 @@ claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTask
 	}
 	run_task(&run);
 
-	InitMaterializedSRF(fcinfo, 0);
-	for (i = 0; i < run.n; i++)
-	{
-		TaskItem   *it = &run.items[i];
-		Datum		values[3];
-		bool		isnull[3] = {false, false, false};
+	put_rows(fcinfo, &run);
+	return (Datum) 0;
+}
 
-		values[0] = Int32GetDatum(i + 1);
-		if (it->result == NULL || it->error != NULL)
-			isnull[1] = true;
-		else
-			values[1] = result_datum(&t, it->result);
-		if (it->error)
-			values[2] = CStringGetTextDatum(it->error);
-		else
-			isnull[2] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+/* ---------------------------------------------------------------------
+ * The forms with a document or image (doc/documents.md)
+ * --------------------------------------------------------------------- */
+
+/* What the prompt says when the attachment is the whole input. */
+static const char *
+attachment_input(const ClaudeAttachment *a)
+{
+	return a->is_document ? "the attached document" : "the attached image";
+}
+
+/* Read one attachment into it (its input and how it is audited), or its problem. */
+static bool
+item_attach(TaskItem *it, bytea *bytes, const char *media_type, const char *prompt,
+			ClaudeProblem *problem)
+{
+	ClaudeAttachment *a = palloc(sizeof(ClaudeAttachment));
+
+	if (!claude_attachment_read(bytes ? (const unsigned char *) VARDATA_ANY(bytes) : NULL,
+								bytes ? VARSIZE_ANY_EXHDR(bytes) : 0, media_type, a, problem))
+		return false;
+	it->attachment = a;
+	it->input = prompt ? (char *) prompt : (char *) attachment_input(a);
+	/* prompt_sha256 and a logged prompt cover the bytes too */
+	it->audited = psprintf("%s\n%s", it->input, claude_attachment_describe(a));
+	return true;
+}
+
+/*
+ * A model claude.models says reads no images or documents is refused
+ * before anything is read or sent; unknown is sent (Bedrock then decides).
+ */
+static void
+check_vision(const ClaudeTask *t)
+{
+	if (t->traits.vision == TRAIT_NO)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" does not read images or documents", t->model),
+				 errdetail("claude.models records vision = false for it."),
+				 errhint("Choose a model that does: SELECT model_id FROM claude.models_merged WHERE vision; "
+						 "pass it as model => ... or set claude.model.")));
+}
+
+static const char *
+media_type_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (argno < 0 || PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+Datum
+claude_task_call_attached(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args,
+						  const ClaudeTaskAttachmentArgs *where)
+{
+	ClaudeTask	t;
+	ScalarCall	sc;
+	TaskItem	it;
+	ClaudeProblem problem;
+	const char *prompt = NULL;
+	Datum		result;
+	bool		isnull;
+
+	/* NULL in, NULL out, as for text input: the prompt, or the attachment that is the input */
+	if (where->prompt >= 0 && PG_ARGISNULL(where->prompt))
+		PG_RETURN_NULL();
+	if (where->prompt < 0 && PG_ARGISNULL(where->bytes))
+		PG_RETURN_NULL();
+	args(fcinfo, &t);
+	check_vision(&t);
+	if (where->prompt >= 0)
+		prompt = text_to_cstring(PG_GETARG_TEXT_PP(where->prompt));
+	memset(&it, 0, sizeof(it));
+	if (!item_attach(&it, PG_ARGISNULL(where->bytes) ? NULL : PG_GETARG_BYTEA_PP(where->bytes),
+					 media_type_arg(fcinfo, where->media_type), prompt, &problem))
+		claude_problem_raise(&problem);
+	memset(&sc, 0, sizeof(sc));
+	sc.function_name = function_name;
+	sc.task = &t;
+	sc.input = it.input;
+	sc.attachment = it.attachment;
+	sc.audited = it.audited;
+	result = claude_guarded_call(function_name, scalar_call, fcinfo, &sc, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args,
+						   const ClaudeTaskAttachmentArgs *where)
+{
+	ClaudeTask	t;
+	TaskRun		run;
+	Datum	   *elems;
+	bool	   *nulls;
+	Datum	   *prompts = NULL;
+	bool	   *prompt_nulls = NULL;
+	int			nprompts = 0;
+	const char *media_type = media_type_arg(fcinfo, where->media_type);
+	int			i;
+
+	args(fcinfo, &t);
+	check_vision(&t);
+	memset(&run, 0, sizeof(run));
+	run.cc = CLAUDE_CALL_CONTEXT(function_name, NULL);
+	run.task = &t;
+	if (where->prompt >= 0 && !PG_ARGISNULL(where->prompt))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(where->prompt), TEXTOID, -1, false, TYPALIGN_INT,
+						  &prompts, &prompt_nulls, &nprompts);
+	if (!PG_ARGISNULL(where->bytes))
+	{
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(where->bytes), BYTEAOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &run.n);
+		if (where->prompt >= 0 && nprompts != run.n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s needs one attachment per prompt", function_name),
+					 errdetail("%d prompts and %d attachments were given.", nprompts, run.n),
+					 errhint("Pass arrays of the same length; a NULL prompt gives a row without a request.")));
+		run.items = palloc0(sizeof(TaskItem) * Max(run.n, 1));
+		for (i = 0; i < run.n; i++)
+		{
+			TaskItem   *it = &run.items[i];
+			ClaudeProblem problem;
+			const char *prompt = NULL;
+
+			if (where->prompt >= 0)
+			{
+				/* a NULL prompt is a NULL row, as in the text form */
+				if (prompt_nulls[i])
+					continue;
+				prompt = TextDatumGetCString(prompts[i]);
+			}
+			else if (nulls[i])
+				continue;
+			if (!item_attach(it, nulls[i] ? NULL : DatumGetByteaPP(elems[i]), media_type, prompt, &problem))
+			{
+				it->input = "";
+				item_fails(it, &problem);
+			}
+		}
 	}
+	run_task(&run);
+
+	put_rows(fcinfo, &run);
 	return (Datum) 0;
 }

@@ -340,3 +340,9 @@ claude_summarize_agg_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
 }
+
+static const ClaudeTaskAttachmentArgs summarize_attachment = {.prompt = -1, .bytes = 0, .media_type = 3};
+
+/* claude_summarize(document bytea, max_words, model, media_type) -> text,
+ * claude_summarize_documents(documents bytea[], max_words, model, media_type) */
+CLAUDE_TASK_SQL_ATTACHED_FUNCTIONS(claude_summarize, claude_summarize_documents, "claude_summarize_documents", summarize_task_args, &summarize_attachment)

@@ -94,6 +94,7 @@ def emulator_suite():
                 "emulator Anthropic API vs the TypeScript SDK")
     run_counted([sys.executable, "test/emulator/test_boto3_stream.py"], "emulator streams vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_guardrail.py"], "emulator guardrails vs boto3")
+    run_counted([sys.executable, "test/emulator/test_boto3_documents.py"], "emulator documents vs boto3")
 
 
 def regress_suite():

@@ -77,6 +77,7 @@ import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
 import emu_control_plane as control_plane                  # noqa: E402
+import emu_documents as documents                          # noqa: E402
 import emu_eventstream as eventstream                      # noqa: E402
 import emu_stream as stream_shape                           # noqa: E402
 import emu_guardrail as guardrail                          # noqa: E402
@@ -783,7 +784,8 @@ class BedrockRequest:
                 value = "REDACTED"
             headers[name] = value
         return {"method": self.h.command, "path": self.h.path, "headers": headers,
-                "body": self.body[:65536].decode("utf-8", "replace")}
+                "body": self.body[:65536].decode("utf-8", "replace"),
+                "attachments": documents.stats_raw(self.body)}
 
     def authenticate(self):
         """Verify SigV4 or a Bedrock API key; return the region to serve."""

@@ -45,6 +45,7 @@ import re
 from dataclasses import dataclass, field
 
 import emu_guardrail
+import emu_documents as documents
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 DEFAULT_CONVERSE_MAX_TOKENS = 4096
@@ -213,6 +214,10 @@ def validate_invoke_body(raw, max_output_tokens=None):
     if violations:
         raise malformed(violations)
     _check_semantics(body, max_output_tokens)
+    try:
+        documents.check_body(len(raw), body)
+    except documents.DocumentError as failure:
+        raise BodyError(str(failure))
     return body
 
 
@@ -416,13 +421,18 @@ def block_text(block):
         return inner if isinstance(inner, str) else "".join(block_text(b) for b in inner)
     if kind == "tool_use":
         return json.dumps(block.get("input", {}), sort_keys=True)
+    if documents.is_attachment(block):
+        return documents.describe(block)
     return ""
 
 
 def content_text(content):
+    """The text blocks, then a line per image or document (emu_documents)."""
     if isinstance(content, str):
         return content
-    return "".join(block_text(block) for block in content)
+    text = "".join(block_text(block) for block in content if not documents.is_attachment(block))
+    seen = [documents.describe(block) for block in content if documents.is_attachment(block)]
+    return text + "".join("\n" + line for line in seen)
 
 
 def system_text(system):

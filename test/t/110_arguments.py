@@ -46,6 +46,7 @@ LOST = ("server closed the connection unexpectedly", "connection to server was l
 # Valid values first by argument name, then by type; every value is an SQL
 # expression.  The base call uses these; each variant replaces one.
 VALID_BY_NAME = {
+    "media_type": "NULL",
     "prompt": "'hello'", "input": "'hello there'", "system": "'be brief'",
     "model": "'au.anthropic.claude-sonnet-4-5-20250929-v1:0'",
     "max_tokens": "16", "temperature": "0.5", "max_words": "20", "instructions": "'be careful'",
@@ -61,6 +62,8 @@ VALID_BY_TYPE = {
     "text": "'hello'", "integer": "10", "bigint": "1", "double precision": "0.5", "jsonb": "'{}'",
     "text[]": "ARRAY['a', 'b']", "interval": "'100 ms'", "timestamp with time zone": "now()",
     "regclass": "'args_src'", "internal": "NULL",
+    # a 1x1 PNG and a minimal PDF (doc/documents.md: the type is read from the bytes)
+    "bytea": "'\\x89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478da636870500000022400e195a4b18b0000000049454e44ae426082'", "bytea[]": "ARRAY['%PDF-1.4 %%EOF'::bytea, '%PDF-1.4 %%EOF'::bytea]",
 }
 MB_TEXT = "repeat('x', 1048576)"
 EDGES_BY_TYPE = {
@@ -83,6 +86,8 @@ EDGES_BY_TYPE = {
     "regclass": ["'pg_class'", "'claude.job'", "'args_view'", "'args_nopk'", "0::oid", "4294967295::oid",
                  "'no_such_table'"],
     "internal": [],
+    "bytea": ["''", "'\\x00'", "'%PDF'", "'\\x89504e47'", "decode(repeat('00', 5000000), 'hex')"],
+    "bytea[]": ["'{}'", "ARRAY[NULL]::bytea[]", "ARRAY[''::bytea]", "'{{a,b},{c,d}}'"],
 }
 # Internal errors (XX000) still to be turned into proper ones, by function:
 # the source of claude_enrich is opened before it is checked, so an OID
