@@ -1207,6 +1207,66 @@ CREATE AGGREGATE @extschema@.claude_summarize_agg(text, int) (
 COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text, int) IS
 'One summary of a group of texts in at most max_words words';
 
+-- Filter and translate (issue 19): claude_if, claude_translate and their
+-- _batch forms; tasks "if" and "translate" of claude_enrich.
+CREATE FUNCTION @extschema@.claude_if(
+    input    text,
+    question text,
+    model    text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_if'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_if(text, text, text) IS
+'The answer to a yes-or-no question about the input (NULL with a WARNING when the model does not answer true or false)';
+
+CREATE FUNCTION @extschema@.claude_if_batch(
+    inputs   text[],
+    question text,
+    model    text DEFAULT NULL)
+RETURNS TABLE (ord int, answer boolean, error text)
+AS 'MODULE_PATHNAME', 'claude_if_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_if_batch(text[], text, text) IS
+'claude_if of every element, many requests in flight; one row per element (ord, answer, error)';
+
+CREATE FUNCTION @extschema@.claude_translate(
+    input           text,
+    target_language text,
+    source_language text DEFAULT NULL,
+    model           text DEFAULT NULL,
+    max_tokens      int  DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_translate'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_translate(text, text, text, text, int) IS
+'The input translated into target_language (a language name or BCP 47 tag, checked before sending)';
+
+CREATE FUNCTION @extschema@.claude_translate_batch(
+    inputs          text[],
+    target_language text,
+    source_language text DEFAULT NULL,
+    model           text DEFAULT NULL,
+    max_tokens      int  DEFAULT NULL)
+RETURNS TABLE (ord int, translation text, error text)
+AS 'MODULE_PATHNAME', 'claude_translate_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_translate_batch(text[], text, text, text, int) IS
+'claude_translate of every element, many requests in flight; one row per element (ord, translation, error)';
+
+REVOKE ALL ON FUNCTION
+    @extschema@.claude_if(text, text, text),
+    @extschema@.claude_if_batch(text[], text, text),
+    @extschema@.claude_translate(text, text, text, text, int),
+    @extschema@.claude_translate_batch(text[], text, text, text, int)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_if(text, text, text),
+    @extschema@.claude_if_batch(text[], text, text),
+    @extschema@.claude_translate(text, text, text, text, int),
+    @extschema@.claude_translate_batch(text[], text, text, text, int)
+    TO claude_user;
+-- END filter and translate
+
 CREATE FUNCTION @extschema@.claude_count_tokens(
     prompt text,
     model  text DEFAULT NULL)

@@ -85,6 +85,9 @@ extern const ClaudeTaskKind claude_task_summarize;
 extern const ClaudeTaskKind claude_task_classify;
 extern const ClaudeTaskKind claude_task_extract;
 extern const ClaudeTaskKind claude_task_sentiment;
+/* issue 19: if, translate */
+extern const ClaudeTaskKind claude_task_if;
+extern const ClaudeTaskKind claude_task_translate;
 
 /* A classify task's labels (and how many), or NULL for another kind. */
 extern char **claude_task_classify_labels(const ClaudeTask *t, int *nlabels);
