@@ -850,6 +850,33 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.claude_job_resume(bigint)
     TO claude_job_owner;
 
+-- claude_agg (issue 19): an instruction answered over a group, in stages.
+CREATE FUNCTION claude.agg_transfn(internal, text, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.agg_transfn(internal, text, text) IS 'Transition function of claude_agg(text, text)';
+
+CREATE FUNCTION claude.agg_finalfn(internal)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_agg_finalfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.agg_finalfn(internal) IS 'Final function of claude_agg: answers the instruction over the group, in stages when it is large';
+
+CREATE AGGREGATE @extschema@.claude_agg(input text, instruction text) (
+    SFUNC = claude.agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+COMMENT ON AGGREGATE @extschema@.claude_agg(text, text) IS
+'One answer to an instruction over a group of texts (ORDER BY inside the call orders them), in stages when the group is large';
+
+REVOKE ALL ON FUNCTION claude.agg_transfn(internal, text, text), claude.agg_finalfn(internal),
+    @extschema@.claude_agg(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_agg(text, text) TO claude_user;
+-- END claude_agg
+
 -- Filter and translate (issue 19): claude_if, claude_translate and their
 -- _batch forms; tasks "if" and "translate" of claude_enrich.
 CREATE FUNCTION @extschema@.claude_if(
