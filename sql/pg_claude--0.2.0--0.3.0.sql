@@ -937,6 +937,22 @@ GRANT EXECUTE ON FUNCTION
     TO claude_user;
 -- END filter and translate
 
+-- claude_rank (issue 19): relevance scores of candidates, a request per chunk.
+CREATE FUNCTION @extschema@.claude_rank(
+    query      text,
+    candidates text[],
+    chunk_size int  DEFAULT 20,
+    model      text DEFAULT NULL)
+RETURNS TABLE (ord int, score float8)
+AS 'MODULE_PATHNAME', 'claude_rank'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_rank(text, text[], int, text) IS
+'Relevance in [0, 1] of each candidate to the query, one request per chunk of candidates; highest first, ties by ord';
+REVOKE ALL ON FUNCTION @extschema@.claude_rank(text, text[], int, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_rank(text, text[], int, text) TO claude_user;
+-- END claude_rank
+
+
 -- claude_auditor: reads (claude.usage through usage_auditor_rows), never writes
 GRANT SELECT ON claude.job, claude.job_items TO claude_auditor;
 GRANT EXECUTE ON FUNCTION

@@ -85,9 +85,10 @@ extern const ClaudeTaskKind claude_task_summarize;
 extern const ClaudeTaskKind claude_task_classify;
 extern const ClaudeTaskKind claude_task_extract;
 extern const ClaudeTaskKind claude_task_sentiment;
-/* issue 19: if, translate */
+/* issue 19: if, translate, rank */
 extern const ClaudeTaskKind claude_task_if;
 extern const ClaudeTaskKind claude_task_translate;
+extern const ClaudeTaskKind claude_task_rank;
 
 /* A classify task's labels (and how many), or NULL for another kind. */
 extern char **claude_task_classify_labels(const ClaudeTask *t, int *nlabels);
@@ -210,6 +211,13 @@ typedef void (*ClaudeTaskArgsFn) (FunctionCallInfo fcinfo, ClaudeTask *t);
 
 extern Datum claude_task_call(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args);
 extern Datum claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTaskArgsFn args);
+
+/*
+ * t over n inputs (NULL entries: no request), many in flight, as the
+ * _batch form runs them: results[i] (text form) or errors[i].
+ */
+extern void claude_task_run(const char *function_name, ClaudeTask *t, int n, char **inputs,
+							char **results, char **errors);
 
 /*
  * A task's pair of SQL functions, defined in one line: name(input, ...)

@@ -26,9 +26,10 @@ static const ClaudeTaskKind *const task_kinds[] = {
 	&claude_task_summarize,
 	&claude_task_extract,
 	&claude_task_sentiment,
-	/* filter and translate (issue 19) */
+	/* filter, translate and rank (issue 19) */
 	&claude_task_if,
 	&claude_task_translate,
+	&claude_task_rank,
 };
 
 const ClaudeTaskKind *

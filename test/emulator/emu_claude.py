@@ -17,6 +17,7 @@ stable:
                          "Summary of N items: " + first sentence of item 1
    ``Summarize: text``   (or Summarise, any case, needs a ':')
                          "Summary: " + first sentence of text (<= 12 words)
+   issue-19 tasks        translate, agg (and if, rank by tool): emu_tasks.py
    anything else         "You said: " + text
 
    With ``tool_choice`` {"type": "tool", "name": X} (or "any") the answer is

@@ -56,7 +56,8 @@ VALID_BY_NAME = {
     "timeout": "'100 ms'", "since": "now() - interval '1 day'",
     "uri": "'s3://args-bucket/args/key'",     # the emulator's S3 (made below)
     "question": "'Is it a greeting?'", "target_language": "'de'", "source_language": "'en'",
-    "instruction": "'List the greetings'",   # issue 19 tasks
+    "instruction": "'List the greetings'", "query": "'greetings'", "candidates": "ARRAY['hello', 'bye']",
+    "chunk_size": "2",   # issue 19 tasks
 }
 VALID_BY_TYPE = {
     "text": "'hello'", "integer": "10", "bigint": "1", "double precision": "0.5", "jsonb": "'{}'",

@@ -126,6 +126,7 @@ try:
         "claude_translate": "SELECT claude_translate('good morning', 'fr')",
         "claude_translate_batch": "SELECT count(*) FROM claude_translate_batch(ARRAY['a'], 'de')",
         "claude_agg": "SELECT claude_agg(x, 'List them') FROM (VALUES ('a'), ('b')) v(x)",
+        "claude_rank": "SELECT count(*) FROM claude_rank('refund', ARRAY['a refund', 'hours'])",
         "claude_residency_check": "SELECT allowed FROM claude_residency_check('au.anthropic.claude-sonnet-5')",
         "claude_data_flow": "SELECT count(*) FROM claude_data_flow()",
         "claude_credentials": "SELECT provider FROM claude_credentials()",
