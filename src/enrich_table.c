@@ -128,7 +128,8 @@ claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno)
 		char	   *column = pstrdup(NameStr(att->attname));
 
 		answer = t->result_type == JSONBOID ? "a JSON object" :
-			t->result_type == FLOAT8OID ? "a number between -1 and 1" :
+			t->result_type == FLOAT8OID ?
+			(t->kind == &claude_task_rank ? "a number between 0 and 1" : "a number between -1 and 1") :
 			t->result_type == TEXTARRAYOID ? "an array of labels" :
 			t->result_type == BOOLOID ? "true or false" :
 			claude_task_classify_labels(t, &nlabels) ? "one of its labels" : "text";
