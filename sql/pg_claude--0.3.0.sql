@@ -1465,6 +1465,109 @@ CREATE AGGREGATE @extschema@.claude_summarize_agg(text, int) (
 COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text, int) IS
 'One summary of a group of texts in at most max_words words';
 
+-- claude_agg (issue 19): an instruction answered over a group, in stages.
+CREATE FUNCTION claude.agg_transfn(internal, text, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_agg_transfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.agg_transfn(internal, text, text) IS 'Transition function of claude_agg(text, text)';
+
+CREATE FUNCTION claude.agg_finalfn(internal)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_agg_finalfn'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION claude.agg_finalfn(internal) IS 'Final function of claude_agg: answers the instruction over the group, in stages when it is large';
+
+CREATE AGGREGATE @extschema@.claude_agg(input text, instruction text) (
+    SFUNC = claude.agg_transfn,
+    STYPE = internal,
+    FINALFUNC = claude.agg_finalfn,
+    PARALLEL = RESTRICTED
+);
+COMMENT ON AGGREGATE @extschema@.claude_agg(text, text) IS
+'One answer to an instruction over a group of texts (ORDER BY inside the call orders them), in stages when the group is large';
+
+REVOKE ALL ON FUNCTION claude.agg_transfn(internal, text, text), claude.agg_finalfn(internal),
+    @extschema@.claude_agg(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_agg(text, text) TO claude_user;
+-- END claude_agg
+
+-- Filter and translate (issue 19): claude_if, claude_translate and their
+-- _batch forms; tasks "if" and "translate" of claude_enrich.
+CREATE FUNCTION @extschema@.claude_if(
+    input    text,
+    question text,
+    model    text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'claude_if'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_if(text, text, text) IS
+'The answer to a yes-or-no question about the input (NULL with a WARNING when the model does not answer true or false)';
+
+CREATE FUNCTION @extschema@.claude_if_batch(
+    inputs   text[],
+    question text,
+    model    text DEFAULT NULL)
+RETURNS TABLE (ord int, answer boolean, error text)
+AS 'MODULE_PATHNAME', 'claude_if_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_if_batch(text[], text, text) IS
+'claude_if of every element, many requests in flight; one row per element (ord, answer, error)';
+
+CREATE FUNCTION @extschema@.claude_translate(
+    input           text,
+    target_language text,
+    source_language text DEFAULT NULL,
+    model           text DEFAULT NULL,
+    max_tokens      int  DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'claude_translate'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_translate(text, text, text, text, int) IS
+'The input translated into target_language (a language name or BCP 47 tag, checked before sending)';
+
+CREATE FUNCTION @extschema@.claude_translate_batch(
+    inputs          text[],
+    target_language text,
+    source_language text DEFAULT NULL,
+    model           text DEFAULT NULL,
+    max_tokens      int  DEFAULT NULL)
+RETURNS TABLE (ord int, translation text, error text)
+AS 'MODULE_PATHNAME', 'claude_translate_batch'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_translate_batch(text[], text, text, text, int) IS
+'claude_translate of every element, many requests in flight; one row per element (ord, translation, error)';
+
+REVOKE ALL ON FUNCTION
+    @extschema@.claude_if(text, text, text),
+    @extschema@.claude_if_batch(text[], text, text),
+    @extschema@.claude_translate(text, text, text, text, int),
+    @extschema@.claude_translate_batch(text[], text, text, text, int)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.claude_if(text, text, text),
+    @extschema@.claude_if_batch(text[], text, text),
+    @extschema@.claude_translate(text, text, text, text, int),
+    @extschema@.claude_translate_batch(text[], text, text, text, int)
+    TO claude_user;
+-- END filter and translate
+
+-- claude_rank (issue 19): relevance scores of candidates, a request per chunk.
+CREATE FUNCTION @extschema@.claude_rank(
+    query      text,
+    candidates text[],
+    chunk_size int  DEFAULT 20,
+    model      text DEFAULT NULL)
+RETURNS TABLE (ord int, score float8)
+AS 'MODULE_PATHNAME', 'claude_rank'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.claude_rank(text, text[], int, text) IS
+'Relevance in [0, 1] of each candidate to the query, one request per chunk of candidates; highest first, ties by ord';
+REVOKE ALL ON FUNCTION @extschema@.claude_rank(text, text[], int, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.claude_rank(text, text[], int, text) TO claude_user;
+-- END claude_rank
+
+
 CREATE FUNCTION @extschema@.claude_count_tokens(
     prompt text,
     model  text DEFAULT NULL)

@@ -47,7 +47,7 @@ claude_jobs_check_options(const char *task, const char *options, ClaudeTask *t)
  * type's input function (job_queue.c), so the question is which inputs
  * accept every answer: any string type takes any answer; json and jsonb an
  * extraction; real, double precision and numeric a sentiment score (not an
- * integer type: scores are fractions); an enum a label when every label is
+ * integer type: scores are fractions); boolean an if answer; an enum a label when every label is
  * one of its values, and an array of strings or of such an enum the labels
  * of a multi-label classification.  A domain's constraints and a length
  * limit are checked per row, as writes.  *fits says what would.
@@ -83,6 +83,9 @@ output_type_fits(const ClaudeTask *t, Oid typid, const char **fits, const char *
 		case FLOAT8OID:
 			*fits = "double precision, real, numeric, text or varchar (or a domain over one)";
 			return base == FLOAT8OID || base == FLOAT4OID || base == NUMERICOID;
+		case BOOLOID:
+			*fits = "boolean, text or varchar (or a domain over one)";
+			return base == BOOLOID;
 		case TEXTARRAYOID:
 			*fits = "text[] or varchar[], an array of an enum with every label, or text (or a domain over one)";
 			elem = get_element_type(base);
@@ -125,8 +128,10 @@ claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNumber attno)
 		char	   *column = pstrdup(NameStr(att->attname));
 
 		answer = t->result_type == JSONBOID ? "a JSON object" :
-			t->result_type == FLOAT8OID ? "a number between -1 and 1" :
+			t->result_type == FLOAT8OID ?
+			(t->kind == &claude_task_rank ? "a number between 0 and 1" : "a number between -1 and 1") :
 			t->result_type == TEXTARRAYOID ? "an array of labels" :
+			t->result_type == BOOLOID ? "true or false" :
 			claude_task_classify_labels(t, &nlabels) ? "one of its labels" : "text";
 		ReleaseSysCache(tup);
 		ereport(ERROR,

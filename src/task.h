@@ -88,6 +88,10 @@ extern const ClaudeTaskKind claude_task_classify;
 extern const ClaudeTaskKind claude_task_extract;
 extern const ClaudeTaskKind claude_task_sentiment;
 extern const ClaudeTaskKind claude_task_redact;
+/* issue 19: if, translate, rank */
+extern const ClaudeTaskKind claude_task_if;
+extern const ClaudeTaskKind claude_task_translate;
+extern const ClaudeTaskKind claude_task_rank;
 
 /* A classify task's labels (and how many), or NULL for another kind. */
 extern char **claude_task_classify_labels(const ClaudeTask *t, int *nlabels);
@@ -237,6 +241,13 @@ extern Datum claude_task_call_attached(FunctionCallInfo fcinfo, const char *func
 									   ClaudeTaskArgsFn args, const ClaudeTaskAttachmentArgs *where);
 extern Datum claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name,
 										ClaudeTaskArgsFn args, const ClaudeTaskAttachmentArgs *where);
+
+/*
+ * t over n inputs (NULL entries: no request), many in flight, as the
+ * _batch form runs them: results[i] (text form) or errors[i].
+ */
+extern void claude_task_run(const char *function_name, ClaudeTask *t, int n, char **inputs,
+							char **results, char **errors);
 
 /*
  * A task's pair of SQL functions, defined in one line: name(input, ...)

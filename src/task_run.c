@@ -552,3 +552,29 @@ claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name, C
 	put_rows(fcinfo, &run);
 	return (Datum) 0;
 }
+
+/* ---------------------------------------------------------------------
+ * A task over inputs for another function (claude_rank's chunks)
+ * --------------------------------------------------------------------- */
+
+void
+claude_task_run(const char *function_name, ClaudeTask *t, int n, char **inputs,
+				char **results, char **errors)
+{
+	TaskRun		run;
+	int			i;
+
+	memset(&run, 0, sizeof(run));
+	run.cc = CLAUDE_CALL_CONTEXT(function_name, NULL);
+	run.task = t;
+	run.n = n;
+	run.items = palloc0(sizeof(TaskItem) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		run.items[i].input = inputs[i];
+	run_task(&run);
+	for (i = 0; i < n; i++)
+	{
+		errors[i] = run.items[i].error;
+		results[i] = errors[i] ? NULL : run.items[i].result;
+	}
+}

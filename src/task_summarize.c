@@ -33,11 +33,11 @@
 #include "call.h"
 #include "guc.h"
 #include "task.h"
+#include "task_stages.h"
 
 #define DEFAULT_MAX_WORDS 50
 #define DEFAULT_AGG_MAX_WORDS 100
 #define MAX_MAX_WORDS 10000
-#define MAX_STAGES 16
 
 PG_FUNCTION_INFO_V1(claude_summarize_agg_transfn);
 PG_FUNCTION_INFO_V1(claude_summarize_agg_finalfn);
@@ -157,128 +157,17 @@ claude_summarize_agg_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* Cut text into pieces of at most max_bytes, on character boundaries. */
-static List *
-split_text(const char *text, size_t max_bytes)
-{
-	List	   *pieces = NIL;
-	size_t		len = strlen(text);
-	size_t		pos = 0;
-
-	while (pos < len)
-	{
-		size_t		take = Min(max_bytes, len - pos);
-
-		if (pos + take < len)
-			take = pg_mbcliplen(text + pos, len - pos, take);
-		if (take == 0)
-			take = pg_mblen(text + pos);
-		pieces = lappend(pieces, pnstrdup(text + pos, take));
-		pos += take;
-	}
-	return pieces;
-}
-
-/* One request of the summarize task t, with prompt for its user turn. */
+/* The user turn of one request over items. */
 static char *
-summarize_request(const ClaudeCallContext *cc, const ClaudeTask *t, const char *prompt)
+summarize_chunk_prompt(const ClaudeTask *t, List *items, int stage)
 {
-	ClaudeMessageRequest msg = {0};
-	ClaudeHttpResponse resp;
-	ClaudeUsage usage;
-	char	   *body;
-	char	   *stop_reason;
-
-	msg.prompt = prompt;
-	msg.system = t->system;
-	msg.max_tokens = t->max_tokens;
-	msg.has_temperature = t->has_temperature;
-	msg.temperature = t->temperature;
-	claude_check_context(strlen(prompt) + strlen(t->system), t->max_tokens, t->traits.context_window);
-	body = claude_anthropic_build(&msg);
-	claude_bedrock_invoke(cc, t->model, body, strlen(body), &resp);
-	return claude_anthropic_response_text(resp.body, &usage, &stop_reason);
-}
-
-/* One request: a summary of the items in one chunk. */
-static char *
-summarize_chunk(const ClaudeCallContext *cc, const ClaudeTask *t, List *items)
-{
-	int			max_words = ((SummarizeState *) t->state)->max_words;
 	StringInfoData prompt;
-	ListCell   *lc;
 
 	initStringInfo(&prompt);
 	appendStringInfo(&prompt, "Summarise these %d items in at most %d words, as one summary of them all:\n",
-					 list_length(items), max_words);
-	foreach(lc, items)
-	{
-		const char *item = lfirst(lc);
-		const char *p;
-
-		/* one item per "- " line: line breaks inside an item become spaces */
-		appendStringInfoString(&prompt, "- ");
-		for (p = item; *p; p++)
-			appendStringInfoChar(&prompt, (*p == '\n' || *p == '\r') ? ' ' : *p);
-		appendStringInfoChar(&prompt, '\n');
-	}
-	return summarize_request(cc, t, prompt.data);
-}
-
-/*
- * Summaries of items, packed into chunks that fit the budget; one call per
- * chunk.  Returns the list of chunk summaries.
- */
-static List *
-summarize_stage(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int *requests)
-{
-	size_t		budget = (size_t) claude_summarize_chunk_tokens * 3;	/* bytes, by the estimate */
-	List	   *out = NIL;
-	List	   *chunk = NIL;
-	size_t		chunk_bytes = 0;
-	ListCell   *lc;
-
-	foreach(lc, items)
-	{
-		char	   *item = lfirst(lc);
-		size_t		len = strlen(item) + 3;
-
-		if (len > budget)
-		{
-			/* too long for any chunk: its pieces are items of their own */
-			List	   *pieces = split_text(item, budget - 3);
-			ListCell   *pc;
-
-			foreach(pc, pieces)
-			{
-				if (chunk != NIL)
-				{
-					out = lappend(out, summarize_chunk(cc, t, chunk));
-					(*requests)++;
-					chunk = NIL;
-					chunk_bytes = 0;
-				}
-				chunk = list_make1(lfirst(pc));
-				chunk_bytes = strlen(lfirst(pc)) + 3;
-			}
-			continue;
-		}
-		if (chunk != NIL && chunk_bytes + len > budget)
-		{
-			out = lappend(out, summarize_chunk(cc, t, chunk));
-			(*requests)++;
-			chunk = NIL;
-			chunk_bytes = 0;
-		}
-		chunk = lappend(chunk, item);
-		chunk_bytes += len;
-	}
-	if (chunk != NIL)
-	{
-		out = lappend(out, summarize_chunk(cc, t, chunk));
-		(*requests)++;
-	}
-	return out;
+					 list_length(items), ((SummarizeState *) t->state)->max_words);
+	claude_stage_append_items(&prompt, items);
+	return prompt.data;
 }
 
 typedef struct AggArgs
@@ -294,28 +183,14 @@ summarize_agg_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	MemoryContext callcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_claude aggregate",
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);
-	List	   *level = a->state->items;
-	int			stages = 0;
-	int			requests = 0;
+	char	   *answer;
 	Datum		result;
 
 	/* the state is never modified: the final function may run again */
-	do
-	{
-		level = summarize_stage(&cc, &a->state->task, level, &requests);
-		if (++stages > MAX_STAGES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("claude_summarize_agg did not converge after %d stages", MAX_STAGES),
-					 errhint("Raise claude.summarize_chunk_tokens.")));
-	} while (list_length(level) > 1);
-
-	if (stages > 1)
-		ereport(DEBUG1,
-				(errmsg_internal("claude_summarize_agg: %d items in %d stages, %d requests",
-								 list_length(a->state->items), stages, requests)));
+	answer = claude_task_staged(&cc, &a->state->task, a->state->items, summarize_chunk_prompt,
+								"claude_summarize_agg");
 	MemoryContextSwitchTo(oldcxt);
-	result = CStringGetTextDatum(linitial(level));
+	result = CStringGetTextDatum(answer);
 	MemoryContextDelete(callcxt);
 	return result;
 }

@@ -27,6 +27,10 @@ static const ClaudeTaskKind *const task_kinds[] = {
 	&claude_task_extract,
 	&claude_task_sentiment,
 	&claude_task_redact,
+	/* filter, translate and rank (issue 19) */
+	&claude_task_if,
+	&claude_task_translate,
+	&claude_task_rank,
 };
 
 const ClaudeTaskKind *

@@ -17,6 +17,7 @@ stable:
                          "Summary of N items: " + first sentence of item 1
    ``Summarize: text``   (or Summarise, any case, needs a ':')
                          "Summary: " + first sentence of text (<= 12 words)
+   issue-19 tasks        translate, agg (and if, rank by tool): emu_tasks.py
    anything else         "You said: " + text
 
    With ``tool_choice`` {"type": "tool", "name": X} (or "any") the answer is
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 
 import emu_guardrail
 import emu_documents as documents
+import emu_tasks
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 DEFAULT_CONVERSE_MAX_TOKENS = 4096
@@ -620,6 +622,9 @@ def answer_text(text, body, model_label):
     redacted = emu_guardrail.redact_answer(system_text(body.get("system")), text)
     if redacted is not None:
         return redacted
+    task_answer = emu_tasks.answer_text(text)
+    if task_answer is not None:
+        return task_answer
     summary = summarise(text)
     if summary is not None:
         return summary
@@ -788,6 +793,12 @@ def fill_schema(schema, text, name=None):
     if kind == "null":
         return None
     return _fill_string(schema, name, text)
+
+
+def task_or_fill(schema, text):
+    """The issue-19 tasks' answer (emu_tasks), else :func:`fill_schema`."""
+    value = emu_tasks.tool_input(schema, text)
+    return fill_schema(schema, text) if value is None else value
 
 
 def forced_tool(body):
@@ -981,13 +992,13 @@ def complete(body, model_label, anthropic_model, misbehave=None, model=None):
             block = misbehaving_block(misbehave, tool, text, tool_id)
         else:
             block = {"type": "tool_use", "id": tool_id, "name": tool["name"],
-                     "input": fill_schema(tool.get("input_schema", {}), text)}
+                     "input": task_or_fill(tool.get("input_schema", {}), text)}
         if block["type"] == "text":
             return done([block], "end_turn", count_words(block["text"]), block["text"])
         return done([block], "tool_use", max(1, math.ceil(len(json.dumps(block["input"])) / 4)))
     fmt = output_format(body)
     if fmt is not None:
-        answer = json.dumps(fill_schema(output_schema(fmt), text), separators=(",", ":"),
+        answer = json.dumps(task_or_fill(output_schema(fmt), text), separators=(",", ":"),
                             ensure_ascii=False)
         tokens = max(1, math.ceil(len(answer) / 4))
         cut = tokens > budget

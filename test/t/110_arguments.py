@@ -57,6 +57,9 @@ VALID_BY_NAME = {
     "timeout": "'100 ms'", "since": "now() - interval '1 day'",
     "uri": "'s3://args-bucket/args/key'",     # the emulator's S3 (made below)
     "kinds": "ARRAY['TFN', 'EMAIL']",         # claude_redact*: kinds the local pass has too
+    "question": "'Is it a greeting?'", "target_language": "'de'", "source_language": "'en'",
+    "instruction": "'List the greetings'", "query": "'greetings'", "candidates": "ARRAY['hello', 'bye']",
+    "chunk_size": "2",   # issue 19 tasks
 }
 VALID_BY_TYPE = {
     "text": "'hello'", "integer": "10", "bigint": "1", "double precision": "0.5", "jsonb": "'{}'",
@@ -243,7 +246,7 @@ def values_for(fn):
             out.append((f"{names[i] or '$' + str(i + 1)} = {v[:60]}", [lit(a, types[j]) for j, a in enumerate(args)]))
     if fn["kind"] == "a":
         qual = f"{fn['schema']}.{fn['name']}"
-        more = ", 20" if len(types) > 1 else ""
+        more = ", " + lit(base[1], types[1]) if len(types) > 1 else ""
         out.append(("empty group", None, f"SELECT {qual}(x{more}) IS NULL FROM (SELECT 'a'::text WHERE false) s(x)"))
         out.append(("NULL-only group", None,
                     f"SELECT {qual}(x{more}) IS NULL FROM (VALUES (NULL::text), (NULL)) s(x)"))

@@ -120,6 +120,13 @@ try:
         "claude_extract_batch": "SELECT count(*) FROM claude_extract_batch(ARRAY['a'], '{\"type\": \"object\"}')",
         "claude_sentiment_batch": "SELECT count(*) FROM claude_sentiment_batch(ARRAY['a'])",
         "claude_summarize_batch": "SELECT count(*) FROM claude_summarize_batch(ARRAY['a'])",
+        # issue 19: filter, translate, aggregate
+        "claude_if": "SELECT claude_if('The invoice is wrong', 'Is this a complaint?')",
+        "claude_if_batch": "SELECT count(*) FROM claude_if_batch(ARRAY['a'], 'Is it?')",
+        "claude_translate": "SELECT claude_translate('good morning', 'fr')",
+        "claude_translate_batch": "SELECT count(*) FROM claude_translate_batch(ARRAY['a'], 'de')",
+        "claude_agg": "SELECT claude_agg(x, 'List them') FROM (VALUES ('a'), ('b')) v(x)",
+        "claude_rank": "SELECT count(*) FROM claude_rank('refund', ARRAY['a refund', 'hours'])",
         "claude_residency_check": "SELECT allowed FROM claude_residency_check('au.anthropic.claude-sonnet-5')",
         "claude_data_flow": "SELECT count(*) FROM claude_data_flow()",
         "claude_credentials": "SELECT provider FROM claude_credentials()",
