@@ -146,8 +146,13 @@ stream_start(FunctionCallInfo fcinfo, FuncCallContext *funcctx)
 	sc->run = claude_http_pump_begin(pump);
 }
 
-/* The answer is in: the cache, the stop reason's warning, or its error. */
-static void
+/*
+ * The answer is in: the cache, the stop reason's warning, or its error.
+ * Returns the answer's text when the call did not stream (the Anthropic
+ * API, a guardrail: its verdict is on the whole answer), NULL otherwise:
+ * the rows were the stream.
+ */
+static char *
 stream_finish(StreamCall *sc)
 {
 	ClaudeTaskAnswer answer;
@@ -161,7 +166,7 @@ stream_finish(StreamCall *sc)
 					 errmsg("claude_complete_stream ended early: %s",
 							claude_bedrock_error_text("InvokeModel", sc->task.model, &sc->resp)),
 					 errhint("claude.on_error is 'null'; set it to 'raise' to stop at the first error.")));
-			return;
+			return NULL;
 		}
 		claude_bedrock_raise("InvokeModel", sc->task.model, &sc->resp);
 	}
@@ -175,6 +180,9 @@ stream_finish(StreamCall *sc)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("Claude's answer was cut short at max_tokens (%d)", sc->task.max_tokens),
 				 errhint("Raise the max_tokens argument or claude.max_tokens.")));
+	if (sc->call.ctx.stream == NULL && answer.result != NULL && answer.result[0] != '\0')
+		return answer.result;
+	return NULL;
 }
 
 Datum
@@ -223,7 +231,12 @@ claude_complete_stream(PG_FUNCTION_ARGS)
 				claude_model_learned_flush();
 				text = claude_stream_take_text(sc->call.ctx.stream);
 				if (sc->answered)
-					stream_finish(sc);
+				{
+					char	   *whole = stream_finish(sc);
+
+					if (whole != NULL)
+						text = whole;
+				}
 				/* anything left of a good answer is the last row */
 				if (text == NULL || !claude_bedrock_ok(&sc->resp))
 				{

@@ -265,7 +265,7 @@ try:
     t.ok("42703" in err, "an unknown output column is refused", err)
     rc, out, err = q("SELECT claude_enrich('tickets', 'body', 'label', 'classify', '{}')")
     t.ok("22023" in err and "labels" in err, "classify without labels is refused", err)
-    rc, out, err = q("SELECT claude_enrich('tickets', 'body', 'label', 'translate')")
+    rc, out, err = q("SELECT claude_enrich('tickets', 'body', 'label', 'paraphrase')")
     t.ok("22023" in err, "an unknown task is refused", err)
     rc, out, err = q("SELECT claude_enrich('tickets', 'body) FROM tickets; SELECT (body', 'label', 'classify', '"
                      + LABELS + "')")

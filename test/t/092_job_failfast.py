@@ -45,7 +45,8 @@ def val(sql, user="postgres"):
 
 
 def invokes():
-    return emu.stats()["by_operation"].get("InvokeModel", 0)
+    ops = emu.stats()["by_operation"]      # claude.stream = auto: calls stream
+    return ops.get("InvokeModel", 0) + ops.get("InvokeModelWithResponseStream", 0)
 
 
 def make_table(name, n, owner="alice", extra=""):
@@ -172,7 +173,8 @@ try:
     time.sleep(0.5)
     make_table("throttled", 60)
     emu.reset()
-    emu.fault(fault="error", status=429, error_type="ThrottlingException", count=30, operations=["InvokeModel"])
+    emu.fault(fault="error", status=429, error_type="ThrottlingException", count=30,
+              operations=["InvokeModel", "InvokeModelWithResponseStream"])
     rc, out, err = enrich("throttled", "label", "classify", LABELS, pre="SET claude.job_max_consecutive_failures = 5;\n")
     jobt = out.splitlines()[-1] if rc == 0 else err
     state = wait(jobt)

@@ -77,6 +77,13 @@ try:
     t.ok(b.get("model") == "claude-haiku-4-5-20251001" and "anthropic_version" not in b
          and "inference_geo" not in b, "the body names the API model, no anthropic_version, global", b)
 
+    # claude_complete_stream: the Anthropic API's answer is not streamed here, so it is one row
+    rc, sout, serr = q("SET claude.cache = off; SELECT string_agg(s, '') FROM claude_complete_stream('Say hello') s")
+    whole = val("SELECT claude_complete('Say hello')")
+    rows = sout.splitlines()
+    t.ok(rc == 0 and rows and rows[-1] == whole and whole,
+         "claude_complete_stream returns the Anthropic API's whole answer as its row", (sout, serr, whole))
+
     checks = {
         "claude_invoke": "SELECT claude_invoke('{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":20}') ->> 'type'",
         "claude_classify": "SELECT claude_classify('the invoice is wrong', ARRAY['billing','bug'])",
