@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
 
+#include "anthropic.h"
 #include "bedrock_stream.h"
 #include "event_stream.h"
 #include "guc.h"
@@ -507,6 +508,25 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 	if (body == NULL)
 		strlcpy(resp->stream_error, "the event stream held no message_start event",
 				sizeof(resp->stream_error));
+	else
+	{
+		/*
+		 * A stream has no token-count headers: the usage block is the count
+		 * that the quota ledger, the cache and load tests read (as they read
+		 * the headers of a call that did not stream).
+		 */
+		ClaudeUsage usage;
+
+		claude_anthropic_usage(body, &usage);
+		if (resp->input_tokens < 0)
+			resp->input_tokens = usage.input_tokens;
+		if (resp->output_tokens < 0)
+			resp->output_tokens = usage.output_tokens;
+		if (resp->cache_read_tokens < 0)
+			resp->cache_read_tokens = usage.cache_read_tokens;
+		if (resp->cache_write_tokens < 0)
+			resp->cache_write_tokens = usage.cache_write_tokens;
+	}
 	set_body(resp, body);
 }
 
