@@ -230,6 +230,20 @@ attempt_error_code(const ClaudeHttpResponse *resp)
 	return "";
 }
 
+/*
+ * The prompt claude.log_prompts keeps: under claude.redact_before_send the
+ * identifiers removed from what was sent are removed from the log too.
+ */
+static const char *
+logged_prompt(const char *input, const char *body)
+{
+	if (input == NULL)
+		return body;			/* the body sent: already redacted */
+	if (claude_redact_before_send && claude_log_prompts)
+		return claude_redact_text(input, REDACT_ALL_LOCAL, NULL);
+	return input;
+}
+
 /* One row of claude.usage per attempt: on_attempt callback of the transport. */
 static void
 audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
@@ -289,7 +303,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
-		claude_audit_usage(&r, ctx->cc.input ? ctx->cc.input : ctx->body);
+		claude_audit_usage(&r, logged_prompt(ctx->cc.input, ctx->body));
 }
 
 /*
@@ -515,7 +529,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			if (ctx->nguardrail > 0)
 				claude_guardrail_summary(cached, NULL, r.guardrail_action, sizeof(r.guardrail_action),
 										 r.guardrail_trace, sizeof(r.guardrail_trace));
-			claude_audit_usage(&r, cc->input ? cc->input : body);
+			claude_audit_usage(&r, logged_prompt(cc->input, body));
 
 			call->from_cache = true;
 			call->resp.status = 200;

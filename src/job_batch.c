@@ -98,6 +98,17 @@ claude_batch_check_enqueue(const char *options)
 
 	if (mode == CLAUDE_MODE_ON_DEMAND)
 		return;
+	/* a guardrail applies to InvokeModel only: batch inference would skip it */
+	if (claude_guardrail_id != NULL && claude_guardrail_id[0] != '\0')
+	{
+		if (mode == CLAUDE_MODE_AUTO)
+			return;				/* auto: on demand */
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batch mode is not available while claude.guardrail_id is set"),
+				 errdetail("Bedrock batch inference does not apply a guardrail; pg_claude never skips one."),
+				 errhint("Use \"mode\": \"on_demand\" or \"auto\".")));
+	}
 	/* Bedrock batch inference carries Bedrock's requests only */
 	if (claude_provider == CLAUDE_PROVIDER_ANTHROPIC)
 	{
@@ -237,6 +248,9 @@ decide(Job *job)
 	/* refused at claude_enrich; a job queued otherwise runs on demand */
 	if (strcmp(claude_provider_of_definition(job->definition), CLAUDE_PROVIDER_NAME_BEDROCK) != 0)
 		return false;
+	/* a guardrail set for the worker: on demand, where it applies */
+	if (claude_guardrail_id != NULL && claude_guardrail_id[0] != '\0')
+		return false;
 	if (!batch_configured())
 	{
 		if (mode == CLAUDE_MODE_BATCH)
@@ -364,7 +378,9 @@ build(Job *job, List *parts)
 				Datum		values[6] = {Int64GetDatum(job->id), Int32GetDatum(record),
 					Int32GetDatum(Min(record / per, nparts - 1)), it->pk,
 					CStringGetTextDatum(it->input_sha256),
-				CStringGetTextDatum(it->body ? it->body : claude_task_body(&job->task, it->input, NULL))};
+				/* as prepared: claude.redact_before_send has been applied to it */
+				CStringGetTextDatum(it->call.ctx.body ? pnstrdup(it->call.ctx.body, it->call.ctx.body_len) :
+									it->body ? it->body : claude_task_body(&job->task, it->input, NULL))};
 
 				claude_work_sql("INSERT INTO claude.batch_records (job_id, record, part, pk, input_sha256, body) "
 					"VALUES ($1, $2, $3, $4, $5, $6)", 6, types, values, NULL);

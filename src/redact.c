@@ -65,6 +65,12 @@ redact_content(cJSON *content, ClaudeRedactCounts *counts)
 
 		if (!cJSON_IsString(type))
 			continue;
+		if (strcmp(type->valuestring, "image") == 0 || strcmp(type->valuestring, "document") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("claude.redact_before_send cannot redact an attachment"),
+					 errdetail("The local pass reads text; an image or a PDF would leave the database as it is."),
+					 errhint("Send the document's text instead, or ask for claude.redact_before_send to be off for this role.")));
 		if (strcmp(type->valuestring, "text") == 0)
 			redact_string(cJSON_GetObjectItemCaseSensitive(block, "text"), counts);
 		else if (strcmp(type->valuestring, "tool_result") == 0)

@@ -195,6 +195,25 @@ try:
     print(f"# 5,000 rows: batch {batch_wall:.1f} s, {sum(batch_ops.values())} requests {json.dumps(batch_ops, sort_keys=True)}; "
           f"on demand {demand_wall:.1f} s, {sum(demand_ops.values())} requests {json.dumps(demand_ops, sort_keys=True)}")
 
+    # --- claude.redact_before_send reaches the JSONL; a guardrail keeps batch mode off ---
+    settings(redact_before_send="on")
+    q("DROP TABLE IF EXISTS secrets; CREATE TABLE secrets (id int PRIMARY KEY, body text, label text);"
+      "INSERT INTO secrets SELECT g, 'bug report, my TFN is 123 456 782, row ' || g, NULL FROM generate_series(1, 150) g")
+    emu.reset()
+    emu.control("s3-buckets", {"name": "syd-batch", "region": "ap-southeast-2"})
+    job = val(f"SELECT claude_enrich('secrets', 'body', 'label', 'classify', '{{\"mode\": \"batch\"}}'::jsonb || '{LABELS}')")
+    state = wait(job, 300)
+    uri = val(f"SELECT input_uri FROM claude.batch_parts WHERE job_id = {job}")
+    jsonl = pg.query(f"SELECT convert_from(claude.s3_get('{uri}'), 'UTF8')")
+    t.ok(state == "done" and jsonl.count("[TFN]") == 150 and "123 456 782" not in jsonl,
+         "batch mode under claude.redact_before_send: the uploaded records are redacted", (state, jsonl[:300]))
+    settings(redact_before_send=None, guardrail_id="gr1", guardrail_version="1")
+    rc, out, err = q(f"SELECT claude_enrich('secrets', 'body', 'label', 'classify', "
+                     f"'{{\"mode\": \"batch\", \"redo\": \"all\"}}'::jsonb || '{LABELS}')")
+    t.ok(rc != 0 and "0A000" in err and "guardrail" in err,
+         "batch mode is refused while a guardrail is set: batch inference would skip it", (out, err))
+    settings(guardrail_id=None, guardrail_version=None)
+
     # --- the cache: rows already cached are not sent -------------------------------
     settings(cache="on")
     make_table("cached", 300)

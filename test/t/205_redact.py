@@ -311,6 +311,21 @@ try:
     t.ok(rc == 0 and len(sent) == 1 and "count TFN [TFN]" in sent[0] and "123 456 782" not in sent[0],
          "redact_before_send: claude_count_tokens sends the redacted body", (out, err, sent))
 
+    # claude.log_prompts keeps what was sent, not the identifiers removed from it
+    rc, out, err = q("SET claude.redact_before_send = on; SET claude.log_prompts = on; SET claude.cache = off;"
+                     "SELECT claude_complete('logged TFN 123 456 782 here')")
+    logged = wait_for("SELECT count(*) FROM claude.usage WHERE prompt LIKE 'logged TFN%'", "1")
+    rc2, p, e2 = q("SELECT prompt FROM claude.usage WHERE prompt LIKE 'logged TFN%'")
+    t.ok(rc == 0 and logged == "1" and "[TFN]" in p and "123 456 782" not in p,
+         "redact_before_send: claude.log_prompts logs the redacted prompt", (out, err, p))
+
+    # an attachment cannot be redacted: refused before anything is sent
+    emu.reset()
+    png = "\\x89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    rc, out, err = q(f"SET claude.redact_before_send = on; SELECT claude_complete('describe', '{png}'::bytea)")
+    t.ok(rc != 0 and "0A000" in err and emu.stats()["requests"] == 0,
+         "redact_before_send: an attachment is refused (0A000), nothing sent", (out, err))
+
     # off (the default): sent as given
     emu.reset()
     open(body_log, "w").close()
