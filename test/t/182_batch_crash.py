@@ -56,6 +56,9 @@ def ops():
                     walk(v)
     s = emu.stats()
     walk(s)
+    # claude.stream = auto: an on-demand row is an InvokeModel, streamed or not
+    if "InvokeModelWithResponseStream" in got:
+        got["InvokeModel"] = got.get("InvokeModel", 0) + got.pop("InvokeModelWithResponseStream")
     return got
 
 
