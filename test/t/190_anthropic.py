@@ -149,8 +149,12 @@ try:
     # --- the cache key includes the provider --------------------------------------
     q("ALTER SYSTEM SET claude.cache = on; SELECT pg_reload_conf()")
     time.sleep(0.5)
+    cached0 = int(val("SELECT count(*) FROM claude.cache"))
     val("SELECT claude_complete('cache me')")
     before = requests()
+    deadline = time.time() + 15        # the audit writer stores the answer behind the call
+    while int(val("SELECT count(*) FROM claude.cache")) <= cached0 and time.time() < deadline:
+        time.sleep(0.2)
     val("SELECT claude_complete('cache me')")
     t.ok(requests() == before, "an identical request is answered from the cache")
     rc, out, err = q("SET claude.provider = bedrock; SET claude.residency = none; SELECT claude_complete('cache me')")
