@@ -277,7 +277,7 @@ append_member(cJSON *block, const char *member, const cJSON *piece)
  * NULL when the events are not an answer (no message_start).
  */
 static char *
-assemble(ClaudeStream *st)
+assemble(ClaudeStream *st, ClaudeUsage *usage)
 {
 	cJSON	   *root = NULL;
 	cJSON	   *content = NULL;
@@ -389,6 +389,7 @@ assemble(ClaudeStream *st)
 			cJSON_ReplaceItemInObjectCaseSensitive(block, "input", input);
 	}
 	out = cJSON_PrintUnformatted(root);
+	claude_anthropic_usage_parsed(root, usage);
 	cJSON_Delete(root);
 	return out;
 }
@@ -452,6 +453,7 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 	ClaudeStream *st = (ClaudeStream *) arg;
 	bool		refused = resp->curl_code == CURLE_WRITE_ERROR && st->failed;
 	char	   *body;
+	ClaudeUsage usage;
 
 	if (!st->dec_ready || resp->status < 200 || resp->status >= 300)
 		return;
@@ -504,7 +506,7 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 		set_body(resp, st->exception_body);
 		return;
 	}
-	body = assemble(st);
+	body = assemble(st, &usage);
 	if (body == NULL)
 		strlcpy(resp->stream_error, "the event stream held no message_start event",
 				sizeof(resp->stream_error));
@@ -515,9 +517,6 @@ stream_end(void *arg, ClaudeHttpResponse *resp)
 		 * that the quota ledger, the cache and load tests read (as they read
 		 * the headers of a call that did not stream).
 		 */
-		ClaudeUsage usage;
-
-		claude_anthropic_usage(body, &usage);
 		if (resp->input_tokens < 0)
 			resp->input_tokens = usage.input_tokens;
 		if (resp->output_tokens < 0)
