@@ -239,7 +239,7 @@ static bool
 decide(Job *job)
 {
 	ClaudeBatchMode mode = claude_batch_mode(job->options);
-	int64		todo;
+	int64		pending;
 	int			nparts;
 	int			per;
 
@@ -261,17 +261,17 @@ decide(Job *job)
 					 errhint("Set them in postgresql.conf or with ALTER SYSTEM, and queue the job again.")));
 		return false;
 	}
-	todo = count_sql("SELECT pg_catalog.count(*) FROM claude.job_items i WHERE i.job_id OPERATOR(pg_catalog.=) $1 "
+	pending = count_sql("SELECT pg_catalog.count(*) FROM claude.job_items i WHERE i.job_id OPERATOR(pg_catalog.=) $1 "
 					 "AND i.state OPERATOR(pg_catalog.=) 'pending'", job->id);
-	if (todo < CLAUDE_BATCH_MIN_RECORDS ||
-		(mode == CLAUDE_MODE_AUTO && todo < Max(claude_batch_min_rows, CLAUDE_BATCH_MIN_RECORDS)))
+	if (pending < CLAUDE_BATCH_MIN_RECORDS ||
+		(mode == CLAUDE_MODE_AUTO && pending < Max(claude_batch_min_rows, CLAUDE_BATCH_MIN_RECORDS)))
 	{
 		ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT " has " INT64_FORMAT " rows to do: on demand",
-							 job->id, todo)));
+							 job->id, pending)));
 		return false;
 	}
-	nparts = (int) ((todo + claude_batch_max_records - 1) / claude_batch_max_records);
-	per = (int) ((todo + nparts - 1) / nparts);
+	nparts = (int) ((pending + claude_batch_max_records - 1) / claude_batch_max_records);
+	per = (int) ((pending + nparts - 1) / nparts);
 	for (int part = 0; part < nparts; part++)
 	{
 		char		token[65];
@@ -292,7 +292,7 @@ decide(Job *job)
 			"VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	}
 	ereport(LOG, (errmsg("pg_claude worker: job " INT64_FORMAT ": " INT64_FORMAT " rows as %d batch inference job(s)",
-						 job->id, todo, nparts)));
+						 job->id, pending, nparts)));
 	return true;
 }
 
