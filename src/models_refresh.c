@@ -15,7 +15,8 @@
  * row.  A failure is a WARNING and the old rows stay.
  *
  *	- foundation models: kind, family and version (claude.model_family()),
- *	  modelName, on demand or not, lifecycle status and end of life; a
+ *	  modelName, on demand or not, lifecycle status and end of life,
+ *	  vision (IMAGE among inputModalities; no list: NULL, nothing said); a
  *	  LEGACY one's successor is its family's newest ACTIVE model listed;
  *	- system profiles: by id, base model and destinations from models[]
  *	  (the regions of its foundation-model ARNs; a regionless ARN, as global
@@ -128,6 +129,7 @@ add_foundation_models(cJSON *rows, const cJSON *summaries, int *count)
 	{
 		const char *id = json_string(m, "modelId");
 		const cJSON *lifecycle = cJSON_GetObjectItemCaseSensitive(m, "modelLifecycle");
+		const cJSON *modalities = cJSON_GetObjectItemCaseSensitive(m, "inputModalities");
 		const cJSON *t;
 		cJSON	   *row;
 		bool		on_demand = false;
@@ -148,6 +150,15 @@ add_foundation_models(cJSON *rows, const cJSON *summaries, int *count)
 		/* "2099-01-31T00:00:00Z": the day is what the table keeps */
 		if (eol && strlen(eol) >= 10)
 			cJSON_AddStringToObject(row, "end_of_life", pnstrdup(eol, 10));
+		/* IMAGE among the input modalities: reads images and PDFs (doc/documents.md) */
+		if (cJSON_IsArray(modalities))
+		{
+			bool		image = false;
+
+			cJSON_ArrayForEach(t, modalities)
+				image |= cJSON_IsString(t) && strcmp(t->valuestring, "IMAGE") == 0;
+			cJSON_AddBoolToObject(row, "vision", image);
+		}
 		(*count)++;
 	}
 }
@@ -252,7 +263,8 @@ fetch(Refresh *r, ClaudeProblem *problem)
 	"WITH listed AS (" \
 	"    SELECT r.*, f.family, f.version" \
 	"    FROM pg_catalog.jsonb_to_recordset($2) AS r(model_id text, kind text, base_model text," \
-	"         display_name text, on_demand boolean, destinations text[], lifecycle text, end_of_life date)" \
+	"         display_name text, on_demand boolean, destinations text[], lifecycle text, end_of_life date," \
+	"         vision boolean)" \
 	"    CROSS JOIN LATERAL claude.model_family(coalesce(r.base_model, r.model_id)) AS f), " \
 	"with_successor AS (" \
 	"    SELECT l.*, CASE WHEN l.lifecycle OPERATOR(pg_catalog.=) 'LEGACY' THEN" \
@@ -264,7 +276,7 @@ fetch(Refresh *r, ClaudeProblem *problem)
 	"    FROM listed AS l), " \
 	"new AS (" \
 	"    SELECT w.*, pg_catalog.jsonb_build_array(w.kind, w.base_model, w.display_name, w.on_demand," \
-	"           w.destinations, w.lifecycle, w.end_of_life, w.successor) AS facts" \
+	"           w.destinations, w.lifecycle, w.end_of_life, w.successor, w.vision) AS facts" \
 	"    FROM with_successor AS w) "
 
 /* Take out the rows a refresh replaces; count what it adds, changes and removes. */
@@ -275,7 +287,7 @@ LISTED_ROWS
 "      AND (m.region OPERATOR(pg_catalog.=) $1"
 "           OR m.model_id OPERATOR(pg_catalog.=) ANY (SELECT n.model_id FROM new AS n))"
 "    RETURNING m.model_id, pg_catalog.jsonb_build_array(m.kind, m.base_model, m.display_name,"
-"        m.on_demand, m.destinations, m.lifecycle, m.end_of_life, m.successor) AS facts) "
+"        m.on_demand, m.destinations, m.lifecycle, m.end_of_life, m.successor, m.vision) AS facts) "
 "SELECT (SELECT pg_catalog.count(*) FROM new AS n WHERE NOT EXISTS"
 "            (SELECT FROM old AS o WHERE o.model_id OPERATOR(pg_catalog.=) n.model_id)),"
 "       (SELECT pg_catalog.count(*) FROM new AS n JOIN old AS o ON o.model_id OPERATOR(pg_catalog.=) n.model_id"
@@ -286,9 +298,9 @@ LISTED_ROWS
 static const char *const insert_sql =
 LISTED_ROWS
 "INSERT INTO claude.models (model_id, source, kind, base_model, family, version, display_name,"
-"    region, on_demand, destinations, lifecycle, end_of_life, successor)"
+"    region, on_demand, destinations, lifecycle, end_of_life, successor, vision)"
 "SELECT n.model_id, 'aws', n.kind, n.base_model, n.family, n.version, n.display_name,"
-"       $1, n.on_demand, n.destinations, n.lifecycle, n.end_of_life, n.successor "
+"       $1, n.on_demand, n.destinations, n.lifecycle, n.end_of_life, n.successor, n.vision "
 "FROM new AS n";
 
 static int64

@@ -93,6 +93,7 @@ class Model:
     legacy_time: str = None
     end_of_life: str = None             # past it, inference is refused (404)
     provider: str = "Anthropic"
+    input_modalities: tuple = ("TEXT", "IMAGE")     # ListFoundationModels' inputModalities
     registered: bool = False            # added through the control API
 
     def past_end_of_life(self, now=None):
@@ -501,6 +502,7 @@ _MODEL_FIELDS = {
     "thinking": (str, type(None)), "thinking_tokens": int, "count_tokens": bool,
     "lifecycle": str, "start_of_life": (str, type(None)), "legacy_time": (str, type(None)),
     "end_of_life": (str, type(None)), "provider": str, "regions": dict,
+    "input_modalities": list,
 }
 
 
@@ -556,7 +558,8 @@ def register_model(spec):
         structured_output=spec.get("structured_output", False), thinking=thinking,
         thinking_tokens=spec.get("thinking_tokens", 64),
         count_tokens=spec.get("count_tokens", True), lifecycle=lifecycle,
-        provider=spec.get("provider", "Anthropic"), registered=True, **times)
+        provider=spec.get("provider", "Anthropic"),
+        input_modalities=tuple(spec.get("input_modalities", ("TEXT", "IMAGE"))), registered=True, **times)
     with _lock:
         MODEL_TABLE[base] = model
         _remove_everywhere(CATALOGUE, base)

@@ -124,7 +124,7 @@ def foundation_model_summary(model, types, region):
         "modelId": model.base_id,
         "modelName": model.display_name,
         "providerName": model.provider,
-        "inputModalities": ["TEXT", "IMAGE"],
+        "inputModalities": list(model.input_modalities),
         "outputModalities": ["TEXT"],
         "responseStreamingSupported": True,
         "customizationsSupported": [],

@@ -306,6 +306,12 @@ def registered_model_everywhere_with_its_traits():
           and summary["inferenceTypesSupported"] == ["INFERENCE_PROFILE"], summary)
     check(summary["modelLifecycle"]["status"] == "LEGACY"
           and summary["modelLifecycle"]["endOfLifeTime"].year == 2099, summary["modelLifecycle"])
+    check(summary["inputModalities"] == ["TEXT", "IMAGE"], summary["inputModalities"])
+    emu.control("POST", "/_emulator/models", {"id": NEW_MODEL + "-text", "input_modalities": ["TEXT"],
+                                              "regions": {SYDNEY: ["on_demand"]}})
+    text_only = [s for s in c.list_foundation_models(byProvider="Anthropic")["modelSummaries"]
+                 if s["modelId"] == NEW_MODEL + "-text"]
+    check(len(text_only) == 1 and text_only[0]["inputModalities"] == ["TEXT"], text_only)
     ids = [p["inferenceProfileId"] for p in all_profiles(c)]
     check("au." + NEW_MODEL in ids and "global." + NEW_MODEL in ids, ids)
     profile = c.get_inference_profile(inferenceProfileIdentifier="au." + NEW_MODEL)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 from harness import EMU_AKID, EMU_SECRET, Cluster, Emulator, Reporter, emulator_env, free_port  # noqa: E402
+from tiny_media import png, sql_bytea  # noqa: E402
 
 import boto3  # noqa: E402
 
@@ -206,6 +207,29 @@ try:
                       f"'{app_arn('bulk-')}%' AND destinations = '{{ap-southeast-2,ap-southeast-4}}'") == "1005",
          "1,005 more application profiles: two pages, every one recorded with its destinations", paged)
 
+    # vision from inputModalities: a model nobody knew, with and without IMAGE
+    emu.control("models", {"id": "anthropic.claude-nimbus-3", "regions": {SYDNEY: ["on_demand"]}})
+    emu.control("models", {"id": "anthropic.claude-nimbus-3-lite", "input_modalities": ["TEXT"],
+                           "regions": {SYDNEY: ["on_demand"]}})
+    refresh()
+    t.ok(row("anthropic.claude-nimbus-3", "vision::text") == "true"
+         and row("anthropic.claude-nimbus-3-lite", "vision::text") == "false"
+         and pg.query("SELECT count(*) FROM claude.models WHERE source = 'aws' AND kind = 'foundation_model' "
+                      "AND vision IS NOT TRUE AND model_id <> 'anthropic.claude-nimbus-3-lite'") == "0",
+         "vision is true where inputModalities lists IMAGE, false where it does not",
+         (row("anthropic.claude-nimbus-3", "vision::text"), row("anthropic.claude-nimbus-3-lite", "vision::text")))
+    image = sql_bytea(png(3, 2))
+    rc, out, err = pg.psql(f"SELECT claude_complete('What is it?', {image}, model => 'anthropic.claude-nimbus-3')")
+    t.ok(rc == 0 and "width: 3, height: 2" in out, "a new model listed with IMAGE is sent an image", (out, err))
+    n = emu.stats()["requests"]
+    rc, out, err = pg.psql("\\set VERBOSITY verbose\n"
+                           f"SELECT claude_complete('What is it?', {image}, model => 'anthropic.claude-nimbus-3-lite')")
+    t.ok(rc != 0 and "0A000" in err and 'model "anthropic.claude-nimbus-3-lite" does not read images' in err
+         and emu.stats()["requests"] == n,
+         "one listed without IMAGE is refused with 0A000, nothing sent", err)
+    rc, out, err = pg.psql("SELECT claude_complete('hello', model => 'anthropic.claude-nimbus-3-lite')")
+    t.ok(rc == 0 and out == "You said: hello", "and still answers text", err)
+
     # a failure keeps the old rows
     rows = pg.query("SELECT count(*) FROM claude.models WHERE source = 'aws'")
     emu.fault(fault="error", status=500, error_type="InternalServerException", message="boom",
@@ -231,6 +255,8 @@ try:
          and row(app_arn("stub-1"), "base_model, destinations::text") ==
          "anthropic.claude-zephyr-7|{ap-southeast-2,ap-southeast-4}",
          "a profile listed without models[] is asked for with GetInferenceProfile", (got, Stub.seen))
+    t.ok(row("anthropic.claude-zephyr-7", "coalesce(vision::text, 'null')") == "null",
+         "a listing without inputModalities says nothing of vision (NULL: the seed's or the family's stands)")
     rows = pg.query("SELECT count(*) FROM claude.models WHERE source = 'aws'")
     Stub.broken = True
     rc, out, err = pg.psql(f"SET claude.control_endpoint = '{stub_url}'; "
