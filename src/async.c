@@ -233,12 +233,13 @@ source_columns_walker(Node *node, SourceColumns *sc)
 
 /*
  * The input expression: one expression over the source row, checked now
- * by planning it as the caller; returns the source columns it reads.
+ * by planning it as the caller; returns the source columns it reads, and
+ * its type in *type.
  */
 static Bitmapset *
-check_enrich_input(Oid source, const char *input)
+check_enrich_input(Oid source, const char *input, Oid *type)
 {
-	char	   *probe = psprintf("SELECT (%s)::pg_catalog.text FROM %s AS s LIMIT 0", input,
+	char	   *probe = psprintf("SELECT (%s) FROM %s AS s LIMIT 0", input,
 								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
 															get_rel_name(source)));
 	SPIPlanPtr	plan;
@@ -269,6 +270,8 @@ check_enrich_input(Oid source, const char *input)
 
 			SourceColumns sc = {0, NULL};
 
+			if (query->targetList != NIL)
+				*type = exprType((Node *) linitial_node(TargetEntry, query->targetList)->expr);
 			(void) source_columns_walker((Node *) query->targetList, &sc);
 			attrs = bms_union(attrs, sc.attrs);
 		}
@@ -412,6 +415,7 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 	ClaudeJobEstimate est;
 	const char *redo;
 	Job			job = {0};
+	Oid			input_type = InvalidOid;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -443,8 +447,6 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 	}
 	/* batch mode asked for and impossible (no bucket, or one residency refuses) fails now */
 	(void) claude_batch_mode(options);
-	if (!estimate_only)
-		claude_batch_check_enqueue(options);
 	into_table_mode = strcmp(claude_jobs_option(options, "into", "column"), "table") == 0;
 
 	rel = try_relation_open(source, AccessShareLock);
@@ -457,7 +459,13 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read \"%s\"", RelationGetRelationName(rel))));
-	input_attrs = check_enrich_input(source, input);
+	input_attrs = check_enrich_input(source, input, &input_type);
+	/* bytes in: each row's document or image (doc/job_definition.md) */
+	job.input_bytea = getBaseType(input_type) == BYTEAOID;
+	if (job.input_bytea)
+		claude_jobs_check_attachment_input(&t, options);
+	if (!estimate_only)
+		claude_batch_check_enqueue(options);
 
 	if (into_table_mode)
 	{

@@ -299,6 +299,16 @@ claude_attachment_block(const ClaudeAttachment *a)
 	return block;
 }
 
+long
+claude_attachment_tokens(const ClaudeAttachment *a)
+{
+	if (a->is_document)
+		return (long) (a->len / 4) + 1;
+	if (a->width <= 0 || a->height <= 0)
+		return 1600;
+	return Min((long) a->width * a->height / 750 + 1, 1600L);
+}
+
 char *
 claude_attachment_describe(const ClaudeAttachment *a)
 {

@@ -53,6 +53,13 @@ extern struct cJSON *claude_attachment_block(const ClaudeAttachment *a);
 /* Bytes a's block adds to a request body (its base64 and framing). */
 extern size_t claude_attachment_body_bytes(const ClaudeAttachment *a);
 
+/*
+ * The input tokens a's block costs, about: an image (width x height) / 750,
+ * at most 1,600 (Anthropic's vision guide: larger images are scaled down
+ * to about that); a document, its bytes / 4.  For the worker's rate limits.
+ */
+extern long claude_attachment_tokens(const ClaudeAttachment *a);
+
 /* A short description for the audit log and prompt_sha256: type, size, digest. */
 extern char *claude_attachment_describe(const ClaudeAttachment *a);
 

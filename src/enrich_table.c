@@ -31,6 +31,7 @@
 #include "utils/syscache.h"
 
 #include "enrich_table.h"
+#include "job_batch.h"
 #include "pg_compat.h"
 #include "privilege.h"
 #include "task.h"
@@ -39,6 +40,23 @@ void
 claude_jobs_check_options(const char *task, const char *options, ClaudeTask *t)
 {
 	claude_task_from_options(t, task, options);
+}
+
+void
+claude_jobs_check_attachment_input(const ClaudeTask *t, const char *options)
+{
+	if (!t->kind->reads_attachments)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("task \"%s\" does not read documents or images", t->kind->name),
+				 errdetail("The input is bytea: each row's bytes would be sent as an attachment."),
+				 errhint("Use the task extract, summarize, classify or complete, or an input of type text.")));
+	if (claude_batch_mode(options) == CLAUDE_MODE_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batch mode does not send documents or images"),
+				 errdetail("The input is bytea: each row's bytes go as an attachment with InvokeModel."),
+				 errhint("Use \"mode\": \"on_demand\" or \"auto\" (which sends such a job on demand).")));
 }
 
 /*

@@ -245,6 +245,9 @@ decide(Job *job)
 
 	if (mode == CLAUDE_MODE_ON_DEMAND)
 		return false;
+	/* documents and images go on demand (claude_jobs_check_attachment_input refused "batch") */
+	if (job->input_bytea)
+		return false;
 	/* refused at claude_enrich; a job queued otherwise runs on demand */
 	if (strcmp(claude_provider_of_definition(job->definition), CLAUDE_PROVIDER_NAME_BEDROCK) != 0)
 		return false;

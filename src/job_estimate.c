@@ -101,11 +101,11 @@ claude_job_estimate(Job *job, const ClaudeJobDefinition *def, const char *redo,
 		elog(ERROR, "SPI_connect failed");
 	claude_job_pk_columns(job);
 	/* as the caller, under the caller's search_path: the input is theirs; each evaluated once */
-	sql = psprintf("SELECT q.pk, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(q.t, "
-				   "'UTF8'::pg_catalog.name)), 'hex'), q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
-				   "FROM (SELECT %s AS pk, (%s)::pg_catalog.text AS t, %s AS m FROM %s s OFFSET 0) q "
+	sql = psprintf("SELECT q.pk, %s, q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
+				   "FROM (SELECT %s AS pk, (%s)::%s AS t, %s AS m FROM %s s OFFSET 0) q "
 				   "WHERE q.t IS NOT NULL",
-				   claude_job_pk_sql(job, PK_OBJECT, NULL), job->input,
+				   claude_job_input_hash_sql(job, "q.t"), claude_job_pk_sql(job, PK_OBJECT, NULL),
+				   job->input, claude_job_input_cast(job),
 				   nothing_done ? "true" : claude_job_missing_sql(job), job->source_name);
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
 	batch_cxt = AllocSetContextCreate(outer, "pg_claude estimate", ALLOCSET_DEFAULT_SIZES);

@@ -80,6 +80,36 @@ claude_job_pk_sql(const Job *job, PkForm form, const char *json)
 	return pk_sql(job, form, json);
 }
 
+const char *
+claude_job_input_cast(const Job *job)
+{
+	return job->input_bytea ? "pg_catalog.bytea" : "pg_catalog.text";
+}
+
+/* the SHA-256 of the bytes, or of the text's UTF-8 */
+char *
+claude_job_input_hash_sql(const Job *job, const char *v)
+{
+	return job->input_bytea ?
+		psprintf("pg_catalog.encode(pg_catalog.sha256(%s), 'hex')", v) :
+		psprintf("pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%s, "
+				 "'UTF8'::pg_catalog.name)), 'hex')", v);
+}
+
+bool
+claude_job_input_is_bytea(const Job *job)
+{
+	Oid			type;
+
+	/* planning can fold the owner's functions: planned as the owner */
+	claude_job_become_owner(job->id, job->owner, job->search_path);
+	claude_work_sql(psprintf("SELECT (%s) FROM %s s LIMIT 0", job->input, job->source_name),
+					0, NULL, NULL, NULL);
+	type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	claude_job_become_worker();
+	return getBaseType(type) == BYTEAOID;
+}
+
 /* no result yet: a NULL output column, or no row in the result table */
 char *
 claude_job_missing_sql(const Job *job)
@@ -241,12 +271,14 @@ claude_job_populate(Job *job)
 	 * the rows come out in (last_pk below).
 	 */
 	const char *select_fmt =
-		"SELECT q.pk, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(q.t, "
-		"'UTF8'::pg_catalog.name)), 'hex'), q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
-		"FROM (SELECT %s AS pk, (%s)::pg_catalog.text AS t, %s AS m FROM %s s %s ORDER BY %s LIMIT %d OFFSET 0) q";
-	char	   *first = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+		"SELECT q.pk, %s, q.m, pg_catalog.octet_length(q.t)::pg_catalog.int8 "
+		"FROM (SELECT %s AS pk, (%s)::%s AS t, %s AS m FROM %s s %s ORDER BY %s LIMIT %d OFFSET 0) q";
+	char	   *hash = claude_job_input_hash_sql(job, "q.t");
+	char	   *first = psprintf(select_fmt, hash, pk_sql(job, PK_OBJECT, NULL), job->input,
+								 claude_job_input_cast(job), missing,
 								 job->source_name, "", pk_sql(job, PK_COLUMNS, NULL), POPULATE_ROWS);
-	char	   *next = psprintf(select_fmt, pk_sql(job, PK_OBJECT, NULL), job->input, missing,
+	char	   *next = psprintf(select_fmt, hash, pk_sql(job, PK_OBJECT, NULL), job->input,
+								claude_job_input_cast(job), missing,
 								job->source_name,
 								psprintf("WHERE (%s) OPERATOR(pg_catalog.>) (%s)", pk_sql(job, PK_COLUMNS, NULL),
 										 pk_sql(job, PK_FROM_JSON, "$1::pg_catalog.jsonb")),
@@ -431,11 +463,11 @@ claude_job_claim(Job *job, int n)
 	 * meanwhile simply do not come back.
 	 */
 	{
-		char	   *sql = psprintf("SELECT q.pk, q.t, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
-								   "q.t, 'UTF8'::pg_catalog.name)), 'hex') FROM (SELECT %s AS pk, "
-								   "(%s)::pg_catalog.text AS t FROM %s s WHERE (%s) OPERATOR(pg_catalog.=) ANY "
+		char	   *sql = psprintf("SELECT q.pk, q.t, %s FROM (SELECT %s AS pk, "
+								   "(%s)::%s AS t FROM %s s WHERE (%s) OPERATOR(pg_catalog.=) ANY "
 								   "(SELECT %s FROM pg_catalog.unnest($1) AS x) OFFSET 0) q",
-								   pk_sql(job, PK_OBJECT, NULL), job->input, job->source_name,
+								   claude_job_input_hash_sql(job, "q.t"), pk_sql(job, PK_OBJECT, NULL),
+								   job->input, claude_job_input_cast(job), job->source_name,
 								   pk_sql(job, PK_COLUMNS, NULL), pk_sql(job, PK_FROM_JSON, "x"));
 		Oid			t1[1] = {JSONBARRAYOID};
 		Datum		v1[1] = {PointerGetDatum(construct_array(pks, got, JSONBOID, -1, false, TYPALIGN_INT))};
@@ -452,13 +484,22 @@ claude_job_claim(Job *job, int n)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		WorkItem   *it = &r->items[r->n];
 		bool		isnull;
+		Datum		input = SPI_getbinval(tup, desc, 2, &isnull);
 
-		(void) SPI_getbinval(tup, desc, 2, &isnull);
 		if (isnull)
 			continue;
 		it->pk = SPI_datumTransfer(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
 		it->pk_text = SPI_getvalue(tup, desc, 1);
-		it->input = SPI_getvalue(tup, desc, 2);
+		/* bytes: the row's attachment, detoasted into the claim's memory (doc/documents.md) */
+		if (job->input_bytea)
+		{
+			bytea	   *bytes = (bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(input));
+
+			it->attachment = (const unsigned char *) VARDATA_ANY(bytes);
+			it->attachment_len = VARSIZE_ANY_EXHDR(bytes);
+		}
+		else
+			it->input = SPI_getvalue(tup, desc, 2);
 		it->input_sha256 = SPI_getvalue(tup, desc, 3);
 		r->n++;
 	}

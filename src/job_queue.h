@@ -35,6 +35,7 @@ typedef struct Job
 	const char *redo;			/* which rows: changed, missing or all */
 	List	   *pk_names;		/* the primary key's columns, quoted */
 	List	   *pk_types;		/* and their types (format_type) */
+	bool		input_bytea;	/* the input is bytes: each row's attachment (doc/job_definition.md) */
 	ClaudeTask	task;
 
 	/*
@@ -64,6 +65,17 @@ extern char *claude_job_pk_sql(const Job *job, PkForm form, const char *json);
 
 /* SQL true for a source row s that has no result yet. */
 extern char *claude_job_missing_sql(const Job *job);
+
+/*
+ * A row's input v as the job reads it: its cast (text, or bytea when the
+ * input is a document's or image's bytes) and the SQL of its hash, the
+ * same in claude_enrich's estimate and the worker.
+ */
+extern const char *claude_job_input_cast(const Job *job);
+extern char *claude_job_input_hash_sql(const Job *job, const char *v);
+
+/* Is the input bytes (bytea, or a domain over it)?  Planned as the owner. */
+extern bool claude_job_input_is_bytea(const Job *job);
 
 /* The oldest queued or running job, or NULL; in a work transaction. */
 extern Job *claude_job_pick(void);

@@ -37,6 +37,7 @@
 
 #include "audit.h"
 #include "bedrock.h"
+#include "enrich_table.h"
 #include "guc.h"
 #include "job_batch.h"
 #include "job_owner.h"
@@ -533,6 +534,10 @@ work_job(volatile int64 *in_hand)
 	/* what was resolved when it was queued, not the worker's settings (job_definition.c) */
 	claude_task_from_options(&job->task, job->task_name, job->definition ? job->definition : job->options);
 	claude_job_pk_columns(job);
+	/* bytes in: each row's attachment, for a task with a bytea form (doc/job_definition.md) */
+	job->input_bytea = claude_job_input_is_bytea(job);
+	if (job->input_bytea)
+		claude_jobs_check_attachment_input(&job->task, job->options);
 	claude_work_end();
 	if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))
 		stopped = true;			/* cancelled or paused while being populated */

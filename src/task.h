@@ -53,6 +53,7 @@ typedef struct ClaudeTaskKind
 	const char *refusal_hint;	/* with that ERROR */
 	bool		warn_cut_short;	/* scalar: WARNING when stopped at max_tokens */
 	bool		answer_repeats_input;	/* the answer is the input rewritten: it must fit max_tokens */
+	bool		reads_attachments;	/* has a bytea form: a job's bytea input goes as an attachment */
 } ClaudeTaskKind;
 
 struct ClaudeTask
@@ -140,6 +141,17 @@ extern bool claude_task_build_attached(const ClaudeTask *t, const char *input,
 
 /* The same, raising the problem. */
 extern char *claude_task_body(const ClaudeTask *t, const char *input, const char *why);
+
+/*
+ * A job row's request when its input is a document's or image's bytes, the
+ * whole input as claude_extract(scan, schema) sends it (so the cache is the
+ * scalar form's): *body, *audited (the prompt with the attachment's
+ * description) and *attachment (what was read), or false with *problem (0A000 a model that reads none;
+ * 22023, 54000 an attachment refused).
+ */
+extern bool claude_task_build_from_bytes(const ClaudeTask *t, const unsigned char *data, size_t len,
+										 const char *why, char **body, char **audited,
+										 const ClaudeAttachment **attachment, ClaudeProblem *problem);
 
 /* What an answer means; never raises. */
 typedef struct ClaudeTaskAnswer

@@ -259,6 +259,7 @@ claude_task_classify_labels(const ClaudeTask *t, int *nlabels)
 
 const ClaudeTaskKind claude_task_classify = {
 	.name = "classify",
+	.reads_attachments = true,
 	.result_type = "text",
 	.configure = classify_configure,
 	.result = classify_result,

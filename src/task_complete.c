@@ -28,6 +28,7 @@ complete_configure(ClaudeTask *t, const cJSON *options)
 
 const ClaudeTaskKind claude_task_complete = {
 	.name = "complete",
+	.reads_attachments = true,
 	.result_type = "text",
 	.configure = complete_configure,
 	.warn_cut_short = true,

@@ -65,6 +65,7 @@ extract_result(const ClaudeTask *t, const cJSON *answer)
 
 const ClaudeTaskKind claude_task_extract = {
 	.name = "extract",
+	.reads_attachments = true,
 	.result_type = "jsonb",
 	.configure = extract_configure,
 	.result = extract_result,

@@ -435,16 +435,43 @@ item_attach(TaskItem *it, bytea *bytes, const char *media_type, const char *prom
  * A model claude.models says reads no images or documents is refused
  * before anything is read or sent; unknown is sent (Bedrock then decides).
  */
+static bool
+vision_refused(const ClaudeTask *t, ClaudeProblem *problem)
+{
+	if (t->traits.vision != TRAIT_NO)
+		return false;
+	claude_problem(problem, ERRCODE_FEATURE_NOT_SUPPORTED,
+				   psprintf("model \"%s\" does not read images or documents", t->model),
+				   "claude.models records vision = false for it.",
+				   "Choose a model that does: SELECT model_id FROM claude.models_merged WHERE vision; "
+				   "pass it as model => ... or set claude.model.");
+	return true;
+}
+
 static void
 check_vision(const ClaudeTask *t)
 {
-	if (t->traits.vision == TRAIT_NO)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" does not read images or documents", t->model),
-				 errdetail("claude.models records vision = false for it."),
-				 errhint("Choose a model that does: SELECT model_id FROM claude.models_merged WHERE vision; "
-						 "pass it as model => ... or set claude.model.")));
+	ClaudeProblem problem;
+
+	if (vision_refused(t, &problem))
+		claude_problem_raise(&problem);
+}
+
+bool
+claude_task_build_from_bytes(const ClaudeTask *t, const unsigned char *data, size_t len,
+							 const char *why, char **body, char **audited,
+							 const ClaudeAttachment **attachment, ClaudeProblem *problem)
+{
+	ClaudeAttachment *a = palloc(sizeof(ClaudeAttachment));
+	const char *input;
+
+	*body = NULL;
+	*attachment = a;
+	if (vision_refused(t, problem) || !claude_attachment_read(data, len, NULL, a, problem))
+		return false;
+	input = attachment_input(a);
+	*audited = psprintf("%s\n%s", input, claude_attachment_describe(a));
+	return claude_task_build_attached(t, input, a, why, body, problem);
 }
 
 static const char *

@@ -78,6 +78,7 @@ summarize_prompt(const ClaudeTask *t, const char *input)
 
 const ClaudeTaskKind claude_task_summarize = {
 	.name = "summarize",
+	.reads_attachments = true,
 	.result_type = "text",
 	.configure = summarize_configure,
 	.prompt = summarize_prompt,

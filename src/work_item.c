@@ -252,9 +252,23 @@ prepare(void *arg)
 	PrepareArgs *a = (PrepareArgs *) arg;
 	WorkItem   *it = a->item;
 
-	it->body = a->round->task ? claude_task_body(a->round->task, it->input, it->why) : it->body;
-	it->sent = false;
+	const ClaudeAttachment *attached = NULL;
+
 	a->round->cc.input = it->input;
+	if (a->round->task && it->attachment)
+	{
+		/* a bytea input: the row's document or image; a refusal is the row's (doc/documents.md) */
+		ClaudeProblem problem;
+		char	   *audited;
+
+		if (!claude_task_build_from_bytes(a->round->task, it->attachment, it->attachment_len, it->why,
+										  &it->body, &audited, &attached, &problem))
+			claude_problem_raise(&problem);
+		a->round->cc.input = audited;
+	}
+	else if (a->round->task)
+		it->body = claude_task_body(a->round->task, it->input, it->why);
+	it->sent = false;
 	if (claude_bedrock_prepare(&it->call, &a->round->cc, "InvokeModel", "invoke", a->round->model,
 							   it->body, strlen(it->body)))
 	{
@@ -264,6 +278,10 @@ prepare(void *arg)
 	}
 	/* about 3 characters a token: more than Claude's tokenizer gives for prose */
 	it->input_estimate = (long) (strlen(it->body) / 3);
+	/* an attachment's base64 is not text: what it costs instead (attachment.c) */
+	if (attached)
+		it->input_estimate += claude_attachment_tokens(attached) -
+			(long) (claude_attachment_body_bytes(attached) / 3);
 	it->max_tokens = body_max_tokens(it->body);
 	it->burndown = output_burndown(a->round->model);
 	check_reservation(it);

@@ -21,7 +21,9 @@ typedef struct WorkItem
 	int64		request_id;		/* claude.requests, or 0 */
 	Datum		pk;				/* job row: its primary key (jsonb) */
 	char	   *pk_text;
-	char	   *input;
+	char	   *input;			/* text input; NULL when it is an attachment */
+	const unsigned char *attachment;	/* a bytea input: the document's or image's bytes, or NULL */
+	size_t		attachment_len;
 	char	   *input_sha256;
 	char	   *body;
 	ClaudeBedrockCall call;
