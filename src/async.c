@@ -463,7 +463,7 @@ enrich(FunctionCallInfo fcinfo, bool estimate_only)
 	/* bytes in: each row's document or image (doc/job_definition.md) */
 	job.input_bytea = getBaseType(input_type) == BYTEAOID;
 	if (job.input_bytea)
-		claude_jobs_check_attachment_input(&t, options);
+		claude_jobs_check_attachment_input(&t, claude_batch_mode(options) == CLAUDE_MODE_BATCH);
 	if (!estimate_only)
 		claude_batch_check_enqueue(options);
 

@@ -31,7 +31,6 @@
 #include "utils/syscache.h"
 
 #include "enrich_table.h"
-#include "job_batch.h"
 #include "pg_compat.h"
 #include "privilege.h"
 #include "task.h"
@@ -43,7 +42,7 @@ claude_jobs_check_options(const char *task, const char *options, ClaudeTask *t)
 }
 
 void
-claude_jobs_check_attachment_input(const ClaudeTask *t, const char *options)
+claude_jobs_check_attachment_input(const ClaudeTask *t, bool batch_mode)
 {
 	if (!t->kind->reads_attachments)
 		ereport(ERROR,
@@ -51,7 +50,7 @@ claude_jobs_check_attachment_input(const ClaudeTask *t, const char *options)
 				 errmsg("task \"%s\" does not read documents or images", t->kind->name),
 				 errdetail("The input is bytea: each row's bytes would be sent as an attachment."),
 				 errhint("Use the task extract, summarize, classify or complete, or an input of type text.")));
-	if (claude_batch_mode(options) == CLAUDE_MODE_BATCH)
+	if (batch_mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("batch mode does not send documents or images"),

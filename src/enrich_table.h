@@ -27,9 +27,9 @@ extern void claude_jobs_check_output_type(const ClaudeTask *t, Oid relid, AttrNu
 /*
  * A job whose input is bytea (each row's document or image, sent as the
  * task's bytea form sends it): refuse (0A000) a task without such a form,
- * and batch mode, which does not carry them.
+ * and batch mode (batch_mode: "mode" is "batch"), which does not carry them.
  */
-extern void claude_jobs_check_attachment_input(const ClaudeTask *t, const char *options);
+extern void claude_jobs_check_attachment_input(const ClaudeTask *t, bool batch_mode);
 
 /* An option's string value, or dflt. */
 extern const char *claude_jobs_option(const char *options, const char *name, const char *dflt);

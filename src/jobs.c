@@ -537,7 +537,7 @@ work_job(volatile int64 *in_hand)
 	/* bytes in: each row's attachment, for a task with a bytea form (doc/job_definition.md) */
 	job->input_bytea = claude_job_input_is_bytea(job);
 	if (job->input_bytea)
-		claude_jobs_check_attachment_input(&job->task, job->options);
+		claude_jobs_check_attachment_input(&job->task, claude_batch_mode(job->options) == CLAUDE_MODE_BATCH);
 	claude_work_end();
 	if (strcmp(job->state, "queued") == 0 && !claude_job_populate(job))
 		stopped = true;			/* cancelled or paused while being populated */
