@@ -88,6 +88,10 @@ COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 ALTER TABLE claude.usage ADD COLUMN batch_job_arn text;
 COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN) that answered the record: priced at claude.prices.batch_factor';
+-- issue 19: what was attached
+ALTER TABLE claude.usage ADD COLUMN attachment_type text, ADD COLUMN attachment_bytes bigint;
+COMMENT ON COLUMN claude.usage.attachment_type IS 'The media type of the document or image sent with the prompt (image/png, application/pdf, ...); NULL when none';
+COMMENT ON COLUMN claude.usage.attachment_bytes IS 'The size of that document or image in bytes (before base64); NULL when none';
 
 -- Money spent is never silently erased (README, "The audit log"): pg_dump
 -- keeps the audit log, the cache, job history and input hashes, with their

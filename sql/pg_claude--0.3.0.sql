@@ -114,7 +114,9 @@ CREATE TABLE claude.usage (
     guardrail_action   text,
     guardrail_trace    text,
     provider           text NOT NULL DEFAULT 'bedrock',
-    batch_job_arn      text
+    batch_job_arn      text,
+    attachment_type    text,
+    attachment_bytes   bigint
 );
 COMMENT ON COLUMN claude.usage.provider IS 'Where the request went: bedrock (Amazon Bedrock) or anthropic (the Anthropic API); see endpoint_host';
 -- issue 19: what claude.redact_before_send removed, and the guardrail's verdict
@@ -124,6 +126,8 @@ COMMENT ON COLUMN claude.usage.guardrail_trace IS 'Which guardrail policies asse
 COMMENT ON COLUMN claude.usage.cache_write_tokens IS 'Tokens written to the prompt cache (both TTLs)';
 COMMENT ON COLUMN claude.usage.cache_write_1h_tokens IS 'Of cache_write_tokens, those written for an hour (priced higher)';
 COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN) that answered the record: priced at claude.prices.batch_factor';
+COMMENT ON COLUMN claude.usage.attachment_type IS 'The media type of the document or image sent with the prompt (image/png, application/pdf, ...); NULL when none';
+COMMENT ON COLUMN claude.usage.attachment_bytes IS 'The size of that document or image in bytes (before base64); NULL when none';
 CREATE INDEX usage_ts_idx ON claude.usage (ts);
 CREATE INDEX usage_role_ts_idx ON claude.usage (role_name, ts);
 CREATE INDEX usage_job_idx ON claude.usage (job_id) WHERE job_id IS NOT NULL;

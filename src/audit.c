@@ -99,6 +99,9 @@ claude_usage_init(ClaudeUsageRecord *r, const ClaudeCallContext *cc, const char 
 	strlcpy(r->operation, operation, sizeof(r->operation));
 	strlcpy(r->model, model, sizeof(r->model));
 	strlcpy(r->provider, cc->provider ? cc->provider : "bedrock", sizeof(r->provider));
+	/* what was attached (doc/documents.md, "Cache and audit") */
+	strlcpy(r->attachment_type, cc->attachment_type ? cc->attachment_type : "", sizeof(r->attachment_type));
+	r->attachment_bytes = cc->attachment_type ? cc->attachment_bytes : -1;
 	r->http_status = -1;
 	r->input_tokens = r->output_tokens = r->cache_read_tokens = r->cache_write_tokens =
 		r->cache_write_1h_tokens = -1;

@@ -45,6 +45,8 @@ typedef struct ClaudeUsageRecord
 	char		redactions[128];	/* JSON of counts per kind, or "" */
 	char		guardrail_action[16];
 	char		guardrail_trace[256];
+	char		attachment_type[32];	/* media type of what was attached, or "" */
+	int64		attachment_bytes;
 } ClaudeUsageRecord;
 
 /* One row of claude.cache to insert or refresh. */

@@ -40,9 +40,9 @@
 	"model, region, endpoint_host, geography, request_id, http_status, error_code, input_tokens, " \
 	"output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, ttft_ms, retries, cache_hit, " \
 	"job_id, prompt_sha256, prompt, cache_key, cache_write_1h_tokens, provider, redactions, guardrail_action, " \
-	"guardrail_trace) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
+	"guardrail_trace, attachment_type, attachment_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, " \
 	"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, " \
-	"CAST($28 AS pg_catalog.jsonb), $29, $30)"
+	"CAST($28 AS pg_catalog.jsonb), $29, $30, $31, $32)"
 
 /*
  * Every operator and function schema-qualified: these statements run with
@@ -139,15 +139,15 @@ write_hits(const char *key, int64 n, TimestampTz ts)
 static void
 write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 {
-	Oid			types[30] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+	Oid			types[32] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, INT4OID, BOOLOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		v[30];
-	char		n[31];
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		v[32];
+	char		n[33];
 
 	memset(n, ' ', sizeof(n));
-	n[30] = '\0';
+	n[32] = '\0';
 	v[0] = TimestampTzGetDatum(r->ts);
 	v[1] = text_or_null(r->role_name, &n[1]);
 	v[2] = text_or_null(r->database_name, &n[2]);
@@ -183,8 +183,10 @@ write_usage(const ClaudeUsageRecord *r, const char *prompt, HTAB *hits)
 	v[27] = text_or_null(r->redactions, &n[27]);
 	v[28] = text_or_null(r->guardrail_action, &n[28]);
 	v[29] = text_or_null(r->guardrail_trace, &n[29]);
+	v[30] = text_or_null(r->attachment_type, &n[30]);
+	v[31] = int8_or_null(r->attachment_bytes, &n[31]);
 
-	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 30, types), v, n, false, 0),
+	spi_check(SPI_execute_plan(kept_plan(&usage_plan, USAGE_INSERT, 32, types), v, n, false, 0),
 			  "audit insert");
 	if (r->cache_hit && r->cache_key[0])
 	{

@@ -22,6 +22,8 @@ typedef struct ClaudeCallContext
 	const char *role_name;		/* on whose behalf the worker calls; NULL: the current user */
 	int64		job_id;			/* the enrichment job, or 0 */
 	const char *provider;		/* where the request goes: "bedrock" or "anthropic" (provider.h) */
+	const char *attachment_type;	/* the document's or image's media type; NULL: none */
+	int64		attachment_bytes;	/* its size, with attachment_type */
 } ClaudeCallContext;
 
 /* claude.provider's name: where a call made now goes (provider.c). */

@@ -201,6 +201,8 @@ prepare_round(TaskRun *run)
 
 		/* residency refusals raise: they are the statement's, not a row's */
 		run->cc.input = it->audited ? it->audited : it->input;
+		run->cc.attachment_type = it->attachment ? it->attachment->media_type : NULL;
+		run->cc.attachment_bytes = it->attachment ? (int64) it->attachment->len : 0;
 		if (claude_bedrock_prepare(&it->call, &run->cc, "InvokeModel", "invoke", run->task->model,
 								   body, strlen(body)))
 		{

@@ -255,6 +255,7 @@ prepare(void *arg)
 	const ClaudeAttachment *attached = NULL;
 
 	a->round->cc.input = it->input;
+	a->round->cc.attachment_type = NULL;
 	if (a->round->task && it->attachment)
 	{
 		/* a bytea input: the row's document or image; a refusal is the row's (doc/documents.md) */
@@ -265,6 +266,8 @@ prepare(void *arg)
 										  &it->body, &audited, &attached, &problem))
 			claude_problem_raise(&problem);
 		a->round->cc.input = audited;
+		a->round->cc.attachment_type = attached->media_type;
+		a->round->cc.attachment_bytes = (int64) attached->len;
 	}
 	else if (a->round->task)
 		it->body = claude_task_body(a->round->task, it->input, it->why);

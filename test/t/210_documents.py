@@ -177,6 +177,23 @@ try:
                      "WHERE function_name = 'claude_extract' AND NOT cache_hit")
     t.ok(rc == 0 and int(last(out).split()[0] or 0) >= 2, "prompt_sha256 differs between two images", out + err)
 
+    # claude.usage says what was attached, for the scalar and the set-based forms; text calls say nothing
+    rc, out, err = q("SELECT function_name || ':' || attachment_type || ':' || attachment_bytes || ':' || count(*) "
+                     "FROM claude.usage WHERE attachment_type IS NOT NULL AND function_name IN "
+                     "('claude_extract', 'claude_complete_batch') AND (function_name <> 'claude_extract' OR cache_hit) "
+                     "GROUP BY function_name, attachment_type, attachment_bytes ORDER BY 1")
+    t.ok(rc == 0 and "claude_extract:image/png:%d:1" % len(png(6, 7)) in out.splitlines()
+         and "claude_complete_batch:application/pdf:%d:1" % len(INVOICE) in out.splitlines()
+         and "claude_complete_batch:image/png:%d:1" % len(png(3, 2)) in out.splitlines(),
+         "claude.usage.attachment_type and attachment_bytes, scalar (a cache hit too) and set-based", out + err)
+    rc, out, err = q("SELECT count(*) FROM claude.usage WHERE (attachment_type IS NULL) <> (attachment_bytes IS NULL) "
+                     "OR (attachment_type IS NOT NULL AND prompt_sha256 IS NULL)")
+    rc2, out2, err2 = q("SELECT claude_complete('plain text'); SELECT pg_sleep(1); "
+                        "SELECT count(*) FROM claude.usage WHERE function_name = 'claude_complete' "
+                        "AND attachment_type IS NULL")
+    t.ok(rc == 0 and last(out) == "0" and rc2 == 0 and int(last(out2)) >= 1,
+         "a text call has neither column; an attached one has both", (out, out2))
+
     # the emulator validates blocks as Bedrock does (claude_invoke sends them as given)
     bad = {"messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg",

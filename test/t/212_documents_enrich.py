@@ -96,6 +96,11 @@ try:
     t.ok("not a document or image Claude reads" in err, "the row's error says why", err)
     usage = val(f"SELECT count(*) FILTER (WHERE cache_hit) || '/' || count(*) FROM claude.usage WHERE job_id = {job}")
     t.ok(usage == "1/3", "claude.usage: three rows sent or served, one from the cache", usage)
+    kinds = val(f"SELECT string_agg(attachment_type || ' ' || attachment_bytes, ', ' ORDER BY attachment_bytes) "
+                f"FROM claude.usage WHERE job_id = {job}")
+    want = ", ".join(sorted(("%s %d" % ("image/png" if i == 3 else "application/pdf", len(scans[i])) for i in (1, 2, 3)),
+                            key=lambda s: int(s.split()[1])))
+    t.ok(kinds == want, "claude.usage says what each job row attached (type and bytes)", (kinds, want))
 
     # hashes are of the bytes
     _, state, n = run("invoices", "scan", "fields", "extract", f'{{"schema": {SCHEMA}}}')
