@@ -240,6 +240,16 @@ claude_attachment_read(const unsigned char *data, size_t len, const char *given,
 	a->len = len;
 	if (found->dimensions)
 		found->dimensions(data, len, &a->width, &a->height);
+	/* a signature with no size after it (or a size of 0) is no image Claude can read */
+	if (!a->is_document && (a->width <= 0 || a->height <= 0))
+	{
+		claude_problem(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+					   psprintf("%s attachment has no width and height", a->media_type),
+					   psprintf("Its %zu bytes begin with the %s signature, but its header gives a size of %dx%d.",
+								len, a->media_type, a->width, a->height),
+					   "Pass the whole image file.");
+		return false;
+	}
 	if (!a->is_document && len > CLAUDE_IMAGE_MAX_BYTES)
 	{
 		claude_problem(problem, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "image attachment is too large",

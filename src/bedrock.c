@@ -450,6 +450,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	char	   *path;
 	const char *geography;
 	bool		anthropic = claude_provider_is_anthropic(cc);
+	bool		redacting;
 
 	memset(call, 0, sizeof(*call));
 	ctx->answer_cxt = CurrentMemoryContext;
@@ -476,14 +477,19 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	ctx->geography = geography;
 	ctx->endpoint_host = anthropic ? claude_anthropic_host() : pstrdup(ep.host);
 	ctx->cc = *cc;
-	claude_sha256_text(cc->input ? cc->input : body, ctx->prompt_sha256);
 
 	/*
 	 * claude.redact_before_send: the identifiers go before anything else
-	 * sees the body, so the cache key and the signature are of what is sent.
+	 * sees the body, so the cache key, the signature and prompt_sha256 are
+	 * of what is sent (the audit never fingerprints a raw identifier:
+	 * doc/redaction.md).
 	 */
-	if (claude_redact_before_send && strncmp(operation, "InvokeModel", 11) == 0)
+	redacting = claude_redact_before_send && strncmp(operation, "InvokeModel", 11) == 0;
+	if (redacting)
 		body = claude_redact_body(body, &body_len, ctx->redactions, sizeof(ctx->redactions));
+	claude_sha256_text(cc->input == NULL ? body :
+					   redacting ? claude_redact_text(cc->input, REDACT_ALL_LOCAL, NULL) : cc->input,
+					   ctx->prompt_sha256);
 	ctx->nguardrail = claude_guardrail_headers(operation, ctx->guardrail);
 	/* a guardrail someone relies on is never skipped silently */
 	if (anthropic && ctx->nguardrail > 0)

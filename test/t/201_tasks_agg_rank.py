@@ -128,6 +128,11 @@ try:
             ("SELECT * FROM claude_rank('q', ARRAY[repeat('word ', 2000000)])", "54000", "an oversized candidate")]:
         rc, out, err = q(sql)
         t.ok(sqlstate(err) == state, f"claude_rank: {what} is {state}", err[-400:])
+    n = emu.stats()["requests"]
+    rc, out, err = q("SELECT * FROM claude_rank('q', ARRAY[['a', 'b'], ['c', 'd']])")
+    t.ok(sqlstate(err) == "2202E" and "one-dimensional" in err and "2 dimensions" in err
+         and emu.stats()["requests"] == n,
+         "claude_rank: a 2-D candidates array is 2202E, not ranked flattened, nothing sent", err[-400:])
     got, err = last("SELECT count(*) > 0 FROM claude.usage WHERE function_name = 'claude_rank'")
     t.ok(got == "t", "claude_rank's requests are audited", (got, err))
 

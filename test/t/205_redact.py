@@ -318,6 +318,15 @@ try:
     rc2, p, e2 = q("SELECT prompt FROM claude.usage WHERE prompt LIKE 'logged TFN%'")
     t.ok(rc == 0 and logged == "1" and "[TFN]" in p and "123 456 782" not in p,
          "redact_before_send: claude.log_prompts logs the redacted prompt", (out, err, p))
+    rc, out, err = q("SELECT (prompt_sha256 = encode(sha256(convert_to(prompt, 'UTF8')), 'hex'))::text || ',' || "
+                     "(prompt_sha256 <> encode(sha256(convert_to('logged TFN 123 456 782 here', 'UTF8')), 'hex'))::text "
+                     "FROM claude.usage WHERE prompt LIKE 'logged TFN%'")
+    t.ok(rc == 0 and out.splitlines()[-1] == "true,true",
+         "redact_before_send: prompt_sha256 is of the redacted text sent, never of the raw identifier", (out, err))
+    rc, out, err = q("SET claude.log_prompts = on; SET claude.cache = off; SELECT claude_complete('hashed as written');"
+                     "SELECT pg_sleep(1); SELECT (prompt_sha256 = encode(sha256(convert_to(prompt, 'UTF8')), 'hex'))::text "
+                     "FROM claude.usage WHERE prompt = 'hashed as written'")
+    t.ok(rc == 0 and out.splitlines()[-1] == "true", "without it prompt_sha256 is of the prompt as written", (out, err))
 
     # an attachment cannot be redacted: refused before anything is sent
     emu.reset()

@@ -101,6 +101,15 @@ try:
             ["not a document or image", "image/png, image/jpeg, image/gif, image/webp, application/pdf"],
             "bytes of no known type: 22023 with the types in the hint, nothing sent")
 
+    # a bare signature, no size after it: no image Claude can read
+    for name, data in (("png", "89504e470d0a1a0a"), ("gif", "474946383961"), ("jpeg", "ffd8ff"),
+                       ("webp", "524946460400000057454250")):
+        refused(f"SELECT claude_extract('\\x{data}'::bytea, {SIZE_SCHEMA})", "22023",
+                [f"image/{name} attachment has no width and height", "0x0"],
+                f"a bare {name.upper()} signature (0x0): 22023, nothing sent")
+    refused(f"SELECT claude_extract({sql_bytea(png(0, 0))}, {SIZE_SCHEMA})", "22023",
+            ["image/png attachment has no width and height"], "a PNG whose header says 0x0: 22023, nothing sent")
+
     # NULL, empty, oversized
     rc, out, err = q(f"SELECT claude_extract(NULL::bytea, {SIZE_SCHEMA}) IS NULL")
     t.ok(rc == 0 and last(out) == "t", "a NULL document gives NULL, as a NULL text input does", out + err)
