@@ -60,9 +60,8 @@ def request_class(anthropic_request):
             return [("x-amzn-RequestId", self.out.request_id)]
 
         def summary_for_stats(self):
-            summary = super().summary_for_stats()
-            summary["path"] = self.h.path
-            return summary
+            # Bedrock's: the signature hidden, its scope (region, service) shown
+            return super(anthropic_request, self).summary_for_stats()
 
         def authenticate(self):
             """SigV4 for the surface's service (or an API key), as Bedrock checks it."""
