@@ -684,6 +684,7 @@ COMMENT ON COLUMN claude.models.thinking IS 'Extended thinking: none, enabled, a
 COMMENT ON COLUMN claude.models.count_tokens IS 'Bedrock CountTokens supports it';
 COMMENT ON COLUMN claude.models.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
 COMMENT ON COLUMN claude.models.vision IS 'Reads images and PDF documents (attachments are refused when false)';
+COMMENT ON COLUMN claude.models.messages_api IS 'On Bedrock''s Messages API (claude.bedrock_api = messages or mantle is refused when false; NULL: not known, allowed)';
 COMMENT ON COLUMN claude.models.note IS 'Where the row''s facts come from';
 COMMENT ON COLUMN claude.models.updated_at IS 'When the row last changed';
 COMMENT ON FUNCTION claude.models_keep_published() IS 'Trigger: an edit of a published model row becomes a row of your own (source user)';
@@ -716,6 +717,7 @@ COMMENT ON COLUMN claude.models_merged.thinking IS 'Extended thinking: none, ena
 COMMENT ON COLUMN claude.models_merged.count_tokens IS 'Bedrock CountTokens supports it';
 COMMENT ON COLUMN claude.models_merged.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
 COMMENT ON COLUMN claude.models_merged.vision IS 'Reads images and PDF documents (attachments are refused when false)';
+COMMENT ON COLUMN claude.models_merged.messages_api IS 'On Bedrock''s Messages API (claude.bedrock_api = messages or mantle is refused when false; NULL: not known, allowed)';
 COMMENT ON COLUMN claude.models_merged.sources IS 'Sources merged into the row, in the order they win';
 
 CREATE FUNCTION claude.dropped_records()
