@@ -481,7 +481,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	else
 	{
 		resolve_api_endpoint(&ep, api);
-		geography = enforce_residency(cc, operation, model,
+		geography = enforce_residency(cc, api ? CLAUDE_BEDROCK_MESSAGES_OPERATION : operation, model,
 									  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
 	}
 	if (api)
@@ -814,12 +814,18 @@ transport_problem(const char *operation, const char *model, const ClaudeHttpResp
 				  ClaudeProblem *p)
 {
 	char		host[CLAUDE_HOST_MAX + 8];
-	char		prefix[256];
 	const char *what = model ? "Bedrock" : "the Bedrock control plane";
 	const char *setting = model ? "claude.endpoint" : "claude.control_endpoint";
 
 	if (model)
-		(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+	{
+		ClaudeEndpoint ep;
+
+		/* a model call under claude.bedrock_api = mantle went to bedrock-mantle's host */
+		resolve_api_endpoint(&ep, strcmp(operation, "InvokeModel") == 0 &&
+							 claude_bedrock_api == CLAUDE_BEDROCK_API_MANTLE ? "mantle" : NULL);
+		strlcpy(host, ep.host_header, sizeof(host));
+	}
 	else
 	{
 		ClaudeEndpoint ep;

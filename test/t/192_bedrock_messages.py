@@ -164,6 +164,22 @@ try:
     t.ok(wait_usage("operation = 'Messages' AND region = 'ap-southeast-4' AND function_name = 'claude_classify'"),
          "the audit records mantle's calls in ap-southeast-4")
 
+    # --- the worker under the server's mantle setting ------------------------------
+    q("ALTER SYSTEM SET claude.bedrock_api = mantle; ALTER SYSTEM SET claude.region = 'ap-southeast-4'; "
+      "SELECT pg_reload_conf()")
+    time.sleep(1.0)
+    before = ops().get("MantleMessages", 0)
+    rid = val("SELECT claude_complete_async('hello mantle')")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and val(f"SELECT state FROM claude.requests WHERE id = {rid}") in ("pending", "running"):
+        time.sleep(0.2)
+    t.ok(val(f"SELECT state FROM claude.requests WHERE id = {rid}") == "done"
+         and ops().get("MantleMessages", 0) == before + 1,
+         "the worker sends an async request to bedrock-mantle under the server's setting",
+         (val(f"SELECT error FROM claude.requests WHERE id = {rid}"), ops()))
+    q("ALTER SYSTEM RESET claude.bedrock_api; ALTER SYSTEM RESET claude.region; SELECT pg_reload_conf()")
+    time.sleep(1.0)
+
     # --- residency is judged as for InvokeModel ------------------------------------
     before = emu.stats()["requests"]
     rc, out, err = q("SELECT claude_complete('hi', model => 'us.anthropic.claude-haiku-4-5-20251001-v1:0')")
@@ -172,6 +188,9 @@ try:
     rc, out, err = q(mantle + "SELECT claude_complete('hi', model => 'us.anthropic.claude-haiku-4-5-20251001-v1:0')")
     t.ok(rc != 0 and "42R01" in err and emu.stats()["requests"] == before,
          "and on mantle", err[-300:])
+    t.ok(wait_usage("operation = 'Messages' AND error_code = 'ResidencyViolation' "
+                    "AND model = 'us.anthropic.claude-haiku-4-5-20251001-v1:0'", 2),
+         "the refusals are audited as Messages calls")
     # bedrock-mantle's host names its region: judged like bedrock-runtime's
     rc, out, err = q("SET claude.endpoint = 'https://bedrock-mantle.us-east-1.api.aws'; "
                      + mantle + "SELECT claude_complete('hi')")
