@@ -218,6 +218,14 @@ try:
          "an Anthropic-shaped 400 is 22023 with its message and the x-amzn-RequestId", err[-500:])
     emu.reset()
 
+    # --- a guardrail is never skipped: refused on this path -----------------------
+    before = emu.stats()["requests"]
+    rc, out, err = q("SET claude.guardrail_id = 'gr1'; SET claude.guardrail_version = '1'; "
+                     "SELECT claude_complete('guard me')")
+    t.ok(rc != 0 and "0A000" in err and "claude.bedrock_api is messages" in err
+         and emu.stats()["requests"] == before,
+         "a guardrail under messages is refused (0A000), nothing sent", err[-300:])
+
     # --- the setting: superuser or GRANT SET -----------------------------------------
     q("CREATE ROLE app LOGIN; GRANT USAGE ON SCHEMA claude TO app")
     rc, out, err = q("SET claude.bedrock_api = mantle", user="app")
