@@ -50,7 +50,10 @@ def family_defaults(family, version):
              thinking="enabled", count_tokens=True, output_burndown=5,
              # images and PDFs: every Claude 3 and later model (Anthropic's vision
              # guide; the facts say nothing of them, doc/documents.md)
-             vision=True)
+             vision=True,
+             # the Messages API (doc/providers.md): the facts' "newer models"
+             # are taken as the 4.5 generation on; Claude 3 is not on it
+             messages_api=True if version >= 4.5 else False if version < 4 else None)
     if version < 4:
         d["output_burndown"] = 1  # api_facts.quotas: 5x is the Claude 4 family's
         d["max_output"] = 4096
@@ -169,7 +172,8 @@ def lit(v):
 
 TRAITS = ["temperature", "top_p", "top_k", "sampling_exclusive", "forced_tool_choice",
           "structured_output", "prompt_caching", "cache_min_tokens", "context_window",
-          "max_output", "thinking", "count_tokens", "output_burndown", "vision"]
+          "max_output", "thinking", "count_tokens", "output_burndown", "vision",
+          "messages_api"]
 
 
 def block(facts):
@@ -239,6 +243,7 @@ CREATE TABLE claude.models (
     count_tokens        boolean,
     output_burndown     numeric CHECK (output_burndown >= 0),
     vision              boolean,
+    messages_api        boolean,
     note                text,
     updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (model_id, source)
@@ -273,12 +278,14 @@ BEGIN
            SET (kind, base_model, family, version, display_name, region, on_demand, destinations,
                 lifecycle, end_of_life, successor, temperature, top_p, top_k, sampling_exclusive,
                 forced_tool_choice, structured_output, prompt_caching, cache_min_tokens, cache_ttls,
-                context_window, max_output, thinking, count_tokens, output_burndown, vision, note, updated_at)
+                context_window, max_output, thinking, count_tokens, output_burndown, vision, messages_api, note,
+                updated_at)
              = (SELECT r.kind, r.base_model, r.family, r.version, r.display_name, r.region, r.on_demand,
                        r.destinations, r.lifecycle, r.end_of_life, r.successor, r.temperature, r.top_p,
                        r.top_k, r.sampling_exclusive, r.forced_tool_choice, r.structured_output,
                        r.prompt_caching, r.cache_min_tokens, r.cache_ttls, r.context_window,
-                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.vision, r.note, now()
+                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.vision, r.messages_api, r.note,
+                       now()
                 FROM jsonb_populate_record(m, changed) AS r)
          WHERE m.model_id OPERATOR(pg_catalog.=) OLD.model_id
            AND m.source OPERATOR(pg_catalog.=) 'user';
@@ -343,6 +350,7 @@ SELECT m.model_id,
        (array_agg(m.count_tokens ORDER BY s.rank) FILTER (WHERE m.count_tokens IS NOT NULL))[1] AS count_tokens,
        (array_agg(m.output_burndown ORDER BY s.rank) FILTER (WHERE m.output_burndown IS NOT NULL))[1] AS output_burndown,
        (array_agg(m.vision ORDER BY s.rank) FILTER (WHERE m.vision IS NOT NULL))[1] AS vision,
+       (array_agg(m.messages_api ORDER BY s.rank) FILTER (WHERE m.messages_api IS NOT NULL))[1] AS messages_api,
        array_agg(DISTINCT m.source ORDER BY m.source) AS sources
 FROM claude.models AS m
 JOIN (VALUES ('user', 1), ('learned', 2), ('aws', 3), ('seed', 4)) AS s(source, rank)
@@ -364,7 +372,7 @@ RETURNS TABLE (model_id text, base_model text, kind text, family text, version n
                forced_tool_choice boolean, structured_output boolean, prompt_caching boolean,
                cache_min_tokens int, cache_ttls text[], context_window int, max_output int,
                thinking text, count_tokens boolean, output_burndown numeric, vision boolean,
-               resolved_by text)
+               messages_api boolean, resolved_by text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -427,6 +435,8 @@ BEGIN
     count_tokens := coalesce(self.count_tokens, base.count_tokens, fam.count_tokens);
     output_burndown := coalesce(self.output_burndown, base.output_burndown, fam.output_burndown);
     vision := coalesce(self.vision, base.vision, fam.vision);
+    -- not inherited from the family: a model not yet known is not known to be on it
+    messages_api := coalesce(self.messages_api, base.messages_api);
     resolved_by := how;
     RETURN NEXT;
 END $$;

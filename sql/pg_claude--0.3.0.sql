@@ -405,6 +405,7 @@ CREATE TABLE claude.models (
     count_tokens        boolean,
     output_burndown     numeric CHECK (output_burndown >= 0),
     vision              boolean,
+    messages_api        boolean,
     note                text,
     updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (model_id, source)
@@ -439,12 +440,14 @@ BEGIN
            SET (kind, base_model, family, version, display_name, region, on_demand, destinations,
                 lifecycle, end_of_life, successor, temperature, top_p, top_k, sampling_exclusive,
                 forced_tool_choice, structured_output, prompt_caching, cache_min_tokens, cache_ttls,
-                context_window, max_output, thinking, count_tokens, output_burndown, vision, note, updated_at)
+                context_window, max_output, thinking, count_tokens, output_burndown, vision, messages_api, note,
+                updated_at)
              = (SELECT r.kind, r.base_model, r.family, r.version, r.display_name, r.region, r.on_demand,
                        r.destinations, r.lifecycle, r.end_of_life, r.successor, r.temperature, r.top_p,
                        r.top_k, r.sampling_exclusive, r.forced_tool_choice, r.structured_output,
                        r.prompt_caching, r.cache_min_tokens, r.cache_ttls, r.context_window,
-                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.vision, r.note, now()
+                       r.max_output, r.thinking, r.count_tokens, r.output_burndown, r.vision, r.messages_api, r.note,
+                       now()
                 FROM jsonb_populate_record(m, changed) AS r)
          WHERE m.model_id OPERATOR(pg_catalog.=) OLD.model_id
            AND m.source OPERATOR(pg_catalog.=) 'user';
@@ -509,6 +512,7 @@ SELECT m.model_id,
        (array_agg(m.count_tokens ORDER BY s.rank) FILTER (WHERE m.count_tokens IS NOT NULL))[1] AS count_tokens,
        (array_agg(m.output_burndown ORDER BY s.rank) FILTER (WHERE m.output_burndown IS NOT NULL))[1] AS output_burndown,
        (array_agg(m.vision ORDER BY s.rank) FILTER (WHERE m.vision IS NOT NULL))[1] AS vision,
+       (array_agg(m.messages_api ORDER BY s.rank) FILTER (WHERE m.messages_api IS NOT NULL))[1] AS messages_api,
        array_agg(DISTINCT m.source ORDER BY m.source) AS sources
 FROM claude.models AS m
 JOIN (VALUES ('user', 1), ('learned', 2), ('aws', 3), ('seed', 4)) AS s(source, rank)
@@ -530,7 +534,7 @@ RETURNS TABLE (model_id text, base_model text, kind text, family text, version n
                forced_tool_choice boolean, structured_output boolean, prompt_caching boolean,
                cache_min_tokens int, cache_ttls text[], context_window int, max_output int,
                thinking text, count_tokens boolean, output_burndown numeric, vision boolean,
-               resolved_by text)
+               messages_api boolean, resolved_by text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -593,6 +597,8 @@ BEGIN
     count_tokens := coalesce(self.count_tokens, base.count_tokens, fam.count_tokens);
     output_burndown := coalesce(self.output_burndown, base.output_burndown, fam.output_burndown);
     vision := coalesce(self.vision, base.vision, fam.vision);
+    -- not inherited from the family: a model not yet known is not known to be on it
+    messages_api := coalesce(self.messages_api, base.messages_api);
     resolved_by := how;
     RETURN NEXT;
 END $$;
@@ -600,27 +606,27 @@ COMMENT ON FUNCTION claude.model_info(text) IS
 'What pg_claude knows of a model id, profile or ARN: routing, lifecycle, traits, and whether the catalogue or a family rule said so';
 
 -- Foundation models in Sydney, December 2026 (test/data/claude-models/ap-southeast-2.json).
-INSERT INTO claude.models (source, region, model_id, kind, family, version, display_name, on_demand, lifecycle, end_of_life, successor, temperature, top_p, top_k, sampling_exclusive, forced_tool_choice, structured_output, prompt_caching, cache_min_tokens, context_window, max_output, thinking, count_tokens, output_burndown, vision, cache_ttls, note) VALUES
-    ('seed', 'ap-southeast-2', 'anthropic.claude-fable-5', 'foundation_model', 'fable', 5, 'Claude Fable 5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, false, true, 4096, 200000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-fable-5-1', 'foundation_model', 'fable', 5.1, 'Claude Fable 5.1', false, 'ACTIVE', NULL, NULL, true, true, true, true, false, false, true, 4096, 200000, 64000, 'always_on', true, 5, true, '{5m,1h}', 'Sydney routes unverified: au and global assumed'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-haiku-20240307-v1:0', 'foundation_model', 'haiku', 3, 'Claude 3 Haiku', true, 'LEGACY', NULL, 'anthropic.claude-haiku-4-5-20251001-v1:0', true, true, true, false, true, false, false, NULL, 200000, 4096, 'none', true, 1, true, NULL, 'end of life 2026-09-10 (unverified)'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-haiku-20241022-v1:0', 'foundation_model', 'haiku', 3.5, 'Claude 3.5 Haiku', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 2048, 200000, 8192, 'none', true, 1, true, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-haiku-4-5-20251001-v1:0', 'foundation_model', 'haiku', 4.5, 'Claude Haiku 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 200000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-20250514-v1:0', 'foundation_model', 'opus', 4, 'Claude Opus 4', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 32000, 'enabled', true, 5, true, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-1-20250805-v1:0', 'foundation_model', 'opus', 4.1, 'Claude Opus 4.1', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, false, true, 1024, 200000, 32000, 'enabled', true, 5, true, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-5-20251101-v1:0', 'foundation_model', 'opus', 4.5, 'Claude Opus 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 200000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-6-v1', 'foundation_model', 'opus', 4.6, 'Claude Opus 4.6', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 1000000, 128000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-7', 'foundation_model', 'opus', 4.7, 'Claude Opus 4.7', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-8', 'foundation_model', 'opus', 4.8, 'Claude Opus 4.8', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-5', 'foundation_model', 'opus', 5, 'Claude Opus 5', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-5-5', 'foundation_model', 'opus', 5.5, 'Claude Opus 5.5', false, 'ACTIVE', NULL, NULL, false, false, false, false, false, true, true, 4096, 1000000, 128000, 'always_on', true, 5, true, '{5m,1h}', 'Sydney routes unverified: au and global assumed'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20240620-v1:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 4096, 'none', true, 1, true, NULL, 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20241022-v2:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 8192, 'none', true, 1, true, NULL, 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-3-7-sonnet-20250219-v1:0', 'foundation_model', 'sonnet', 3.7, 'Claude 3.7 Sonnet', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 1, true, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-20250514-v1:0', 'foundation_model', 'sonnet', 4, 'Claude Sonnet 4', false, 'LEGACY', NULL, 'anthropic.claude-sonnet-5', true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-5-20250929-v1:0', 'foundation_model', 'sonnet', 4.5, 'Claude Sonnet 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 1024, 200000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-6', 'foundation_model', 'sonnet', 4.6, 'Claude Sonnet 4.6', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 2048, 1000000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL),
-    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-5', 'foundation_model', 'sonnet', 5, 'Claude Sonnet 5', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 2048, 1000000, 64000, 'enabled', true, 5, true, '{5m,1h}', NULL);
+INSERT INTO claude.models (source, region, model_id, kind, family, version, display_name, on_demand, lifecycle, end_of_life, successor, temperature, top_p, top_k, sampling_exclusive, forced_tool_choice, structured_output, prompt_caching, cache_min_tokens, context_window, max_output, thinking, count_tokens, output_burndown, vision, messages_api, cache_ttls, note) VALUES
+    ('seed', 'ap-southeast-2', 'anthropic.claude-fable-5', 'foundation_model', 'fable', 5, 'Claude Fable 5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, false, true, 4096, 200000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-fable-5-1', 'foundation_model', 'fable', 5.1, 'Claude Fable 5.1', false, 'ACTIVE', NULL, NULL, true, true, true, true, false, false, true, 4096, 200000, 64000, 'always_on', true, 5, true, true, '{5m,1h}', 'Sydney routes unverified: au and global assumed'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-haiku-20240307-v1:0', 'foundation_model', 'haiku', 3, 'Claude 3 Haiku', true, 'LEGACY', NULL, 'anthropic.claude-haiku-4-5-20251001-v1:0', true, true, true, false, true, false, false, NULL, 200000, 4096, 'none', true, 1, true, false, NULL, 'end of life 2026-09-10 (unverified)'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-haiku-20241022-v1:0', 'foundation_model', 'haiku', 3.5, 'Claude 3.5 Haiku', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 2048, 200000, 8192, 'none', true, 1, true, false, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-haiku-4-5-20251001-v1:0', 'foundation_model', 'haiku', 4.5, 'Claude Haiku 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 200000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-20250514-v1:0', 'foundation_model', 'opus', 4, 'Claude Opus 4', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 32000, 'enabled', true, 5, true, NULL, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-1-20250805-v1:0', 'foundation_model', 'opus', 4.1, 'Claude Opus 4.1', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, false, true, 1024, 200000, 32000, 'enabled', true, 5, true, NULL, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-5-20251101-v1:0', 'foundation_model', 'opus', 4.5, 'Claude Opus 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 200000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-6-v1', 'foundation_model', 'opus', 4.6, 'Claude Opus 4.6', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 4096, 1000000, 128000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-7', 'foundation_model', 'opus', 4.7, 'Claude Opus 4.7', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-4-8', 'foundation_model', 'opus', 4.8, 'Claude Opus 4.8', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-5', 'foundation_model', 'opus', 5, 'Claude Opus 5', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 4096, 1000000, 128000, 'adaptive', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-opus-5-5', 'foundation_model', 'opus', 5.5, 'Claude Opus 5.5', false, 'ACTIVE', NULL, NULL, false, false, false, false, false, true, true, 4096, 1000000, 128000, 'always_on', true, 5, true, true, '{5m,1h}', 'Sydney routes unverified: au and global assumed'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20240620-v1:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 4096, 'none', true, 1, true, false, NULL, 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-5-sonnet-20241022-v2:0', 'foundation_model', 'sonnet', 3.5, 'Claude 3.5 Sonnet', true, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, false, NULL, 200000, 8192, 'none', true, 1, true, false, NULL, 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-3-7-sonnet-20250219-v1:0', 'foundation_model', 'sonnet', 3.7, 'Claude 3.7 Sonnet', false, 'ACTIVE', NULL, NULL, true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 1, true, false, '{5m,1h}', 'not in the facts: Anthropic''s model overview'),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-20250514-v1:0', 'foundation_model', 'sonnet', 4, 'Claude Sonnet 4', false, 'LEGACY', NULL, 'anthropic.claude-sonnet-5', true, true, true, false, true, false, true, 1024, 200000, 64000, 'enabled', true, 5, true, NULL, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-5-20250929-v1:0', 'foundation_model', 'sonnet', 4.5, 'Claude Sonnet 4.5', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 1024, 200000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-4-6', 'foundation_model', 'sonnet', 4.6, 'Claude Sonnet 4.6', false, 'ACTIVE', NULL, NULL, true, true, true, true, true, true, true, 2048, 1000000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL),
+    ('seed', 'ap-southeast-2', 'anthropic.claude-sonnet-5', 'foundation_model', 'sonnet', 5, 'Claude Sonnet 5', false, 'ACTIVE', NULL, NULL, false, false, false, false, true, true, true, 2048, 1000000, 64000, 'enabled', true, 5, true, true, '{5m,1h}', NULL);
 
 -- Their system-defined inference profiles, with the regions each routes to
 -- (NULL: any commercial region).
@@ -682,6 +688,7 @@ COMMENT ON COLUMN claude.models.thinking IS 'Extended thinking: none, enabled, a
 COMMENT ON COLUMN claude.models.count_tokens IS 'Bedrock CountTokens supports it';
 COMMENT ON COLUMN claude.models.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
 COMMENT ON COLUMN claude.models.vision IS 'Reads images and PDF documents (attachments are refused when false)';
+COMMENT ON COLUMN claude.models.messages_api IS 'On Bedrock''s Messages API (claude.bedrock_api = messages or mantle is refused when false; NULL: not known, allowed)';
 COMMENT ON COLUMN claude.models.note IS 'Where the row''s facts come from';
 COMMENT ON COLUMN claude.models.updated_at IS 'When the row last changed';
 COMMENT ON FUNCTION claude.models_keep_published() IS 'Trigger: an edit of a published model row becomes a row of your own (source user)';
@@ -714,6 +721,7 @@ COMMENT ON COLUMN claude.models_merged.thinking IS 'Extended thinking: none, ena
 COMMENT ON COLUMN claude.models_merged.count_tokens IS 'Bedrock CountTokens supports it';
 COMMENT ON COLUMN claude.models_merged.output_burndown IS 'Quota tokens one output token costs under claude.tokens_per_minute';
 COMMENT ON COLUMN claude.models_merged.vision IS 'Reads images and PDF documents (attachments are refused when false)';
+COMMENT ON COLUMN claude.models_merged.messages_api IS 'On Bedrock''s Messages API (claude.bedrock_api = messages or mantle is refused when false; NULL: not known, allowed)';
 COMMENT ON COLUMN claude.models_merged.sources IS 'Sources merged into the row, in the order they win';
 
 CREATE FUNCTION claude.dropped_records()

@@ -23,6 +23,7 @@
 
 #include "aws_response.h"
 #include "bedrock.h"
+#include "bedrock_messages.h"
 #include "bedrock_stream.h"
 #include "anthropic.h"
 #include "audit.h"
@@ -89,6 +90,7 @@ typedef struct EndpointMemo
 } EndpointMemo;
 
 static EndpointMemo runtime_memo;
+static EndpointMemo mantle_memo;
 static EndpointMemo control_memo;
 
 static void
@@ -110,6 +112,7 @@ resolve_service_endpoint(ClaudeEndpoint *ep, const char *override, const char *s
 		url = pstrdup(override);
 	else
 		url = psprintf("https://%s.%s.%s", service, claude_region,
+					   strcmp(service, "bedrock-mantle") == 0 ? "api.aws" :
 					   strncmp(claude_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com");
 	if (!claude_endpoint_parse(url, ep, &why))
 		ereport(ERROR,
@@ -134,6 +137,16 @@ static void
 resolve_endpoint(ClaudeEndpoint *ep)
 {
 	resolve_service_endpoint(ep, claude_endpoint, "bedrock-runtime", &runtime_memo);
+}
+
+/* bedrock-mantle's host; claude.endpoint, when set, stands for every Bedrock host */
+static void
+resolve_api_endpoint(ClaudeEndpoint *ep, const char *api)
+{
+	if (api != NULL && strcmp(api, "mantle") == 0)
+		resolve_service_endpoint(ep, claude_endpoint, "bedrock-mantle", &mantle_memo);
+	else
+		resolve_endpoint(ep);
 }
 
 char *
@@ -173,7 +186,7 @@ sign_attempt(void *arg, int attempt, const ClaudeHttpResponse *prev)
 	req.content_type = "application/json";
 	/* a stream answers in event-stream frames; the model's JSON is inside */
 	req.accept = ctx->stream ? "application/vnd.amazon.eventstream" : "application/json";
-	req.service = "bedrock";
+	req.service = ctx->bedrock_api ? claude_bedrock_messages_service(ctx->bedrock_api) : "bedrock";
 	req.region = claude_region;
 	req.now = time(NULL);
 	req.extra = ctx->guardrail;
@@ -251,7 +264,8 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	SignContext *ctx = (SignContext *) arg;
 	ClaudeUsageRecord r;
 
-	claude_usage_init(&r, &ctx->cc, ctx->operation, ctx->model);
+	claude_usage_init(&r, &ctx->cc, ctx->bedrock_api ? CLAUDE_BEDROCK_MESSAGES_OPERATION : ctx->operation,
+					  ctx->model);
 	if (!claude_provider_is_anthropic(&ctx->cc))
 		strlcpy(r.region, claude_region, sizeof(r.region));
 	strlcpy(r.endpoint_host, ctx->endpoint_host, sizeof(r.endpoint_host));
@@ -451,6 +465,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	const char *geography;
 	bool		anthropic = claude_provider_is_anthropic(cc);
 	bool		redacting;
+	const char *api = claude_bedrock_messages_api(cc, operation);
 
 	memset(call, 0, sizeof(*call));
 	ctx->answer_cxt = CurrentMemoryContext;
@@ -466,13 +481,21 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	}
 	else
 	{
-		resolve_endpoint(&ep);
-		geography = enforce_residency(cc, operation, model,
+		resolve_api_endpoint(&ep, api);
+		geography = enforce_residency(cc, api ? CLAUDE_BEDROCK_MESSAGES_OPERATION : operation, model,
 									  claude_endpoint && claude_endpoint[0] ? ep.host : NULL);
+	}
+	if (api)
+	{
+		/* seam: Bedrock's Messages API, where the model and region allow it */
+		claude_bedrock_messages_check(api, model);
+		body = claude_bedrock_messages_body(model, body);
+		body_len = strlen(body);
 	}
 	warn_legacy(model);
 
 	ctx->operation = operation;
+	ctx->bedrock_api = api;
 	ctx->model = model;
 	ctx->geography = geography;
 	ctx->endpoint_host = anthropic ? claude_anthropic_host() : pstrdup(ep.host);
@@ -492,6 +515,12 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 					   ctx->prompt_sha256);
 	ctx->nguardrail = claude_guardrail_headers(operation, ctx->guardrail);
 	/* a guardrail someone relies on is never skipped silently */
+	if (api && ctx->nguardrail > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("claude.guardrail_id is set, and pg_claude applies Bedrock guardrails to InvokeModel only"),
+				 errdetail("claude.bedrock_api is %s; the Messages API takes no guardrail headers.", api),
+				 errhint("Set claude.bedrock_api to invoke, or have the guardrail settings reset for this role.")));
 	if (anthropic && ctx->nguardrail > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -510,7 +539,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 		 * and so is a guardrail (its answer is not the bare model's).
 		 */
 		claude_cache_key(claude_cache_role(cc->role_name),
-						 psprintf("%s%s%s", anthropic ? "anthropic:" : "", model,
+						 psprintf("%s%s%s%s", anthropic ? "anthropic:" : "",
+								  api ? psprintf("%s:", api) : "", model,
 								  ctx->nguardrail ? psprintf(" guardrail=%s:%s", ctx->guardrail[0].value,
 															 ctx->guardrail[1].value) : ""),
 						 body, ctx->cache_key);
@@ -521,7 +551,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			long		secs;
 			int			usecs;
 
-			claude_usage_init(&r, cc, operation, model);
+			claude_usage_init(&r, cc, api ? CLAUDE_BEDROCK_MESSAGES_OPERATION : operation, model);
 			if (!anthropic)
 				strlcpy(r.region, claude_region, sizeof(r.region));
 			strlcpy(r.geography, geography, sizeof(r.geography));
@@ -561,7 +591,8 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 
 	/* The model id is one path label: ':' and '/' are percent-encoded. */
 	encoded = claude_uri_encode(model, false);
-	path = psprintf("%s/model/%s/%s", ep.path_prefix, encoded, suffix);
+	path = api ? psprintf("%s%s", ep.path_prefix, CLAUDE_BEDROCK_MESSAGES_PATH) :
+		psprintf("%s/model/%s/%s", ep.path_prefix, encoded, suffix);
 
 	ctx->method = "POST";
 	ctx->path = path;
@@ -578,6 +609,12 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	call->req.refresh_credentials = refresh_after_expiry;
 	call->req.on_attempt = audit_attempt;
 	call->req.usable = answer_is_json;
+	if (api)
+	{
+		/* the Anthropic shapes; not streamed (claude.stream applies to InvokeModel) */
+		claude_bedrock_messages_setup(&call->req);
+		return false;
+	}
 	claude_aws_response_setup(&call->req);
 	/* claude.stream: the same call as InvokeModelWithResponseStream */
 	if (strcmp(operation, "InvokeModel") == 0 && claude_stream_wanted())
@@ -783,12 +820,18 @@ transport_problem(const char *operation, const char *model, const ClaudeHttpResp
 				  ClaudeProblem *p)
 {
 	char		host[CLAUDE_HOST_MAX + 8];
-	char		prefix[256];
 	const char *what = model ? "Bedrock" : "the Bedrock control plane";
 	const char *setting = model ? "claude.endpoint" : "claude.control_endpoint";
 
 	if (model)
-		(void) claude_bedrock_base_url(host, sizeof(host), prefix, sizeof(prefix));
+	{
+		ClaudeEndpoint ep;
+
+		/* a model call under claude.bedrock_api = mantle went to bedrock-mantle's host */
+		resolve_api_endpoint(&ep, strcmp(operation, "InvokeModel") == 0 &&
+							 claude_bedrock_api == CLAUDE_BEDROCK_API_MANTLE ? "mantle" : NULL);
+		strlcpy(host, ep.host_header, sizeof(host));
+	}
 	else
 	{
 		ClaudeEndpoint ep;
@@ -880,6 +923,10 @@ bedrock_problem(const char *operation, const char *model, const ClaudeHttpRespon
 		claude_anthropic_problem(operation, model, resp, p);
 		return;
 	}
+	/* seam: Bedrock's Messages API answers its own errors in the same shapes */
+	if (resp->service && strcmp(resp->service, CLAUDE_SERVICE_BEDROCK_MESSAGES) == 0 &&
+		claude_bedrock_messages_problem(operation, model, resp, p))
+		return;
 	if (resp->curl_code != CURLE_OK)
 	{
 		transport_problem(operation, model, resp, p);

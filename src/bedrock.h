@@ -25,6 +25,7 @@ typedef struct SignContext
 	const char *body;
 	size_t		body_len;
 	char		signed_with[128];	/* access key id of the last attempt */
+	const char *bedrock_api;	/* "messages" or "mantle" (bedrock_messages.c), or NULL */
 
 	/* for the audit log */
 	const char *operation;

@@ -37,6 +37,14 @@ static const struct config_enum_entry claude_provider_options[] = {
 	{"anthropic", CLAUDE_PROVIDER_ANTHROPIC, false},
 	{NULL, 0, false}
 };
+int			claude_bedrock_api = CLAUDE_BEDROCK_API_INVOKE;
+
+static const struct config_enum_entry claude_bedrock_api_options[] = {
+	{"invoke", CLAUDE_BEDROCK_API_INVOKE, false},
+	{"messages", CLAUDE_BEDROCK_API_MESSAGES, false},
+	{"mantle", CLAUDE_BEDROCK_API_MANTLE, false},
+	{NULL, 0, false}
+};
 char	   *claude_residency = NULL;
 char	   *claude_model = NULL;
 char	   *claude_endpoint = NULL;
@@ -789,6 +797,15 @@ claude_guc_init(void)
 							 &claude_provider,
 							 CLAUDE_PROVIDER_BEDROCK,
 							 claude_provider_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("claude.bedrock_api",
+							 gettext_noop("Sets which Bedrock API model calls use: invoke (InvokeModel), messages or mantle (the Messages API)."),
+							 gettext_noop("messages: bedrock-runtime's /anthropic/v1/messages; mantle: bedrock-mantle.<claude.region>.api.aws."),
+							 &claude_bedrock_api,
+							 CLAUDE_BEDROCK_API_INVOKE,
+							 claude_bedrock_api_options,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 

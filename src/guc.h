@@ -22,6 +22,16 @@ typedef enum ClaudeProviderKind
 } ClaudeProviderKind;
 
 extern int	claude_provider;
+
+/* claude.bedrock_api: which Bedrock API a model call uses (doc/providers.md) */
+typedef enum ClaudeBedrockApi
+{
+	CLAUDE_BEDROCK_API_INVOKE,
+	CLAUDE_BEDROCK_API_MESSAGES,
+	CLAUDE_BEDROCK_API_MANTLE
+} ClaudeBedrockApi;
+
+extern int	claude_bedrock_api;
 extern char *claude_anthropic_endpoint;
 extern char *claude_anthropic_api_key_file;
 extern char *claude_residency;

@@ -175,6 +175,7 @@ read_row(ClaudeModelInfo *info, const char *json)
 	info->lifecycle = json_str(row, "lifecycle");
 	info->end_of_life = json_str(row, "end_of_life");
 	info->successor = json_str(row, "successor");
+	info->messages_api = json_trait(row, "messages_api");
 	v = cJSON_GetObjectItemCaseSensitive(row, "destinations");
 	if (cJSON_IsArray(v))
 	{

@@ -65,6 +65,7 @@ typedef struct ClaudeModelInfo
 	const char *lifecycle;		/* ACTIVE, LEGACY or NULL */
 	const char *end_of_life;	/* YYYY-MM-DD or NULL */
 	const char *successor;
+	ClaudeTrait messages_api;	/* on Bedrock's Messages API (doc/providers.md) */
 	ClaudeModelTraits traits;
 } ClaudeModelInfo;
 

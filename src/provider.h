@@ -62,6 +62,15 @@ extern void claude_anthropic_problem(const char *operation, const char *model,
 									 const ClaudeHttpResponse *resp, ClaudeProblem *p);
 
 /*
+ * The inner type and message of an error body in the API's shape (NULLs
+ * when it is not), and the SQLSTATE of a type: Bedrock's Messages API
+ * answers in the same shapes (bedrock_messages.c).
+ */
+extern void claude_anthropic_error_body(const ClaudeHttpResponse *resp, char **type,
+										char **message);
+extern int	claude_anthropic_error_sqlstate(const char *type);
+
+/*
  * Where the API key comes from ("environment ANTHROPIC_API_KEY", "file
  * ..."), and the key masked, or NULL when there is none.
  */

@@ -441,8 +441,8 @@ claude_anthropic_request(ClaudeHttpRequest *req, const char *operation,
  * --------------------------------------------------------------------- */
 
 /* {"type": "error", "error": {"type", "message"}}: the inner type and message. */
-static void
-read_error_body(const ClaudeHttpResponse *resp, char **type, char **message)
+void
+claude_anthropic_error_body(const ClaudeHttpResponse *resp, char **type, char **message)
 {
 	cJSON	   *root;
 	const cJSON *err;
@@ -461,6 +461,17 @@ read_error_body(const ClaudeHttpResponse *resp, char **type, char **message)
 	if (cJSON_IsString(m))
 		*message = pstrdup(m->valuestring);
 	cJSON_Delete(root);
+}
+
+int
+claude_anthropic_error_sqlstate(const char *type)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(anthropic_errors); i++)
+		if (strcmp(type, anthropic_errors[i].type) == 0)
+			return anthropic_errors[i].sqlstate;
+	return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
 }
 
 void
@@ -493,7 +504,7 @@ claude_anthropic_problem(const char *operation, const char *model,
 					   "Something between the database and the API (a proxy, claude.anthropic_endpoint) may be altering answers.");
 		return;
 	}
-	read_error_body(resp, &type, &message);
+	claude_anthropic_error_body(resp, &type, &message);
 	if (type == NULL)
 		type = pstrdup(resp->error_type[0] ? resp->error_type : error_type_of_status(resp->status));
 	for (i = 0; i < (int) lengthof(anthropic_errors); i++)

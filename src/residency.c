@@ -175,10 +175,10 @@ aws_host_region(const char *host_in)
 	char	   *p;
 	char	   *end;
 	static const char *const stems[] = {
-		"bedrock-runtime.", "bedrock-runtime-fips.",
+		"bedrock-runtime.", "bedrock-runtime-fips.", "bedrock-mantle.",
 	};
 	static const char *const suffixes[] = {
-		".amazonaws.com", ".amazonaws.com.cn", ".vpce.amazonaws.com",
+		".amazonaws.com", ".amazonaws.com.cn", ".vpce.amazonaws.com", ".api.aws",
 	};
 	int			i;
 

@@ -95,6 +95,8 @@ def emulator_suite():
     run_counted([sys.executable, "test/emulator/test_boto3_stream.py"], "emulator streams vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_guardrail.py"], "emulator guardrails vs boto3")
     run_counted([sys.executable, "test/emulator/test_boto3_documents.py"], "emulator documents vs boto3")
+    run_counted([sys.executable, "test/emulator/test_botocore_messages.py"],
+                "emulator Bedrock Messages API vs botocore's signer")
 
 
 def regress_suite():

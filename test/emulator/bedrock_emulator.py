@@ -73,6 +73,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import emu_batch as batch                                  # noqa: E402
 import emu_anthropic as anthropic                          # noqa: E402
+import emu_bedrock_messages as bedrock_messages            # noqa: E402
 import emu_cache                                           # noqa: E402
 import emu_catalogue as catalogue                          # noqa: E402
 import emu_claude as claude                                # noqa: E402
@@ -107,7 +108,8 @@ _HOST_REGION_RE = re.compile(r"bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.ama
 CONTROL_OPERATIONS = ("ListFoundationModels", "GetFoundationModel", "ListInferenceProfiles",
                       "GetInferenceProfile")
 # A fault's "operations" may name operations, or one of these groups.
-OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()) + anthropic.OPERATIONS, "control": CONTROL_OPERATIONS,
+OPERATION_GROUPS = {"runtime": tuple(OPERATIONS.values()) + anthropic.OPERATIONS
+                    + bedrock_messages.OPERATIONS, "control": CONTROL_OPERATIONS,
                     "s3": s3.OPERATIONS, "batch": batch.OPERATIONS}
 
 # Default error code and message per HTTP status for the "error" fault.
@@ -185,7 +187,8 @@ class Fault:
             if isinstance(operations, str):
                 operations = [operations]
             known = set(OPERATIONS.values()) | set(CONTROL_OPERATIONS) | set(s3.OPERATIONS) \
-                | set(batch.OPERATIONS) | set(OPERATION_GROUPS) | set(anthropic.OPERATIONS)
+                | set(batch.OPERATIONS) | set(OPERATION_GROUPS) | set(anthropic.OPERATIONS) \
+                | set(bedrock_messages.OPERATIONS)
             if not isinstance(operations, list) or not operations \
                     or any(op not in known for op in operations):
                 raise ValueError("operations must list operation names or "
@@ -661,6 +664,9 @@ class BedrockHandler(BaseHTTPRequestHandler):
             s3.S3Request(self, self.state.s3, raw_path, raw_query, body, self.state.next_fault,
                          self.state.credentials).handle()
             return
+        if bedrock_messages.is_messages_path(raw_path):     # Bedrock's Messages API
+            BedrockMessagesRequest(self, raw_path, raw_query, body).handle()
+            return
         if anthropic.is_anthropic_path(raw_path):       # the Anthropic API (emu_anthropic)
             AnthropicRequest(self, raw_path, raw_query, body).handle()
             return
@@ -1096,6 +1102,8 @@ class BedrockRequest:
 
 # The Anthropic API's Messages request (emu_anthropic), on BedrockRequest's flow.
 AnthropicRequest = anthropic.request_class(BedrockRequest, Outcome, Answered)
+# Bedrock's Messages API (emu_bedrock_messages): the API's shapes, Bedrock's auth.
+BedrockMessagesRequest = bedrock_messages.request_class(AnthropicRequest)
 
 
 def trickle(wfile, data, total_ms, max_writes=200):
