@@ -87,7 +87,7 @@ COMMENT ON FUNCTION @extschema@.claude_data_flow(timestamptz) IS
 'Where requests were processed since a time: provider, region, endpoint host, model, geography, calls, tokens, roles';
 REVOKE ALL ON FUNCTION @extschema@.claude_data_flow(timestamptz) FROM PUBLIC;
 ALTER TABLE claude.usage ADD COLUMN batch_job_arn text;
-COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN) that answered the record: priced at claude.prices.batch_factor';
+COMMENT ON COLUMN claude.usage.batch_job_arn IS 'The AWS batch inference job (its ARN), or the Anthropic Message Batch (its id), that answered the record: priced at claude.prices.batch_factor';
 -- issue 19: what was attached
 ALTER TABLE claude.usage ADD COLUMN attachment_type text, ADD COLUMN attachment_bytes bigint;
 COMMENT ON COLUMN claude.usage.attachment_type IS 'The media type of the document or image sent with the prompt (image/png, application/pdf, ...); NULL when none';
@@ -282,7 +282,7 @@ CREATE TABLE claude.batch_parts (
     job_id        bigint NOT NULL REFERENCES claude.job (id) ON DELETE CASCADE,
     part          int NOT NULL,
     phase         text NOT NULL DEFAULT 'building'
-                  CHECK (phase IN ('building', 'built', 'uploaded', 'submitted', 'in_progress',
+                  CHECK (phase IN ('building', 'built', 'uploaded', 'submitting', 'submitted', 'in_progress',
                                    'stopping', 'downloading', 'done')),
     max_records   int NOT NULL,
     records       int NOT NULL DEFAULT 0,
@@ -298,21 +298,21 @@ CREATE TABLE claude.batch_parts (
     finished_at   timestamptz,
     PRIMARY KEY (job_id, part)
 );
-COMMENT ON TABLE claude.batch_parts IS 'One row per AWS batch inference job of an enrichment job in batch mode';
+COMMENT ON TABLE claude.batch_parts IS 'One row per AWS batch inference job (or Anthropic Message Batch) of an enrichment job in batch mode';
 COMMENT ON COLUMN claude.batch_parts.job_id IS 'The claude.job this AWS job works for';
 COMMENT ON COLUMN claude.batch_parts.part IS 'Its number within the job (0, 1, ...): one input file each';
-COMMENT ON COLUMN claude.batch_parts.phase IS 'building, built, uploaded, submitted, in_progress, stopping, downloading or done';
+COMMENT ON COLUMN claude.batch_parts.phase IS 'building, built, uploaded (Bedrock), submitting (Message Batches), submitted, in_progress, stopping, downloading or done';
 COMMENT ON COLUMN claude.batch_parts.max_records IS 'The most records the part takes (claude.batch_max_records split evenly)';
 COMMENT ON COLUMN claude.batch_parts.records IS 'Records in its input file';
 COMMENT ON COLUMN claude.batch_parts.input_uri IS 'The input JSONL object, once uploaded';
-COMMENT ON COLUMN claude.batch_parts.output_uri IS 'Where Bedrock writes the output';
+COMMENT ON COLUMN claude.batch_parts.output_uri IS 'Where Bedrock writes the output (NULL for a Message Batch: its results stay at the API)';
 COMMENT ON COLUMN claude.batch_parts.client_token IS 'The clientRequestToken: from the job id, part and definition digest, so a retry never makes a second AWS job';
-COMMENT ON COLUMN claude.batch_parts.job_arn IS 'The AWS job''s ARN, once created';
-COMMENT ON COLUMN claude.batch_parts.aws_status IS 'Its status as GetModelInvocationJob last said (Submitted, InProgress, Completed, ...)';
+COMMENT ON COLUMN claude.batch_parts.job_arn IS 'The AWS job''s ARN (a Message Batch: its msgbatch_ id), once created';
+COMMENT ON COLUMN claude.batch_parts.aws_status IS 'Its status as GetModelInvocationJob last said (Submitted, InProgress, Completed, ...), or a Message Batch''s processing_status';
 COMMENT ON COLUMN claude.batch_parts.message IS 'Its message as GetModelInvocationJob last said, or what pg_claude did';
 COMMENT ON COLUMN claude.batch_parts.missing IS 'Records absent from its output (or answered off the task): sent again on demand';
 COMMENT ON COLUMN claude.batch_parts.created_at IS 'When the part was started';
-COMMENT ON COLUMN claude.batch_parts.submitted_at IS 'When CreateModelInvocationJob answered';
+COMMENT ON COLUMN claude.batch_parts.submitted_at IS 'When CreateModelInvocationJob answered (a Message Batch: when its create was sent, then when it answered)';
 COMMENT ON COLUMN claude.batch_parts.finished_at IS 'When its results were all written';
 -- A row sent in a batch: its record (recordId j<job>-r<record>) and what
 -- it carries; deleted when its result is written, so the on-demand claim
@@ -432,7 +432,7 @@ COMMENT ON COLUMN claude.jobs.error_pk IS 'A row (its primary key) that failed w
 COMMENT ON COLUMN claude.jobs.last_error_code IS 'Error code of the latest row that failed';
 COMMENT ON COLUMN claude.jobs.last_error IS 'Error of the latest row that failed (claude.job_items has every row''s)';
 COMMENT ON COLUMN claude.jobs.batch_state IS 'Batch mode: the phase of its least advanced AWS job (building, uploaded, submitted, in_progress, downloading), or done; NULL on demand';
-COMMENT ON COLUMN claude.jobs.batch_job_arns IS 'Batch mode: the ARNs of its AWS batch inference jobs';
+COMMENT ON COLUMN claude.jobs.batch_job_arns IS 'Batch mode: the ARNs of its AWS batch inference jobs (or the ids of its Message Batches)';
 COMMENT ON COLUMN claude.jobs.batch_status IS 'Batch mode: their statuses as Bedrock last said';
 COMMENT ON COLUMN claude.jobs.batch_message IS 'Batch mode: their messages';
 COMMENT ON COLUMN claude.jobs.failures IS 'Failed rows by error code, e.g. {"ValidationException": 12}';

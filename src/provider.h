@@ -54,6 +54,18 @@ extern char *claude_anthropic_shape_body(const char *operation, const char *mode
 extern void claude_anthropic_request(ClaudeHttpRequest *req, const char *operation,
 									 const char *body, size_t body_len);
 
+/*
+ * Message Batches (job_batch.c): method on path (/v1/messages/batches...)
+ * with body (NULL: none); the answer's body on a 2xx, else NULL with
+ * *problem set.  The create (operation CLAUDE_ANTHROPIC_BATCH_CREATE) is
+ * retried only when it was certainly not made; *maybe_made (may be NULL)
+ * says whether a failed one might have been.
+ */
+#define CLAUDE_ANTHROPIC_BATCH_CREATE "CreateMessageBatch"
+extern char *claude_anthropic_batches_call(const char *method, const char *operation,
+										   const char *path, const char *body,
+										   bool *maybe_made, ClaudeProblem *problem);
+
 /* Answers of the Anthropic API (read_response sets resp->service). */
 #define CLAUDE_SERVICE_ANTHROPIC "anthropic"
 

@@ -436,6 +436,57 @@ claude_anthropic_request(ClaudeHttpRequest *req, const char *operation,
 	req->retry_policy = anthropic_retry_policy;
 }
 
+/*
+ * A create is tried again only when its answer proves no batch was made:
+ * a rate limit or an overloaded API (the request was turned away), or no
+ * connection at all.  The API takes no idempotency key, so anything else
+ * (a timeout, a reset, a 500) may have made one; job_batch.c then looks
+ * for it before sending another.
+ */
+static ClaudeRetry
+create_retry_policy(const ClaudeHttpResponse *resp)
+{
+	if (resp->curl_code == CURLE_OK)
+		return resp->status == 429 || resp->status == 529 ? CLAUDE_RETRY_THROTTLED : CLAUDE_RETRY_NO;
+	return resp->curl_code == CURLE_COULDNT_CONNECT || resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ?
+		CLAUDE_RETRY : CLAUDE_RETRY_NO;
+}
+
+char *
+claude_anthropic_batches_call(const char *method, const char *operation, const char *path,
+							  const char *body, bool *maybe_made, ClaudeProblem *problem)
+{
+	ClaudeEndpoint ep;
+	ClaudeHttpRequest req;
+	ClaudeHttpResponse resp;
+	bool		create = strcmp(operation, CLAUDE_ANTHROPIC_BATCH_CREATE) == 0;
+
+	resolve_anthropic_endpoint(&ep);
+	claude_http_request_init(&req, method,
+							 psprintf("%s://%s%s%s", ep.https ? "https" : "http",
+									  ep.host_header, ep.path_prefix, path));
+	if (body != NULL)
+	{
+		req.body = body;
+		req.body_len = strlen(body);
+	}
+	req.prepare = anthropic_headers;
+	req.capture_headers = anthropic_capture;
+	req.read_response = read_anthropic_response;
+	req.retry_policy = create ? create_retry_policy : anthropic_retry_policy;
+	claude_http_execute(&req, &resp);
+	if (maybe_made)
+		*maybe_made = false;
+	if (resp.curl_code == CURLE_OK && resp.status >= 200 && resp.status < 300)
+		return resp.body;
+	if (maybe_made && create)
+		*maybe_made = resp.curl_code != CURLE_OK ?
+			(resp.curl_code != CURLE_COULDNT_CONNECT && resp.curl_code != CURLE_COULDNT_RESOLVE_HOST) :
+			(resp.status >= 500 && resp.status != 529);
+	claude_anthropic_problem(operation, NULL, &resp, problem);
+	return NULL;
+}
+
 /* ---------------------------------------------------------------------
  * Errors
  * --------------------------------------------------------------------- */

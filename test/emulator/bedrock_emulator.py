@@ -287,6 +287,7 @@ class EmulatorState:
         self.s3.reset()
         self.batch.reset()
         self.guardrails.reset()
+        anthropic.reset()
         self.last_request = None
         self.last_auth_failure = None
         self.recent = collections.deque(maxlen=RECENT_REQUESTS)
@@ -1192,6 +1193,12 @@ class ControlApi:
 
     def get_s3_buckets(self):
         return self.state.s3.describe()
+
+    def post_anthropic_batch_config(self):
+        return {"ok": True, "config": anthropic.configure(self.json())}
+
+    def get_anthropic_batches(self):
+        return {"batches": anthropic.describe()}
 
     def post_guardrails(self):
         return {"ok": True, "guardrail": self.state.guardrails.configure(self.json())}

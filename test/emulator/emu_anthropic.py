@@ -22,6 +22,7 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import parse_qs
 
 import emu_catalogue as catalogue
 import emu_claude as claude
@@ -112,6 +113,40 @@ class BatchStore:
 
 BATCHES = BatchStore()
 
+# Settable through /_emulator/anthropic-batch-config, restored by a reset:
+# delay_ms, how long a new batch is in_progress; create_answer_delay_ms, how
+# long a create waits to answer after the batch is made (a client that times
+# out first has made a batch it never heard of).
+_DEFAULT_SETTINGS = {"delay_ms": BATCH_DELAY_S * 1000.0, "create_answer_delay_ms": 0}
+SETTINGS = dict(_DEFAULT_SETTINGS)
+
+
+def configure(changes):
+    unknown = set(changes) - set(_DEFAULT_SETTINGS)
+    if unknown:
+        raise ValueError("unknown Message Batches setting(s): %s" % ", ".join(sorted(unknown)))
+    for key, value in changes.items():
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError("%s must be a number of milliseconds" % key)
+        SETTINGS[key] = float(value)
+    return dict(SETTINGS)
+
+
+def reset():
+    SETTINGS.clear()
+    SETTINGS.update(_DEFAULT_SETTINGS)
+    with BATCHES.lock:
+        BATCHES.batches.clear()
+
+
+def describe():
+    """Every batch held, oldest first: id, request count, the first ten custom ids and params."""
+    return [{"id": b["id"], "requests": len(b["results"]),
+             "custom_ids": [r["custom_id"] for r in b["results"]][:10],
+             "params": b.get("params", []),
+             "canceled": b["canceled_at"] is not None}
+            for b in reversed(BATCHES.all())]
+
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".000000Z"
@@ -120,19 +155,20 @@ def _iso(epoch):
 def batch_view(batch, base_url, now=None):
     """The MessageBatch object as the API shows it at ``now``."""
     now = time.time() if now is None else now
-    ended = batch["canceled_at"] is not None or now >= batch["created"] + BATCH_DELAY_S
+    delay = batch.get("delay", BATCH_DELAY_S)
+    ended = batch["canceled_at"] is not None or now >= batch["created"] + delay
     counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
     for item in batch["results"]:
         if not ended:
             counts["processing"] += 1
-        elif batch["canceled_at"] is not None and now < batch["created"] + BATCH_DELAY_S:
+        elif batch["canceled_at"] is not None and batch["canceled_at"] < batch["created"] + delay:
             counts["canceled"] += 1
         else:
             counts[item["result"]["type"]] += 1
     end = None
     if ended:
         end = batch["canceled_at"] if batch["canceled_at"] is not None and \
-            batch["canceled_at"] < batch["created"] + BATCH_DELAY_S else batch["created"] + BATCH_DELAY_S
+            batch["canceled_at"] < batch["created"] + delay else batch["created"] + delay
     return {
         "id": batch["id"], "type": "message_batch",
         "processing_status": "ended" if ended else "in_progress",
@@ -327,10 +363,7 @@ def request_class(bedrock_request, outcome, answered):
                 self.batch_create()
                 return
             if op == "MessageBatchesList":
-                views = [batch_view(b, self.base_url()) for b in BATCHES.all()]
-                self.send_json_ok({"data": views, "has_more": False,
-                                   "first_id": views[0]["id"] if views else None,
-                                   "last_id": views[-1]["id"] if views else None})
+                self.batch_list()
                 return
             batch = BATCHES.get(self.batch_id)
             if batch is None:
@@ -353,11 +386,30 @@ def request_class(bedrock_request, outcome, answered):
                     self.error(400, "invalid_request_error",
                                "Batch %s has not ended; its results are not ready" % batch["id"])
                 canceled = batch["canceled_at"] is not None and \
-                    batch["canceled_at"] < batch["created"] + BATCH_DELAY_S
+                    batch["canceled_at"] < batch["created"] + batch.get("delay", BATCH_DELAY_S)
                 lines = [json.dumps({"custom_id": r["custom_id"], "result": {"type": "canceled"}}
                                     if canceled else r) for r in batch["results"]]
                 self.send_success(("\n".join(lines) + "\n").encode("utf-8"),
                                   [("Content-Type", "application/binary")])
+
+        def batch_list(self):
+            """Newest first, a page of ``limit`` (1 to 1000, default 20) after ``after_id``."""
+            query = parse_qs(self.raw_query or "")
+            try:
+                limit = int(query.get("limit", ["20"])[0])
+            except ValueError:
+                limit = 0
+            if not 1 <= limit <= 1000:
+                self.error(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
+            views = [batch_view(b, self.base_url()) for b in BATCHES.all()]
+            after = query.get("after_id", [None])[0]
+            if after is not None:
+                ids = [v["id"] for v in views]
+                views = views[ids.index(after) + 1:] if after in ids else []
+            page = views[:limit]
+            self.send_json_ok({"data": page, "has_more": len(views) > limit,
+                               "first_id": page[0]["id"] if page else None,
+                               "last_id": page[-1]["id"] if page else None})
 
         def send_json_ok(self, obj):
             self.send_success(json.dumps(obj).encode("utf-8"), [("Content-Type", "application/json")])
@@ -400,8 +452,11 @@ def request_class(bedrock_request, outcome, answered):
             finally:
                 self.collecting = False
             batch = {"id": "msgbatch_" + uuid.uuid4().hex[:24], "created": time.time(),
-                     "canceled_at": None, "results": results}
+                     "canceled_at": None, "results": results, "delay": SETTINGS["delay_ms"] / 1000.0,
+                     "params": [item["params"] for item in items[:10]]}
             BATCHES.add(batch)
+            if SETTINGS["create_answer_delay_ms"]:
+                time.sleep(SETTINGS["create_answer_delay_ms"] / 1000.0)
             self.send_json_ok(batch_view(batch, self.base_url()))
 
         def count_tokens(self, body, found):
