@@ -166,7 +166,7 @@ typedef struct BatchPart
 static bool
 message_batches(const Job *job)
 {
-	return strcmp(claude_provider_of_definition(job->definition), CLAUDE_PROVIDER_NAME_ANTHROPIC) == 0;
+	return strcmp(job->provider, CLAUDE_PROVIDER_NAME_ANTHROPIC) == 0;
 }
 
 static void
@@ -361,8 +361,7 @@ build(Job *job, List *parts)
 	int			next;
 
 	/* the provider's request bodies: Message Batches carry the API's (model in it, inference_geo) */
-	round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id,
-	claude_provider_of_definition(job->definition)};
+	round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, job->provider};
 	round.task = &job->task;
 	round.model = job->task.model;
 
@@ -468,11 +467,41 @@ ready(Job *job)
 	claude_work_end();
 }
 
+/*
+ * The part's records, in a transaction, in record order: Bedrock's JSONL
+ * lines, or a Message Batch's requests (comma-separated).  The id is the
+ * record number padded to 8 digits: at least 11 characters, as AWS
+ * requires of a recordId; the same as a custom_id.
+ */
+static void
+append_records(Job *job, BatchPart *p, StringInfo out)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(p->part)};
+	bool		anthropic = message_batches(job);
+
+	claude_work_begin();
+	claude_work_sql("SELECT record, body FROM claude.batch_records WHERE job_id OPERATOR(pg_catalog.=) $1 "
+		"AND part OPERATOR(pg_catalog.=) $2 ORDER BY record", 2, types, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		int			record = atoi(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		char	   *body = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (anthropic)
+			appendStringInfo(out, "%s{\"custom_id\":\"j" INT64_FORMAT "-r%08d\",\"params\":%s}",
+							 i ? "," : "", job->id, record, body);
+		else
+			appendStringInfo(out, "{\"recordId\":\"j" INT64_FORMAT "-r%08d\",\"modelInput\":%s}\n",
+							 job->id, record, body);
+	}
+	claude_work_end();
+}
+
 /* The part's JSONL (read in a transaction), then PutObject (with none open). */
 static void
 upload(Job *job, BatchPart *p)
 {
-	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(p->part)};
 	StringInfoData jsonl;
 	ClaudeS3Uri uri;
@@ -480,15 +509,7 @@ upload(Job *job, BatchPart *p)
 
 	set_activity(job, "uploading");
 	initStringInfo(&jsonl);
-	claude_work_begin();
-	claude_work_sql("SELECT record, body FROM claude.batch_records WHERE job_id OPERATOR(pg_catalog.=) $1 "
-		"AND part OPERATOR(pg_catalog.=) $2 ORDER BY record", 2, types, values, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		/* at least 11 characters, as AWS requires of a recordId: the number padded to 8 digits */
-		appendStringInfo(&jsonl, "{\"recordId\":\"j" INT64_FORMAT "-r%08d\",\"modelInput\":%s}\n", job->id,
-						 atoi(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)),
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-	claude_work_end();
+	append_records(job, p, &jsonl);
 	ready(job);
 
 	input_uri = psprintf("%s%sj" INT64_FORMAT "/in/p%d.jsonl", claude_batch_s3_uri,
@@ -699,8 +720,6 @@ parse_answer(const char *answer, const char *operation)
 static void
 submit_batch(Job *job, BatchPart *p)
 {
-	Oid			types[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(p->part)};
 	StringInfoData body;
 	ClaudeProblem problem = {0};
 	bool		maybe_made;
@@ -711,14 +730,7 @@ submit_batch(Job *job, BatchPart *p)
 	set_activity(job, "submitting");
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"requests\":[");
-	claude_work_begin();
-	claude_work_sql("SELECT record, body FROM claude.batch_records WHERE job_id OPERATOR(pg_catalog.=) $1 "
-		"AND part OPERATOR(pg_catalog.=) $2 ORDER BY record", 2, types, values, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&body, "%s{\"custom_id\":\"j" INT64_FORMAT "-r%08d\",\"params\":%s}", i ? "," : "",
-						 job->id, atoi(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)),
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-	claude_work_end();
+	append_records(job, p, &body);
 	appendStringInfoString(&body, "]}");
 	if (body.len > MESSAGE_BATCH_MAX_BYTES)
 		ereport(ERROR,

@@ -28,6 +28,7 @@
 #include "job_definition.h"
 #include "job_owner.h"
 #include "job_queue.h"
+#include "provider.h"
 #include "subxact.h"
 #include "work_xact.h"
 
@@ -202,6 +203,8 @@ claude_job_pick(void)
 	job->max_failures = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 	job->definition = SPI_getvalue(tup, desc, 14);
 	job->definition_sha256 = SPI_getvalue(tup, desc, 15);
+	/* the provider the job was queued for, not the worker's setting */
+	job->provider = claude_provider_of_definition(job->definition);
 	job->redo = SPI_getvalue(tup, desc, 16);
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;

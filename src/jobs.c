@@ -560,9 +560,7 @@ work_job(volatile int64 *in_hand)
 		MemoryContextSwitchTo(pump_cxt);
 		jp = palloc0(sizeof(JobPump));
 		jp->job = job;
-		/* the provider the job was queued for, not the worker's setting */
-		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id,
-		claude_provider_of_definition(job->definition)};
+		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, job->provider};
 		jp->round.task = &job->task;
 		jp->round.model = job->task.model;
 		jp->last_flush = GetCurrentTimestamp();
