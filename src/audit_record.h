@@ -13,6 +13,13 @@
 
 #include "datatype/timestamp.h"
 
+/* which struct a record is */
+typedef enum RecordKind
+{
+	RECORD_USAGE = 1,
+	RECORD_CACHE = 2
+} RecordKind;
+
 /* One row of claude.usage; -1 (or "") means NULL. */
 typedef struct ClaudeUsageRecord
 {

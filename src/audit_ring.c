@@ -23,6 +23,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "audit_pack.h"
 #include "audit_ring.h"
 #include "guc.h"
 #include "wakeup.h"
@@ -200,7 +201,7 @@ ring_copy_out(uint64 pos, void *dst, Size len)
  * (doc/architecture.md, "The cache and the audit ring").
  */
 static bool
-ring_try_put(const RecordHeader *h, const void *rec, Size rec_len, const char *text, Size text_len)
+ring_try_put(const RecordHeader *h, const char *rec, const char *text, Size text_len)
 {
 	bool		wake;
 
@@ -212,9 +213,9 @@ ring_try_put(const RecordHeader *h, const void *rec, Size rec_len, const char *t
 	}
 	wake = ring->head == ring->tail;
 	ring_copy_in(ring->head, h, sizeof(*h));
-	ring_copy_in(ring->head + sizeof(*h), rec, rec_len);
+	ring_copy_in(ring->head + sizeof(*h), rec, h->rec_len);
 	if (text_len > 0)
-		ring_copy_in(ring->head + sizeof(*h) + rec_len, text, text_len);
+		ring_copy_in(ring->head + sizeof(*h) + h->rec_len, text, text_len);
 	ring->head += h->len;
 	if (ring->head - ring->tail >= ring->capacity / 2)
 		wake = true;
@@ -249,18 +250,25 @@ claude_audit_ring_put(RecordKind kind, const void *rec, Size rec_len, const char
 		 bool in_error)
 {
 	RecordHeader h;
+	union
+	{
+		ClaudeAnyRecord any;
+		char		bytes[sizeof(ClaudeAnyRecord)];
+	}			packed;
 	uint64		seen;
 	uint64		start_tail;
 	TimestampTz deadline;		/* of no progress */
 	TimestampTz hard_deadline = 0;	/* whatever the progress; 0 = none */
 	PutResult	result = PUT_WRITER_STUCK;
 
+	Assert(rec_len == claude_audit_record_size(kind));
 	h.kind = kind;
+	h.rec_len = (uint32) claude_audit_pack(kind, rec, packed.bytes);
 	h.text_len = (uint32) text_len;
-	h.len = (uint32) MAXALIGN(sizeof(RecordHeader) + rec_len + text_len);
+	h.len = (uint32) MAXALIGN(sizeof(RecordHeader) + h.rec_len + text_len);
 	if (h.len > ring->capacity)
 		return PUT_TOO_LARGE;
-	if (ring_try_put(&h, rec, rec_len, text, text_len))
+	if (ring_try_put(&h, packed.bytes, text, text_len))
 		return PUT_QUEUED;
 
 	/* full: wait for the writer, unless it has not moved since this backend last gave up on it */
@@ -280,7 +288,7 @@ claude_audit_ring_put(RecordKind kind, const void *rec, Size rec_len, const char
 		TimestampTz now;
 
 		claude_wake_audit_writer();
-		if (ring_try_put(&h, rec, rec_len, text, text_len))
+		if (ring_try_put(&h, packed.bytes, text, text_len))
 		{
 			result = PUT_QUEUED;
 			break;
@@ -316,23 +324,34 @@ claude_audit_ring_put(RecordKind kind, const void *rec, Size rec_len, const char
 	return result;
 }
 
-/* Pop one record into palloc'd memory; NULL when the ring is empty. */
+/* Pop one record, unpacked, into palloc'd memory (audit_ring.h); NULL when the ring is empty. */
 char *
 claude_audit_ring_pop(RecordHeader *h)
 {
-	char	   *buf = NULL;
+	char	   *packed = NULL;
+	char	   *buf;
+	Size		size;
 
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
 	if (ring->head != ring->tail)
 	{
 		ring_copy_out(ring->tail, h, sizeof(*h));
-		buf = palloc(h->len);
-		ring_copy_out(ring->tail, buf, h->len);
+		packed = palloc(h->len);
+		ring_copy_out(ring->tail, packed, h->len);
 		ring->tail += h->len;
 	}
 	LWLockRelease(ring->lock);
+	if (packed == NULL)
+		return NULL;
 	/* room: wake the backends waiting for it */
-	if (buf != NULL)
-		ConditionVariableBroadcast(&ring->room);
+	ConditionVariableBroadcast(&ring->room);
+
+	size = claude_audit_record_size((RecordKind) h->kind);
+	buf = palloc(sizeof(RecordHeader) + size + h->text_len);
+	memcpy(buf, h, sizeof(RecordHeader));
+	claude_audit_unpack((RecordKind) h->kind, packed + sizeof(RecordHeader), h->rec_len,
+						buf + sizeof(RecordHeader));
+	memcpy(buf + sizeof(RecordHeader) + size, packed + sizeof(RecordHeader) + h->rec_len, h->text_len);
+	pfree(packed);
 	return buf;
 }

@@ -13,17 +13,14 @@
 
 #include "c.h"
 
-typedef enum RecordKind
-{
-	RECORD_USAGE = 1,
-	RECORD_CACHE = 2
-} RecordKind;
+#include "audit_record.h"
 
 typedef struct RecordHeader
 {
 	uint32		len;			/* whole record, header included, MAXALIGNed */
 	uint32		kind;
-	uint32		text_len;		/* prompt or response bytes after the struct */
+	uint32		rec_len;		/* in the ring: the packed record's bytes (audit_pack.c) */
+	uint32		text_len;		/* prompt or response bytes after the record */
 } RecordHeader;
 
 typedef enum PutResult
@@ -64,7 +61,10 @@ extern bool claude_audit_ring_empty(void);
 /* Audit writer: is the ring at least half full (skip gathering)? */
 extern bool claude_audit_ring_pressed(void);
 
-/* Audit writer: pop one record (header in *h) into palloc'd memory; NULL when empty. */
+/*
+ * Audit writer: pop one record into palloc'd memory, unpacked: the header
+ * (also in *h), the whole struct, then text_len bytes of text; NULL when empty.
+ */
 extern char *claude_audit_ring_pop(RecordHeader *h);
 
 #endif							/* PG_CLAUDE_AUDIT_RING_H */

@@ -23,26 +23,58 @@
 
 #include "event_stream.h"
 
-/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), four bits at a time */
-static const uint32_t crc_nibble[16] = {
-	0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC,
-	0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
-	0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-	0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C
-};
+/*
+ * CRC-32 (IEEE 802.3, reflected 0xEDB88320), eight bytes at a step
+ * ("slicing by 8"): every byte of a stream passes through it twice (the
+ * prelude's and the message's checksums), and a table per byte position
+ * makes it several times cheaper than a bit or a nibble at a time.  The
+ * tables are computed on first use.
+ */
+static uint32_t crc_table[8][256];
+static bool crc_ready = false;
+
+static void
+crc_init(void)
+{
+	int			i,
+				k;
+
+	for (i = 0; i < 256; i++)
+	{
+		uint32_t	c = (uint32_t) i;
+
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (i = 0; i < 256; i++)
+		for (k = 1; k < 8; k++)
+			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xFF];
+	crc_ready = true;
+}
 
 uint32_t
 es_crc32(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
+	if (!crc_ready)
+		crc_init();
 	crc = ~crc;
-	while (len-- > 0)
+	while (len >= 8)
 	{
-		crc ^= *p++;
-		crc = (crc >> 4) ^ crc_nibble[crc & 0x0F];
-		crc = (crc >> 4) ^ crc_nibble[crc & 0x0F];
+		uint32_t	lo = crc ^ ((uint32_t) p[0] | (uint32_t) p[1] << 8 |
+								(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24);
+
+		crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+			crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
+			crc_table[3][p[4]] ^ crc_table[2][p[5]] ^
+			crc_table[1][p[6]] ^ crc_table[0][p[7]];
+		p += 8;
+		len -= 8;
 	}
+	while (len-- > 0)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
 	return ~crc;
 }
 

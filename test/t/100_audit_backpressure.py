@@ -7,7 +7,7 @@ job that holds the job worker ("pg_claude worker") on a request the
 emulator keeps for two minutes does not stop claude.usage from being
 written.  Another role's 20,000 calls (one claude_complete_batch, cache
 off, inside a transaction that is rolled back) through a deliberately
-small ring (claude.audit_buffer = 128kB, about 85 records) leave exactly
+small ring (claude.audit_buffer = 64kB, about 220 packed records) leave exactly
 20,000 usage rows and claude.dropped_records() at 0, even while the writer
 itself is blocked for a few seconds: the caller waits for room
 (back-pressure) instead of dropping.  A writer stuck past
@@ -32,7 +32,7 @@ emu = Emulator(work, tls=False)
 pg = Cluster("t100", free_port(), conf=f"""claude.endpoint = '{emu.http_url}'
 shared_preload_libraries = 'pg_claude'
 claude.database_name = 'postgres'
-claude.audit_buffer = '128kB'
+claude.audit_buffer = '64kB'
 claude.timeout = '180s'
 """)
 N = 20000
@@ -141,7 +141,7 @@ try:
     print(f"# {N} calls in {elapsed:.1f} s; {during} upstream calls while the writer was blocked ({wait})")
     t.ok(wait == "Lock" and 0 < during < 300,
          "while the writer was blocked, the caller waited for room instead of dropping "
-         f"({during} calls through a ring of about 85 records)", (wait, during))
+         f"({during} calls through a ring of about 220 records)", (wait, during))
     t.ok(caller.returncode == 0 and out.strip().splitlines()[-1:] == [str(N)] and "WARNING" not in err,
          f"the batch answered all {N} prompts, without a WARNING", (caller.returncode, out[-200:], err[-500:]))
     t.ok(wait_for(analyst_usage("bp"), N, timeout=60),
