@@ -181,6 +181,16 @@ def client_main(spec):
 
     def call(client, prompt):
         body = template.replace(PLACEHOLDER, json.dumps(prompt), 1)
+        if spec.get("op") == "stream":
+            # what a streaming client does: decode every event, gather the text deltas
+            r = client.invoke_model_with_response_stream(modelId=model, body=body, contentType="application/json",
+                                                         accept="application/json")
+            text = []
+            for event in r["body"]:
+                chunk = json.loads(event["chunk"]["bytes"])
+                if chunk.get("type") == "content_block_delta":
+                    text.append(chunk["delta"].get("text", ""))
+            return "".join(text)
         r = client.invoke_model(modelId=model, body=body, contentType="application/json",
                                 accept="application/json")
         return json.loads(r["body"].read())["content"][0]["text"]
@@ -488,46 +498,53 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         self.print_row_detail(row)
 
     def part_e(self):
+        """Like for like: claude.stream = off against invoke_model, on against
+        invoke_model_with_response_stream (every event decoded)."""
         n, c = self.a.cpu_n or self.n, self.c
         print(f"\n== e: CPU per request, no emulated latency, {n} calls each, after one warm-up call", flush=True)
-        for mode, conc in (("sequential", 1), ("concurrent", c)):
-            s = self.session()
-            s.run("SELECT claude_complete('warm up')")
-            if conc == 1:
-                sql = f"SELECT count(claude_complete('prompt ' || g)) FROM generate_series(1, {n}) g"
-                how = "scalar, row by row"
-            else:
-                s.run(f"SET claude.max_concurrency = {conc}")
-                sql = (f"SELECT count(*) FILTER (WHERE error IS NULL) FROM claude_complete_batch("
-                       f"ARRAY(SELECT 'prompt ' || g FROM generate_series(1, {n}) g))")
-                how = f"complete_batch, max_concurrency={conc}"
-            u0 = self.usage_rows()
-            self.emu_prepare(0)
-            bgw0, tb0 = cpu_s(self.bgw), time.monotonic()
-            cpu0 = cpu_s(s.pid)
-            t0 = time.monotonic()
-            out = s.run(sql)
-            wall = time.monotonic() - t0
-            cpu = cpu_s(s.pid) - cpu0
-            st = self.emu.stats()
-            self.wait_audit(u0 + st["requests"])
-            bgw = self.bgw_net(cpu_s(self.bgw) - bgw0, time.monotonic() - tb0)
-            s.close()
-            self.cpu_rows.append(dict(client="pg_claude backend", mode=mode, how=how, n=int(out[-1]), wall=wall,
-                                      cpu=cpu, conns=st["bedrock_connections"], reqs=st["requests"], bgw=bgw))
-            self.print_cpu_row(self.cpu_rows[-1])
+        for op, stream in (("InvokeModel", "off"), ("stream", "on")):
+            for mode, conc in (("sequential", 1), ("concurrent", c)):
+                s = self.session()
+                s.run(f"SET claude.stream = {stream}")
+                s.run("SELECT claude_complete('warm up')")
+                if conc == 1:
+                    sql = f"SELECT count(claude_complete('prompt ' || g)) FROM generate_series(1, {n}) g"
+                    how = "scalar, row by row"
+                else:
+                    s.run(f"SET claude.max_concurrency = {conc}")
+                    sql = (f"SELECT count(*) FILTER (WHERE error IS NULL) FROM claude_complete_batch("
+                           f"ARRAY(SELECT 'prompt ' || g FROM generate_series(1, {n}) g))")
+                    how = f"complete_batch, max_concurrency={conc}"
+                u0 = self.usage_rows()
+                self.emu_prepare(0)
+                bgw0, tb0 = cpu_s(self.bgw), time.monotonic()
+                cpu0 = cpu_s(s.pid)
+                t0 = time.monotonic()
+                out = s.run(sql)
+                wall = time.monotonic() - t0
+                cpu = cpu_s(s.pid) - cpu0
+                st = self.emu.stats()
+                self.wait_audit(u0 + st["requests"])
+                bgw = self.bgw_net(cpu_s(self.bgw) - bgw0, time.monotonic() - tb0)
+                s.close()
+                self.cpu_rows.append(dict(client="pg_claude backend", op=op, mode=mode,
+                                          how=f"{how}, stream={stream}", n=int(out[-1]), wall=wall,
+                                          cpu=cpu, conns=st["bedrock_connections"], reqs=st["requests"], bgw=bgw))
+                self.print_cpu_row(self.cpu_rows[-1])
 
-            self.emu_prepare(0)
-            spec = dict(mode="e", n=n, concurrency=conc, pool=self.a.boto3_pool or c,
-                        endpoint=self.endpoint, verify=self.verify, model=self.model, body_template=self.body_template)
-            res = self.run_client(spec)
-            st = self.emu.stats()
-            self.cpu_rows.append(dict(client="boto3 process", mode=mode,
-                                      how="one thread" if conc == 1 else f"ThreadPoolExecutor({conc})",
-                                      n=res["rows"], wall=res["wall_s"], cpu=res["cpu_s"],
-                                      conns=st["bedrock_connections"], reqs=st["requests"], bgw=None,
-                                      import_cpu=res["import_cpu_s"], client_cpu=res["client_cpu_s"]))
-            self.print_cpu_row(self.cpu_rows[-1])
+                self.emu_prepare(0)
+                spec = dict(mode="e", op="stream" if stream == "on" else "invoke", n=n, concurrency=conc,
+                            pool=self.a.boto3_pool or c, endpoint=self.endpoint, verify=self.verify,
+                            model=self.model, body_template=self.body_template)
+                res = self.run_client(spec)
+                st = self.emu.stats()
+                call = "invoke_model_with_response_stream" if stream == "on" else "invoke_model"
+                self.cpu_rows.append(dict(client="boto3 process", op=op, mode=mode,
+                                          how=(call if conc == 1 else f"{call}, pool({conc})"),
+                                          n=res["rows"], wall=res["wall_s"], cpu=res["cpu_s"],
+                                          conns=st["bedrock_connections"], reqs=st["requests"], bgw=None,
+                                          import_cpu=res["import_cpu_s"], client_cpu=res["client_cpu_s"]))
+                self.print_cpu_row(self.cpu_rows[-1])
 
     def run_client(self, spec):
         p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--client", json.dumps(spec)],
@@ -605,25 +622,22 @@ VACUUM ANALYZE tickets, par_compact, par_spread
         if self.cpu_rows:
             out.append("")
             out.append(f"e: CPU per request, no emulated latency ({self.cpu_rows[0]['n']} calls, after a warm-up call)")
-            hdr = f"{'client':<19} {'mode':<11} {'how':<32} {'wall s':>7} {'req/s':>7} {'CPU/req':>10} {'+audit':>7} {'conns':>5}"
+            hdr = (f"{'client':<19} {'op':<12} {'mode':<11} {'how':<46} {'wall s':>7} {'req/s':>7} {'CPU/req':>10} "
+                   f"{'+audit':>7} {'conns':>5}")
             out += [hdr, "-" * len(hdr)]
             for r in self.cpu_rows:
                 audit = f"{r['bgw'] * 1e6 / r['n']:.0f}" if r.get("bgw") is not None else "-"
-                out.append(f"{r['client']:<19} {r['mode']:<11} {r['how']:<32} {r['wall']:>7.2f} "
+                out.append(f"{r['client']:<19} {r['op']:<12} {r['mode']:<11} {r['how']:<46} {r['wall']:>7.2f} "
                            f"{r['n'] / r['wall']:>7.0f} {r['cpu'] * 1e6 / r['n']:>7.0f} µs {audit:>7} {r['conns']:>5}")
-            by = {(r["client"], r["mode"]): r["cpu"] / r["n"] for r in self.cpu_rows}
-            for mode in ("sequential", "concurrent"):
-                pg, b3 = by.get(("pg_claude backend", mode)), by.get(("boto3 process", mode))
-                if pg and b3:
-                    out.append(f"boto3 CPU per request / pg_claude CPU per request, {mode}: {b3 / pg:.1f}x "
-                               f"({b3 / (pg + self.audit_per_req(mode)):.1f}x counting the pg_claude audit writer's audit)")
+            by = {(r["client"], r["op"], r["mode"]): r for r in self.cpu_rows}
+            for op in ("InvokeModel", "stream"):
+                for mode in ("sequential", "concurrent"):
+                    pg, b3 = by.get(("pg_claude backend", op, mode)), by.get(("boto3 process", op, mode))
+                    if pg and b3:
+                        p, b = pg["cpu"] / pg["n"], b3["cpu"] / b3["n"]
+                        out.append(f"boto3 CPU per request / pg_claude CPU per request, {op}, {mode}: {b / p:.1f}x "
+                                   f"({b / (p + pg['bgw'] / pg['n']):.1f}x counting the pg_claude audit writer's audit)")
         return "\n".join(out)
-
-    def audit_per_req(self, mode):
-        for r in self.cpu_rows:
-            if r["client"] == "pg_claude backend" and r["mode"] == mode:
-                return r["bgw"] / r["n"]
-        return 0.0
 
 
 class WorkerMonitor:

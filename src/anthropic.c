@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "lib/stringinfo.h"
+#include "utils/builtins.h"
 
 #include "anthropic.h"
 #include "attachment.h"
@@ -89,6 +90,19 @@ add_number(cJSON *object, const char *name, double value)
 }
 
 /*
+ * An integer printed by PostgreSQL rather than cJSON, whose printer takes
+ * the fraction path (print, then sscanf back) for every number.
+ */
+static void
+add_integer(cJSON *object, const char *name, int32 value)
+{
+	char		text[12];
+
+	pg_ltoa(value, text);
+	cJSON_AddRawToObject(object, name, text);
+}
+
+/*
  * The user turn: the prompt alone, or the attachment's block and then the
  * prompt (Claude reads a document or image best before the question about
  * it: doc/documents.md).
@@ -121,7 +135,7 @@ claude_anthropic_build(const ClaudeMessageRequest *req)
 	cJSON	   *messages;
 
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
-	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
+	add_integer(root, "max_tokens", req->max_tokens);
 	if (req->system != NULL)
 		cJSON_AddStringToObject(root, "system", req->system);
 	if (req->has_temperature)
@@ -210,7 +224,7 @@ claude_anthropic_build_tool(const ClaudeToolRequest *req)
 	cJSON	   *messages;
 
 	cJSON_AddStringToObject(root, "anthropic_version", ANTHROPIC_BEDROCK_VERSION);
-	cJSON_AddNumberToObject(root, "max_tokens", req->max_tokens);
+	add_integer(root, "max_tokens", req->max_tokens);
 	if (req->has_temperature)
 		add_number(root, "temperature", req->temperature);
 

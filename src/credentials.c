@@ -27,7 +27,9 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include "access/xact.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "aws_profile.h"
 #include "credential_process.h"
@@ -533,8 +535,13 @@ source_fingerprint(char out[65], char *const paths[2], const bool exists[2],
  * call recomputes it only when something could have changed: a setting
  * (SET or a reload), or a file's modification time.  The environment is
  * the postmaster's and nothing in a backend changes it, so it, and the file
- * paths it decides, are read once.  Expiry is the cache's own check.
+ * paths it decides, are read once.  The files are looked at once per
+ * statement, and at most a second apart within one (a batch of thousands
+ * of calls does not stat them thousands of times; a file rewritten between
+ * two statements is seen by the second).  Expiry is the cache's own check.
  */
+#define FILES_RECHECK_MS 1000
+
 typedef struct FingerprintMemo
 {
 	bool		valid;
@@ -543,6 +550,8 @@ typedef struct FingerprintMemo
 	char	   *settings[5];	/* the values it was computed with */
 	bool		exists[2];
 	struct timespec mtime[2];
+	TimestampTz files_statement;	/* the statement that last looked at them */
+	TimestampTz files_checked;	/* when */
 	char		fingerprint[65];
 } FingerprintMemo;
 
@@ -562,6 +571,7 @@ current_fingerprint(char out[65])
 	const char *settings[5];
 	bool		exists[2];
 	struct timespec mtime[2];
+	TimestampTz now;
 	bool		same;
 	int			i;
 
@@ -580,19 +590,32 @@ current_fingerprint(char out[65])
 	settings[3] = claude_role_external_id;
 	settings[4] = claude_region;
 	same = memo.valid;
-	for (i = 0; i < 2; i++)
+	now = GetCurrentTimestamp();
+	if (same && memo.files_statement == GetCurrentStatementStartTimestamp() &&
+		!TimestampDifferenceExceeds(memo.files_checked, now, FILES_RECHECK_MS))
 	{
-		struct stat st;
-
-		exists[i] = memo.paths[i] && stat(memo.paths[i], &st) == 0;
-		if (exists[i])
-			mtime[i] = st.st_mtim;
-		else
-			mtime[i].tv_sec = mtime[i].tv_nsec = 0;
-		if (exists[i] != memo.exists[i] || mtime[i].tv_sec != memo.mtime[i].tv_sec ||
-			mtime[i].tv_nsec != memo.mtime[i].tv_nsec)
-			same = false;
+		for (i = 0; i < 2; i++)
+		{
+			exists[i] = memo.exists[i];
+			mtime[i] = memo.mtime[i];
+		}
 	}
+	else
+		for (i = 0; i < 2; i++)
+		{
+			struct stat st;
+
+			exists[i] = memo.paths[i] && stat(memo.paths[i], &st) == 0;
+			if (exists[i])
+				mtime[i] = st.st_mtim;
+			else
+				mtime[i].tv_sec = mtime[i].tv_nsec = 0;
+			if (exists[i] != memo.exists[i] || mtime[i].tv_sec != memo.mtime[i].tv_sec ||
+				mtime[i].tv_nsec != memo.mtime[i].tv_nsec)
+				same = false;
+		}
+	memo.files_statement = GetCurrentStatementStartTimestamp();
+	memo.files_checked = now;
 	for (i = 0; i < (int) lengthof(settings) && same; i++)
 		if (!same_setting(memo.settings[i], settings[i]))
 			same = false;

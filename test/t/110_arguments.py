@@ -341,7 +341,10 @@ try:
     t.ok(rc == 0 and out == "t", "a NULL job gives NULL", (out, err))
     q(f"SELECT claude_job_cancel({running})", USER)
 
-    t.ok(time.monotonic() - t0 < 180, f"the run took {time.monotonic() - t0:.0f} s (under 3 minutes)")
+    # a guard against calls that hang, not a speed target: it grows with the catalog (about 1,000
+    # calls, each its own psql, on a machine shared with the rest of the suite)
+    t.ok(time.monotonic() - t0 < 360, f"the run took {time.monotonic() - t0:.0f} s (under 6 minutes, "
+         f"{total} calls)")
 finally:
     pg.destroy()
     emu.stop()
