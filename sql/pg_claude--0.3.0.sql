@@ -1477,29 +1477,52 @@ CREATE AGGREGATE @extschema@.claude_summarize_agg(text, int) (
 COMMENT ON AGGREGATE @extschema@.claude_summarize_agg(text, int) IS
 'One summary of a group of texts in at most max_words words';
 
--- claude_agg (issue 19): an instruction answered over a group, in stages.
+-- claude_agg (issue 19): an instruction answered over a group, in stages;
+-- in parallel, workers gather the items and the leader joins them.
 CREATE FUNCTION claude.agg_transfn(internal, text, text)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'claude_agg_transfn'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION claude.agg_transfn(internal, text, text) IS 'Transition function of claude_agg(text, text)';
+
+CREATE FUNCTION claude.agg_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_agg_combinefn'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION claude.agg_combinefn(internal, internal) IS 'Combine function of claude_agg: joins the items two workers gathered';
+
+CREATE FUNCTION claude.agg_serialfn(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'claude_agg_serialfn'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION claude.agg_serialfn(internal) IS 'Serial function of claude_agg: a worker''s items as bytes';
+
+CREATE FUNCTION claude.agg_deserialfn(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'claude_agg_deserialfn'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION claude.agg_deserialfn(bytea, internal) IS 'Deserial function of claude_agg: a worker''s items from bytes';
 
 CREATE FUNCTION claude.agg_finalfn(internal)
 RETURNS text
 AS 'MODULE_PATHNAME', 'claude_agg_finalfn'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION claude.agg_finalfn(internal) IS 'Final function of claude_agg: answers the instruction over the group, in stages when it is large';
 
 CREATE AGGREGATE @extschema@.claude_agg(input text, instruction text) (
     SFUNC = claude.agg_transfn,
     STYPE = internal,
+    COMBINEFUNC = claude.agg_combinefn,
+    SERIALFUNC = claude.agg_serialfn,
+    DESERIALFUNC = claude.agg_deserialfn,
     FINALFUNC = claude.agg_finalfn,
-    PARALLEL = RESTRICTED
+    PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.claude_agg(text, text) IS
 'One answer to an instruction over a group of texts (ORDER BY inside the call orders them), in stages when the group is large';
 
-REVOKE ALL ON FUNCTION claude.agg_transfn(internal, text, text), claude.agg_finalfn(internal),
+REVOKE ALL ON FUNCTION claude.agg_transfn(internal, text, text), claude.agg_combinefn(internal, internal),
+    claude.agg_serialfn(internal), claude.agg_deserialfn(bytea, internal), claude.agg_finalfn(internal),
     @extschema@.claude_agg(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.claude_agg(text, text) TO claude_user;
 -- END claude_agg

@@ -429,6 +429,21 @@ claude_task_refusal(const ClaudeTask *t, const char *why)
  * SQL arguments as options: the entry points' half of "one parser"
  * --------------------------------------------------------------------- */
 
+void
+claude_task_list_elements(ArrayType *array, Oid elemtype, const char *what,
+						  Datum **elems, bool **nulls, int *n)
+{
+	Assert(elemtype == TEXTOID || elemtype == BYTEAOID);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what),
+				 errdetail("The array given has %d dimensions.", ARR_NDIM(array)),
+				 errhint("Pass a list, e.g. ARRAY(SELECT body FROM tickets).")));
+	/* text and bytea are both varlena, int-aligned */
+	deconstruct_array(array, elemtype, -1, false, TYPALIGN_INT, elems, nulls, n);
+}
+
 static void
 add_text_array(cJSON *options, const char *name, ArrayType *array)
 {
@@ -438,7 +453,7 @@ add_text_array(cJSON *options, const char *name, ArrayType *array)
 	int			i;
 	cJSON	   *items = cJSON_AddArrayToObject(options, name);
 
-	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	claude_task_list_elements(array, TEXTOID, name, &elems, &nulls, &count);
 	for (i = 0; i < count; i++)
 		cJSON_AddItemToArray(items, nulls[i] ? cJSON_CreateNull() :
 							 cJSON_CreateString(TextDatumGetCString(elems[i])));

@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "fmgr.h"
+#include "utils/array.h"
 
 #include "attachment.h"
 #include "http.h"
@@ -223,6 +224,14 @@ typedef struct ClaudeTaskArg
 } ClaudeTaskArg;
 
 extern cJSON *claude_task_sql_options(FunctionCallInfo fcinfo, const ClaudeTaskArg *spec);
+
+/*
+ * The elements of a list argument (text[] or bytea[]) named what: 2202E
+ * for an array of more than one dimension, which would be read flattened,
+ * its rows lost.
+ */
+extern void claude_task_list_elements(ArrayType *array, Oid elemtype, const char *what,
+									  Datum **elems, bool **nulls, int *n);
 
 /*
  * The SQL functions (task_run.c), given how their arguments 1.. make a

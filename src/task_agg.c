@@ -23,6 +23,7 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -33,6 +34,9 @@
 #define MAX_INSTRUCTION 4000
 
 PG_FUNCTION_INFO_V1(claude_agg_transfn);
+PG_FUNCTION_INFO_V1(claude_agg_combinefn);
+PG_FUNCTION_INFO_V1(claude_agg_serialfn);
+PG_FUNCTION_INFO_V1(claude_agg_deserialfn);
 PG_FUNCTION_INFO_V1(claude_agg_finalfn);
 
 #define AGG_SYSTEM \
@@ -77,6 +81,32 @@ check_instruction(const char *instruction)
 				 errhint("Aggregate the material as the input and keep the instruction short.")));
 }
 
+/* A group's state in CurrentMemoryContext, the instruction checked. */
+static AggState *
+agg_state_new(const char *instruction)
+{
+	AggState   *state;
+
+	check_instruction(instruction);
+	state = palloc0(sizeof(AggState));
+	state->instruction = pstrdup(instruction);
+	claude_task_configure(&state->task, TASK_COMPLETE, cJSON_CreateObject());
+	state->task.system = AGG_SYSTEM;
+	state->task.state = state;
+	return state;
+}
+
+static void
+check_same_instruction(const AggState *state, const char *instruction)
+{
+	if (strcmp(instruction, state->instruction) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("claude_agg's instruction must be the same in every row of a group"),
+				 errdetail("The group began with \"%s\".", state->instruction),
+				 errhint("Pass the instruction as a constant.")));
+}
+
 /* claude.agg_transfn(state internal, input text, instruction text) */
 Datum
 claude_agg_transfn(PG_FUNCTION_ARGS)
@@ -97,25 +127,13 @@ claude_agg_transfn(PG_FUNCTION_ARGS)
 	oldcxt = MemoryContextSwitchTo(aggcxt);
 	instruction = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (PG_ARGISNULL(0))
-	{
-		check_instruction(instruction);
-		state = palloc0(sizeof(AggState));
-		state->instruction = instruction;
-		claude_task_configure(&state->task, TASK_COMPLETE, cJSON_CreateObject());
-		state->task.system = AGG_SYSTEM;
-		state->task.state = state;
-	}
+		state = agg_state_new(instruction);
 	else
 	{
 		state = (AggState *) PG_GETARG_POINTER(0);
-		if (strcmp(instruction, state->instruction) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("claude_agg's instruction must be the same in every row of a group"),
-					 errdetail("The group began with \"%s\".", state->instruction),
-					 errhint("Pass the instruction as a constant.")));
-		pfree(instruction);
+		check_same_instruction(state, instruction);
 	}
+	pfree(instruction);
 
 	if (!PG_ARGISNULL(1))
 	{
@@ -125,6 +143,97 @@ claude_agg_transfn(PG_FUNCTION_ARGS)
 			state->items = lappend(state->items, item);
 	}
 	MemoryContextSwitchTo(oldcxt);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * Parallel aggregation: workers gather items (no request is sent before the
+ * final function), the leader joins their lists.  A group has no order
+ * across workers, and PostgreSQL never aggregates in parts when the call
+ * has ORDER BY, so the order that ORDER BY gives is kept.
+ */
+
+/* claude.agg_combinefn(state internal, other internal) -> internal */
+Datum
+claude_agg_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	MemoryContext oldcxt;
+	AggState   *state = PG_ARGISNULL(0) ? NULL : (AggState *) PG_GETARG_POINTER(0);
+	AggState   *other = PG_ARGISNULL(1) ? NULL : (AggState *) PG_GETARG_POINTER(1);
+	ListCell   *lc;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "claude_agg combine function called in non-aggregate context");
+	if (other == NULL)
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
+	/* other may live in a shorter-lived context: everything is copied */
+	oldcxt = MemoryContextSwitchTo(aggcxt);
+	if (state == NULL)
+		state = agg_state_new(other->instruction);
+	else
+		check_same_instruction(state, other->instruction);
+	foreach(lc, other->items)
+		state->items = lappend(state->items, pstrdup((const char *) lfirst(lc)));
+	MemoryContextSwitchTo(oldcxt);
+	PG_RETURN_POINTER(state);
+}
+
+/* claude.agg_serialfn(state internal) -> bytea: the instruction, then the items */
+Datum
+claude_agg_serialfn(PG_FUNCTION_ARGS)
+{
+	AggState   *state = (AggState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "claude_agg serial function called in non-aggregate context");
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, (int32) strlen(state->instruction));
+	pq_sendbytes(&buf, state->instruction, strlen(state->instruction));
+	pq_sendint32(&buf, list_length(state->items));
+	foreach(lc, state->items)
+	{
+		const char *item = lfirst(lc);
+
+		pq_sendint32(&buf, (int32) strlen(item));
+		pq_sendbytes(&buf, item, strlen(item));
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+static char *
+read_string(StringInfo buf)
+{
+	int32		len = pq_getmsgint(buf, 4);
+
+	return pnstrdup(pq_getmsgbytes(buf, len), len);
+}
+
+/* claude.agg_deserialfn(bytes bytea, internal) -> internal */
+Datum
+claude_agg_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	AggState   *state;
+	int32		n;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "claude_agg deserial function called in non-aggregate context");
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+	state = agg_state_new(read_string(&buf));
+	n = pq_getmsgint(&buf, 4);
+	for (i = 0; i < n; i++)
+		state->items = lappend(state->items, read_string(&buf));
+	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -142,7 +251,8 @@ agg_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	/* the state is never modified: the final function may run again */
 	answer = claude_task_staged(&cc, &state->task, state->items, agg_prompt, "claude_agg");
 	MemoryContextSwitchTo(oldcxt);
-	result = CStringGetTextDatum(answer);
+	*isnull = answer == NULL;
+	result = answer ? CStringGetTextDatum(answer) : (Datum) 0;
 	MemoryContextDelete(callcxt);
 	return result;
 }

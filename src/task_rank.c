@@ -260,14 +260,8 @@ claude_rank(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
-	/* ord is a position in a list: a 2-D array would be ranked flattened, its rows lost */
-	if (ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("candidates must be a one-dimensional array"),
-				 errdetail("The array given has %d dimensions.", ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1))),
-				 errhint("Pass a text[] of candidates, e.g. ARRAY(SELECT body FROM docs).")));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	/* ord is a position in a list: a 2-D array is refused, not ranked flattened */
+	claude_task_list_elements(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, "candidates", &elems, &nulls, &n);
 	if (n > MAX_CANDIDATES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

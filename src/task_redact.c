@@ -181,7 +181,7 @@ claude_redact_local(PG_FUNCTION_ARGS)
 		int			i;
 		cJSON	   *kinds = cJSON_CreateArray();
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		claude_task_list_elements(arr, TEXTOID, "kinds", &elems, &nulls, &n);
 		for (i = 0; i < n; i++)
 			cJSON_AddItemToArray(kinds, nulls[i] ? cJSON_CreateNull() :
 								 cJSON_CreateString(TextDatumGetCString(elems[i])));

@@ -393,8 +393,10 @@ claude_task_batch(FunctionCallInfo fcinfo, const char *function_name, ClaudeTask
 	run.task = &t;
 	if (!PG_ARGISNULL(0))
 	{
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &run.n);
+		/* the argument's name in SQL: claude_complete_batch's is prompts */
+		claude_task_list_elements(PG_GETARG_ARRAYTYPE_P(0), TEXTOID,
+								  strcmp(function_name, "claude_complete_batch") == 0 ? "prompts" : "inputs",
+								  &elems, &nulls, &run.n);
 		run.items = palloc0(sizeof(TaskItem) * Max(run.n, 1));
 		for (i = 0; i < run.n; i++)
 			run.items[i].input = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
@@ -541,12 +543,12 @@ claude_task_batch_attached(FunctionCallInfo fcinfo, const char *function_name, C
 	run.cc = CLAUDE_CALL_CONTEXT(function_name, NULL);
 	run.task = &t;
 	if (where->prompt >= 0 && !PG_ARGISNULL(where->prompt))
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(where->prompt), TEXTOID, -1, false, TYPALIGN_INT,
-						  &prompts, &prompt_nulls, &nprompts);
+		claude_task_list_elements(PG_GETARG_ARRAYTYPE_P(where->prompt), TEXTOID, "prompts",
+								  &prompts, &prompt_nulls, &nprompts);
 	if (!PG_ARGISNULL(where->bytes))
 	{
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(where->bytes), BYTEAOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &run.n);
+		claude_task_list_elements(PG_GETARG_ARRAYTYPE_P(where->bytes), BYTEAOID, "attachments",
+								  &elems, &nulls, &run.n);
 		if (where->prompt >= 0 && nprompts != run.n)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -21,6 +21,7 @@
 #include "anthropic.h"
 #include "bedrock.h"
 #include "call.h"
+#include "guardrail.h"
 #include "guc.h"
 #include "task_stages.h"
 
@@ -65,7 +66,31 @@ claude_stage_append_items(StringInfo buf, List *items)
 	}
 }
 
-/* One request of task t over the items of one chunk. */
+/*
+ * A guardrail's answer is its blocked message, not an answer over the
+ * items: it must not become the group's answer, nor an item of the next
+ * stage.  NULL under claude.guardrail_on_intervention = null (the caller
+ * warns once), the error under error.
+ */
+static void
+stage_intervened(const char *function_name)
+{
+	if (claude_guardrail_on_intervention == CLAUDE_GUARDRAIL_NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("Bedrock guardrail \"%s\" intervened in %s; returning NULL", claude_guardrail_id,
+						function_name),
+				 errdetail("The rest of the group was not sent."),
+				 errhint("claude.usage counts interventions (guardrail_action = 'INTERVENED').")));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("Bedrock guardrail \"%s\" intervened in %s", claude_guardrail_id, function_name),
+				 errdetail("The input or the answer matched one of the guardrail's policies; claude.usage.guardrail_trace says which."),
+				 errhint("claude.guardrail_on_intervention = error raises this; null returns NULL with a WARNING.")));
+}
+
+/* One request of task t over the items of one chunk; NULL when a guardrail intervened. */
 static char *
 stage_request(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int stage,
 			  ClaudeStagePromptFn prompt_fn)
@@ -85,10 +110,23 @@ stage_request(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int
 	claude_check_context(strlen(prompt) + strlen(t->system), t->max_tokens, t->traits.context_window);
 	body = claude_anthropic_build(&msg);
 	claude_bedrock_invoke(cc, t->model, body, strlen(body), &resp);
+	if (claude_guardrail_intervened(resp.body, NULL))
+		return NULL;
 	return claude_anthropic_response_text(resp.body, &usage, &stop_reason);
 }
 
-/* Answers over items, packed into chunks that fit the budget; one request per chunk. */
+/* Add a chunk's answer; false (stop the stage) when a guardrail intervened. */
+static bool
+add_answer(List **out, char *answer, int *requests)
+{
+	(*requests)++;
+	if (answer == NULL)
+		return false;
+	*out = lappend(*out, answer);
+	return true;
+}
+
+/* Answers over items (NIL when a guardrail intervened), packed into chunks that fit the budget; one request per chunk. */
 static List *
 run_stage(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int stage,
 		  ClaudeStagePromptFn prompt_fn, int *requests)
@@ -114,8 +152,8 @@ run_stage(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int sta
 			{
 				if (chunk != NIL)
 				{
-					out = lappend(out, stage_request(cc, t, chunk, stage, prompt_fn));
-					(*requests)++;
+					if (!add_answer(&out, stage_request(cc, t, chunk, stage, prompt_fn), requests))
+						return NIL;
 				}
 				chunk = list_make1(lfirst(pc));
 				chunk_bytes = strlen(lfirst(pc)) + 3;
@@ -124,19 +162,16 @@ run_stage(const ClaudeCallContext *cc, const ClaudeTask *t, List *items, int sta
 		}
 		if (chunk != NIL && chunk_bytes + len > budget)
 		{
-			out = lappend(out, stage_request(cc, t, chunk, stage, prompt_fn));
-			(*requests)++;
+			if (!add_answer(&out, stage_request(cc, t, chunk, stage, prompt_fn), requests))
+				return NIL;
 			chunk = NIL;
 			chunk_bytes = 0;
 		}
 		chunk = lappend(chunk, item);
 		chunk_bytes += len;
 	}
-	if (chunk != NIL)
-	{
-		out = lappend(out, stage_request(cc, t, chunk, stage, prompt_fn));
-		(*requests)++;
-	}
+	if (chunk != NIL && !add_answer(&out, stage_request(cc, t, chunk, stage, prompt_fn), requests))
+		return NIL;
 	return out;
 }
 
@@ -156,6 +191,11 @@ claude_task_staged(const ClaudeCallContext *cc, const ClaudeTask *t, List *items
 					 errmsg("%s did not converge after %d stages", function_name, MAX_STAGES),
 					 errhint("Raise claude.summarize_chunk_tokens.")));
 		level = run_stage(cc, t, level, stages, prompt_fn, &requests);
+		if (level == NIL)
+		{
+			stage_intervened(function_name);
+			return NULL;
+		}
 	} while (list_length(level) > 1);
 
 	if (stages > 1)

@@ -27,7 +27,8 @@ typedef char *(*ClaudeStagePromptFn) (const ClaudeTask *t, List *items, int stag
  * claude.summarize_chunk_tokens (estimated), one request per chunk, the
  * answers answered over again until one request holds them all.  An item
  * too long for a chunk is cut into chunk-sized pieces.  function_name
- * names the aggregate in errors.
+ * names the aggregate in errors.  NULL (with a WARNING) when a guardrail
+ * intervened and claude.guardrail_on_intervention is null.
  */
 extern char *claude_task_staged(const ClaudeCallContext *cc, const ClaudeTask *t, List *items,
 								ClaudeStagePromptFn prompt, const char *function_name);

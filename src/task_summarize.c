@@ -191,7 +191,8 @@ summarize_agg_call(FunctionCallInfo fcinfo, void *arg, bool *isnull)
 	answer = claude_task_staged(&cc, &a->state->task, a->state->items, summarize_chunk_prompt,
 								"claude_summarize_agg");
 	MemoryContextSwitchTo(oldcxt);
-	result = CStringGetTextDatum(answer);
+	*isnull = answer == NULL;
+	result = answer ? CStringGetTextDatum(answer) : (Datum) 0;
 	MemoryContextDelete(callcxt);
 	return result;
 }

@@ -89,6 +89,23 @@ try:
     got, err = last("SELECT count(*) FROM claude.usage WHERE function_name = 'claude_agg'")
     t.ok(got.isdigit() and int(got) > 0, "claude_agg's requests are audited", (got, err))
 
+    # --- in parallel: workers gather the items, the leader joins them and asks once ----------
+    q("CREATE TABLE many_reviews AS SELECT g AS id, 'review ' || g AS body FROM generate_series(1, 3000) g;"
+      "ANALYZE many_reviews")
+    par = ("SET claude.cache = off; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
+           "SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;")
+    rc, plan, err = q(par + "EXPLAIN (COSTS OFF) SELECT claude_agg(body, 'Count the reviews') FROM many_reviews")
+    t.ok("Partial Aggregate" in plan and "Gather" in plan,
+         "claude_agg is aggregated in parallel (Partial Aggregate under Gather)", plan + err)
+    emu.reset()
+    rc, out, err = q(par + "SELECT claude_agg(body, 'Count the reviews') FROM many_reviews")
+    sent = json.loads(emu.stats()["last_request"]["body"])["messages"][0]["content"]
+    sent = sent if isinstance(sent, str) else sent[0]["text"]
+    lines = sorted(l for l in sent.splitlines() if l.startswith("- review "))
+    t.ok(rc == 0 and emu.stats()["requests"] == 1 and "over 3000 items" in out
+         and lines == sorted(f"- review {g}" for g in range(1, 3001)),
+         "in parallel, one request holds every row exactly once", (out[-300:], err[-400:], len(lines)))
+
     # --- claude_rank ---------------------------------------------------------------------------
     cands = ("ARRAY['refund policy for annual plans', 'office opening hours', NULL, "
              "'how a refund is paid', '   ', 'annual plans and their refund policy']")
@@ -133,6 +150,20 @@ try:
     t.ok(sqlstate(err) == "2202E" and "one-dimensional" in err and "2 dimensions" in err
          and emu.stats()["requests"] == n,
          "claude_rank: a 2-D candidates array is 2202E, not ranked flattened, nothing sent", err[-400:])
+    # every list argument: a 2-D array would be read flattened, its rows lost
+    for sql, what in [
+            ("SELECT * FROM claude_complete_batch(ARRAY[['a', 'b'], ['c', 'd']])", "prompts"),
+            ("SELECT * FROM claude_if_batch(ARRAY[['a', 'b'], ['c', 'd']], 'Is it?')", "inputs"),
+            ("SELECT * FROM claude_translate_batch(ARRAY[['a', 'b']], 'French')", "inputs"),
+            ("SELECT * FROM claude_classify_batch(ARRAY['a'], ARRAY[['x', 'y'], ['z', 'w']])", "labels"),
+            ("SELECT claude_classify('a', ARRAY[['x', 'y'], ['z', 'w']])", "labels"),
+            ("SELECT * FROM claude_complete_batch(ARRAY[['a'], ['b']], ARRAY[['\\x00'::bytea], ['\\x00'::bytea]])",
+             "prompts"),
+            ("SELECT claude_redact('a', ARRAY[['TFN'], ['ABN']])", "kinds")]:
+        rc, out, err = q(sql)
+        t.ok(sqlstate(err) == "2202E" and f"{what} must be a one-dimensional array" in err
+             and emu.stats()["requests"] == n,
+             f"a 2-D {what} array is 2202E, nothing sent: {sql[:60]}", err[-400:])
     got, err = last("SELECT count(*) > 0 FROM claude.usage WHERE function_name = 'claude_rank'")
     t.ok(got == "t", "claude_rank's requests are audited", (got, err))
 

@@ -107,8 +107,22 @@ try:
     t.ok(rc == 0 and out.splitlines() == ["1|You said: fine|", '2|NULL|Bedrock guardrail "gr1" intervened'],
          "a batch: the intervened element's error names the guardrail, the others answer", (out, err))
 
-    n = wait_for("SELECT count(*) FROM claude.usage WHERE guardrail_action = 'INTERVENED'", "5")
-    t.ok(n == "5", "claude.usage counts the interventions", n)
+    # aggregates: a blocked message is neither the group's answer nor an item of the next stage
+    q("CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'fine'), (2, 'about " + MARKER + "')")
+    for agg in ("claude_agg(body, 'List them' ORDER BY id)", "claude_summarize_agg(body ORDER BY id)"):
+        rc, out, err = q(GUARD + f"SELECT coalesce({agg}, 'NULL') FROM notes")
+        t.ok(rc == 0 and out.splitlines()[-1:] == ["NULL"] and 'guardrail "gr1" intervened in' in err,
+             f"{agg.split('(')[0]}: an intervention is NULL with a WARNING", (out, err))
+    rc, out, err = q(GUARD + "SET claude.guardrail_on_intervention = error;"
+                     "SELECT claude_agg(body, 'List them' ORDER BY id) FROM notes")
+    t.ok(rc != 0 and "38000" in err and 'guardrail "gr1" intervened in claude_agg' in err,
+         "claude_agg under guardrail_on_intervention = error raises it (38000)", err)
+    rc, out, err = q(GUARD + "SELECT claude_agg(body, 'List them') FROM notes WHERE id = 1")
+    t.ok(rc == 0 and "intervened" not in err and out.splitlines()[-1].startswith("Answer to"),
+         "a group the guardrail passes is answered", (out, err))
+
+    n = wait_for("SELECT count(*) FROM claude.usage WHERE guardrail_action = 'INTERVENED'", "8")
+    t.ok(n == "8", "claude.usage counts the interventions (the aggregates' too)", n)
     traces = val("SELECT string_agg(DISTINCT guardrail_trace, ' / ') FROM claude.usage "
                  "WHERE guardrail_action = 'INTERVENED'")
     t.ok("input:wordPolicy" in traces and "outputs:wordPolicy" in traces,
