@@ -48,6 +48,9 @@ COMMENT ON COLUMN claude.usage.provider IS 'Where the request went: bedrock (Ama
 ALTER TABLE claude.requests
     ADD COLUMN provider text NOT NULL DEFAULT 'bedrock' CHECK (provider IN ('bedrock', 'anthropic'));
 COMMENT ON COLUMN claude.requests.provider IS 'Where the worker sends it: claude.provider when it was queued';
+-- the caller's redaction and guardrail, which the worker follows (doc/redaction.md)
+ALTER TABLE claude.requests ADD COLUMN policy jsonb;
+COMMENT ON COLUMN claude.requests.policy IS 'The caller''s claude.redact_before_send and guardrail when it was queued, which the worker follows (NULL: none set)';
 -- claude_data_flow gains the provider column: a new row type, so dropped and made again
 DROP FUNCTION @extschema@.claude_data_flow(timestamptz);
 -- The table an auditor asks for: where requests were processed, by whom.
@@ -262,7 +265,7 @@ ALTER TABLE claude.job
 UPDATE claude.job SET model = options->>'model' WHERE options ? 'model';
 ALTER TABLE claude.enrich_hashes ADD COLUMN definition_sha256 text;
 COMMENT ON COLUMN claude.job.model IS 'The model the job runs on, resolved when it was queued';
-COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature';
+COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature, and the owner''s redaction and guardrail (policy)';
 COMMENT ON COLUMN claude.job.definition_sha256 IS 'SHA-256 of definition, kept with each row''s input hash in claude.enrich_hashes';
 COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
 COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';

@@ -961,9 +961,11 @@ CREATE TABLE claude.requests (
     response     jsonb,
     error        text,
     completed_at timestamptz,
-    provider     text NOT NULL DEFAULT 'bedrock' CHECK (provider IN ('bedrock', 'anthropic'))
+    provider     text NOT NULL DEFAULT 'bedrock' CHECK (provider IN ('bedrock', 'anthropic')),
+    policy       jsonb
 );
 COMMENT ON COLUMN claude.requests.provider IS 'Where the worker sends it: claude.provider when it was queued';
+COMMENT ON COLUMN claude.requests.policy IS 'The caller''s claude.redact_before_send and guardrail when it was queued, which the worker follows (NULL: none set)';
 CREATE INDEX requests_pending_idx ON claude.requests (id) WHERE state IN ('pending', 'running');
 COMMENT ON TABLE claude.requests IS
 'claude_complete_async() requests and their results (kept for claude.request_retention)';
@@ -1055,7 +1057,7 @@ COMMENT ON COLUMN claude.job.finished_at IS 'When the job ended';
 COMMENT ON COLUMN claude.job.error IS 'Why the job failed';
 COMMENT ON COLUMN claude.job.search_path IS 'The owner''s search_path at claude_enrich: the input is evaluated under it';
 COMMENT ON COLUMN claude.job.model IS 'The model the job runs on, resolved when it was queued';
-COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature';
+COMMENT ON COLUMN claude.job.definition IS 'What the job sends: task, request options, resolved model, max_tokens and temperature, and the owner''s redaction and guardrail (policy)';
 COMMENT ON COLUMN claude.job.definition_sha256 IS 'SHA-256 of definition, kept with each row''s input hash in claude.enrich_hashes';
 COMMENT ON COLUMN claude.job.estimated_rows IS 'Rows the job sends, counted before anything is sent (at queue time for a column input)';
 COMMENT ON COLUMN claude.job.estimated_input_tokens IS 'Estimated input tokens (UTF-8 bytes / 4 of each input and its request)';

@@ -51,6 +51,7 @@
 #include "call.h"
 #include "guc.h"
 #include "enrich_table.h"
+#include "call_policy.h"
 #include "job_definition.h"
 #include "job_estimate.h"
 #include "job_owner.h"
@@ -122,8 +123,10 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	ClaudeTask	t;
 	char	   *prompt;
 	char	   *body;
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "     ";
+	char	   *policy = claude_policy_queued();
 	bool		isnull;
 	Datum		id;
 
@@ -146,8 +149,12 @@ claude_complete_async(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(body);
 	values[3] = CStringGetTextDatum(prompt);
 	values[4] = CStringGetTextDatum(claude_provider_current());	/* the worker sends it there */
-	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt, provider) "
-							"VALUES ($1, $2, $3, $4, $5) RETURNING id", 5, types, values, NULL, false, &isnull);
+	/* and follows the caller's redaction and guardrail (call_policy.c) */
+	values[5] = policy ? CStringGetTextDatum(policy) : (Datum) 0;
+	nulls[5] = policy ? ' ' : 'n';
+	id = claude_owner_query("INSERT INTO claude.requests (role_name, model, body, prompt, provider, policy) "
+							"VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.jsonb) RETURNING id", 6, types, values, nulls,
+							false, &isnull);
 	PG_RETURN_DATUM(id);
 }
 

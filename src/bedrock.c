@@ -25,6 +25,7 @@
 #include "bedrock.h"
 #include "bedrock_messages.h"
 #include "bedrock_stream.h"
+#include "call_policy.h"
 #include "anthropic.h"
 #include "audit.h"
 #include "aws_sign.h"
@@ -248,11 +249,14 @@ attempt_error_code(const ClaudeHttpResponse *resp)
  * identifiers removed from what was sent are removed from the log too.
  */
 static const char *
-logged_prompt(const char *input, const char *body)
+logged_prompt(const ClaudeCallContext *cc, const char *input, const char *body)
 {
+	ClaudeCallPolicy policy;
+
 	if (input == NULL)
 		return body;			/* the body sent: already redacted */
-	if (claude_redact_before_send && claude_log_prompts)
+	claude_policy_of(cc, &policy);
+	if (policy.redact_before_send && claude_log_prompts)
 		return claude_redact_text(input, REDACT_ALL_LOCAL, NULL);
 	return input;
 }
@@ -317,7 +321,7 @@ audit_attempt(void *arg, const ClaudeHttpResponse *resp, int attempt)
 	if (resp->interrupted)
 		claude_audit_usage_in_error(&r);
 	else
-		claude_audit_usage(&r, logged_prompt(ctx->cc.input, ctx->body));
+		claude_audit_usage(&r, logged_prompt(&ctx->cc, ctx->cc.input, ctx->body));
 }
 
 /*
@@ -465,6 +469,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	const char *geography;
 	bool		anthropic = claude_provider_is_anthropic(cc);
 	bool		redacting;
+	ClaudeCallPolicy policy;
 	const char *api = claude_bedrock_messages_api(cc, operation);
 
 	memset(call, 0, sizeof(*call));
@@ -507,13 +512,14 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 	 * of what is sent (the audit never fingerprints a raw identifier:
 	 * doc/redaction.md).
 	 */
-	redacting = claude_redact_before_send && strncmp(operation, "InvokeModel", 11) == 0;
+	claude_policy_of(cc, &policy);
+	redacting = policy.redact_before_send && strncmp(operation, "InvokeModel", 11) == 0;
 	if (redacting)
 		body = claude_redact_body(body, &body_len, ctx->redactions, sizeof(ctx->redactions));
 	claude_sha256_text(cc->input == NULL ? body :
 					   redacting ? claude_redact_text(cc->input, REDACT_ALL_LOCAL, NULL) : cc->input,
 					   ctx->prompt_sha256);
-	ctx->nguardrail = claude_guardrail_headers(operation, ctx->guardrail);
+	ctx->nguardrail = claude_guardrail_headers(operation, &policy, ctx->guardrail);
 	/* a guardrail someone relies on is never skipped silently */
 	if (api && ctx->nguardrail > 0)
 		ereport(ERROR,
@@ -565,7 +571,7 @@ claude_bedrock_prepare(ClaudeBedrockCall *call, const ClaudeCallContext *cc,
 			if (ctx->nguardrail > 0)
 				claude_guardrail_summary(cached, NULL, r.guardrail_action, sizeof(r.guardrail_action),
 										 r.guardrail_trace, sizeof(r.guardrail_trace));
-			claude_audit_usage(&r, logged_prompt(cc->input, body));
+			claude_audit_usage(&r, logged_prompt(cc, cc->input, body));
 
 			call->from_cache = true;
 			call->resp.status = 200;
@@ -738,6 +744,7 @@ claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, cons
 	char	   *encoded;
 	int			n;
 	char	   *base = claude_bedrock_count_tokens_model(model);
+	ClaudeCallPolicy policy;
 	char		removed[128];
 	char	   *body;
 	cJSON	   *root;
@@ -746,7 +753,8 @@ claude_bedrock_count_tokens(const ClaudeCallContext *cc, const char *model, cons
 	ClaudeHttpResponse resp;
 
 	/* the body counted is the one InvokeModel would send (doc/redaction.md) */
-	if (claude_redact_before_send)
+	claude_policy_of(cc, &policy);
+	if (policy.redact_before_send)
 		invoke_body = claude_redact_body(invoke_body, &len, removed, sizeof(removed));
 	enc_len = pg_b64_enc_len(len);
 	encoded = palloc(enc_len + 1);

@@ -24,6 +24,7 @@ typedef struct ClaudeCallContext
 	const char *provider;		/* where the request goes: "bedrock" or "anthropic" (provider.h) */
 	const char *attachment_type;	/* the document's or image's media type; NULL: none */
 	int64		attachment_bytes;	/* its size, with attachment_type */
+	const struct ClaudeCallPolicy *policy;	/* the queuing caller's (call_policy.h); NULL: this session's */
 } ClaudeCallContext;
 
 /* claude.provider's name: where a call made now goes (provider.c). */

@@ -27,16 +27,15 @@
 #define TRACE_FIELD "amazon-bedrock-trace"
 
 int
-claude_guardrail_headers(const char *operation, AwsHeader *out)
+claude_guardrail_headers(const char *operation, const ClaudeCallPolicy *policy, AwsHeader *out)
 {
-	if (claude_guardrail_id == NULL || claude_guardrail_id[0] == '\0' ||
-		strncmp(operation, "InvokeModel", 11) != 0)
+	if (policy->guardrail_id[0] == '\0' || strncmp(operation, "InvokeModel", 11) != 0)
 		return 0;
 	out[0].name = "X-Amzn-Bedrock-GuardrailIdentifier";
-	out[0].value = claude_guardrail_id;
+	out[0].value = policy->guardrail_id;
 	/* the runtime refuses an identifier without a version: DRAFT unless set */
 	out[1].name = "X-Amzn-Bedrock-GuardrailVersion";
-	out[1].value = claude_guardrail_version && claude_guardrail_version[0] ? claude_guardrail_version : "DRAFT";
+	out[1].value = policy->guardrail_version[0] ? policy->guardrail_version : "DRAFT";
 	/* the trace is what the audit row summarises */
 	out[2].name = "X-Amzn-Bedrock-Trace";
 	out[2].value = "ENABLED";

@@ -13,12 +13,13 @@
 #define PG_CLAUDE_GUARDRAIL_H
 
 #include "aws_sign.h"
+#include "call_policy.h"
 
 struct cJSON;
 
-/* Headers for an operation (InvokeModel* only): how many went to out[]. */
+/* Headers for an operation (InvokeModel* only) under policy's guardrail: how many went to out[]. */
 #define CLAUDE_GUARDRAIL_HEADERS 3
-extern int	claude_guardrail_headers(const char *operation, AwsHeader *out);
+extern int	claude_guardrail_headers(const char *operation, const ClaudeCallPolicy *policy, AwsHeader *out);
 
 /* Whether the answer (json, or parsed when not NULL) is a guardrail's intervention. */
 extern bool claude_guardrail_intervened(const char *json, const struct cJSON *parsed);

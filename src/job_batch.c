@@ -61,6 +61,7 @@
 
 #include "aws_sign.h"
 #include "bedrock.h"
+#include "call_policy.h"
 #include "enrich_table.h"
 #include "guc.h"
 #include "job_batch.h"
@@ -272,8 +273,9 @@ decide(Job *job)
 	/* documents and images go on demand (claude_jobs_check_attachment_input refused "batch") */
 	if (job->input_bytea)
 		return false;
-	/* a guardrail set for the worker: on demand, where it applies */
-	if (claude_guardrail_id != NULL && claude_guardrail_id[0] != '\0')
+	/* a guardrail set for the worker or the job's owner: on demand, where it applies */
+	if ((claude_guardrail_id != NULL && claude_guardrail_id[0] != '\0') ||
+		(job->policy != NULL && job->policy->guardrail_id[0] != '\0'))
 		return false;
 	if (!anthropic && !batch_configured())
 	{
@@ -362,6 +364,7 @@ build(Job *job, List *parts)
 
 	/* the provider's request bodies: Message Batches carry the API's (model in it, inference_geo) */
 	round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, job->provider};
+	round.cc.policy = job->policy;
 	round.task = &job->task;
 	round.model = job->task.model;
 

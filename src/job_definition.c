@@ -26,6 +26,7 @@
 #include "utils/jsonb.h"
 
 #include "guc.h"
+#include "call_policy.h"
 #include "job_definition.h"
 #include "provider.h"
 #include "sigv4.h"
@@ -77,6 +78,9 @@ claude_job_definition(const char *task, const char *options, ClaudeJobDefinition
 	if (cJSON_GetObjectItemCaseSensitive(root, "temperature") == NULL &&
 		claude_guc_temperature(&temperature) && def->task.has_temperature)
 		cJSON_AddNumberToObject(root, "temperature", temperature);
+
+	/* the caller's redaction and guardrail, which the worker follows (call_policy.c) */
+	claude_policy_add_to_definition(root);
 
 	/* jsonb's text form is canonical (keys sorted, one spacing): the digest's input */
 	text = cJSON_PrintUnformatted(root);

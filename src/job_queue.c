@@ -28,6 +28,7 @@
 #include "job_definition.h"
 #include "job_owner.h"
 #include "job_queue.h"
+#include "call_policy.h"
 #include "provider.h"
 #include "subxact.h"
 #include "work_xact.h"
@@ -205,6 +206,8 @@ claude_job_pick(void)
 	job->definition_sha256 = SPI_getvalue(tup, desc, 15);
 	/* the provider the job was queued for, not the worker's setting */
 	job->provider = claude_provider_of_definition(job->definition);
+	/* and its owner's redaction and guardrail, not only the worker's (call_policy.c) */
+	job->policy = claude_policy_from_json(job->definition, true);
 	job->redo = SPI_getvalue(tup, desc, 16);
 	job->owner = get_role_oid(job->owner_name, true);
 	return job;

@@ -33,6 +33,7 @@ typedef struct Job
 	char	   *definition;		/* what it sends (job_definition.c); NULL: queued before 0.3.0 */
 	char	   *definition_sha256;	/* its digest, kept with each row's hash; or NULL */
 	const char *provider;		/* the definition's: where its requests go (provider.h) */
+	const struct ClaudeCallPolicy *policy;	/* the definition's: the owner's redaction and guardrail, or NULL */
 	const char *redo;			/* which rows: changed, missing or all */
 	List	   *pk_names;		/* the primary key's columns, quoted */
 	List	   *pk_types;		/* and their types (format_type) */

@@ -561,6 +561,7 @@ work_job(volatile int64 *in_hand)
 		jp = palloc0(sizeof(JobPump));
 		jp->job = job;
 		jp->round.cc = (ClaudeCallContext) {"claude_enrich", NULL, job->owner_name, job->id, job->provider};
+		jp->round.cc.policy = job->policy;
 		jp->round.task = &job->task;
 		jp->round.model = job->task.model;
 		jp->last_flush = GetCurrentTimestamp();

@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 
 #include "audit.h"
+#include "call_policy.h"
 #include "guc.h"
 #include "requests.h"
 #include "provider.h"
@@ -43,7 +44,7 @@ claude_requests_work(void)
 	values[0] = Int32GetDatum(claude_worker_concurrency * 2);
 	claude_work_sql("UPDATE claude.requests SET state = 'running' WHERE id OPERATOR(pg_catalog.=) ANY (SELECT id FROM claude.requests "
 		"WHERE state OPERATOR(pg_catalog.=) 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-		"RETURNING id, model, body, prompt, role_name, provider", 1, types, values, NULL);
+		"RETURNING id, model, body, prompt, role_name, provider, policy", 1, types, values, NULL);
 	r.n = (int) SPI_processed;
 	r.items = palloc0(sizeof(WorkItem) * Max(r.n, 1));
 	for (i = 0; i < r.n; i++)
@@ -59,6 +60,8 @@ claude_requests_work(void)
 		it->input = SPI_getvalue(tup, desc, 4);
 		r.cc = (ClaudeCallContext) {"claude_complete_async", NULL, SPI_getvalue(tup, desc, 5), 0,
 		claude_provider_checked(SPI_getvalue(tup, desc, 6))};
+		/* the caller's redaction and guardrail, not only the worker's (call_policy.c) */
+		r.cc.policy = claude_policy_from_json(SPI_getvalue(tup, desc, 7), false);
 		/* each request may name its own model: prepare one by one */
 		claude_work_prepare(&r, it);
 	}

@@ -15,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -330,7 +331,9 @@ claude_task_answer_parsed(const ClaudeTask *t, const char *json, cJSON *parsed,
 	if (claude_guardrail_intervened(json, parsed))
 	{
 		answer->intervened = true;
+		/* the worker may follow a job owner's guardrail, not its own: named only in a session */
 		claude_problem(&answer->problem, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+					   MyBackendType == B_BG_WORKER ? "Bedrock guardrail intervened" :
 					   psprintf("Bedrock guardrail \"%s\" intervened", claude_guardrail_id),
 					   "The input or the answer matched one of the guardrail's policies; claude.usage.guardrail_trace says which.",
 					   "claude.guardrail_on_intervention = error raises this; null returns NULL with a WARNING.");

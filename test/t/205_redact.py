@@ -335,6 +335,33 @@ try:
     t.ok(rc != 0 and "0A000" in err and emu.stats()["requests"] == 0,
          "redact_before_send: an attachment is refused (0A000), nothing sent", (out, err))
 
+    # ---- a role's policy reaches the worker: its jobs and asynchronous requests are redacted ----
+    q("CREATE ROLE policed LOGIN; GRANT claude_user, claude_job_owner TO policed;"
+      "ALTER ROLE policed SET claude.redact_before_send = on;"
+      "CREATE TABLE policed_t (id int PRIMARY KEY, body text, out text); ALTER TABLE policed_t OWNER TO policed;"
+      "INSERT INTO policed_t VALUES (1, 'job row TFN 123 456 782'), (2, 'job row card 4111 1111 1111 1111')")
+    emu.reset()
+    open(body_log, "w").close()
+    rc, job, err = q("SELECT claude_enrich('policed_t', 'body', 'out', 'complete', '{\"max_tokens\": 50}')", user="policed")
+    job = job.splitlines()[-1] if rc == 0 else job
+    state = val(f"SELECT claude_job_wait({job}, '60 seconds')")
+    rc, req, err2 = q("SELECT claude_complete_async('async TFN 123 456 782')", user="policed")
+    req = req.splitlines()[-1] if rc == 0 else req
+    got = wait_for(f"SELECT state FROM claude.requests WHERE id = {req or 0}", "done", 60)
+    sent = "\n".join(b["body"] for b in bodies())
+    t.ok(state == "done" and got == "done" and "job row TFN [TFN]" in sent and "async TFN [TFN]" in sent
+         and "123 456 782" not in sent and "4111" not in sent,
+         "a role's claude.redact_before_send applies to its jobs and claude_complete_async in the worker",
+         (state, got, err, err2, sent[-600:]))
+    counts = wait_for("SELECT coalesce(sum((redactions->>'TFN')::int), 0) || ',' || "
+                      "coalesce(sum((redactions->>'CREDIT_CARD')::int), 0) FROM claude.usage "
+                      f"WHERE role_name = 'policed' AND (job_id = {job} OR function_name = 'claude_complete_async')",
+                      "2,1")
+    t.ok(counts == "2,1", "and the worker's audit rows count what was removed (2 TFNs, 1 card)", counts)
+    # the policy is part of what the job sends: the same job without it would send other bodies
+    d = val(f"SELECT definition->'policy' FROM claude.job WHERE id = {job}")
+    t.ok(d == '{"redact_before_send": true}', "the job's definition records the owner's policy", d)
+
     # off (the default): sent as given
     emu.reset()
     open(body_log, "w").close()

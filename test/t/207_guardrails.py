@@ -152,6 +152,29 @@ try:
     t.ok(emu.stats()["requests"] == 3 and after == str(int(before) + 2) and hit == "1" and
          err.count("intervened") == 2, "an intervention answered from the cache is NULL and counted again",
          (before, after, hit, err))
+
+    # ---- a role's guardrail reaches the worker: its jobs and asynchronous requests are guarded ----
+    configure()
+    q("CREATE ROLE guarded LOGIN; GRANT claude_user, claude_job_owner TO guarded;"
+      "ALTER ROLE guarded SET claude.guardrail_id = 'gr1'; ALTER ROLE guarded SET claude.guardrail_version = '1';"
+      "CREATE TABLE guarded_t (id int PRIMARY KEY, body text, out text); ALTER TABLE guarded_t OWNER TO guarded;"
+      f"INSERT INTO guarded_t VALUES (1, 'a fine row'), (2, 'a row about {MARKER}')")
+    job = val("SELECT claude_enrich('guarded_t', 'body', 'out', 'complete')", user="guarded")
+    state = val(f"SELECT claude_job_wait({job}, '60 seconds')")
+    rows = val("SELECT string_agg(id || '=' || coalesce(out, 'NULL'), ' ' ORDER BY id) FROM guarded_t")
+    item_error = val(f"SELECT error FROM claude.job_items WHERE job_id = {job} AND error IS NOT NULL")
+    last = emu.stats()["last_request"]["headers"]
+    t.ok(state == "done_with_errors" and rows == "1=You said: a fine row 2=NULL"
+         and "guardrail intervened" in item_error and last.get("X-Amzn-Bedrock-GuardrailIdentifier") == "gr1",
+         "a role's claude.guardrail_id applies to its jobs in the worker: the blocked row fails, the other is written",
+         (job, state, rows, item_error, last))
+    req = val(f"SELECT claude_complete_async('async about {MARKER}')", user="guarded")
+    got = wait_for(f"SELECT state FROM claude.requests WHERE id = {req}", "error", 60)
+    t.ok(got == "error" and emu.stats()["last_request"]["headers"].get("X-Amzn-Bedrock-GuardrailVersion") == "1",
+         "and to its claude_complete_async requests", (req, got))
+    n = wait_for("SELECT count(*) FROM claude.usage WHERE role_name = 'guarded' AND guardrail_action = 'INTERVENED'",
+                 "2")
+    t.ok(n == "2", "the worker's interventions are counted in claude.usage for the role", n)
 finally:
     pg.destroy()
     emu.stop()
