@@ -13,10 +13,12 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -343,6 +345,22 @@ write_hit_counts(void *arg)
 	write_hits(h->key, h->n, h->latest);
 }
 
+/* Is the extension there, locked against a DROP until the transaction ends? */
+static bool
+extension_kept(void)
+{
+	Oid			ext;
+
+	if (!claude_extension_installed())
+		return false;
+	ext = get_extension_oid("pg_claude", true);
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	/* the lock waited out any DROP and took in its invalidations: still the same one? */
+	return get_extension_oid("pg_claude", true) == ext;
+}
+
 int
 claude_audit_drain(void)
 {
@@ -361,8 +379,13 @@ claude_audit_drain(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	/* nothing to write into until the extension exists: keep the records */
-	if (!claude_extension_installed())
+	/*
+	 * Nothing to write into until the extension exists: keep the records.
+	 * The extension is locked before a record is taken, so a DROP EXTENSION
+	 * in progress (which locks it first) is waited for and then seen, rather
+	 * than records taken from the ring and their INSERTs failing behind it.
+	 */
+	if (!extension_kept())
 	{
 		PopActiveSnapshot();
 		CommitTransactionCommand();
