@@ -25,8 +25,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "guc.h"
 #include "call_policy.h"
+#include "guc.h"
 #include "job_definition.h"
 #include "provider.h"
 #include "sigv4.h"
