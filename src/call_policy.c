@@ -73,12 +73,12 @@ policy_json(void)
 	return o;
 }
 
+/* cJSON allocates with palloc (claude_anthropic_init): its text is returned as it is */
 char *
 claude_policy_queued(void)
 {
 	cJSON	   *o = policy_json();
 	char	   *text;
-	char	   *out;
 
 	if (o == NULL)
 		return NULL;
@@ -86,9 +86,7 @@ claude_policy_queued(void)
 	cJSON_Delete(o);
 	if (text == NULL)
 		elog(ERROR, "out of memory");
-	out = pstrdup(text);
-	cJSON_free(text);
-	return out;
+	return text;
 }
 
 void
